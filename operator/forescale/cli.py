@@ -11,16 +11,19 @@ import importlib
 
 import click
 
-# name -> "module:attribute" of a click command or group.
-_COMMANDS: dict[str, str] = {
-    "crd": "forescale.api.cli:crd",
-    "render": "forescale.resources.cli:render",
-    "run": "forescale.handlers.cli:run",
-    "sandbox": "forescale.sandbox.cli:sandbox",
-    "sim-server": "forescale.sim.server_cli:sim_server",
-    "loadgen": "forescale.sim.loadgen_cli:loadgen",
-    "bench": "forescale.sim.bench_cli:bench",
-    "inspect-metrics": "forescale.metrics.cli:inspect_metrics",
+# name -> ("module:attribute" of a click command or group, one-line help for the listing).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "crd": ("forescale.api.cli:crd", "Print the LLMDeployment CRD generated from the API."),
+    "render": ("forescale.resources.cli:render", "Print the objects an LLMDeployment becomes."),
+    "run": ("forescale.handlers.cli:run", "Run the operator (wraps kopf run)."),
+    "sandbox": ("forescale.sandbox.cli:sandbox", "A local cluster, Prometheus and a fake fleet."),
+    "sim-server": ("forescale.sim.server_cli:sim_server", "Serve a simulated vLLM replica."),
+    "loadgen": ("forescale.sim.loadgen_cli:loadgen", "Replay a trace or rate curve."),
+    "bench": ("forescale.sim.bench_cli:bench", "Benchmark scaling policies on traces."),
+    "inspect-metrics": (
+        "forescale.metrics.cli:inspect_metrics",
+        "Show what forescale reads from a vLLM /metrics.",
+    ),
 }
 
 
@@ -31,14 +34,20 @@ class _LazyGroup(click.Group):
         return sorted(_COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = _COMMANDS.get(cmd_name)
-        if target is None:
+        entry = _COMMANDS.get(cmd_name)
+        if entry is None:
             return None
+        target = entry[0]
         module_name, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing must not import every subcommand: use the static one-line help.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in sorted(_COMMANDS.items())])
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,57 @@
+# forescale developer entry points.  `make demo` runs the main job, `make test` the tests.
+# Both install what they need first; `make install` is idempotent and cheap when warm.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: install python-deps system-deps binaries lock test test-unit test-integration test-e2e lint crd demo bench clean
+
+install: python-deps system-deps binaries
+
+python-deps: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+# Prometheus and promtool come from Debian; we never run the packaged service.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  systemctl disable --now prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true; }
+
+# kube-apiserver, etcd, kwok ... built from Go modules, cached outside the repo by version.
+binaries:
+	hack/build-binaries.sh
+
+# Regenerate the lock file after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+
+test: install
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+test-unit: python-deps
+	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
+
+lint: python-deps
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/forescale crd | diff -u crds/forescale.io_llmdeployments.yaml -
+
+crd: python-deps
+	$(BIN)/forescale crd > crds/forescale.io_llmdeployments.yaml
+
+demo: install
+	$(BIN)/forescale sandbox demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
