@@ -1,0 +1,462 @@
+"""The desired state of an ``LLMDeployment``: what a user writes and git stores.
+
+These pydantic models are the single source of truth for the API. The CRD's OpenAPI schema
+(descriptions, defaults, enums, bounds) and its CEL rules are generated from them
+(:mod:`forescale.api.crd`), and the operator parses every object it receives with them, so
+the schema the API server enforces and the checks the operator relies on cannot drift.
+
+Kubernetes API conventions shape the fields: camelCase names, integers rather than floats
+(percentages and milliseconds; fractional rates are quantity strings such as ``"2.5"``),
+optional fields that mean "let forescale decide", and cross-field rules expressed once as
+CEL so that the API server rejects a bad object with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from forescale.api.validation_rule import ValidationRule, with_rules
+
+#: The image built from ``inference-image/``; used when ``spec.engine.image`` is unset.
+DEFAULT_IMAGE = "forescale/vllm-inference:0.1.0-vllm0.10.1"
+
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+"""A Kubernetes resource quantity (``"8"``, ``"32Gi"``, ``"2.5"``, ``"500m"``)."""
+
+ResourceName = Annotated[str, Field(max_length=253)]
+
+_SUFFIXES = {
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2.0**10,
+    "Mi": 2.0**20,
+    "Gi": 2.0**30,
+    "Ti": 2.0**40,
+}
+
+
+def parse_quantity(text: str) -> float:
+    """Return the numeric value of a Kubernetes quantity string."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)", text)
+    if match is None or (match.group(2) and match.group(2) not in _SUFFIXES):
+        raise ValueError(f"{text!r} is not a quantity")
+    return float(match.group(1)) * _SUFFIXES.get(match.group(2), 1.0)
+
+
+class ApiModel(BaseModel):
+    """Base of every API model: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class SecretKeySelector(ApiModel):
+    """A key of a Secret in the LLMDeployment's namespace."""
+
+    name: str = Field(max_length=253, description="Name of the Secret.")
+    key: str = Field(default="token", max_length=253, description="Key within the Secret.")
+
+
+class PvcSource(ApiModel):
+    """Model weights already on a PersistentVolumeClaim (fastest cold start)."""
+
+    claim_name: str = Field(max_length=253, description="Name of the PersistentVolumeClaim.")
+    sub_path: str | None = Field(
+        default=None, max_length=1024, description="Path of the weights inside the volume."
+    )
+    read_only: bool = Field(default=True, description="Mount the claim read-only.")
+
+
+class HuggingFaceSource(ApiModel):
+    """Download the weights from the Hugging Face Hub, authenticated with a token."""
+
+    token_secret: SecretKeySelector = Field(
+        description="Secret holding the Hugging Face access token (HF_TOKEN)."
+    )
+
+
+class ModelSource(ApiModel):
+    """Where the weights come from. Exactly one of the fields is set."""
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule="[has(self.pvc), has(self.huggingFace), has(self.uri)].filter(x, x).size() == 1",
+            message="spec.model.source must set exactly one of pvc, huggingFace or uri",
+        ),
+    )
+
+    pvc: PvcSource | None = Field(default=None, description="Weights on a PVC.")
+    hugging_face: HuggingFaceSource | None = Field(
+        default=None, description="Weights downloaded from the Hugging Face Hub with a token."
+    )
+    uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^(s3|gs|hf|https)://.+",
+        description="Weights fetched by the inference image's launcher from this URI "
+        "(s3://, gs://, hf:// or https://) before vLLM starts.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        chosen = [n for n in ("pvc", "hugging_face", "uri") if getattr(self, n) is not None]
+        if len(chosen) != 1:
+            raise ValueError("spec.model.source must set exactly one of pvc, huggingFace or uri")
+        return self
+
+
+class ModelSpec(ApiModel):
+    """The model vLLM serves."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=512,
+        description="Hugging Face model id (e.g. meta-llama/Llama-3.1-8B-Instruct) or a path "
+        "inside the weights volume.",
+    )
+    served_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Name clients send as `model`; defaults to `name`.",
+    )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=256,
+        le=10_485_760,
+        description="Maximum context length in tokens (vLLM --max-model-len); unset uses the "
+        "model's own.",
+    )
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = Field(
+        default="auto", description="Weight and activation dtype (vLLM --dtype)."
+    )
+    quantization: (
+        Literal["awq", "gptq", "fp8", "bitsandbytes", "gguf", "compressed-tensors", "marlin"] | None
+    ) = Field(default=None, description="Quantization method (vLLM --quantization).")
+    source: ModelSource | None = Field(
+        default=None,
+        description="Where the weights come from; unset downloads `name` anonymously from "
+        "the Hugging Face Hub.",
+    )
+
+
+class EnvVar(ApiModel):
+    """An environment variable for the vLLM container."""
+
+    name: str = Field(max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Name.")
+    value: str | None = Field(default=None, max_length=32768, description="Literal value.")
+    secret_key_ref: SecretKeySelector | None = Field(
+        default=None, description="Take the value from a Secret key instead."
+    )
+
+
+class EngineSpec(ApiModel):
+    """How vLLM runs."""
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule="self.extraArgs.all(a, !(a.startsWith('--port') || a.startsWith('--host')))",
+            message="spec.engine.extraArgs must not set --port or --host; use spec.service.port",
+        ),
+    )
+
+    image: str = Field(
+        default=DEFAULT_IMAGE,
+        max_length=1024,
+        description="Container image; defaults to forescale's bundled vLLM inference image.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", description="Kubernetes image pull policy."
+    )
+    tensor_parallel_size: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="GPUs one model replica is sharded over (vLLM --tensor-parallel-size); "
+        "at most spec.resources.gpuCount.",
+    )
+    gpu_memory_utilization_percent: int = Field(
+        default=90,
+        ge=10,
+        le=100,
+        description="Share of GPU memory vLLM may use, in percent (vLLM --gpu-memory-utilization).",
+    )
+    max_num_seqs: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Maximum concurrent sequences per replica (vLLM --max-num-seqs).",
+    )
+    extra_args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Further `vllm serve` arguments, appended as given.",
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=64, description="Extra environment variables."
+    )
+
+    @model_validator(mode="after")
+    def _no_port_override(self) -> EngineSpec:
+        for arg in self.extra_args:
+            if arg.startswith(("--port", "--host")):
+                raise ValueError(
+                    "spec.engine.extraArgs must not set --port or --host; use spec.service.port"
+                )
+        return self
+
+
+class ResourcesSpec(ApiModel):
+    """Compute one replica needs."""
+
+    gpu_count: int = Field(default=1, ge=1, le=64, description="GPUs per replica.")
+    gpu_resource_name: str = Field(
+        default="nvidia.com/gpu",
+        max_length=253,
+        pattern=r"^[a-z0-9.-]+/[a-z0-9.-]+$",
+        description="Extended resource name of the GPU (device plugin).",
+    )
+    gpu_product: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Required GPU model, matched against the node label "
+        "nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3).",
+    )
+    cpu: Quantity = Field(default="4", description="CPU request and limit.")
+    memory: Quantity = Field(default="32Gi", description="Memory request and limit.")
+    shared_memory: Quantity = Field(
+        default="2Gi",
+        description="Size of /dev/shm (a memory-backed emptyDir); tensor parallelism needs it.",
+    )
+
+
+class Toleration(ApiModel):
+    """A Kubernetes toleration (same fields as core/v1 Toleration)."""
+
+    key: str | None = Field(default=None, max_length=316, description="Taint key.")
+    operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Operator.")
+    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="How long a NoExecute taint is tolerated."
+    )
+
+
+class PlacementSpec(ApiModel):
+    """Where replicas may run."""
+
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, description="Node labels replicas require."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Tolerations for GPU node taints."
+    )
+    affinity: dict[str, Any] | None = Field(
+        default=None,
+        description="A core/v1 Affinity, passed to the pod as given.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, description="PriorityClass of the replicas."
+    )
+
+
+class PodMetadata(ApiModel):
+    """Extra labels and annotations for the replicas' pods (e.g. for a service mesh)."""
+
+    labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, description="Labels added to every pod."
+    )
+    annotations: dict[str, Annotated[str, Field(max_length=65536)]] = Field(
+        default_factory=dict, description="Annotations added to every pod."
+    )
+
+
+class ServiceSpec(ApiModel):
+    """The Service in front of the replicas."""
+
+    port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of the Service and of vLLM's server."
+    )
+
+
+class SloSpec(ApiModel):
+    """The latency the autoscaler defends."""
+
+    ttft_p95_milliseconds: int = Field(
+        default=2000, ge=10, le=600_000, description="Target 95th percentile time to first token."
+    )
+    e2e_p95_milliseconds: int | None = Field(
+        default=None,
+        alias="e2eP95Milliseconds",
+        ge=100,
+        le=3_600_000,
+        description="Target 95th percentile end-to-end request latency; unset: not defended.",
+    )
+    queue_per_replica: int = Field(
+        default=4,
+        ge=0,
+        le=10_000,
+        description="Waiting requests per replica tolerated before adding capacity.",
+    )
+
+
+class CapacitySpec(ApiModel):
+    """What one replica sustains within the SLO; seeds the online estimate."""
+
+    requests_per_second: Quantity | None = Field(
+        default=None, description='Requests per second one replica serves (e.g. "2.5").'
+    )
+    output_tokens_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Output tokens per second one replica serves.",
+    )
+
+
+class ScalingRules(ApiModel):
+    """How fast replicas may be added or removed."""
+
+    max_replicas_per_step: int = Field(
+        ge=1, le=1000, description="Most replicas added or removed in one period."
+    )
+    max_percent_per_step: int = Field(
+        ge=1, le=1000, description="Most replicas changed in one period, as percent of current."
+    )
+    period_seconds: int = Field(ge=1, le=1800, description="Length of a period.")
+    stabilization_window_seconds: int = Field(
+        ge=0,
+        le=3600,
+        description="Act on the most conservative recommendation of this window.",
+    )
+
+
+_SCALE_UP_DEFAULT = ScalingRules(
+    max_replicas_per_step=4, max_percent_per_step=100, period_seconds=15,
+    stabilization_window_seconds=0,
+)  # fmt: skip
+_SCALE_DOWN_DEFAULT = ScalingRules(
+    max_replicas_per_step=1, max_percent_per_step=10, period_seconds=60,
+    stabilization_window_seconds=300,
+)  # fmt: skip
+
+
+class ScalingSpec(ApiModel):
+    """The autoscaler: bounds, policy, SLO and limits."""
+
+    min_replicas: int = Field(default=1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(default=8, ge=1, le=1000, description="Most replicas.")
+    policy: Literal["predictive", "reactive", "fixed"] = Field(
+        default="predictive",
+        description="predictive: forecast demand over the cold start and scale ahead of it; "
+        "reactive: the same without forecasting; fixed: no autoscaling, spec.replicas rules.",
+    )
+    mode: Literal["auto", "recommend"] = Field(
+        default="auto",
+        description="auto: apply decisions; recommend: only record them in status and Events.",
+    )
+    interval_seconds: int = Field(
+        default=15, ge=5, le=600, description="Seconds between two scaling decisions."
+    )
+    cold_start_seconds: int = Field(
+        default=180,
+        ge=0,
+        le=7200,
+        description="Expected seconds from pod creation to Ready; seeds the learned value.",
+    )
+    slo: SloSpec = Field(default_factory=SloSpec, description="Latency targets.")
+    capacity: CapacitySpec = Field(
+        default_factory=CapacitySpec, description="Per-replica capacity seeds."
+    )
+    scale_up: ScalingRules = Field(
+        default=_SCALE_UP_DEFAULT, description="Scale-up limits (fast by default)."
+    )
+    scale_down: ScalingRules = Field(
+        default=_SCALE_DOWN_DEFAULT, description="Scale-down limits (slow, stabilized)."
+    )
+
+
+class LLMDeploymentSpec(ApiModel):
+    """Desired state of an LLMDeployment."""
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule="self.scaling.minReplicas <= self.scaling.maxReplicas",
+            message="spec.scaling.minReplicas must be less than or equal to "
+            "spec.scaling.maxReplicas",
+            field_path=".scaling.minReplicas",
+        ),
+        ValidationRule(
+            rule="!has(self.replicas) || (self.replicas >= self.scaling.minReplicas "
+            "&& self.replicas <= self.scaling.maxReplicas)",
+            message="spec.replicas must be within spec.scaling.minReplicas and "
+            "spec.scaling.maxReplicas",
+            field_path=".replicas",
+        ),
+        ValidationRule(
+            rule="self.engine.tensorParallelSize <= self.resources.gpuCount",
+            message="spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount",
+            field_path=".engine.tensorParallelSize",
+        ),
+    )
+
+    model: ModelSpec = Field(description="The model to serve.")
+    engine: EngineSpec = Field(default_factory=EngineSpec, description="vLLM settings.")
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="Per-replica compute."
+    )
+    placement: PlacementSpec = Field(default_factory=PlacementSpec, description="Node selection.")
+    pod_metadata: PodMetadata = Field(
+        default_factory=PodMetadata, description="Extra pod labels and annotations."
+    )
+    service: ServiceSpec = Field(default_factory=ServiceSpec, description="Service settings.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="Replica count when scaling.policy is fixed (also the scale subresource); "
+        "with autoscaling on, an external write here is reported, not obeyed.",
+    )
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Autoscaling.")
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> LLMDeploymentSpec:
+        s = self.scaling
+        if s.min_replicas > s.max_replicas:
+            raise ValueError(
+                "spec.scaling.minReplicas must be less than or equal to spec.scaling.maxReplicas"
+            )
+        if self.replicas is not None and not s.min_replicas <= self.replicas <= s.max_replicas:
+            raise ValueError(
+                "spec.replicas must be within spec.scaling.minReplicas and spec.scaling.maxReplicas"
+            )
+        if self.engine.tensor_parallel_size > self.resources.gpu_count:
+            raise ValueError(
+                "spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount"
+            )
+        return self
+
+    @property
+    def served_name(self) -> str:
+        """The model name clients send."""
+        return self.model.served_name or self.model.name

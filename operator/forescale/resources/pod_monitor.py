@@ -1,0 +1,49 @@
+"""The PodMonitor (prometheus-operator) that scrapes vLLM's ``/metrics``.
+
+Its relabeling gives every series the labels the reader aggregates by: ``namespace`` and
+``pod`` (the prometheus-operator's defaults) and ``llmdeployment`` (from the pod label).
+The sandbox's generated Prometheus config produces the same three labels, so queries are
+identical in a cluster and in tests. Clusters without the operator use the pods'
+``prometheus.io/*`` annotations instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forescale.api import identity
+from forescale.resources.deployment import PORT_NAME
+from forescale.resources.labels import selector_labels
+from forescale.resources.owner import Owner
+
+SCRAPE_INTERVAL = "15s"
+
+
+def _label_source(label: str) -> str:
+    sanitized = "".join(c if c.isalnum() else "_" for c in label)
+    return f"__meta_kubernetes_pod_label_{sanitized}"
+
+
+def build_pod_monitor(owner: Owner) -> dict[str, Any]:
+    """A PodMonitor selecting the replicas, labelling series with their LLMDeployment."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": owner.metadata(),
+        "spec": {
+            "selector": {"matchLabels": selector_labels(owner.name)},
+            "podMetricsEndpoints": [
+                {
+                    "port": PORT_NAME,
+                    "path": "/metrics",
+                    "interval": SCRAPE_INTERVAL,
+                    "relabelings": [
+                        {
+                            "sourceLabels": [_label_source(identity.LABEL_LLMDEPLOYMENT)],
+                            "targetLabel": "llmdeployment",
+                        }
+                    ],
+                }
+            ],
+        },
+    }
