@@ -171,7 +171,8 @@ class EngineSpec(ApiModel):
     model_config = with_rules(
         ApiModel.model_config,
         ValidationRule(
-            rule="self.extraArgs.all(a, !(a.startsWith('--port') || a.startsWith('--host')))",
+            rule="!has(self.extraArgs) || self.extraArgs.all(a, !(a.startsWith('--port') "
+            "|| a.startsWith('--host')))",
             message="spec.engine.extraArgs must not set --port or --host; use spec.service.port",
         ),
     )

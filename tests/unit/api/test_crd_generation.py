@@ -1,0 +1,75 @@
+"""The checked-in CRD is exactly what ``forescale crd`` generates, and is structural."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from click.testing import CliRunner
+
+from forescale.api.crd import build_crd, render_crd
+from forescale.cli import main
+from tests.conftest import CRD_FILE
+
+
+def test_checked_in_crd_matches_generator() -> None:
+    assert CRD_FILE.read_text() == render_crd(), "crds/ drifted: run `make crd`"
+
+
+def test_cli_prints_the_crd() -> None:
+    result = CliRunner().invoke(main, ["crd"])
+    assert result.exit_code == 0, result.output
+    assert result.output == render_crd()
+
+
+def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    if isinstance(node, dict):
+        if "type" in node or "properties" in node:
+            out.append((path, node))
+        for name, sub in node.get("properties", {}).items():
+            out.extend(_walk(sub, f"{path}.{name}"))
+        if "items" in node:
+            out.extend(_walk(node["items"], f"{path}[]"))
+    return out
+
+
+def test_schema_is_structural_and_described() -> None:
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    spec = schema["properties"]["spec"]
+    for path, node in _walk(spec, "spec"):
+        assert "type" in node, f"{path} has no type"
+        scalar_item = path.endswith("[]") and node["type"] != "object"
+        assert scalar_item or node.get("description"), f"{path} has no description"
+        assert "$ref" not in node and "anyOf" not in node and "title" not in node, path
+
+
+def test_subresources_names_and_columns() -> None:
+    crd = build_crd()
+    version = crd["spec"]["versions"][0]
+    assert version["subresources"]["scale"] == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    assert "status" in version["subresources"]
+    assert crd["spec"]["names"]["shortNames"] == ["llmd"]
+    assert set(crd["spec"]["names"]["categories"]) == {"all", "forescale"}
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    for expected in ("Model", "Ready", "Desired", "Policy", "Mode", "RPS", "TTFT-P95", "Age"):
+        assert expected in columns
+
+
+def test_conditions_are_a_map_keyed_by_type() -> None:
+    status = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "status"
+    ]
+    conditions = status["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert "phase" not in status["properties"]
+
+
+def test_no_floats_in_spec() -> None:
+    spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    for path, node in _walk(spec, "spec"):
+        assert node.get("type") != "number", f"{path} is a float"
