@@ -60,9 +60,7 @@ def test_subresources_names_and_columns() -> None:
 
 
 def test_conditions_are_a_map_keyed_by_type() -> None:
-    status = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
-        "status"
-    ]
+    status = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
