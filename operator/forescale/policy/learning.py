@@ -1,0 +1,107 @@
+"""Online learning of what the policy cannot be told reliably: capacity and cold start.
+
+Capacity. A spec's capacity seed is a guess made on another GPU, model version or request
+mix. The only honest measurement of what one replica sustains is its throughput while it is
+saturated: the queue has been building for a whole rate window with every Ready replica busy
+and no replica joining or leaving. Such an interval gives a *point* sample (smoothed in with
+an EWMA). Unsaturated intervals that meet the TTFT SLO give a *lower bound*: replicas that
+served X req/s within SLO can serve at least X. The policy is usually not saturated (that
+is its goal), so the estimate moves mostly upward from a conservative seed and downward only
+when the fleet really was overrun.
+
+Cold start. The forecast horizon is the pod-creation-to-Ready time. It depends on the
+cluster (image cache, node provisioning, model download), so it is learned from the pods the
+operator watches: the 90th percentile of the last few observed starts, seeded from the spec.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from forescale.metrics.observation import Observation
+from forescale.policy.parameters import ReplicaCounts, ScalingParameters
+from forescale.policy.state import STARTUP_SAMPLES, PolicyState
+
+#: Weight of a new saturated capacity sample.
+CAPACITY_SMOOTHING = 0.3
+#: Weight of a new tokens-per-request sample.
+TOKENS_SMOOTHING = 0.2
+#: Percentile of observed starts used as the cold start.
+STARTUP_PERCENTILE = 0.9
+
+
+def _ewma(old: float | None, sample: float, weight: float) -> float:
+    return sample if old is None else (1 - weight) * old + weight * sample
+
+
+def percentile(values: tuple[float, ...], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default method) of a non-empty tuple."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def cold_start_seconds(state: PolicyState, params: ScalingParameters) -> float:
+    if not state.startup_seconds:
+        return params.cold_start_seconds
+    return percentile(state.startup_seconds, STARTUP_PERCENTILE)
+
+
+def horizon_seconds(state: PolicyState, params: ScalingParameters) -> float:
+    return cold_start_seconds(state, params) + params.control_interval_seconds
+
+
+def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | None, float | None]:
+    """Per-replica (requests/s, generated tokens/s): learned, else the spec's seeds."""
+    rps = state.capacity_requests_per_second or params.capacity_requests_per_second
+    tps = state.capacity_tokens_per_second or params.capacity_tokens_per_second
+    return rps, tps
+
+
+def learn(
+    state: PolicyState, obs: Observation, counts: ReplicaCounts, params: ScalingParameters
+) -> PolicyState:
+    """Fold one new, validated observation and the counts into the learned quantities."""
+    startups = (*state.startup_seconds, *counts.startup_seconds)[-STARTUP_SAMPLES:]
+    tokens_per_request = state.tokens_per_request
+    completions = obs.completion_rate
+    if completions and obs.generation_token_rate is not None:
+        tokens_per_request = _ewma(
+            tokens_per_request, obs.generation_token_rate / completions, TOKENS_SMOOTHING
+        )
+    rps, tps = capacity(state, params)
+    serving = obs.replicas_reporting
+    waiting = obs.waiting or 0.0
+    saturated = (
+        counts.ready > 0
+        and serving == counts.ready
+        and waiting >= params.slo_queue_per_replica * counts.ready
+        and (obs.running or 0.0) >= counts.ready
+    )
+    since, since_ready = state.saturated_since, state.saturated_ready
+    if saturated:
+        if since is None or since_ready != counts.ready:
+            since, since_ready = obs.timestamp, counts.ready
+        elif obs.timestamp - since >= params.saturation_min_seconds and completions:
+            rps = _ewma(rps, completions / serving, CAPACITY_SMOOTHING)
+            if obs.generation_token_rate:
+                tps = _ewma(tps, obs.generation_token_rate / serving, CAPACITY_SMOOTHING)
+    else:
+        since, since_ready = None, 0
+        within_slo = obs.ttft_p95 is not None and obs.ttft_p95 <= params.slo_ttft_p95_seconds
+        if within_slo and serving > 0 and completions:
+            rps = max(rps or 0.0, completions / serving)
+            if obs.generation_token_rate:
+                tps = max(tps or 0.0, obs.generation_token_rate / serving)
+    return replace(
+        state,
+        startup_seconds=startups,
+        tokens_per_request=tokens_per_request,
+        capacity_requests_per_second=rps,
+        capacity_tokens_per_second=tps,
+        saturated_since=since,
+        saturated_ready=since_ready,
+    )

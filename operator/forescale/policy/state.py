@@ -1,0 +1,115 @@
+"""What the policy remembers between decisions, serialisable to JSON.
+
+The operator persists this in the LLMDeployment's status between reconciliations and
+restarts, so the learned capacity, cold-start time and forecaster survive an operator
+upgrade. Everything is plain numbers and lists; ``from_dict(to_dict(s)) == s`` holds, and
+``from_dict`` rejects malformed input with a ``ValueError`` so that a hand-edited or
+truncated annotation makes the operator start fresh rather than act on garbage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from forescale.policy.forecasting import ForecasterState
+
+#: State format version; bump when a field's meaning changes.
+STATE_VERSION = 1
+#: How many observed pod start times the horizon is learned from.
+STARTUP_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """Learned quantities and the short histories the guards need."""
+
+    forecaster: ForecasterState = field(default_factory=ForecasterState)
+    last_observation_at: float | None = None
+    last_arrival_rate: float | None = None
+    capacity_requests_per_second: float | None = None
+    """Learned saturated throughput of one replica (requests/s)."""
+    capacity_tokens_per_second: float | None = None
+    """Learned saturated throughput of one replica (generated tokens/s)."""
+    tokens_per_request: float | None = None
+    """Smoothed generated tokens per request (converts a request forecast to tokens)."""
+    saturated_since: float | None = None
+    saturated_ready: int = 0
+    startup_seconds: tuple[float, ...] = ()
+    recommendations: tuple[tuple[float, int], ...] = ()
+    """(time, replicas) recommended within the scale-down stabilization window."""
+    scale_ups: tuple[tuple[float, int], ...] = ()
+    """(time, replicas added) within the scale-up period."""
+    scale_downs: tuple[tuple[float, int], ...] = ()
+    """(time, replicas removed) within the scale-down period."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": STATE_VERSION,
+            "forecaster": self.forecaster.to_dict(),
+            "last_observation_at": self.last_observation_at,
+            "last_arrival_rate": self.last_arrival_rate,
+            "capacity_requests_per_second": self.capacity_requests_per_second,
+            "capacity_tokens_per_second": self.capacity_tokens_per_second,
+            "tokens_per_request": self.tokens_per_request,
+            "saturated_since": self.saturated_since,
+            "saturated_ready": self.saturated_ready,
+            "startup_seconds": list(self.startup_seconds),
+            "recommendations": [[t, n] for t, n in self.recommendations],
+            "scale_ups": [[t, n] for t, n in self.scale_ups],
+            "scale_downs": [[t, n] for t, n in self.scale_downs],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> PolicyState:
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported policy state version {data.get('version')!r}")
+        forecaster = data.get("forecaster")
+        if not isinstance(forecaster, dict):
+            raise ValueError("policy state has no forecaster")
+        try:
+            return cls(
+                forecaster=ForecasterState.from_dict(forecaster),
+                last_observation_at=_optional(data, "last_observation_at"),
+                last_arrival_rate=_optional(data, "last_arrival_rate"),
+                capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
+                capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
+                tokens_per_request=_optional(data, "tokens_per_request"),
+                saturated_since=_optional(data, "saturated_since"),
+                saturated_ready=int(_required(data, "saturated_ready")),
+                startup_seconds=tuple(_floats(data, "startup_seconds")),
+                recommendations=_pairs(data, "recommendations"),
+                scale_ups=_pairs(data, "scale_ups"),
+                scale_downs=_pairs(data, "scale_downs"),
+            )
+        except KeyError as error:
+            raise ValueError(f"policy state lacks {error}") from None
+
+
+def _required(data: dict[str, object], key: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _optional(data: dict[str, object], key: str) -> float | None:
+    return None if data.get(key) is None else _required(data, key)
+
+
+def _floats(data: dict[str, object], key: str) -> list[float]:
+    values = data[key]
+    if not isinstance(values, list):
+        raise ValueError(f"{key} must be a list")
+    return [_required({key: v}, key) for v in values]
+
+
+def _pairs(data: dict[str, object], key: str) -> tuple[tuple[float, int], ...]:
+    values = data[key]
+    if not isinstance(values, list):
+        raise ValueError(f"{key} must be a list")
+    out = []
+    for pair in values:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError(f"{key} entries must be [time, replicas], got {pair!r}")
+        out.append((_required({key: pair[0]}, key), int(_required({key: pair[1]}, key))))
+    return tuple(out)
