@@ -1,0 +1,135 @@
+"""Assembling ``Observation``s from the answers to the reader's batched queries.
+
+Kept apart from ``reader`` so every judgement about the numbers (which pods count, is the
+data fresh, is a value believable) is pure and unit-tested without a Prometheus; the reader
+only moves bytes. Values Prometheus returns as NaN, +-Inf or below zero are not load levels
+(NaN is what ``histogram_quantile`` gives when no request finished in the window, a negative
+gauge is a broken exporter): the signal becomes missing and a note says why, because the
+policy must never act on them and an operator reading ``kubectl describe`` must see why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from forescale.metrics.errors import QueryFailedError
+from forescale.metrics.observation import SIGNALS, Observation
+from forescale.metrics.promql import GROUP_LABELS, POD_LABEL
+
+
+@dataclass(frozen=True)
+class Row:
+    """One element of an instant-vector answer: its grouping labels and value."""
+
+    namespace: str
+    llmdeployment: str
+    pod: str | None
+    value: float
+
+    @property
+    def deployment(self) -> str:
+        """``namespace/name`` key of the LLMDeployment."""
+        return f"{self.namespace}/{self.llmdeployment}"
+
+
+def parse_vector(query: str, result: object) -> list[Row]:
+    """Rows of a ``/api/v1/query`` ``data.result`` list; QueryFailedError if malformed."""
+    if not isinstance(result, list):
+        raise QueryFailedError(query, f"expected an instant vector, got {type(result).__name__}")
+    rows: list[Row] = []
+    for element in result:
+        try:
+            labels = element["metric"]
+            value = float(element["value"][1])
+            namespace, llmdeployment = (labels[label] for label in GROUP_LABELS)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise QueryFailedError(query, f"malformed vector element {element!r}") from error
+        rows.append(Row(namespace, llmdeployment, labels.get(POD_LABEL), value))
+    return rows
+
+
+def assemble(
+    at: float,
+    pods: list[Row],
+    signals: Mapping[str, list[Row]],
+    live_pods: Mapping[str, Collection[str]] | None,
+    staleness_seconds: float,
+) -> dict[str, Observation]:
+    """One Observation per deployment, evaluated at ``at`` (Unix seconds).
+
+    ``pods`` holds one row per reporting pod valued with its newest sample time;
+    ``signals`` maps Observation field names to their rows. With ``live_pods`` (keyed by
+    ``namespace/name``) exactly those deployments are reported and only their listed pods
+    count as reporting; without it every deployment Prometheus knows is reported.
+    """
+    if live_pods is not None:
+        keys: Collection[str] = live_pods.keys()
+    else:
+        keys = {row.deployment for row in pods} | {
+            row.deployment for rows in signals.values() for row in rows
+        }
+    by_signal = {
+        name: {row.deployment: row.value for row in rows} for name, rows in signals.items()
+    }
+    return {
+        key: _observation(
+            key,
+            at,
+            [
+                row.value
+                for row in pods
+                if row.deployment == key and (live_pods is None or row.pod in live_pods[key])
+            ],
+            {name: values.get(key) for name, values in by_signal.items()},
+            staleness_seconds,
+        )
+        for key in sorted(keys)
+    }
+
+
+def _observation(
+    key: str,
+    at: float,
+    newest_per_pod: list[float],
+    values: Mapping[str, float | None],
+    staleness_seconds: float,
+) -> Observation:
+    notes: list[str] = []
+    fresh = False
+    if not newest_per_pod:
+        notes.append("no live replica reports vLLM metrics")
+    else:
+        age = at - max(newest_per_pod)
+        fresh = age <= staleness_seconds
+        if not fresh:
+            notes.append(f"newest sample is {age:.1f}s old (limit {staleness_seconds:g}s)")
+    v: dict[str, float | None] = {}
+    for name in SIGNALS:
+        value = values.get(name)
+        if value is not None and math.isnan(value):
+            notes.append(f"{name} is NaN (no requests in the window, or a broken exporter)")
+            value = None
+        elif value is not None and (math.isinf(value) or value < 0):
+            notes.append(f"{name}={value} rejected (not a finite, non-negative number)")
+            value = None
+        v[name] = value
+    return Observation(
+        deployment=key,
+        timestamp=at,
+        replicas_reporting=len(newest_per_pod),
+        fresh=fresh,
+        arrival_rate=v["arrival_rate"],
+        completion_rate=v["completion_rate"],
+        prompt_token_rate=v["prompt_token_rate"],
+        generation_token_rate=v["generation_token_rate"],
+        waiting=v["waiting"],
+        running=v["running"],
+        kv_cache_usage=v["kv_cache_usage"],
+        ttft_p50=v["ttft_p50"],
+        ttft_p95=v["ttft_p95"],
+        e2e_p95=v["e2e_p95"],
+        queue_time_p95=v["queue_time_p95"],
+        notes=tuple(notes),
+    )

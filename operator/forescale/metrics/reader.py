@@ -1,0 +1,122 @@
+"""The Prometheus reader: the only code in forescale that talks to Prometheus.
+
+Per read, one instant query per signal covers every LLMDeployment (see ``promql``); all
+queries are evaluated at the same instant (the ``time`` parameter), so the signals of one
+Observation describe one moment even when the queries run one after another.
+
+Failure is typed: down, refused, timed out or 5xx -> ``PrometheusUnavailableError``; 4xx or
+a malformed answer -> ``QueryFailedError``. Nothing else escapes, so a kopf handler can catch
+``PrometheusError`` and report "no data" instead of crashing. The client's own retries are
+off: the operator reads again next interval, and a retry with back-off inside one read would
+only turn an outage into a slow, stale answer. One read has one time budget
+(``timeout_seconds``) shared by its queries.
+
+prometheus-api-client is synchronous (requests); ``read_async`` runs a read in a worker
+thread with the same budget so the kopf event loop never blocks on Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from forescale.metrics import promql
+from forescale.metrics.assembling import Row, assemble, parse_vector
+from forescale.metrics.errors import PrometheusUnavailableError, QueryFailedError
+from forescale.metrics.observation import Observation
+
+_STATUS = re.compile(r"HTTP Status Code (\d+)")
+_ASYNC_GRACE_SECONDS = 1.0
+
+
+class PrometheusReader:
+    """Reads an ``Observation`` for every LLMDeployment from one Prometheus."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        window_seconds: float = 60.0,
+        staleness_seconds: float = 30.0,
+        timeout_seconds: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.window_seconds = window_seconds
+        self.staleness_seconds = staleness_seconds
+        self.timeout_seconds = timeout_seconds
+        self._clock = clock
+        self._client = PrometheusConnect(url=url, retry=Retry(total=0))
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._client.close()
+
+    def read(
+        self, live_pods: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, Observation]:
+        """Observations keyed by ``namespace/name``.
+
+        ``live_pods`` maps each LLMDeployment to its pods that exist now (from Kubernetes):
+        exactly those deployments are reported and only those pods' series count. Without
+        it, every deployment Prometheus has series for is reported and vanished pods drop
+        out through Prometheus' staleness handling only.
+        """
+        at = self._clock()
+        if live_pods is not None and not any(live_pods.values()):
+            return assemble(at, [], {}, live_pods, self.staleness_seconds)
+        pod_filter = (
+            None if live_pods is None else {pod for pods in live_pods.values() for pod in pods}
+        )
+        queries = promql.observation_queries(self.window_seconds, pod_filter)
+        deadline = time.monotonic() + self.timeout_seconds
+        answers = {name: self._query(query, at, deadline) for name, query in queries.items()}
+        pods = answers.pop(promql.PODS)
+        return assemble(at, pods, answers, live_pods, self.staleness_seconds)
+
+    async def read_async(
+        self, live_pods: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, Observation]:
+        """``read`` in a worker thread, bounded by the same time budget."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.read, live_pods),
+                self.timeout_seconds + _ASYNC_GRACE_SECONDS,
+            )
+        except TimeoutError as error:
+            raise PrometheusUnavailableError(
+                f"{self.url}: no answer within {self.timeout_seconds:g}s"
+            ) from error
+
+    def _query(self, query: str, at: float, deadline: float) -> list[Row]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PrometheusUnavailableError(
+                f"{self.url}: read exceeded its {self.timeout_seconds:g}s budget"
+            )
+        params = {"time": f"{at:.3f}", "timeout": f"{remaining:.3f}"}
+        try:
+            result = self._client.custom_query(query, params=params, timeout=remaining)
+        except requests.Timeout as error:
+            raise PrometheusUnavailableError(
+                f"{self.url}: no answer within {self.timeout_seconds:g}s"
+            ) from error
+        except requests.ConnectionError as error:
+            raise PrometheusUnavailableError(f"{self.url}: cannot connect") from error
+        except requests.RequestException as error:
+            raise PrometheusUnavailableError(f"{self.url}: {error}") from error
+        except PrometheusApiClientException as error:
+            match = _STATUS.search(str(error))
+            if match is None or int(match.group(1)) >= 500:
+                raise PrometheusUnavailableError(f"{self.url}: {error}") from error
+            raise QueryFailedError(query, str(error)) from error
+        except (ValueError, KeyError, TypeError) as error:
+            raise QueryFailedError(query, f"not a Prometheus query answer: {error}") from error
+        return parse_vector(query, result)
