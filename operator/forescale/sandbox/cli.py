@@ -1,0 +1,168 @@
+"""``forescale sandbox up|down|status``: a local cluster with fake GPU nodes.
+
+Why ``up`` stays in the foreground: the process that started the components is the one
+that can reliably stop them (process groups, parent-death signal). ``down`` therefore
+asks that process to exit (SIGTERM) and only falls back to killing the recorded
+process groups itself if the ``up`` process is gone or stuck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from forescale.sandbox.gpu_nodes import DEFAULT_LOAD_SECONDS, GpuNodePool
+from forescale.sandbox.processes import ComponentError
+
+STATE_DIR_ENV = "FORESCALE_SANDBOX_DIR"
+
+
+def state_dir() -> Path:
+    """Where ``up`` keeps its work dir and state file ($FORESCALE_SANDBOX_DIR)."""
+    override = os.environ.get(STATE_DIR_ENV)
+    return Path(override) if override else Path.home() / ".cache" / "forescale" / "sandbox"
+
+
+def _state_file(directory: Path) -> Path:
+    return directory / "state.json"
+
+
+def _read_state(directory: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(_state_file(directory).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return state
+
+
+def _alive(pid: int | None, expect: str | None = None) -> bool:
+    """True if ``pid`` runs and (when given) its command line mentions ``expect``.
+
+    The command-line check stops ``down`` from signalling an unrelated process that
+    reused a recorded pid after a reboot or a crash.
+    """
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return expect is None or expect in cmdline
+
+
+@click.group()
+def sandbox() -> None:
+    """A local Kubernetes control plane with fake GPU nodes (all on 127.0.0.1)."""
+
+
+@sandbox.command()
+@click.option("--nodes", default=4, show_default=True, help="Fake GPU nodes in the pool.")
+@click.option("--gpus-per-node", default=8, show_default=True)
+@click.option("--gpu-product", default="NVIDIA-H100-80GB-HBM3", show_default=True)
+@click.option(
+    "--load-seconds",
+    default=DEFAULT_LOAD_SECONDS,
+    show_default=True,
+    help="Default simulated model-load time before a pod turns Ready "
+    "(per pod: annotation forescale.io/simulated-load-seconds).",
+)
+def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float) -> None:
+    """Start the sandbox and keep it running until `forescale sandbox down` or Ctrl-C."""
+    from forescale.sandbox.stack import standard_cluster  # noqa: PLC0415 - keep CLI import light
+
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = _read_state(directory)
+    if previous and _alive(previous.get("pid"), "sandbox"):
+        raise click.ClickException(
+            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
+        )
+    workdir = directory / "run"
+    if workdir.exists():
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(workdir)
+    cluster = standard_cluster(
+        workdir=workdir,
+        pool=GpuNodePool(count=nodes, gpus_per_node=gpus_per_node, product=gpu_product),
+        default_load_seconds=load_seconds,
+    )
+    started = time.monotonic()
+    click.echo(f"starting sandbox in {workdir} (logs in {workdir / 'logs'}) ...")
+    try:
+        with cluster:
+            state = {"pid": os.getpid(), **cluster.state()}
+            _state_file(directory).write_text(json.dumps(state, indent=2))
+            access = cluster.require_access()
+            click.echo(f"sandbox ready in {time.monotonic() - started:.1f}s")
+            click.echo(f"  server:              {access.server}")
+            click.echo(f"  admin kubeconfig:    {access.admin_kubeconfig}")
+            click.echo(f"  operator kubeconfig: {access.operator_kubeconfig}")
+            click.echo(f"  fake GPU nodes:      {nodes} x {gpus_per_node} {gpu_product}")
+            click.echo("use it with:")
+            click.echo(f"  export KUBECONFIG={access.admin_kubeconfig}")
+            click.echo("stop with `forescale sandbox down` or Ctrl-C")
+            while True:
+                time.sleep(2)
+                cluster.check()
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping sandbox")
+    except ComponentError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        _state_file(directory).unlink(missing_ok=True)
+    click.echo("sandbox stopped")
+
+
+@sandbox.command()
+@click.option(
+    "--timeout", default=30.0, show_default=True, help="Seconds to wait for `up` to exit."
+)
+def down(timeout: float) -> None:
+    """Stop the sandbox started by `forescale sandbox up`."""
+    directory = state_dir()
+    state = _read_state(directory)
+    if state is None:
+        click.echo("no sandbox is running")
+        return
+    pid = state.get("pid")
+    if _alive(pid, "sandbox"):
+        os.kill(int(pid), signal.SIGTERM)  # type: ignore[arg-type]
+        deadline = time.monotonic() + timeout
+        while _alive(pid, "sandbox") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # Whatever `up` did not stop (it was killed, or is stuck): kill the process groups.
+    for process in state.get("processes", []):
+        child = process.get("pid")
+        if _alive(child, Path(str(process.get("name", ""))).name):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(child), signal.SIGKILL)
+    if _alive(pid, "sandbox"):
+        os.kill(int(pid), signal.SIGKILL)  # type: ignore[arg-type]
+    _state_file(directory).unlink(missing_ok=True)
+    click.echo("sandbox stopped")
+
+
+@sandbox.command()
+def status() -> None:
+    """Show whether the sandbox runs, its components' pids and the kubeconfig path."""
+    state = _read_state(state_dir())
+    if state is None or not _alive(state.get("pid"), "sandbox"):
+        click.echo("sandbox: not running")
+        raise SystemExit(3)
+    click.echo(f"sandbox: running (pid {state['pid']}), server {state.get('server')}")
+    healthy = True
+    for process in state.get("processes", []):
+        alive = _alive(process.get("pid"), process.get("name"))
+        healthy &= alive
+        click.echo(f"  {process['name']:<24} pid {process['pid']:<8} {'up' if alive else 'DOWN'}")
+    click.echo(f"export KUBECONFIG={state.get('kubeconfig')}")
+    if not healthy:
+        raise SystemExit(1)

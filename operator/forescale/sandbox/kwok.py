@@ -1,0 +1,94 @@
+"""kwok as a sandbox component: it plays kubelet for a pool of fake GPU nodes.
+
+Why kwok: scheduling, GPU accounting and readiness timing are what the operator reacts
+to, and kwok gives real Node and Pod objects for them without containers. It manages only
+nodes labelled ``forescale.io/fake-gpu-node=true`` and uses the stages from
+:mod:`forescale.sandbox.gpu_nodes` (no built-in ones), so it never touches anything else.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from forescale.sandbox import binaries
+from forescale.sandbox.cluster import Cluster, free_port
+from forescale.sandbox.gpu_nodes import (
+    DEFAULT_LOAD_SECONDS,
+    MANAGED_LABEL,
+    GpuNodePool,
+    kwok_config,
+    node_manifests,
+)
+from forescale.sandbox.processes import SupervisedProcess, wait_until
+
+START_TIMEOUT = 60.0
+
+
+class Kwok:
+    """kwok plus the Node objects of one :class:`GpuNodePool`."""
+
+    name = "kwok"
+
+    def __init__(
+        self, pool: GpuNodePool | None = None, default_load_seconds: float = DEFAULT_LOAD_SECONDS
+    ) -> None:
+        self.pool = pool or GpuNodePool()
+        self.default_load_seconds = default_load_seconds
+        self.process: SupervisedProcess | None = None
+
+    def processes(self) -> list[SupervisedProcess]:
+        return [self.process] if self.process is not None else []
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def start(self, cluster: Cluster) -> None:
+        access = cluster.require_access()
+        port = free_port()
+        config = cluster.workdir / "kwok.yaml"
+        config.write_text(
+            yaml.safe_dump_all(kwok_config(port, self.default_load_seconds), sort_keys=False)
+        )
+        self.process = SupervisedProcess(
+            self.name,
+            [
+                str(binaries.find("kwok")),
+                f"--config={config}",
+                f"--kubeconfig={access.admin_kubeconfig}",
+                f"--manage-nodes-with-label-selector={MANAGED_LABEL}=true",
+                f"--server-address=127.0.0.1:{port}",
+                "--node-ip=127.0.0.1",
+                f"--node-port={port}",
+            ],
+            cluster.logs_dir / f"{self.name}.log",
+            # kwok reads ~/.kwok/kwok.yaml by default; a private HOME keeps a user's
+            # own kwok settings out of the sandbox.
+            env={"HOME": str(cluster.workdir)},
+        )
+        self.process.start()
+        api = cluster.admin_api()
+        for node in node_manifests(self.pool):
+            api.apply(node)
+        names = set(self.pool.node_names())
+
+        def all_ready() -> bool:
+            nodes = api.get(f"/api/v1/nodes?labelSelector={MANAGED_LABEL}%3Dtrue")["items"]
+            ready = {
+                node["metadata"]["name"]
+                for node in nodes
+                if any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in node.get("status", {}).get("conditions", [])
+                )
+            }
+            return names <= ready
+
+        wait_until(
+            all_ready,
+            timeout=START_TIMEOUT,
+            what=f"{len(names)} fake GPU nodes to become Ready",
+            watch=[self.process],
+        )
+        cluster.extras["gpu_nodes"] = len(names)
+        cluster.extras["gpus_total"] = self.pool.total_gpus
