@@ -153,9 +153,13 @@ def _parse_sample(line: str, number: int) -> Sample:
         raise cur.fail("expected a blank before the value")
     cur.skip_blanks()
     value = float(cur.token(_FLOAT, "a number"))
+    if cur.peek() not in ("", " ", "\t"):
+        raise cur.fail("malformed value")
     cur.skip_blanks()
     if cur.peek() not in ("", "#"):
         cur.token(_TIMESTAMP, "a timestamp in milliseconds")
+        if cur.peek() not in ("", " ", "\t"):
+            raise cur.fail("malformed timestamp")
         cur.skip_blanks()
     if cur.peek() not in ("", "#"):  # '#' starts an OpenMetrics exemplar, dropped
         raise cur.fail("unexpected text after the sample")
