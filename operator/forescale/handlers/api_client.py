@@ -1,0 +1,211 @@
+"""The operator's one Kubernetes client: server-side apply, reads, and nothing clever.
+
+kopf owns watching, the LLMDeployment's status patches and Events; everything else the
+operator does to the API goes through this class, so RBAC (``manifests/rbac/``) can be
+read off one file. The official client is synchronous, so every call runs in a worker
+thread with a timeout: a slow API server delays one reconciliation, never the event loop.
+Objects are plain dicts (the builders' output) rather than generated model classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import quote
+
+import kubernetes
+
+from forescale.api import identity
+
+REQUEST_TIMEOUT = 30.0
+
+# kind -> (API path prefix, plural) for the kinds forescale writes or reads.
+_KINDS: dict[str, tuple[str, str]] = {
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "Service": ("/api/v1", "services"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    "PodMonitor": ("/apis/monitoring.coreos.com/v1", "podmonitors"),
+    "Pod": ("/api/v1", "pods"),
+    "Secret": ("/api/v1", "secrets"),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
+}
+
+
+class ApiError(Exception):
+    """The API server refused or failed a request."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        super().__init__(f"{status} {reason}: {body[:500]}")
+        self.status = status
+
+
+def load_configuration() -> kubernetes.client.Configuration:
+    """Kubeconfig ($KUBECONFIG or ~/.kube/config) if present, else in-cluster."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
+
+
+class ClusterClient:
+    """Thin async facade over the official client's raw HTTP calls."""
+
+    def __init__(self, configuration: kubernetes.client.Configuration | None = None) -> None:
+        self._api = kubernetes.client.ApiClient(configuration or load_configuration())
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        method, url, headers, payload, _ = self._api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": accept},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=REQUEST_TIMEOUT
+            )
+        except kubernetes.client.ApiException as err:
+            raise ApiError(err.status or 0, str(err.reason), str(err.body or "")) from err
+        data: bytes = response.read()  # type: ignore[no-untyped-call]
+        if response.status >= 400:
+            raise ApiError(response.status, str(response.reason), data.decode(errors="replace"))
+        return json.loads(data) if data else None
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self._call, method, path, **kwargs)
+
+    @staticmethod
+    def _path(kind: str, namespace: str, name: str | None = None) -> str:
+        prefix, plural = _KINDS[kind]
+        path = f"{prefix}/namespaces/{quote(namespace)}/{plural}"
+        return f"{path}/{quote(name)}" if name else path
+
+    async def apply(self, obj: dict[str, Any], field_manager: str = identity.FIELD_MANAGER) -> Any:
+        """Server-side apply ``obj``, taking over fields from other managers (force)."""
+        meta = obj["metadata"]
+        return await self._request(
+            "PATCH",
+            self._path(obj["kind"], meta["namespace"], meta["name"]),
+            query=[("fieldManager", field_manager), ("force", "true")],
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+
+    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            found: dict[str, Any] = await self._request("GET", self._path(kind, namespace, name))
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return found
+
+    async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """Objects of ``kind`` in ``namespace`` matching a label selector."""
+        found = await self._request(
+            "GET", self._path(kind, namespace), query=[("labelSelector", selector)]
+        )
+        items: list[dict[str, Any]] = found.get("items", [])
+        return items
+
+    async def exists(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether the object exists, reading only its metadata (never a Secret's data)."""
+        try:
+            await self._request(
+                "GET",
+                self._path(kind, namespace, name),
+                accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def nodes_with_label(self, label: str, value: str) -> int:
+        """How many nodes carry ``label=value``."""
+        found = await self._request(
+            "GET", "/api/v1/nodes", query=[("labelSelector", f"{label}={value}")]
+        )
+        return len(found.get("items", []))
+
+    async def has_api(self, group_version: str, plural: str) -> bool:
+        """Whether the API server serves ``plural`` in ``group_version`` (e.g. PodMonitors)."""
+        try:
+            found = await self._request("GET", f"/apis/{group_version}")
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        return any(r.get("name") == plural for r in found.get("resources", []))
+
+    async def get_llmdeployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The LLMDeployment, or None when it is gone."""
+        path = f"/apis/{identity.API_VERSION}/namespaces/{quote(namespace)}/{identity.PLURAL}"
+        try:
+            found: dict[str, Any] = await self._request("GET", f"{path}/{quote(name)}")
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return found
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the LLMDeployment's status subresource (never its spec)."""
+        path = f"/apis/{identity.API_VERSION}/namespaces/{quote(namespace)}/{identity.PLURAL}"
+        await self._request(
+            "PATCH",
+            f"{path}/{quote(name)}/status",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    async def post_event(
+        self, involved: dict[str, Any], kind: str, reason: str, message: str, now: str
+    ) -> None:
+        """Record a core/v1 Event on ``involved`` (what ``kubectl describe`` shows)."""
+        meta = involved["metadata"]
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion", identity.API_VERSION),
+                "kind": involved.get("kind", identity.KIND),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": kind,
+            "source": {"component": identity.FIELD_MANAGER},
+            "reportingComponent": identity.FIELD_MANAGER,
+            "reportingInstance": identity.FIELD_MANAGER,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._request(
+            "POST", f"/api/v1/namespaces/{quote(meta['namespace'])}/events", body=event
+        )

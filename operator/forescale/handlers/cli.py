@@ -1,0 +1,63 @@
+"""``forescale run``: the operator process (kopf run with forescale's settings)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+import kopf
+
+from forescale.handlers import configuring, telemetry
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Namespace(s) to serve.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Serve every namespace.")
+@click.option(
+    "--prometheus-url", envvar=configuring.PROMETHEUS_URL_ENV, help="Prometheus base URL."
+)
+@click.option(
+    "--liveness-endpoint",
+    default="http://127.0.0.1:8080/healthz",
+    help="kopf liveness endpoint (bind 0.0.0.0 in a pod).",
+)
+@click.option(
+    "--metrics-port", type=int, default=9090, help="Port of forescale's /metrics (0: off)."
+)
+@click.option("--metrics-host", default="127.0.0.1", help="Address of forescale's /metrics.")
+@click.option(
+    "--peering", "peering_name", default=None, help="kopf peering name (HA); unset: standalone."
+)
+@click.option("--priority", type=int, default=0, help="Peering priority of this replica.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def run(  # noqa: PLR0917 - one parameter per CLI option
+    namespaces: tuple[str, ...],
+    all_namespaces: bool,
+    prometheus_url: str | None,
+    liveness_endpoint: str,
+    metrics_port: int,
+    metrics_host: str,
+    peering_name: str | None,
+    priority: int,
+    verbose: bool,
+) -> None:
+    """Run the forescale operator against the cluster of the current kubeconfig."""
+    if not namespaces and not all_namespaces:
+        raise click.UsageError("pass --namespace NS (repeatable) or --all-namespaces")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if prometheus_url:
+        os.environ[configuring.PROMETHEUS_URL_ENV] = prometheus_url
+    if metrics_port:
+        telemetry.serve(metrics_port, metrics_host)
+    kopf.run(
+        clusterwide=all_namespaces,
+        namespaces=list(namespaces),
+        liveness_endpoint=liveness_endpoint,
+        standalone=peering_name is None,
+        peering_name=peering_name,
+        priority=priority,
+    )
