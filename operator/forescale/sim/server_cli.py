@@ -9,22 +9,12 @@ never be reachable from another machine by accident.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 
 import click
 
+from forescale.sim.loopback import is_loopback
 from forescale.sim.replica_profiles import PROFILES, UnknownProfileError, get_profile
 from forescale.sim.server import ServerConfig, serve
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
