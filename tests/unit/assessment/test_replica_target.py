@@ -1,0 +1,55 @@
+"""Who owns the replica count: the user (fixed), the autoscaler (auto), nobody (recommend)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forescale.api.spec import LLMDeploymentSpec
+from forescale.assessment.replica_target import ReplicaTarget, choose_replicas
+
+
+def _spec(**scaling: Any) -> LLMDeploymentSpec:
+    replicas = scaling.pop("replicas", None)
+    raw: dict[str, Any] = {"model": {"name": "m"}, "scaling": {"maxReplicas": 10, **scaling}}
+    if replicas is not None:
+        raw["replicas"] = replicas
+    return LLMDeploymentSpec.model_validate(raw)
+
+
+def test_fixed_follows_spec_replicas() -> None:
+    choice = choose_replicas(_spec(policy="fixed", replicas=4), ReplicaTarget(2, 2, None))
+    assert choice.replicas == 4
+    assert choice.events == []
+
+
+def test_fixed_without_replicas_uses_min() -> None:
+    choice = choose_replicas(_spec(policy="fixed", minReplicas=3), ReplicaTarget(None, None, None))
+    assert choice.replicas == 3
+
+
+def test_autoscaler_decision_is_clipped() -> None:
+    assert choose_replicas(_spec(), ReplicaTarget(2, 2, 50)).replicas == 10
+
+
+def test_no_decision_holds_last_applied() -> None:
+    assert choose_replicas(_spec(), ReplicaTarget(5, 5, None)).replicas == 5
+    assert choose_replicas(_spec(minReplicas=2), ReplicaTarget(None, None, None)).replicas == 2
+
+
+def test_external_spec_replicas_is_reported_not_obeyed() -> None:
+    choice = choose_replicas(_spec(replicas=7), ReplicaTarget(3, 3, 3))
+    assert choice.replicas == 3
+    ((kind, reason, message),) = choice.events
+    assert (kind, reason) == ("Warning", "ExternalScaleIgnored")
+    assert "spec.replicas was set to 7" in message
+
+
+def test_direct_deployment_scale_is_undone_with_event() -> None:
+    choice = choose_replicas(_spec(policy="fixed", replicas=2), ReplicaTarget(6, 2, None))
+    assert choice.replicas == 2
+    assert [e[1] for e in choice.events] == ["ExternalScaleOverridden"]
+
+
+def test_recommend_mode_keeps_count() -> None:
+    choice = choose_replicas(_spec(mode="recommend"), ReplicaTarget(4, 4, 9))
+    assert choice.replicas == 4
