@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -44,7 +45,7 @@ class PrometheusReader:
         url: str,
         *,
         window_seconds: float = 60.0,
-        staleness_seconds: float = 30.0,
+        staleness_seconds: float = 45.0,
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -53,11 +54,19 @@ class PrometheusReader:
         self.staleness_seconds = staleness_seconds
         self.timeout_seconds = timeout_seconds
         self._clock = clock
-        self._client = PrometheusConnect(url=url, retry=Retry(total=0))
+        # No retries; read=False lets a read timeout surface as requests.ReadTimeout (an
+        # exhausted Retry would wrap it in a ConnectionError, hiding "slow" behind "down").
+        self._client = PrometheusConnect(url=url, retry=Retry(total=0, read=False))
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._client.close()
+
+    def __enter__(self) -> PrometheusReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def read(
         self, live_pods: Mapping[str, Collection[str]] | None = None
@@ -104,13 +113,15 @@ class PrometheusReader:
         params = {"time": f"{at:.3f}", "timeout": f"{remaining:.3f}"}
         try:
             result = self._client.custom_query(query, params=params, timeout=remaining)
+        except requests.JSONDecodeError as error:
+            raise QueryFailedError(query, f"not a Prometheus query answer: {error}") from error
         except requests.Timeout as error:
             raise PrometheusUnavailableError(
                 f"{self.url}: no answer within {self.timeout_seconds:g}s"
             ) from error
         except requests.ConnectionError as error:
             raise PrometheusUnavailableError(f"{self.url}: cannot connect") from error
-        except requests.RequestException as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise PrometheusUnavailableError(f"{self.url}: {error}") from error
         except PrometheusApiClientException as error:
             match = _STATUS.search(str(error))

@@ -1,0 +1,115 @@
+"""Fixtures for the Prometheus tests: a real Prometheus, and tiny loopback exporters.
+
+Context managers rather than fixtures: each test says what it runs and in which order it
+stops, and a missing Prometheus binary fails the test itself (FAILED with the install
+command), never a skip: a test that could not run must not look green.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from forescale.sandbox.prometheus_server import (
+    INSTALL_HINT,
+    PROMETHEUS_BINARY,
+    PrometheusServer,
+)
+
+SCRAPE_INTERVAL_SECONDS = 1.0
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that give up (the reader's timeout test) are expected, not errors to print."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class Exporter:
+    """An HTTP server on 127.0.0.1 answering every GET with ``respond()``'s text.
+
+    ``delay_seconds`` makes it slow (to stand in for an overloaded Prometheus) and
+    ``status`` lets it answer errors.
+    """
+
+    def __init__(self, body: str, *, status: int = 200, delay_seconds: float = 0.0) -> None:
+        self.body = body
+        self.status = status
+        self.delay_seconds = delay_seconds
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                time.sleep(exporter.delay_seconds)
+                payload = exporter.body.encode()
+                self.send_response(exporter.status)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet: tests assert on behaviour, not access logs."""
+
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def serving(body: str, *, status: int = 200, delay_seconds: float = 0.0) -> Iterator[Exporter]:
+    """A loopback exporter for the duration of the block."""
+    exporter = Exporter(body, status=status, delay_seconds=delay_seconds)
+    try:
+        yield exporter
+    finally:
+        exporter.stop()
+
+
+@contextlib.contextmanager
+def running_prometheus(workdir: Path) -> Iterator[PrometheusServer]:
+    """A real Prometheus on loopback scraping every second, for the duration of the block.
+
+    Without the binary the calling test FAILS (in its body, so pytest reports FAILED, not a
+    setup error) with the install command.
+    """
+    if not PROMETHEUS_BINARY.is_file():
+        pytest.fail(f"{PROMETHEUS_BINARY} not found: {INSTALL_HINT}")
+    server = PrometheusServer(workdir, scrape_interval_seconds=SCRAPE_INTERVAL_SECONDS)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll until ``predicate()`` holds; fail the test naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.2)
