@@ -72,7 +72,9 @@ class Observation:
             if value is None:
                 continue
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise InvalidSignalError(f"{self.deployment}: {f.name}={value!r} is not a finite, non-negative number")
+                raise InvalidSignalError(
+                    f"{self.deployment}: {f.name}={value!r} is not a finite, non-negative number"
+                )
 
     @property
     def missing(self) -> tuple[str, ...]:
