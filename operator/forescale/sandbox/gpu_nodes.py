@@ -339,6 +339,17 @@ def kwok_config(server_port: int, default_load_seconds: float = DEFAULT_LOAD_SEC
             "serverAddress": f"{NODE_IP}:{server_port}",
             "manageNodesWithLabelSelector": f"{MANAGED_LABEL}=true",
             "manageAllNodes": False,
+            # A config file's options are not defaulted like flags are: spell them out.
+            "podPlayStageParallelism": 4,
+            "nodePlayStageParallelism": 2,
+            "nodeLeaseParallelism": 2,
+            "nodeLeaseDurationSeconds": 40,
+            "podsOnNodeSyncParallelism": 1,
+            "enablePodsOnNodeSyncListPager": True,
+            "enablePodsOnNodeSyncStreamWatch": False,
+            "enableDebuggingHandlers": True,
+            "enableProfilingHandler": False,
+            "enableContentionProfiling": False,
         },
     }
     return [options, *stages(default_load_seconds=default_load_seconds)]
