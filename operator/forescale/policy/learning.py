@@ -80,6 +80,9 @@ def learn(
         and serving == counts.ready
         and waiting >= params.slo_queue_per_replica * counts.ready
         and (obs.running or 0.0) >= counts.ready
+        # Building, not draining: a queue left behind on a few replicas while new ones
+        # idle would read as a low capacity.
+        and (obs.arrival_rate or 0.0) >= (completions or 0.0)
     )
     since, since_ready = state.saturated_since, state.saturated_ready
     if saturated:

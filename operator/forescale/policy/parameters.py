@@ -71,6 +71,8 @@ class ScalingParameters:
     """A capacity sample needs the queue to have been building this long (one rate window)."""
 
     def __post_init__(self) -> None:
+        # Accept the CRD's plain string ("predictive") as well as the enum member.
+        object.__setattr__(self, "policy", PolicyKind(self.policy))
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):

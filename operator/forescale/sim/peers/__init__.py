@@ -1,0 +1,1 @@
+"""The autoscalers the benchmark compares forescale with, re-implemented from their docs."""

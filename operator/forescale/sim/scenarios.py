@@ -1,0 +1,85 @@
+"""Synthetic load scenarios: the shapes real traces rarely show but autoscalers must survive.
+
+Each scenario is a rate curve with peak 1 over its duration, turned into a seeded
+non-homogeneous Poisson process (Poisson counts per second, uniform within the second) with
+the ShareGPT-like chat request mix the replica model was calibrated on
+(``replica_calibration.chat_workload``), so that synthetic and calibration requests agree.
+
+* ``steady``: flat at the peak: holding a fleet under Poisson noise without flapping.
+* ``step``: 20 % of the peak, then x5 at one third of the duration (unannounced).
+* ``ramp``: 20 % rising linearly to the peak between 1/6 and 5/6 of the duration.
+* ``flash``: 25 % base; at half time the rate jumps to the peak within 10 s and decays back
+  with a 5-minute time constant (a flash crowd).
+* ``diurnal``: one compressed day, 20 % at night to the peak at noon (raised cosine).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from forescale.sim.replica_calibration import chat_workload
+from forescale.sim.traces import FloatArray, Trace
+
+Shape = Callable[[FloatArray, float], FloatArray]
+
+
+def _steady(t: FloatArray, duration: float) -> FloatArray:
+    return np.ones_like(t)
+
+
+def _step(t: FloatArray, duration: float) -> FloatArray:
+    return np.where(t < duration / 3, 0.2, 1.0)
+
+
+def _ramp(t: FloatArray, duration: float) -> FloatArray:
+    start, end = duration / 6, 5 * duration / 6
+    return 0.2 + 0.8 * np.clip((t - start) / (end - start), 0.0, 1.0)
+
+
+def _flash(t: FloatArray, duration: float) -> FloatArray:
+    onset = duration / 2
+    since = t - onset
+    rise = np.clip(since / 10.0, 0.0, 1.0)
+    decay = np.exp(-np.maximum(since - 10.0, 0.0) / 300.0)
+    return 0.25 + 0.75 * rise * decay
+
+
+def _diurnal(t: FloatArray, duration: float) -> FloatArray:
+    return 0.2 + 0.8 * (1 - np.cos(2 * math.pi * t / duration)) / 2
+
+
+SCENARIOS: dict[str, Shape] = {
+    "steady": _steady,
+    "step": _step,
+    "ramp": _ramp,
+    "flash": _flash,
+    "diurnal": _diurnal,
+}
+
+
+def shape(name: str) -> Shape:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+
+
+def synthesize(name: str, peak_rate: float, duration: float, seed: int) -> Trace:
+    """A seeded trace of scenario ``name`` peaking at ``peak_rate`` requests/s."""
+    if peak_rate < 0 or duration <= 0:
+        raise ValueError("peak_rate must be >= 0 and duration > 0")
+    curve = shape(name)
+    rng = np.random.default_rng(seed)
+    seconds = np.arange(math.ceil(duration), dtype=np.float64)
+    counts = rng.poisson(peak_rate * curve(seconds + 0.5, duration))
+    arrivals = np.sort(np.repeat(seconds, counts) + rng.random(int(counts.sum())))
+    mix = np.array(chat_workload(len(arrivals), seed=seed), dtype=np.int64).reshape(-1, 2)
+    return Trace(
+        name=name,
+        arrivals=arrivals,
+        prompt_tokens=mix[:, 0],
+        output_tokens=mix[:, 1],
+    )

@@ -1,0 +1,109 @@
+"""What one replica of a profile sustains for a given request mix, and so what a load needs.
+
+Two numbers, both measured on the shared replica model rather than derived by formula (the
+model's batching, chunked prefill and KV-dependent step time make a formula wrong):
+
+* **saturated**: requests/s and generated tokens/s of a burst of the mix's requests all
+  submitted at once (vLLM's ``--request-rate inf`` benchmark). It is the most one replica
+  completes; the autoscalers are seeded with it, as a user would from a load test.
+* **within SLO**: the highest Poisson arrival rate of the mix at which one replica keeps the
+  TTFT p95 within the SLO (bisection, seeded). This defines what a load *needs*: a trace
+  "needs N replicas at its peak" when its busiest minute's rate is N times this rate. The
+  oracle provisions with it too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from forescale.sim.replica_model import ReplicaEngine, ReplicaProfile, SimRequest
+from forescale.sim.traces import Trace
+
+#: Requests drawn from the mix for each measurement.
+SAMPLE_REQUESTS = 2000
+#: Bisection steps for the SLO rate (the bracket shrinks 2^-n).
+BISECTION_STEPS = 9
+#: Minimum virtual seconds and requests of each Poisson trial.
+TRIAL_SECONDS = 300.0
+TRIAL_REQUESTS = 3000
+
+
+@dataclass(frozen=True)
+class ReplicaCapacity:
+    saturated_requests_per_second: float
+    saturated_tokens_per_second: float
+    """Generated (output) tokens per second at saturation."""
+    slo_requests_per_second: float
+    """Highest Poisson rate with TTFT p95 within the SLO."""
+    slo_concurrency: float
+    """Mean requests in flight at that rate (Little's law): a per-pod concurrency target."""
+
+
+def _mix(trace: Trace, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    if len(trace) == 0:
+        raise ValueError("cannot size replicas for an empty request mix")
+    index = rng.integers(0, len(trace), count)
+    return list(
+        zip(trace.prompt_tokens[index].tolist(), trace.output_tokens[index].tolist(), strict=True)
+    )
+
+
+def _burst(profile: ReplicaProfile, mix: list[tuple[int, int]]) -> tuple[float, float]:
+    engine = ReplicaEngine(profile)
+    for index, (prompt, output) in enumerate(mix):
+        engine.submit(SimRequest(index, 0.0, prompt, output), 0.0)
+    end = 0.0
+    while (event := engine.next_event_time()) is not None:
+        engine.advance(event)
+        end = event
+    return len(mix) / end, sum(output for _, output in mix) / end
+
+
+def trial(
+    profile: ReplicaProfile, mix: list[tuple[int, int]], rate: float, seed: int
+) -> tuple[float, float]:
+    """(TTFT p95, mean requests in flight) of one replica under Poisson arrivals at ``rate``.
+
+    The first fifth of the requests is discarded as warm-up.
+    """
+    rng = np.random.default_rng(seed)
+    count = max(TRIAL_REQUESTS, math.ceil(rate * TRIAL_SECONDS))
+    arrivals = np.cumsum(rng.exponential(1.0 / rate, count)).tolist()
+    engine = ReplicaEngine(profile)
+    requests = []
+    for index, arrival in enumerate(arrivals):
+        while (event := engine.next_event_time()) is not None and event <= arrival:
+            engine.advance(event)
+        engine.advance(arrival)
+        prompt, output = mix[index % len(mix)]
+        request = SimRequest(index, arrival, prompt, output)
+        engine.submit(request, arrival)
+        requests.append(request)
+    while (event := engine.next_event_time()) is not None:
+        engine.advance(event)
+    measured = requests[count // 5 :]
+    ttfts = [r.ttft or 0.0 for r in measured]
+    span = measured[-1].arrival - measured[0].arrival
+    in_flight = sum(r.latency or 0.0 for r in measured) / span if span > 0 else 0.0
+    return float(np.percentile(ttfts, 95)), in_flight
+
+
+def measure(
+    profile: ReplicaProfile, trace: Trace, slo_ttft_seconds: float, seed: int
+) -> ReplicaCapacity:
+    """Saturated and within-SLO capacity of one replica for ``trace``'s request mix."""
+    rng = np.random.default_rng(seed)
+    mix = _mix(trace, SAMPLE_REQUESTS, rng)
+    saturated_rps, saturated_tps = _burst(profile, mix)
+    low, high = 0.05 * saturated_rps, 1.2 * saturated_rps
+    for step in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        if trial(profile, mix, middle, seed + step)[0] <= slo_ttft_seconds:
+            low = middle
+        else:
+            high = middle
+    concurrency = trial(profile, mix, low, seed)[1]
+    return ReplicaCapacity(saturated_rps, saturated_tps, low, concurrency)
