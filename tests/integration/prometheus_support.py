@@ -8,20 +8,27 @@ command), never a skip: a test that could not run must not look green.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.server
+import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from forescale.sandbox.processes import SupervisedProcess, wait_until
 from forescale.sandbox.prometheus_server import (
     INSTALL_HINT,
     PROMETHEUS_BINARY,
     PrometheusServer,
 )
+from forescale.sandbox.pytest_plugin import SandboxUnavailableError
+from tests.conftest import REPO
 
 SCRAPE_INTERVAL_SECONDS = 1.0
 
@@ -93,17 +100,86 @@ def serving(body: str, *, status: int = 200, delay_seconds: float = 0.0) -> Iter
 def running_prometheus(workdir: Path) -> Iterator[PrometheusServer]:
     """A real Prometheus on loopback scraping every second, for the duration of the block.
 
-    Without the binary the calling test FAILS (in its body, so pytest reports FAILED, not a
-    setup error) with the install command.
+    Without the binary the calling test FAILS with the install command: in a test body any
+    exception does that, and in a fixture the sandbox plugin reports this error as FAILED.
     """
     if not PROMETHEUS_BINARY.is_file():
-        pytest.fail(f"{PROMETHEUS_BINARY} not found: {INSTALL_HINT}")
+        raise SandboxUnavailableError(f"{PROMETHEUS_BINARY} not found: {INSTALL_HINT}")
     server = PrometheusServer(workdir, scrape_interval_seconds=SCRAPE_INTERVAL_SECONDS)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def forescale_argv(*args: str) -> list[str]:
+    """``forescale ...`` run by this interpreter (the package may not be installed)."""
+    return [sys.executable, "-m", "forescale", *args]
+
+
+def healthy(url: str) -> bool:
+    """True when ``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def sim_replica(log_dir: Path, name: str, *, model: str = "sim-model") -> Iterator[SimReplica]:
+    """``forescale sim-server`` on a free loopback port, until the block ends.
+
+    ``--max-seconds`` bounds its life even if this process is killed before cleanup.
+    """
+    port = free_port()
+    process = SupervisedProcess(
+        f"sim-server {name}",
+        forescale_argv(
+            "sim-server", "--port", str(port), "--model", model, "--load-seconds", "0.5",
+            "--max-seconds", "300", "--drain-seconds", "2",
+        ),
+        log_dir / f"{name}.log",
+        env={"PYTHONPATH": str(REPO / "operator")},
+    )  # fmt: skip
+    replica = SimReplica(name, port, process)
+    process.start()
+    try:
+        wait_until(
+            lambda: healthy(f"{replica.url}/health"),
+            timeout=60,
+            what=f"sim-server {name} healthy",
+            watch=[process],
+        )
+        yield replica
+    finally:
+        process.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class SimReplica:
+    """A running sim-server: its pod name, port and process."""
+
+    name: str
+    port: int
+    process: SupervisedProcess
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -1,0 +1,206 @@
+"""The reader against a real Prometheus scraping real sim-server replicas under loadgen load.
+
+Two LLMDeployments share one Prometheus: ``ns/chat`` (two replicas) and ``ns/code`` (one),
+so every read is the batched, grouped query path. loadgen's per-request records are the
+ground truth. Tolerances and the figures measured are in docs/metrics.md; they are loose
+where the reader is an estimate by design (histogram buckets, instantaneous gauges) and
+tight where it should count exactly (whole-run rates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from forescale.metrics import contract
+from forescale.metrics.observation import Observation
+from forescale.metrics.reader import PrometheusReader
+from forescale.sandbox.prometheus_server import PrometheusServer, ScrapeTarget
+from tests.conftest import REPO
+from tests.integration.prometheus_support import (
+    SimReplica,
+    forescale_argv,
+    running_prometheus,
+    sim_replica,
+    wait_for,
+)
+
+pytestmark = pytest.mark.prometheus
+
+RUN_SECONDS = 20.0
+RATES = {"ns/chat": 6.0, "ns/code": 2.0}
+OUTPUT_TOKENS = 128
+LIVE_READS_FROM = 6.0  # seconds into the run: after the ramp-up, inside the steady state
+READ_WINDOW_SECONDS = 5
+WHOLE_RUN_TOLERANCE = 0.05
+IN_SYSTEM_TOLERANCE = 0.35
+TTFT_SLACK_SECONDS = 0.01  # loadgen measures at the client: HTTP and event-loop delay
+
+
+@dataclass
+class LoadRun:
+    prometheus: PrometheusServer
+    replicas: dict[str, SimReplica]
+    live_pods: dict[str, set[str]]
+    records: dict[str, list[dict[str, Any]]]
+    started: float
+    """Wall time just before the loadgens were launched."""
+    live_reads: list[tuple[float, dict[str, Observation]]]
+    whole_run: dict[str, Observation]
+    whole_run_seconds: float
+
+
+def _loadgen(
+    replicas: list[SimReplica], rate: float, out: Path, log: BinaryIO
+) -> subprocess.Popen[bytes]:
+    argv = forescale_argv(
+        "loadgen", *(a for r in replicas for a in ("--target", r.url)), "--rate", str(rate),
+        "--max-seconds", str(RUN_SECONDS), "--max-requests", "400", "--drain-seconds", "20",
+        "--output-tokens", str(OUTPUT_TOKENS), "--prompt-tokens", "200", "--seed", "7",
+        "--out", str(out),
+    )  # fmt: skip
+    env = {"PYTHONPATH": str(REPO / "operator"), "PATH": "/usr/bin:/bin"}
+    return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRun]:
+    work = tmp_path_factory.mktemp("reader-accuracy")
+    pods = {"ns/chat": ["chat-0", "chat-1"], "ns/code": ["code-0"]}
+    with contextlib.ExitStack() as stack:
+        prometheus = stack.enter_context(running_prometheus(work / "prometheus"))
+        replicas = {
+            pod: stack.enter_context(sim_replica(work, pod)) for pl in pods.values() for pod in pl
+        }
+        prometheus.set_targets(
+            ScrapeTarget(replicas[pod].address, key.split("/")[0], pod, key.split("/")[1])
+            for key, names in pods.items()
+            for pod in names
+        )
+        prometheus.wait_until_scraped()
+        time.sleep(2.5)  # a few all-zero samples before the load starts
+        live_pods = {key: set(names) for key, names in pods.items()}
+        reader = stack.enter_context(
+            PrometheusReader(
+                prometheus.url, window_seconds=READ_WINDOW_SECONDS, staleness_seconds=5
+            )
+        )
+        started = time.time()
+        loadgens = {
+            key: _loadgen(
+                [replicas[p] for p in names],
+                RATES[key],
+                work / f"{key[3:]}.jsonl",
+                stack.enter_context((work / f"loadgen-{key[3:]}.log").open("wb")),
+            )
+            for key, names in pods.items()
+        }
+        live_reads: list[tuple[float, dict[str, Observation]]] = []
+        while any(p.poll() is None for p in loadgens.values()):
+            if LIVE_READS_FROM <= time.time() - started <= RUN_SECONDS - 1:
+                live_reads.append((time.time(), reader.read(live_pods)))
+            time.sleep(1.0)
+        for key, process in loadgens.items():
+            assert process.wait(timeout=60) == 0, f"loadgen {key}: see {work}"
+        time.sleep(2.5)  # two scrapes after the last completion
+        evaluated = time.time()
+        whole_run_seconds = math.ceil(evaluated - started + 1)
+        with PrometheusReader(
+            prometheus.url, window_seconds=whole_run_seconds, clock=lambda: evaluated
+        ) as whole:
+            whole_run = whole.read(live_pods)
+        records = {
+            key: [json.loads(line) for line in (work / f"{key[3:]}.jsonl").read_text().splitlines()]
+            for key in pods
+        }
+        yield LoadRun(
+            prometheus, replicas, live_pods, records, started, live_reads, whole_run,
+            whole_run_seconds,
+        )  # fmt: skip
+
+
+def _ok(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["status"] == "ok"]
+
+
+@pytest.mark.parametrize("key", sorted(RATES))
+def test_whole_run_rates_count_every_request(run: LoadRun, key: str) -> None:
+    observation = run.whole_run[key]
+    records = run.records[key]
+    assert len(_ok(records)) == len(records) > 0
+    window = run.whole_run_seconds
+    truth = {
+        "completion_rate": len(records) / window,
+        "arrival_rate": len(records) / window,
+        "generation_token_rate": sum(r["output_tokens"] for r in records) / window,
+    }
+    measured = {name: getattr(observation, name) for name in truth}
+    print(f"{key} whole run over {window}s: measured {measured} truth {truth}")
+    for name, expected in truth.items():
+        assert measured[name] == pytest.approx(expected, rel=WHOLE_RUN_TOLERANCE), name
+
+
+@pytest.mark.parametrize("key", sorted(RATES))
+def test_ttft_p95_is_within_its_bucket(run: LoadRun, key: str) -> None:
+    ttfts = sorted(r["ttft"] for r in _ok(run.records[key]))
+    truth = ttfts[math.ceil(0.95 * len(ttfts)) - 1]
+    measured = run.whole_run[key].ttft_p95
+    assert measured is not None
+    # histogram_quantile can only place p95 inside the bucket that holds it: its error is
+    # bounded by that bucket's width.
+    upper = next(b for b in contract.TTFT_BUCKETS if b >= truth)
+    lower = max((b for b in contract.TTFT_BUCKETS if b < upper), default=0.0)
+    print(f"{key} ttft p95: measured {measured:.4f} truth {truth:.4f} bucket ({lower}, {upper}]")
+    assert abs(measured - truth) <= (upper - lower) + TTFT_SLACK_SECONDS
+
+
+@pytest.mark.parametrize("key", sorted(RATES))
+def test_live_reads_track_arrivals_and_requests_in_flight(run: LoadRun, key: str) -> None:
+    reads = [(at, observations[key]) for at, observations in run.live_reads]
+    assert len(reads) >= 5
+    assert all(o.fresh and o.replicas_reporting == len(run.live_pods[key]) for _, o in reads)
+    records = run.records[key]
+    # Ground truth at each read's instant: requests in flight, and arrivals over the read's
+    # window. loadgen's clock starts when its process is up, a little after ``started``;
+    # no offset is assumed, which is part of what the tolerance absorbs.
+    moments = [at - run.started for at, _ in reads]
+    in_flight = [sum(1 for r in records if r["sent"] <= t < r["end"]) for t in moments]
+    arrived = [
+        sum(1 for r in records if t - READ_WINDOW_SECONDS < r["sent"] <= t) / READ_WINDOW_SECONDS
+        for t in moments
+    ]
+    measured_in_system = [(o.running or 0.0) + (o.waiting or 0.0) for _, o in reads]
+    measured_arrivals = [o.arrival_rate for _, o in reads]
+    assert all(a is not None for a in measured_arrivals)
+    mean_in_flight = sum(in_flight) / len(in_flight)
+    mean_measured = sum(measured_in_system) / len(measured_in_system)
+    mean_arrival = sum(a for a in measured_arrivals if a is not None) / len(reads)
+    truth_rate = sum(arrived) / len(arrived)
+    print(
+        f"{key} live ({len(reads)} reads): in-system measured {mean_measured:.2f} "
+        f"truth {mean_in_flight:.2f}; arrival measured {mean_arrival:.2f} truth {truth_rate:.2f}"
+    )
+    assert mean_measured == pytest.approx(mean_in_flight, rel=IN_SYSTEM_TOLERANCE)
+    assert mean_arrival == pytest.approx(truth_rate, rel=IN_SYSTEM_TOLERANCE)
+
+
+def test_a_killed_replica_stops_counting(run: LoadRun) -> None:
+    run.replicas["chat-1"].process.stop(timeout=0)  # SIGKILL at once: a crashed pod
+    # Kubernetes already knows: the operator passes the pod list without chat-1.
+    live = {**run.live_pods, "ns/chat": {"chat-0"}}
+    with PrometheusReader(run.prometheus.url, window_seconds=5, staleness_seconds=5) as reader:
+        observations = reader.read(live)
+        assert observations["ns/chat"].replicas_reporting == 1
+        assert observations["ns/code"].replicas_reporting == 1
+        # Without the pod list, Prometheus' staleness drops it once a scrape has failed.
+        wait_for(lambda: reader.read()["ns/chat"].replicas_reporting == 1, 10, "chat-1 to go stale")
+        assert reader.read()["ns/code"].replicas_reporting == 1
