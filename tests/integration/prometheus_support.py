@@ -136,7 +136,9 @@ def healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def sim_replica(log_dir: Path, name: str, *, model: str = "sim-model") -> Iterator[SimReplica]:
+def sim_replica(
+    log_dir: Path, name: str, *, model: str = "sim-model", legacy_names: bool = False
+) -> Iterator[SimReplica]:
     """``forescale sim-server`` on a free loopback port, until the block ends.
 
     ``--max-seconds`` bounds its life even if this process is killed before cleanup.
@@ -147,6 +149,7 @@ def sim_replica(log_dir: Path, name: str, *, model: str = "sim-model") -> Iterat
         forescale_argv(
             "sim-server", "--port", str(port), "--model", model, "--load-seconds", "0.5",
             "--max-seconds", "300", "--drain-seconds", "2",
+            *(["--legacy-metric-names"] if legacy_names else []),
         ),
         log_dir / f"{name}.log",
         env={"PYTHONPATH": str(REPO / "operator")},
