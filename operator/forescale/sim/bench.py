@@ -20,7 +20,8 @@ same measurement for every policy; peers otherwise run their documented defaults
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,6 @@ from forescale.sim.peers.keda import KedaScaler
 from forescale.sim.peers.kpa import KpaScaler
 from forescale.sim.peers.phpa import PhpaScaler
 from forescale.sim.peers.provisioning import FixedScaler, OracleScaler, need_per_second
-from forescale.sim.replica_calibration import chat_workload
 from forescale.sim.replica_model import ReplicaProfile
 from forescale.sim.scaler import Scaler
 from forescale.sim.traces import Trace, load_trace, peak_rate, scale_rate, window
@@ -80,6 +80,8 @@ class BenchConfig:
     window_start: float = 0.0
     window_end: float | None = None
     skip_bad_rows: bool = False
+    mix_path: str | None = None
+    """Trace whose request sizes the synthetic scenarios draw from (default: chat mix)."""
     control_interval_seconds: float = 15.0
     seed: int = 0
 
@@ -104,11 +106,14 @@ def prepare(spec: str, config: BenchConfig) -> PreparedTrace:
     """Load or synthesize trace ``spec`` and scale it to the configured peak need."""
     slo, seed = config.slo_ttft_seconds, config.seed
     if spec in scenarios.SCENARIOS:
-        pairs = np.array(chat_workload(sizing.SAMPLE_REQUESTS, seed=seed), dtype=np.int64)
-        mix = Trace("chat", np.zeros(len(pairs)), pairs[:, 0], pairs[:, 1])
+        mix = (
+            load_trace(config.mix_path, skip_bad_rows=config.skip_bad_rows)
+            if config.mix_path
+            else scenarios.default_mix(seed)
+        )
         capacity = sizing.measure(config.profile, mix, slo, seed)
         peak = config.peak_replicas * capacity.slo_requests_per_second
-        trace = scenarios.synthesize(spec, peak, config.scenario_seconds, seed)
+        trace = scenarios.synthesize(spec, peak, config.scenario_seconds, seed, mix)
         return PreparedTrace(spec, trace, capacity, 1.0)
     source = load_trace(spec, skip_bad_rows=config.skip_bad_rows)
     if config.window_start > 0 or config.window_end is not None:
@@ -212,20 +217,50 @@ def score(
     }
 
 
-def run_trace(
-    prepared: PreparedTrace,
-    policies: tuple[str, ...],
+@dataclass(frozen=True)
+class TraceOutcome:
+    prepared: PreparedTrace
+    runs: tuple[PolicyRun, ...]
+    """The requested policies' runs, in the requested order."""
+    rows: tuple[dict[str, object], ...]
+
+
+def run_bench(
+    specs: Sequence[str],
+    policies: Sequence[str],
     config: BenchConfig,
-    on_run: Callable[[str], None] = lambda policy: None,
-) -> tuple[list[PolicyRun], list[dict[str, object]]]:
-    """Every policy on one prepared trace; the oracle always runs (it is the yardstick)."""
+    jobs: int = 1,
+    on_run: Callable[[str, str], None] = lambda trace, policy: None,
+) -> list[TraceOutcome]:
+    """Every policy on every trace. The oracle always runs: it is the GPU-hours yardstick.
+
+    Runs are independent and seeded, so ``jobs > 1`` (processes) gives identical results.
+    """
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policies {', '.join(unknown)}; known: {', '.join(POLICIES)}")
     order = ("oracle", *(p for p in policies if p != "oracle"))
-    runs: dict[str, PolicyRun] = {}
-    for policy in order:
-        runs[policy] = run_policy(policy, prepared, config)
-        if policy in policies:
-            on_run(policy)
-    oracle_hours = runs["oracle"].result.gpu_seconds / 3600
-    kept = [runs[p] for p in policies]
-    rows = [score(run, config.slo_ttft_seconds, oracle_hours) for run in kept]
-    return kept, rows
+    prepared = [prepare(spec, config) for spec in specs]
+    tasks = [(trace, policy) for trace in prepared for policy in order]
+    results: dict[tuple[str, str], PolicyRun] = {}
+    if jobs <= 1:
+        for trace, policy in tasks:
+            results[trace.name, policy] = run_policy(policy, trace, config)
+            on_run(trace.name, policy)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(run_policy, policy, trace, config): (trace.name, policy)
+                for trace, policy in tasks
+            }
+            for future in as_completed(futures):
+                key = futures[future]
+                results[key] = future.result()
+                on_run(*key)
+    outcomes = []
+    for trace in prepared:
+        oracle_hours = results[trace.name, "oracle"].result.gpu_seconds / 3600
+        runs = tuple(results[trace.name, policy] for policy in policies)
+        rows = tuple(score(run, config.slo_ttft_seconds, oracle_hours) for run in runs)
+        outcomes.append(TraceOutcome(trace, runs, rows))
+    return outcomes

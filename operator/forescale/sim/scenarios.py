@@ -1,9 +1,10 @@
 """Synthetic load scenarios: the shapes real traces rarely show but autoscalers must survive.
 
 Each scenario is a rate curve with peak 1 over its duration, turned into a seeded
-non-homogeneous Poisson process (Poisson counts per second, uniform within the second) with
-the ShareGPT-like chat request mix the replica model was calibrated on
-(``replica_calibration.chat_workload``), so that synthetic and calibration requests agree.
+non-homogeneous Poisson process (Poisson counts per second, uniform within the second).
+Request sizes are drawn (seeded) from a given trace's mix, e.g. a real production trace;
+without one, from the ShareGPT-like chat mix the replica model was calibrated on
+(``replica_calibration.chat_workload``).
 
 * ``steady``: flat at the peak: holding a fleet under Poisson noise without flapping.
 * ``step``: 20 % of the peak, then x5 at one third of the duration (unannounced).
@@ -67,7 +68,15 @@ def shape(name: str) -> Shape:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
 
 
-def synthesize(name: str, peak_rate: float, duration: float, seed: int) -> Trace:
+def default_mix(seed: int, count: int = 2000) -> Trace:
+    """The calibration's chat request mix as a trace (arrivals all zero: sizes only)."""
+    pairs = np.array(chat_workload(count, seed=seed), dtype=np.int64).reshape(-1, 2)
+    return Trace("chat", np.zeros(len(pairs)), pairs[:, 0], pairs[:, 1])
+
+
+def synthesize(
+    name: str, peak_rate: float, duration: float, seed: int, mix: Trace | None = None
+) -> Trace:
     """A seeded trace of scenario ``name`` peaking at ``peak_rate`` requests/s."""
     if peak_rate < 0 or duration <= 0:
         raise ValueError("peak_rate must be >= 0 and duration > 0")
@@ -76,10 +85,11 @@ def synthesize(name: str, peak_rate: float, duration: float, seed: int) -> Trace
     seconds = np.arange(math.ceil(duration), dtype=np.float64)
     counts = rng.poisson(peak_rate * curve(seconds + 0.5, duration))
     arrivals = np.sort(np.repeat(seconds, counts) + rng.random(int(counts.sum())))
-    mix = np.array(chat_workload(len(arrivals), seed=seed), dtype=np.int64).reshape(-1, 2)
+    sizes = mix if mix is not None and len(mix) else default_mix(seed)
+    pick = rng.integers(0, len(sizes), len(arrivals))
     return Trace(
         name=name,
         arrivals=arrivals,
-        prompt_tokens=mix[:, 0],
-        output_tokens=mix[:, 1],
+        prompt_tokens=sizes.prompt_tokens[pick],
+        output_tokens=sizes.output_tokens[pick],
     )
