@@ -65,7 +65,7 @@ def test_a_removed_target_stops_counting(tmp_path: Path) -> None:
             assert reader.read()["ns/llm"].replicas_reporting == 2
             prometheus.remove_target("ns", "p1")
             # No live-pod list: only Prometheus' staleness markers remove p1's series.
-            wait_for(lambda: reader.read()["ns/llm"].replicas_reporting == 1, 15, "p1 stale")
+            wait_for(lambda: reader.read()["ns/llm"].replicas_reporting == 1, 30, "p1 stale")
 
 
 def test_non_loopback_targets_are_refused() -> None:
