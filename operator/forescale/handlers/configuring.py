@@ -23,6 +23,7 @@ from forescale.metrics.reader import PrometheusReader
 
 PROMETHEUS_URL_ENV = "FORESCALE_PROMETHEUS_URL"
 RECONCILE_INTERVAL_ENV = "FORESCALE_RECONCILE_SECONDS"
+RATE_WINDOW_ENV = "FORESCALE_RATE_WINDOW_SECONDS"
 
 
 def reconcile_interval() -> float:
@@ -48,7 +49,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.connect_timeout = 10
     settings.execution.max_workers = 4
     url = os.environ.get(PROMETHEUS_URL_ENV) or None
-    reader = PrometheusReader(url) if url else None
+    window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
+    reader = PrometheusReader(url, window_seconds=window) if url else None
     memo.reconciler = Reconciler(ClusterClient(), Autoscaler(reader))
 
 
