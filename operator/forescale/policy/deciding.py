@@ -17,8 +17,8 @@ The rule, for the ``predictive`` policy:
    when known, generated tokens/s (the larger wins), plus what drains the waiting queue
    within ``backlog_drain_seconds``. Replicas still loading count as supply: they absorb
    the backlog term, so a queue that builds while pods load does not add more pods.
-5. **Guards**: scale-up step limits, slow stabilized scale-down (never while pods load),
-   min/max.
+5. **Guards**: scale-up step limits, slow stabilized scale-down (never while pods load,
+   never before the policy has watched a full stabilization window), min/max.
 
 ``reactive`` is the same rule on the current arrival rate (no forecast, no extrapolation);
 ``fixed`` always asks for ``min_replicas``.
@@ -146,6 +146,7 @@ def decide(
             state,
             forecaster=update(state.forecaster, smooth, arrival),
             last_observation_at=obs.timestamp,
+            first_observation_at=state.first_observation_at or obs.timestamp,
             last_arrival_rate=arrival,
         )
     cap_rps, cap_tps = learning.capacity(state, params)
@@ -227,8 +228,12 @@ def decide(
             state,
         )
     if required < current:
+        watched = now - (state.first_observation_at or now)
         if counts.pending > 0:
             why = f"{counts.pending} replicas still loading"
+            desired = current
+        elif watched < params.scale_down_stabilization_seconds:
+            why = f"only {watched:.0f} s of history, scale-down needs a full stabilization window"
             desired = current
         else:
             limited = limit_down(current, recommendations, state.scale_downs, params, now)

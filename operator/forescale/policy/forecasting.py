@@ -52,13 +52,13 @@ def z_score(quantile: float) -> float:
 class SmoothingParameters:
     """Smoothing constants of the additive Holt-Winters recursions."""
 
-    alpha: float = 0.5
+    alpha: float = 0.6
     """Level smoothing: high reacts fast to a new level."""
-    beta: float = 0.2
+    beta: float = 0.3
     """Trend smoothing."""
     gamma: float = 0.1
     """Season smoothing (unused without a season)."""
-    phi: float = 0.95
+    phi: float = 0.98
     """Trend damping per step: 1 is Holt's linear trend, below 1 flattens far forecasts."""
     error_smoothing: float = 0.1
     """Weight of the newest squared one-step error in the error variance."""

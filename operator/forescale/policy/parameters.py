@@ -46,7 +46,7 @@ class ScalingParameters:
     cold_start_seconds: float = 180.0
     """Seed of the pod-creation-to-Ready time (learned online from observed starts)."""
     control_interval_seconds: float = 15.0
-    target_utilization: float = 0.8
+    target_utilization: float = 0.9
     """Share of the saturated capacity the fleet is planned to run at (queueing headroom)."""
     forecast_quantile: float = 0.95
     """Upper quantile of the demand forecast that capacity is planned for."""
@@ -60,10 +60,10 @@ class ScalingParameters:
     """Replicas that may be added per scale-up period (the larger of step and percent wins)."""
     scale_up_max_percent: float = 100.0
     scale_up_period_seconds: float = 15.0
-    scale_down_max_step: int = 2
+    scale_down_max_step: int = 4
     """Replicas that may be removed per scale-down period."""
     scale_down_period_seconds: float = 60.0
-    scale_down_stabilization_seconds: float = 300.0
+    scale_down_stabilization_seconds: float = 180.0
     """Scale down only to the highest recommendation made over this window."""
     stale_after_seconds: float | None = None
     """Observations older than this are not acted on; default three control intervals."""

@@ -25,6 +25,8 @@ class PolicyState:
 
     forecaster: ForecasterState = field(default_factory=ForecasterState)
     last_observation_at: float | None = None
+    first_observation_at: float | None = None
+    """When this state first saw data: no scale-down before a full stabilization window."""
     last_arrival_rate: float | None = None
     capacity_requests_per_second: float | None = None
     """Learned saturated throughput of one replica (requests/s)."""
@@ -47,6 +49,7 @@ class PolicyState:
             "version": STATE_VERSION,
             "forecaster": self.forecaster.to_dict(),
             "last_observation_at": self.last_observation_at,
+            "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
@@ -70,6 +73,7 @@ class PolicyState:
             return cls(
                 forecaster=ForecasterState.from_dict(forecaster),
                 last_observation_at=_optional(data, "last_observation_at"),
+                first_observation_at=_optional(data, "first_observation_at"),
                 last_arrival_rate=_optional(data, "last_arrival_rate"),
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),

@@ -5,7 +5,7 @@ For each trace (a file, or a synthetic scenario name):
 1. Measure what one replica of the profile sustains for the trace's request mix
    (``sizing.measure``): saturated throughput, and the highest rate within the TTFT SLO.
 2. Scale the trace's rate so its busiest minute needs ``peak_replicas`` replicas at the
-   within-SLO rate (scenarios are generated at that peak directly).
+   planning rate (scenarios are generated at that peak directly).
 3. Run every policy on the same trace with the same fleet settings and seed, each run
    starting from the replicas the first minutes need, already Ready (no policy is
    punished for the cold start of the very first pods).
@@ -38,7 +38,15 @@ from forescale.sim.peers.phpa import PhpaScaler
 from forescale.sim.peers.provisioning import FixedScaler, OracleScaler, need_per_second
 from forescale.sim.replica_model import ReplicaProfile
 from forescale.sim.scaler import Scaler
-from forescale.sim.traces import Trace, load_trace, peak_rate, scale_rate, window
+from forescale.sim.traces import (
+    COPY_JITTER_SECONDS,
+    IntArray,
+    Trace,
+    load_trace,
+    peak_rate,
+    scale_rate,
+    window,
+)
 
 POLICIES: tuple[str, ...] = (
     "forescale",
@@ -80,6 +88,7 @@ class BenchConfig:
     window_start: float = 0.0
     window_end: float | None = None
     skip_bad_rows: bool = False
+    copy_jitter_seconds: float = COPY_JITTER_SECONDS
     mix_path: str | None = None
     """Trace whose request sizes the synthetic scenarios draw from (default: chat mix)."""
     control_interval_seconds: float = 15.0
@@ -112,7 +121,7 @@ def prepare(spec: str, config: BenchConfig) -> PreparedTrace:
             else scenarios.default_mix(seed)
         )
         capacity = sizing.measure(config.profile, mix, slo, seed)
-        peak = config.peak_replicas * capacity.slo_requests_per_second
+        peak = config.peak_replicas * capacity.planning_requests_per_second
         trace = scenarios.synthesize(spec, peak, config.scenario_seconds, seed, mix)
         return PreparedTrace(spec, trace, capacity, 1.0)
     source = load_trace(spec, skip_bad_rows=config.skip_bad_rows)
@@ -122,15 +131,15 @@ def prepare(spec: str, config: BenchConfig) -> PreparedTrace:
     if len(source) == 0:
         raise ValueError(f"{spec}: no requests in the selected window")
     capacity = sizing.measure(config.profile, source, slo, seed)
-    factor = config.peak_replicas * capacity.slo_requests_per_second / max(peak_rate(source), 1e-9)
-    return PreparedTrace(name, scale_rate(source, factor, seed), capacity, factor)
-
-
-def oracle_need(prepared: PreparedTrace) -> np.ndarray:
-    trace = prepared.trace
-    return need_per_second(
-        trace.arrivals, trace.duration, prepared.capacity.slo_requests_per_second
+    factor = (
+        config.peak_replicas * capacity.planning_requests_per_second / max(peak_rate(source), 1e-9)
     )
+    scaled = scale_rate(source, factor, seed, config.copy_jitter_seconds)
+    return PreparedTrace(name, scaled, capacity, factor)
+
+
+def oracle_need(prepared: PreparedTrace) -> IntArray:
+    return need_per_second(prepared.trace, prepared.capacity.planning_rates)
 
 
 def build_scaler(policy: str, prepared: PreparedTrace, config: BenchConfig) -> Scaler:
@@ -148,7 +157,7 @@ def build_scaler(policy: str, prepared: PreparedTrace, config: BenchConfig) -> S
             control_interval_seconds=config.control_interval_seconds,
         )
         return ForescaleScaler(params, name=policy)
-    target = capacity.slo_concurrency
+    target = capacity.planning_concurrency
     if policy == "hpa":
         return HpaScaler(low, high, target_inflight_per_pod=target)
     if policy == "keda":

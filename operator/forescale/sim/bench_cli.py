@@ -123,6 +123,13 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
     required=True,
     help="Output directory.",
 )
+@click.option(
+    "--copy-jitter",
+    callback=_duration_option,
+    default="30s",
+    show_default=True,
+    help="Arrival jitter of the copies rate scaling adds to real traces.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--jobs",
@@ -146,6 +153,7 @@ def bench(
     window_text: str | None,
     skip_bad_rows: bool,
     out_dir: Path,
+    copy_jitter: float,
     seed: int,
     jobs: int,
 ) -> None:
@@ -178,6 +186,7 @@ def bench(
         window_end=end,
         skip_bad_rows=skip_bad_rows,
         mix_path=mix_path,
+        copy_jitter_seconds=copy_jitter,
         seed=seed,
     )
     runs = len(traces) * len({*chosen, "oracle"})

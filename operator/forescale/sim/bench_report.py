@@ -4,7 +4,7 @@ results.json is the machine-readable contract (one row per trace x policy, fixed
 ``null`` where a value is undefined); report.md is for people and states, per trace,
 whether forescale met its targets and which peer (if any) beats it on both axes; the
 figures show load, forecast and replicas over time, so a surprising number can be traced
-to a moment. matplotlib runs headless (Agg) and is imported only here.
+to a moment. matplotlib runs headless (Agg); only the bench command imports this module.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # (after use(): the backend must be chosen first)
 
 from forescale.sim.bench import RESULT_FIELDS, BenchConfig, TraceOutcome
 from forescale.sim.traces import rate_series
@@ -37,7 +41,7 @@ def write_json(outcomes: Sequence[TraceOutcome], path: Path) -> None:
 
 def _number(value: object, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
+        return "-"
     if isinstance(value, (int, float)):
         return format(value, fmt)
     return str(value)
@@ -68,9 +72,11 @@ def _verdict(outcome: TraceOutcome) -> str:
     ratio = ours["gpu_hours_over_oracle"]
     gpu_ok = isinstance(ratio, float) and ratio <= TARGET_GPU_OVER_ORACLE
     beaten = dominating_peers(outcome)
+    slo_ok = slo >= TARGET_SLO_ATTAINMENT
     parts = [
-        f"SLO attainment {slo:.2%} ({'met' if slo >= TARGET_SLO_ATTAINMENT else 'MISSED'}, target ≥ 99 %)",
-        f"GPU-hours {_number(ratio, '.2f')}x oracle ({'met' if gpu_ok else 'MISSED'}, target ≤ 1.25x)",
+        f"SLO attainment {slo:.2%} ({'met' if slo_ok else 'MISSED'}, target >= 99 %)",
+        f"GPU-hours {_number(ratio, '.2f')}x oracle ({'met' if gpu_ok else 'MISSED'}, "
+        "target <= 1.25x)",
         "no peer better on both" if not beaten else f"DOMINATED by {', '.join(beaten)}",
     ]
     return "forescale: " + "; ".join(parts) + "."
@@ -97,15 +103,17 @@ def markdown(outcomes: Sequence[TraceOutcome], config: BenchConfig) -> str:
             f"## {prepared.name}",
             "",
             f"{len(prepared.trace):,} requests over {prepared.trace.duration / 60:.1f} min, rate x"
-            f"{prepared.rate_factor:.2f}; one replica: {capacity.slo_requests_per_second:.1f} req/s "
-            f"within SLO, {capacity.saturated_requests_per_second:.1f} req/s saturated.",
+            f"{prepared.rate_factor:.2f}; one replica: {capacity.planning_requests_per_second:.1f} "
+            f"req/s planned, {capacity.slo_requests_per_second:.1f} within SLO, "
+            f"{capacity.saturated_requests_per_second:.1f} saturated.",
             "",
             header,
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in outcome.rows:
             lines.append(
-                f"| {row['policy']} | {row['requests']:,} | {_number(row['slo_attainment'], '.2%')} "
+                f"| {row['policy']} | {row['requests']:,} "
+                f"| {_number(row['slo_attainment'], '.2%')} "
                 f"| {_number(row['ttft_p50'], '.2f')} | {_number(row['ttft_p95'], '.2f')} "
                 f"| {_number(row['ttft_p99'], '.2f')} | {_number(row['gpu_hours'], '.2f')} "
                 f"| {_number(row['gpu_hours_over_oracle'], '.2f')} | {row['scale_events']} "
@@ -116,11 +124,6 @@ def markdown(outcomes: Sequence[TraceOutcome], config: BenchConfig) -> str:
 
 
 def plot(outcome: TraceOutcome, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     trace = outcome.prepared.trace
     until = max(trace.duration, 1.0)
     rate = rate_series(trace, PLOT_BIN_SECONDS, until)

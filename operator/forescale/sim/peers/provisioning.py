@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forescale.sim.scaler import ScalerInput, ScalerOutput
-from forescale.sim.traces import IntArray
+from forescale.sim.traces import IntArray, Trace
 
 
 @dataclass
@@ -20,7 +20,8 @@ class OracleScaler:
     """Clairvoyant provisioning: the GPU-hours yardstick, not a deployable autoscaler.
 
     It knows every future arrival. The replicas a moment needs are the next minute's
-    arrival rate divided by one replica's within-SLO rate (rounded up); at each tick it asks
+    request and token rates divided by one replica's planning rates (the tightest, rounded
+    up; see :func:`need_per_second`); at each tick it asks
     for the most any moment needs from now until a (p99) cold start plus one interval
     ahead, so capacity is Ready when the load arrives and released as soon as it passes.
     """
@@ -54,16 +55,25 @@ class FixedScaler:
 
 
 def need_per_second(
-    arrivals: np.ndarray, duration: float, replica_rate: float, window_seconds: float = 60.0
+    trace: Trace, per_replica: tuple[float, float, float], window_seconds: float = 60.0
 ) -> IntArray:
-    """Replicas each second needs: the arrival rate over the following window / replica rate."""
-    seconds = max(1, math.ceil(duration) + 1)
-    counts = np.bincount(np.floor(arrivals).astype(np.int64), minlength=seconds)[:seconds]
+    """Replicas each second needs over the following window.
+
+    ``per_replica`` is what one replica is planned to sustain in (requests, prompt tokens,
+    generated tokens) per second; the tightest of the three counts, because a production
+    mix drifts (the conv trace's mean output varies 2x between its 5-minute blocks).
+    """
+    seconds = max(1, math.ceil(trace.duration) + 1)
     width = int(window_seconds)
-    padded = np.concatenate([counts, np.zeros(width, dtype=np.int64)])
-    cumulative = np.concatenate([[0], np.cumsum(padded)])
-    ahead = cumulative[width : width + seconds] - cumulative[:seconds]
+    bins = np.floor(trace.arrivals).astype(np.int64)
     # Near the end the window is cut short by the trace: average over what remains.
     span = np.clip(seconds - np.arange(seconds), 1, width).astype(np.float64)
-    need: IntArray = np.ceil(ahead / span / replica_rate - 1e-9).astype(np.int64)
-    return need
+    need = np.zeros(seconds)
+    weights = (None, trace.prompt_tokens, trace.output_tokens)
+    for weight, capacity in zip(weights, per_replica, strict=True):
+        counts = np.bincount(bins, weights=weight, minlength=seconds)[:seconds]
+        cumulative = np.concatenate([[0.0], np.cumsum(np.concatenate([counts, np.zeros(width)]))])
+        ahead = cumulative[width : width + seconds] - cumulative[:seconds]
+        need = np.maximum(need, ahead / span / capacity)
+    result: IntArray = np.ceil(need - 1e-9).astype(np.int64)
+    return result

@@ -1,0 +1,43 @@
+"""Builders shared by the policy tests."""
+
+from __future__ import annotations
+
+from forescale.metrics.observation import Observation
+from forescale.policy import Decision, PolicyState, ReplicaCounts, ScalingParameters, decide
+
+
+def observation(t: float, rate: float, replicas: int, waiting: float = 0.0, **signals: float) -> Observation:
+    values: dict[str, float] = {
+        "completion_rate": rate,
+        "running": rate,
+        "ttft_p95": 0.2,
+        "generation_token_rate": rate * 100,
+    }
+    values.update(signals)
+    return Observation(
+        deployment="ns/llm",
+        timestamp=t,
+        replicas_reporting=replicas,
+        arrival_rate=rate,
+        waiting=waiting,
+        **values,
+    )
+
+
+def run(
+    rates: list[float],
+    params: ScalingParameters,
+    replicas: int = 2,
+    interval: float = 15.0,
+) -> list[Decision]:
+    """Feed one observation per interval, applying each decision (pods Ready at once)."""
+    state = PolicyState()
+    decisions = []
+    for step, rate in enumerate(rates):
+        now = step * interval
+        decision = decide(
+            [observation(now, rate, replicas)], state, params, ReplicaCounts(replicas, replicas), now
+        )
+        decisions.append(decision)
+        state, replicas = decision.state, decision.desired_replicas
+    return decisions

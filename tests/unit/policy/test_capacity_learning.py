@@ -1,0 +1,61 @@
+"""Per-replica capacity is learned from saturated intervals and raised by served load."""
+
+from __future__ import annotations
+
+import pytest
+
+from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters
+from forescale.policy.learning import capacity, cold_start_seconds, learn
+
+from .support import observation
+
+PARAMS = ScalingParameters(capacity_requests_per_second=10.0, capacity_tokens_per_second=1000.0)
+
+
+def test_saturated_intervals_pull_capacity_towards_the_measured_throughput() -> None:
+    state = PolicyState()
+    counts = ReplicaCounts(4, 4)
+    for step in range(12):
+        obs = observation(15.0 * step, 30.0, 4, waiting=100.0, completion_rate=24.0, running=200.0)
+        state = learn(state, obs, counts, PARAMS)
+    rps, _ = capacity(state, PARAMS)
+    assert rps is not None
+    assert rps == pytest.approx(6.0, rel=0.05)
+
+
+def test_saturation_needs_a_full_window_before_it_counts() -> None:
+    state = PolicyState()
+    counts = ReplicaCounts(4, 4)
+    for step in range(3):  # 30 s of saturation < saturation_min_seconds
+        obs = observation(15.0 * step, 30.0, 4, waiting=100.0, completion_rate=24.0, running=200.0)
+        state = learn(state, obs, counts, PARAMS)
+    assert capacity(state, PARAMS)[0] == 10.0
+
+
+def test_a_draining_queue_is_not_saturation() -> None:
+    state = PolicyState()
+    counts = ReplicaCounts(4, 4)
+    for step in range(12):
+        obs = observation(15.0 * step, 20.0, 4, waiting=100.0, completion_rate=24.0, running=200.0)
+        state = learn(state, obs, counts, PARAMS)
+    assert capacity(state, PARAMS)[0] == 10.0
+
+
+def test_load_served_within_slo_raises_a_low_seed() -> None:
+    obs = observation(0.0, 60.0, 4, completion_rate=60.0, generation_token_rate=8000.0)
+    state = learn(PolicyState(), obs, ReplicaCounts(4, 4), PARAMS)
+    assert capacity(state, PARAMS) == (15.0, 2000.0)
+
+
+def test_load_served_outside_slo_does_not_raise_it() -> None:
+    obs = observation(0.0, 60.0, 4, completion_rate=60.0, ttft_p95=9.0)
+    state = learn(PolicyState(), obs, ReplicaCounts(4, 4), PARAMS)
+    assert capacity(state, PARAMS)[0] == 10.0
+
+
+def test_cold_start_is_learned_from_observed_pod_starts() -> None:
+    assert cold_start_seconds(PolicyState(), PARAMS) == PARAMS.cold_start_seconds
+    obs = observation(0.0, 10.0, 2)
+    counts = ReplicaCounts(2, 2, startup_seconds=(60.0, 62.0, 64.0, 66.0, 300.0))
+    state = learn(PolicyState(), obs, counts, PARAMS)
+    assert 100 < cold_start_seconds(state, PARAMS) < 300

@@ -1,0 +1,118 @@
+"""Pending replicas, stabilization, step limits, min/max and the policy kinds."""
+
+from __future__ import annotations
+
+import json
+
+from forescale.policy import Action, PolicyKind, PolicyState, ReplicaCounts, ScalingParameters, decide
+
+from .support import observation, run
+
+PARAMS = ScalingParameters(
+    min_replicas=1, max_replicas=40, capacity_requests_per_second=10.0, target_utilization=1.0
+)
+
+
+def test_scale_up_reason_carries_the_numbers() -> None:
+    obs = observation(0.0, 50.0, 2, completion_rate=20.0)
+    decision = decide([obs], PolicyState(), PARAMS, ReplicaCounts(2, 2), 0.0)
+    assert decision.action is Action.SCALE_UP
+    assert decision.desired_replicas == 5
+    assert decision.reason.startswith("Scaled up from 2 to 5: forecast 50.0 req/s in 195 s")
+    assert "capacity 20.0 req/s of 2 replicas" in decision.reason
+
+
+def test_pending_replicas_absorb_the_backlog() -> None:
+    obs = observation(0.0, 20.0, 2, waiting=600.0)
+    alone = decide([obs], PolicyState(), PARAMS, ReplicaCounts(2, 2, pending=0), 0.0)
+    loading = decide([obs], PolicyState(), PARAMS, ReplicaCounts(4, 2, pending=2), 0.0)
+    # 600 waiting / (10 req/s x 30 s) = 2 replicas of backlog on top of 2 for the demand.
+    assert alone.desired_replicas == 4
+    assert loading.desired_replicas == 4
+    assert loading.action is Action.HOLD
+
+
+def test_no_scale_down_while_replicas_load() -> None:
+    params = ScalingParameters(capacity_requests_per_second=10.0, scale_down_stabilization_seconds=0)
+    decision = decide([observation(0.0, 5.0, 4)], PolicyState(), params, ReplicaCounts(8, 4, 4), 0.0)
+    assert decision.desired_replicas == 8
+    assert "still loading" in decision.reason
+
+
+def test_scale_up_is_limited_per_period() -> None:
+    params = ScalingParameters(
+        max_replicas=100, capacity_requests_per_second=1.0, scale_up_max_step=4, scale_up_max_percent=100
+    )
+    def obs(t: float) -> object:
+        return observation(t, 90.0, 3, completion_rate=3.0)
+
+    first = decide([obs(0.0)], PolicyState(), params, ReplicaCounts(3, 3), 0.0)  # type: ignore[list-item]
+    assert first.desired_replicas == 7  # max(4 pods, 100 % of 3) added
+    assert "limited to +4" in first.reason
+    again = decide([obs(5.0)], first.state, params, ReplicaCounts(7, 3, 4), 5.0)  # type: ignore[list-item]
+    assert again.desired_replicas == 7  # same 15 s period: no more
+    later = decide([obs(20.0)], again.state, params, ReplicaCounts(7, 3, 4), 20.0)  # type: ignore[list-item]
+    assert later.desired_replicas == 14  # new period: +100 % of 7
+
+
+def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
+    params = ScalingParameters(
+        capacity_requests_per_second=10.0,
+        target_utilization=1.0,
+        scale_down_stabilization_seconds=120,
+        scale_down_max_step=2,
+        scale_down_period_seconds=60,
+    )
+    decisions = run([100.0] * 4 + [10.0] * 60, params, replicas=10)
+    replicas = [d.desired_replicas for d in decisions]
+    drop = next(i for i, r in enumerate(replicas) if r < 10)
+    assert drop * 15 >= 120 + 3 * 15  # highest recommendation of the window kept
+    steps = [a - b for a, b in zip(replicas, replicas[1:], strict=False) if a > b]
+    assert max(steps) <= 2
+    assert replicas[-1] <= 3  # 10 req/s at 10 req/s per replica, plus the forecast's margin
+
+
+def test_min_and_max_bound_the_decision() -> None:
+    params = ScalingParameters(min_replicas=2, max_replicas=6, capacity_requests_per_second=1.0)
+    up = decide([observation(0.0, 1000.0, 5)], PolicyState(), params, ReplicaCounts(5, 5), 0.0)
+    assert up.desired_replicas == 6
+
+
+def test_predictive_leads_reactive_on_a_ramp() -> None:
+    ramp = [10.0 + 2.0 * i for i in range(30)]
+    predictive = run(ramp, PARAMS)
+    reactive = run(ramp, ScalingParameters(**{**PARAMS.__dict__, "policy": PolicyKind.REACTIVE}))
+    assert predictive[-1].desired_replicas > reactive[-1].desired_replicas
+    assert predictive[-1].forecast_requests_per_second is not None
+    assert predictive[-1].forecast_requests_per_second > ramp[-1]
+
+
+def test_a_spike_scales_up_at_once_beyond_the_current_rate() -> None:
+    decisions = run([20.0] * 20 + [60.0], PARAMS, replicas=2)
+    assert decisions[-2].desired_replicas == 2
+    assert decisions[-1].action is Action.SCALE_UP
+    assert decisions[-1].required_replicas is not None
+    assert decisions[-1].required_replicas > 6  # more than 60 req/s needs right now
+
+
+def test_fixed_policy_asks_for_min_replicas() -> None:
+    params = ScalingParameters(min_replicas=3, max_replicas=3, policy=PolicyKind.FIXED)
+    decision = decide([observation(0.0, 500.0, 1)], PolicyState(), params, ReplicaCounts(1, 1), 0.0)
+    assert decision.desired_replicas == 3
+
+
+def test_policy_accepts_the_crd_string() -> None:
+    assert ScalingParameters(policy="reactive").policy is PolicyKind.REACTIVE  # type: ignore[arg-type]
+
+
+def test_state_survives_json() -> None:
+    decisions = run([10.0 + i for i in range(20)], PARAMS)
+    state = decisions[-1].state
+    assert PolicyState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_decisions_are_deterministic() -> None:
+    rates = [10.0, 30.0, 25.0, 80.0, 10.0, 12.0]
+    first = [(d.desired_replicas, d.reason) for d in run(rates, PARAMS)]
+    second = [(d.desired_replicas, d.reason) for d in run(rates, PARAMS)]
+    assert first == second
