@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -41,10 +42,17 @@ class ApiError(Exception):
 
 
 def load_configuration() -> kubernetes.client.Configuration:
-    """Kubeconfig ($KUBECONFIG or ~/.kube/config) if present, else in-cluster."""
+    """Kubeconfig ($KUBECONFIG or ~/.kube/config) if present, else in-cluster.
+
+    $KUBECONFIG is read now, not at import time as the client's default does, so a process
+    that sets it after importing (kopf's test runner) still gets the right user.
+    """
     configuration = kubernetes.client.Configuration()
+    path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
     try:
-        kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.path.expanduser(path), client_configuration=configuration
+        )
     except kubernetes.config.ConfigException:
         kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     return configuration
@@ -107,6 +115,22 @@ class ClusterClient:
             query=[("fieldManager", field_manager), ("force", "true")],
             body=obj,
             content_type="application/apply-patch+yaml",
+        )
+
+    async def merge_patch(self, obj: dict[str, Any]) -> Any:
+        """JSON merge-patch ``obj`` onto the live object: lists are replaced, not merged.
+
+        Server-side apply merges lists by key and keeps entries other managers own, so a
+        hand edit can leave a child that apply cannot repair (e.g. two Service ports both
+        named ``http``); replacing the lists first makes the next apply succeed.
+        """
+        meta = obj["metadata"]
+        return await self._request(
+            "PATCH",
+            self._path(obj["kind"], meta["namespace"], meta["name"]),
+            query=[("fieldManager", identity.FIELD_MANAGER)],
+            body={"spec": obj["spec"]},
+            content_type="application/merge-patch+json",
         )
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

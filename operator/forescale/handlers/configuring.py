@@ -31,6 +31,12 @@ def reconcile_interval() -> float:
     return float(os.environ.get(RECONCILE_INTERVAL_ENV, "5"))
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account, else $KUBECONFIG read at login (not at import) time."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Apply forescale's kopf settings and build the shared reconciler."""

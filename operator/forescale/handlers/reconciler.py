@@ -142,6 +142,26 @@ class Reconciler:
                 problems.append(SpecProblem(ref.reason, ref.message))
         return problems
 
+    async def _apply_child(
+        self, body: dict[str, Any], child: dict[str, Any], memory: _Memory
+    ) -> None:
+        """Apply one child; repair edits apply alone cannot undo (see merge_patch)."""
+        try:
+            await self._client.apply(child)
+        except ApiError as err:
+            if err.status != 422:
+                raise
+            await self._event(
+                body,
+                "Warning",
+                "DriftRepaired",
+                f"{child['kind']} {child['metadata']['name']} was edited into a state apply "
+                f"cannot merge ({err}); replacing its spec",
+                memory,
+            )
+            await self._client.merge_patch(child)
+            await self._client.apply(child)
+
     async def reconcile(self, namespace: str, name: str) -> None:
         """One full pass for one LLMDeployment."""
         body = await self._client.get_llmdeployment(namespace, name)
@@ -179,7 +199,7 @@ class Reconciler:
 
         pod_monitor = await self._supports_pod_monitors()
         for child in build_children(owner, pod_monitor=pod_monitor):
-            await self._client.apply(child)
+            await self._apply_child(body, child, memory)
 
         deployment = await self._client.get("Deployment", namespace, name)
         current = _spec_replicas(deployment)

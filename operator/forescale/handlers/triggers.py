@@ -40,11 +40,18 @@ async def llmdeployment_tick(namespace: str | None, name: str, memo: Any, **_: A
     _reconciler(memo).trigger(namespace or "", name)
 
 
-@kopf.on.delete(identity.GROUP, identity.VERSION, identity.PLURAL, optional=True)
-async def llmdeployment_deleted(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Forget it; owner references let the garbage collector remove the children."""
-    _reconciler(memo).forget(namespace or "", name)
-    telemetry.forget(namespace or "", name)
+@kopf.on.event(identity.GROUP, identity.VERSION, identity.PLURAL)
+async def llmdeployment_event(
+    type: str, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    """On deletion, forget it; owner references let the garbage collector remove children.
+
+    Nothing needs doing *before* deletion, so there is no deletion handler. (kopf still
+    adds its finalizer because of the timer, and removes it when the object is deleted.)
+    """
+    if type == "DELETED":
+        _reconciler(memo).forget(namespace or "", name)
+        telemetry.forget(namespace or "", name)
 
 
 def _owner_name(owner_references: Any) -> str | None:

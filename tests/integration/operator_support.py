@@ -1,0 +1,118 @@
+"""Running the operator against the sandbox as its own least-privilege user, and polling.
+
+The operator runs in-process with kopf's ``KopfRunner`` (the documented way to test kopf
+operators), authenticated through the ``forescale-operator`` kubeconfig, so every API call
+it makes is checked against manifests/rbac/role.yaml exactly as in a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kopf.testing import KopfRunner
+
+from forescale.sandbox.pytest_plugin import Kubectl
+from tests.conftest import SAMPLES
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def running_operator(
+    operator_kubeconfig: Path, namespace: str, delete_on_exit: Kubectl | None = None
+) -> Iterator[KopfRunner]:
+    """The operator, watching ``namespace``, until the block ends.
+
+    With ``delete_on_exit`` (a kubectl), the namespace's LLMDeployments are deleted before
+    the operator stops.
+    """
+    saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "FORESCALE_RECONCILE_SECONDS")}
+    os.environ["KUBECONFIG"] = str(operator_kubeconfig)
+    os.environ["FORESCALE_RECONCILE_SECONDS"] = "1"
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "forescale.handlers"]
+    try:
+        with KopfRunner(args, timeout=60) as runner:
+            yield runner
+            if delete_on_exit is not None:
+                # kopf's finalizer (it runs a timer per object) is removed by a running
+                # operator only: delete while it runs so the namespace can go quickly.
+                delete_on_exit(
+                    "delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s"
+                )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    assert runner.exception is None, runner.output
+    assert runner.exit_code == 0, runner.output
+
+
+def sample(name: str = "llmdeployment.yaml", **spec_changes: Any) -> dict[str, Any]:
+    """A sample manifest with some top-level spec fields replaced."""
+    manifest: dict[str, Any] = yaml.safe_load((SAMPLES / name).read_text())
+    manifest["spec"].update(spec_changes)
+    return manifest
+
+
+def apply(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> None:
+    kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
+
+
+def get(kubectl: Kubectl, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    """The object as JSON, or None when it does not exist."""
+    result = kubectl("get", kind, name, "-n", namespace, "-o", "json")
+    if result.returncode != 0:
+        return None
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    """A condition of an object's status (empty dict when absent)."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions", []) or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def eventually(
+    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Events recorded on the LLMDeployment ``name``."""
+    out = kubectl.ok(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind=LLMDeployment",
+        "-o",
+        "json",
+    )
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def create_token_secret(kubectl: Kubectl, namespace: str, name: str = "hf-token") -> None:
+    kubectl.ok("create", "secret", "generic", name, "-n", namespace, "--from-literal=token=x")
