@@ -155,8 +155,12 @@ class KubeApiserver(_SingleProcess):
         }
         tokens = {user: secrets.token_hex(24) for user in users}
         token_file = cluster.workdir / "pki" / "tokens.csv"
+        # An empty groups column would add a group named "": leave the column out instead.
         token_file.write_text(
-            "".join(f'{tokens[u]},{u},{u},"{groups}"\n' for u, groups in users.items())
+            "".join(
+                f"{tokens[u]},{u},{u}" + (f',"{groups}"' if groups else "") + "\n"
+                for u, groups in users.items()
+            )
         )
         token_file.chmod(0o600)
         port = free_port()
@@ -266,7 +270,8 @@ class KubeControllerManager(_SingleProcess):
     """Controllers the operator relies on: deployment, replicaset, garbage collector,
     namespace, service account (and its tokens), disruption (PDB status) ...
 
-    Cloud controllers do not run because no cloud provider is configured.
+    Cloud controllers are not part of kube-controller-manager any more (no cloud
+    provider is configured); the endpoint controllers are disabled, see below.
     """
 
     name = "kube-controller-manager"
@@ -281,7 +286,11 @@ class KubeControllerManager(_SingleProcess):
                 f"--kubeconfig={access.kubeconfig_for('system:kube-controller-manager')}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
-                "--controllers=*",
+                # Fake pod IPs are loopback addresses (see gpu_nodes), which Endpoints and
+                # EndpointSlices reject by validation: their controllers would only loop
+                # on errors, so they are off (Services in the sandbox have no endpoints).
+                "--controllers=*,-endpoints-controller,-endpointslice-controller,"
+                "-endpointslice-mirroring-controller",
                 "--leader-elect=false",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={cluster.extras['service_account_key']}",
