@@ -172,6 +172,13 @@ def llmd_crd(kubectl: Kubectl) -> list[Path]:
     for path in files:
         kubectl.ok("apply", "--server-side", "-f", str(path))
     kubectl.ok("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    # The OpenAPI document (kubectl explain, client-side field validation) is published
+    # a moment after the CRD is Established: wait for it, so tests see a settled API.
+    deadline = time.monotonic() + 60
+    while kubectl("explain", "llmdeployment.spec").returncode != 0:
+        if time.monotonic() > deadline:
+            pytest.fail("the LLMDeployment schema never appeared in the OpenAPI document")
+        time.sleep(0.5)
     return files
 
 
