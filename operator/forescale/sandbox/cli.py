@@ -112,8 +112,9 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float) ->
             while True:
                 time.sleep(2)
                 cluster.check()
-    except KeyboardInterrupt:
-        click.echo("interrupted: stopping sandbox")
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C, or SIGTERM from `forescale sandbox down` (turned into SystemExit).
+        click.echo("stopping sandbox")
     except ComponentError as error:
         raise click.ClickException(str(error)) from None
     finally:
