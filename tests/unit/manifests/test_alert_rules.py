@@ -1,0 +1,130 @@
+"""The alert rules: one source, complete annotations, a runbook each, real metric names.
+
+promtool itself (check and unit tests) runs in tests/integration/test_alert_rules_promtool.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Any
+
+import pytest
+
+from tests.unit.manifests.manifest_support import (
+    MANIFESTS,
+    PROMETHEUS_RULE_FILE,
+    PROMTOOL_TESTS,
+    RULES_FILE,
+    RUNBOOKS,
+    known_metric_names,
+    load,
+    load_all,
+    metric_names_in,
+)
+
+SEVERITIES = {"critical", "warning", "info"}
+RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
+
+
+def _alerts() -> list[dict[str, Any]]:
+    return [rule for group in load(RULES_FILE)["groups"] for rule in group["rules"]]
+
+
+ALERTS = _alerts()
+ALERT_IDS = [rule["alert"] for rule in ALERTS]
+
+
+def test_prometheus_rule_carries_exactly_the_rules_file() -> None:
+    (rule,) = load_all(PROMETHEUS_RULE_FILE)
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["spec"]["groups"] == load(RULES_FILE)["groups"], (
+        "prometheus_rule.yaml differs from rules.yaml: run python manifests/prometheus/sync_rule.py"
+    )
+
+
+def test_prometheus_rule_is_byte_identical_to_its_generator_output() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "sync_rule", MANIFESTS / "prometheus" / "sync_rule.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert PROMETHEUS_RULE_FILE.read_text() == module.render()
+
+
+def test_the_expected_alerts_exist_once_each() -> None:
+    assert len(ALERT_IDS) == len(set(ALERT_IDS))
+    assert {
+        "LLMDeploymentSLOBurn",
+        "LLMDeploymentAtMaxReplicas",
+        "LLMDeploymentScalingHeld",
+        "LLMDeploymentDegraded",
+        "LLMDeploymentReplicasNotReady",
+        "LLMDeploymentKVCacheSaturated",
+        "ForescaleOperatorDown",
+    } <= set(ALERT_IDS)
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_severity_summary_description_and_runbook(rule: dict[str, Any]) -> None:
+    name = rule["alert"]
+    assert rule["labels"]["severity"] in SEVERITIES
+    annotations = rule["annotations"]
+    assert annotations["summary"].strip()
+    description = annotations["description"]
+    if rule["expr"].lstrip().startswith("absent("):
+        # absent() yields one label-less sample: the description names what is missing.
+        assert 'job="forescale-operator"' in description
+    else:
+        assert "$labels" in description or "$value" in description, description
+    assert re.fullmatch(r"https://\S+/docs/runbooks/" + name + r"\.md", annotations["runbook_url"])
+    assert re.fullmatch(r"\d+[smh]", rule["for"]), "every alert waits before firing"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_runbook_exists_with_every_section(rule: dict[str, Any]) -> None:
+    name = rule["alert"]
+    path = RUNBOOKS / f"{name}.md"
+    assert path.is_file(), f"missing runbook {path}"
+    text = path.read_text()
+    assert text.startswith(f"# {name}\n")
+    positions = [text.find(section) for section in RUNBOOK_SECTIONS]
+    assert all(p >= 0 for p in positions), f"{path} lacks one of {RUNBOOK_SECTIONS}"
+    assert positions == sorted(positions), "sections out of order"
+    assert "```" in text, "the diagnosis gives commands to run"
+    assert f"[{name}]({name}.md)" in (RUNBOOKS / "README.md").read_text()
+
+
+def test_no_runbook_without_an_alert() -> None:
+    pages = {p.stem for p in RUNBOOKS.glob("*.md")} - {"README"}
+    assert pages == set(ALERT_IDS)
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_reads_only_metrics_that_exist(rule: dict[str, Any]) -> None:
+    names = metric_names_in(rule["expr"])
+    assert names, rule["expr"]
+    unknown = names - known_metric_names()
+    assert not unknown, f"{rule['alert']} reads metrics nobody exports: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_promtool_unit_tests_that_see_it_fire(rule: dict[str, Any]) -> None:
+    fired = set()
+    for path in PROMTOOL_TESTS.glob("*.yaml"):
+        suite = load(path)
+        assert suite["rule_files"] == ["../rules.yaml"]
+        for test in suite["tests"]:
+            for case in test.get("alert_rule_test", []):
+                if case["exp_alerts"]:
+                    fired.add(case["alertname"])
+    assert rule["alert"] in fired, f"no promtool test shows {rule['alert']} firing"
+
+
+def test_llmdeployment_alerts_keep_the_deployment_labels() -> None:
+    for rule in ALERTS:
+        if rule["alert"].startswith("LLMDeployment"):
+            assert "{{ $labels.llmdeployment }}" in rule["annotations"]["summary"]
+            assert "{{ $labels.namespace }}" in rule["annotations"]["summary"]
