@@ -1,0 +1,171 @@
+"""The operator's Deployment, Service, ServiceMonitor and RBAC agree with each other and
+with what ``forescale run`` and the alerts expect. Pure file checks (no kubectl)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forescale.handlers import configuring
+from tests.unit.manifests.manifest_support import MANIFESTS, OPERATOR_JOB, REPO, load, load_all
+
+
+def _by_kind(base: str) -> dict[str, dict[str, Any]]:
+    kustomization = load(MANIFESTS / base / "kustomization.yaml")
+    objects: dict[str, dict[str, Any]] = {}
+    for resource in kustomization["resources"]:
+        path = MANIFESTS / base / resource
+        if path.is_dir():
+            continue
+        for doc in load_all(path):
+            objects[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return objects
+
+
+MANAGER = _by_kind("manager")
+RBAC = _by_kind("rbac")
+DEPLOYMENT = MANAGER["Deployment/forescale-operator"]
+POD = DEPLOYMENT["spec"]["template"]["spec"]
+(CONTAINER,) = POD["containers"]
+
+
+def _flag(name: str) -> str:
+    values = [a.split("=", 1)[1] for a in CONTAINER["args"] if a.startswith(f"--{name}=")]
+    assert len(values) == 1, f"--{name} given {len(values)} times"
+    return values[0]
+
+
+def test_every_kustomization_lists_files_that_exist() -> None:
+    for kustomization in MANIFESTS.glob("*/kustomization.yaml"):
+        for resource in load(kustomization).get("resources", []):
+            assert (kustomization.parent / resource).exists(), f"{kustomization}: {resource}"
+
+
+def test_default_composes_every_base() -> None:
+    resources = load(MANIFESTS / "default" / "kustomization.yaml")["resources"]
+    assert resources == ["../crd", "../rbac", "../manager", "../prometheus", "../grafana"]
+
+
+def test_crd_base_points_at_the_generated_crds_without_copying_them() -> None:
+    assert load(MANIFESTS / "crd" / "kustomization.yaml")["resources"] == ["../../crds"]
+    crds_kustomization = load(REPO / "crds" / "Kustomization")
+    listed = set(crds_kustomization["resources"])
+    assert listed == {p.name for p in (REPO / "crds").glob("*.yaml")}
+    assert not list((MANIFESTS / "crd").glob("*.yaml")) or all(
+        p.name == "kustomization.yaml" for p in (MANIFESTS / "crd").glob("*.yaml")
+    )
+
+
+def test_two_replicas_with_peering_and_a_distinct_identity_each() -> None:
+    assert DEPLOYMENT["spec"]["replicas"] == 2
+    assert "--all-namespaces" in CONTAINER["args"]
+    peering = _flag("peering")
+    assert f"ClusterKopfPeering/{peering}" in MANAGER
+    env = {e["name"]: e for e in CONTAINER["env"]}
+    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env[configuring.PROMETHEUS_URL_ENV]["value"].startswith("http")
+    assert MANAGER["PodDisruptionBudget/forescale-operator"]["spec"]["minAvailable"] == 1
+
+
+def test_probes_hit_the_kopf_liveness_endpoint() -> None:
+    endpoint = _flag("liveness-endpoint")
+    assert endpoint.startswith("http://0.0.0.0:"), "bind all addresses so the kubelet reaches it"
+    port = int(endpoint.rsplit(":", 1)[1].split("/", 1)[0])
+    path = "/" + endpoint.rsplit(":", 1)[1].split("/", 1)[1]
+    ports = {p["name"]: p["containerPort"] for p in CONTAINER["ports"]}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = CONTAINER[probe]["httpGet"]
+        assert get["path"] == path
+        assert ports[get["port"]] == port
+
+
+def test_metrics_port_service_and_service_monitor_line_up() -> None:
+    assert _flag("metrics-host") == "0.0.0.0"
+    port = int(_flag("metrics-port"))
+    ports = {p["name"]: p["containerPort"] for p in CONTAINER["ports"]}
+    assert ports["metrics"] == port
+    service = MANAGER["Service/forescale-operator-metrics"]
+    assert service["spec"]["selector"].items() <= (
+        DEPLOYMENT["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (service_port,) = service["spec"]["ports"]
+    assert service_port["targetPort"] == "metrics"
+    monitor = MANAGER["ServiceMonitor/forescale-operator"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service_port["name"]
+    relabel = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+    assert relabel["job"] == OPERATOR_JOB
+
+
+def test_runs_non_root_with_a_read_only_root_filesystem_and_limits() -> None:
+    assert POD["securityContext"]["runAsNonRoot"] is True
+    assert POD["securityContext"]["runAsUser"] > 0
+    security = CONTAINER["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert POD["serviceAccountName"] == "forescale-operator"
+    mounts = {m["mountPath"] for m in CONTAINER["volumeMounts"]}
+    assert "/tmp" in mounts, "Python and kopf need a writable /tmp"
+    assert {"cpu", "memory"} <= CONTAINER["resources"]["requests"].keys()
+    assert "memory" in CONTAINER["resources"]["limits"]
+
+
+def test_rbac_binds_the_service_account_to_the_tested_role() -> None:
+    role = RBAC["ClusterRole/forescale-operator"]
+    binding = RBAC["ClusterRoleBinding/forescale-operator"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (subject,) = binding["subjects"]
+    account = RBAC["ServiceAccount/forescale-operator"]
+    assert subject["name"] == account["metadata"]["name"] == POD["serviceAccountName"]
+    assert subject["namespace"] == account["metadata"]["namespace"]
+    assert subject["namespace"] == DEPLOYMENT["metadata"]["namespace"]
+    peering_rules = [r for r in role["rules"] if r["apiGroups"] == ["kopf.dev"]]
+    assert peering_rules and {"get", "list", "watch", "patch"} <= set(peering_rules[0]["verbs"])
+    assert "clusterkopfpeerings" in peering_rules[0]["resources"]
+
+
+def _fake_forescale(directory: Path) -> Path:
+    record = directory / "argv.txt"
+    script = directory / "forescale"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        f"open({str(record)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return record
+
+
+def test_start_command_draws_a_random_priority_and_passes_the_args(tmp_path: Path) -> None:
+    """Run the container's real command line, with a stand-in ``forescale`` on PATH."""
+    record = _fake_forescale(tmp_path)
+    shim = tmp_path / "python"
+    shim.symlink_to(sys.executable)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    for _ in range(2):
+        subprocess.run(
+            [*CONTAINER["command"], *CONTAINER["args"]], env=env, check=True, timeout=30
+        )
+    runs = record.read_text().splitlines()
+    priorities = []
+    for line in runs:
+        words = line.split()
+        assert words[0] == "run"
+        (priority,) = [w for w in words if w.startswith("--priority=")]
+        priorities.append(int(priority.removeprefix("--priority=")))
+        assert words[-len(CONTAINER["args"]) :] == CONTAINER["args"]
+    assert all(p >= 1 for p in priorities)
+    assert priorities[0] != priorities[1], "replicas must not share a peering priority"
+
+
+@pytest.mark.parametrize("base", ["crd", "rbac", "manager", "prometheus", "grafana", "argocd"])
+def test_each_base_has_a_kustomization(base: str) -> None:
+    kustomization = load(MANIFESTS / base / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
