@@ -32,6 +32,23 @@ metadata:
 """
 
 
+def _state(replica: Replica) -> str:
+    """``paused`` or ``active``, from the last peering line kopf logged (none: paused)."""
+    state = "paused"
+    for line in replica.text().splitlines():
+        if "Resuming operations" in line:
+            state = "active"
+        elif "Pausing operations" in line or "Pausing all operators" in line:
+            state = "paused"
+    return state
+
+
+def _peers(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, object]]:
+    """The operator replicas registered in the KopfPeering (identity -> record)."""
+    peering = get(kubectl, namespace, "kopfpeering", "forescale") or {}
+    return dict(peering.get("status") or {})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +60,12 @@ class Replica:
     """One ``forescale run`` process and its log."""
 
     def __init__(self, kubeconfig: Path, namespace: str, priority: int, log: Path) -> None:
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "FORESCALE_RECONCILE_SECONDS": "1"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "FORESCALE_RECONCILE_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log = log
         self._out = log.open("w")
         self.process = subprocess.Popen(
@@ -57,6 +79,12 @@ class Replica:
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the log, and the exit code if the process has died."""
+        code = self.process.poll()
+        state = "running" if code is None else f"exited with {code}"
+        return f"--- {self.log.name} ({state}) ---\n" + "\n".join(self.text().splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -92,8 +120,17 @@ def test_only_the_leader_acts_and_the_standby_takes_over(
     kubectl: Kubectl, namespace: str, replicas: tuple[Replica, Replica]
 ) -> None:
     leader, standby = replicas
-    eventually(lambda: "Pausing operations" in standby.text(), 60, "the standby to pause")
-    assert "Pausing operations" not in leader.text()
+    # kopf starts every replica paused and logs only changes of state: the leader logs
+    # "Resuming operations"; a standby that sees the leader at once stays paused silently,
+    # one that saw the peering empty first resumes and pauses a moment later.
+    try:
+        eventually(lambda: len(_peers(kubectl, namespace)) == 2, 120, "both peers to register")
+        eventually(lambda: _state(leader) == "active", 60, "the leader to resume")
+        eventually(lambda: _state(standby) == "paused", 60, "the standby to pause")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{leader.tail()}\n{standby.tail()}") from None
+    priorities = sorted(peer.get("priority") for peer in _peers(kubectl, namespace).values())
+    assert priorities == [10, 100]
     manifest = sample(
         "llmdeployment-minimal.yaml",
         podMetadata={"annotations": {"forescale.io/simulated-load-seconds": "2"}},
@@ -127,4 +164,5 @@ def test_only_the_leader_acts_and_the_standby_takes_over(
         120,
         "the standby to take over and roll out the change",
     )
-    assert mark in standby.text()
+    # The leader is gone, so the rollout above is the standby's work.
+    assert _state(standby) == "active", standby.tail()
