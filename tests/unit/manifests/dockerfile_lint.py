@@ -106,7 +106,9 @@ def violations(instructions: list[Instruction]) -> list[str]:
                 found.append(f"DL3004 sudo ({where})")
             if "apt-get install" in ins.value:
                 if "--no-install-recommends" not in ins.value:
-                    found.append(f"DL3015 apt-get install without --no-install-recommends ({where})")
+                    found.append(
+                        f"DL3015 apt-get install without --no-install-recommends ({where})"
+                    )
                 if "rm -rf /var/lib/apt/lists" not in ins.value:
                     found.append(f"DL3009 apt lists left in the layer ({where})")
                 if re.search(r"apt-get install[^&]*\s-y\b|-y\s", ins.value) is None:

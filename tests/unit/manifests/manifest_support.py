@@ -71,10 +71,7 @@ BUILTIN_METRICS = {"up", "ALERTS"}
 def known_metric_names() -> set[str]:
     """Everything a forescale rule or panel may read."""
     return (
-        vllm_metric_names()
-        | operator_metric_names()
-        | kube_state_metric_names()
-        | BUILTIN_METRICS
+        vllm_metric_names() | operator_metric_names() | kube_state_metric_names() | BUILTIN_METRICS
     )
 
 

@@ -23,8 +23,10 @@ def lua() -> Any:
     try:
         from lupa import lua51  # noqa: PLC0415 - only this module needs Lua
     except ImportError as error:
-        pytest.fail(f"the `lupa` package (Lua runtime) is missing: {error}; "
-                    "install the dev dependencies (`make install`)")
+        pytest.fail(
+            f"the `lupa` package (Lua runtime) is missing: {error}; "
+            "install the dev dependencies (`make install`)"
+        )
     return lua51.LuaRuntime(unpack_returned_tuples=True)
 
 
@@ -49,9 +51,7 @@ def llmd(generation: int = 1, status: dict[str, Any] | None = None) -> dict[str,
 
 
 def conditions(*updates: ConditionUpdate, generation: int = 1) -> list[dict[str, Any]]:
-    return merge_conditions(
-        initial_conditions(NOW, generation), list(updates), NOW, generation
-    )
+    return merge_conditions(initial_conditions(NOW, generation), list(updates), NOW, generation)
 
 
 READY = ConditionUpdate("Ready", "True", "Available", "2/2 replicas Ready")

@@ -26,9 +26,7 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 def _queries(dashboard: dict[str, Any]) -> list[str]:
     queries = [t["expr"] for p in _panels(dashboard) for t in p["targets"]]
     queries += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
-    queries += [
-        v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"
-    ]
+    queries += [v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
     return queries
 
 

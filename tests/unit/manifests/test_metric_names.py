@@ -14,7 +14,7 @@ from tests.unit.manifests.manifest_support import (
 def test_extracts_selectors_and_bare_family_names_but_not_label_values() -> None:
     query = (
         'sum by (le) (rate(vllm:foo_bucket{pod=~"vllm:not_a_metric"}[5m]))'
-        " / forescale_bar + up{job=\"forescale-operator\"}"
+        ' / forescale_bar + up{job="forescale-operator"}'
     )
     assert metric_names_in(query) == {"vllm:foo_bucket", "forescale_bar", "up"}
 

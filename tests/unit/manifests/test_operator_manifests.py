@@ -97,7 +97,9 @@ def test_metrics_port_service_and_service_monitor_line_up() -> None:
     (service_port,) = service["spec"]["ports"]
     assert service_port["targetPort"] == "metrics"
     monitor = MANAGER["ServiceMonitor/forescale-operator"]
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == service_port["name"]
     relabel = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
@@ -150,9 +152,7 @@ def test_start_command_draws_a_random_priority_and_passes_the_args(tmp_path: Pat
     shim.symlink_to(sys.executable)
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     for _ in range(2):
-        subprocess.run(
-            [*CONTAINER["command"], *CONTAINER["args"]], env=env, check=True, timeout=30
-        )
+        subprocess.run([*CONTAINER["command"], *CONTAINER["args"]], env=env, check=True, timeout=30)
     runs = record.read_text().splitlines()
     priorities = []
     for line in runs:
