@@ -1,0 +1,83 @@
+"""Where prometheus-operator's PodMonitor API is served, the operator creates one.
+
+The prometheus-operator CRD itself is large and fetched from the internet in real clusters;
+here a structurally minimal CRD serves the same group, version and kind
+(``monitoring.coreos.com/v1`` ``PodMonitor``), which is all the operator discovers and
+applies against. It is removed after the test so other tests see a cluster without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from forescale.sandbox.pytest_plugin import Kubectl
+
+from .operator_support import apply, create_token_secret, eventually, get, running_operator, sample
+
+pytestmark = pytest.mark.integration
+
+POD_MONITOR_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: podmonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"""
+
+
+@pytest.fixture
+def pod_monitor_api(kubectl: Kubectl) -> Iterator[None]:
+    kubectl.ok("apply", "-f", "-", input=POD_MONITOR_CRD)
+    kubectl.ok(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/podmonitors.monitoring.coreos.com",
+    )  # fmt: skip
+    eventually(
+        lambda: kubectl("get", "podmonitors", "-A").returncode == 0, 60, "podmonitors served"
+    )
+    try:
+        yield
+    finally:
+        kubectl("delete", "crd", "podmonitors.monitoring.coreos.com", "--wait=true")
+
+
+def test_pod_monitor_is_created_and_owned(
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    llmd_crd: list[Path],
+    pod_monitor_api: None,
+) -> None:
+    create_token_secret(kubectl, namespace)
+    load = {"annotations": {"forescale.io/simulated-load-seconds": "2"}}
+    with running_operator(operator_kubeconfig, namespace, kubectl):
+        apply(kubectl, namespace, sample(podMetadata=load))
+        monitor = eventually(
+            lambda: get(kubectl, namespace, "podmonitor", "llama-8b"), 60, "the PodMonitor"
+        )
+        (ref,) = monitor["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["name"], ref["controller"]) == ("LLMDeployment", "llama-8b", True)
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        assert selector["forescale.io/llmdeployment"] == "llama-8b"
+        endpoint = monitor["spec"]["podMetricsEndpoints"][0]
+        assert endpoint["path"] == "/metrics"
+        # The PodMonitor selects exactly the Deployment's pods.
+        deployment = eventually(
+            lambda: get(kubectl, namespace, "deployment", "llama-8b"), 30, "the Deployment"
+        )
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert all(pod_labels.get(k) == v for k, v in selector.items())
