@@ -104,9 +104,7 @@ def _as_recording_rules(queries: list[str]) -> str:
 
 def test_every_dashboard_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
-    queries = [
-        t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]
-    ]
+    queries = [t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
     queries += [a["expr"] for a in dashboard["annotations"]["list"] if "expr" in a]
     path = tmp_path / "dashboard-queries.yaml"
     path.write_text(_as_recording_rules(queries))

@@ -1,0 +1,228 @@
+"""The kustomize bases build with the real kubectl, and manifests/default installs into a
+real API server: objects admitted (Pod Security "restricted" included), the operator's
+ServiceAccount holds exactly the permissions it needs, the aggregated roles reach ``edit``.
+
+The session cluster has no prometheus-operator CRDs, so the ServiceMonitor and the
+PrometheusRule are left out of the apply (and checked to be the only objects left out);
+the CRDs themselves come from the session's ``llmd_crd`` fixture, from the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from forescale.sandbox import binaries
+from forescale.sandbox.pytest_plugin import Kubectl
+from tests.unit.manifests.manifest_support import MANIFESTS, REPO
+
+BASES = ["crd", "rbac", "manager", "prometheus", "grafana", "default", "argocd"]
+MONITORING_GROUP = "monitoring.coreos.com/"
+OPERATOR_SA = "system:serviceaccount:forescale-system:forescale-operator"
+
+
+def _kubectl_binary() -> Path:
+    try:
+        return binaries.find("kubectl")
+    except binaries.BinaryNotFoundError as error:
+        pytest.fail(f"kubectl is missing (run `make binaries`): {error}")
+
+
+def kustomize(base: str) -> list[dict[str, Any]]:
+    """``kubectl kustomize manifests/<base>``, parsed."""
+    result = subprocess.run(
+        [str(_kubectl_binary()), "kustomize", str(MANIFESTS / base)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"kustomize {base} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _names(objects: list[dict[str, Any]]) -> set[str]:
+    return {f"{o['kind']}/{o['metadata']['name']}" for o in objects}
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_every_base_builds(base: str) -> None:
+    objects = kustomize(base)
+    assert objects, f"manifests/{base} renders nothing"
+    for obj in objects:
+        assert obj["apiVersion"] and obj["kind"] and obj["metadata"]["name"]
+
+
+def test_default_is_the_union_of_its_bases() -> None:
+    default = _names(kustomize("default"))
+    parts: set[str] = set()
+    for base in ("crd", "rbac", "manager", "prometheus", "grafana"):
+        parts |= _names(kustomize(base))
+    assert default == parts
+    assert {
+        "CustomResourceDefinition/llmdeployments.forescale.io",
+        "ClusterRole/forescale-operator",
+        "Deployment/forescale-operator",
+        "ServiceMonitor/forescale-operator",
+        "PrometheusRule/forescale",
+        "ConfigMap/forescale-grafana-dashboard",
+        "ClusterKopfPeering/forescale",
+    } <= default
+
+
+def test_the_crd_is_served_unchanged_from_crds() -> None:
+    rendered = {o["metadata"]["name"]: o for o in kustomize("crd")}
+    generated = yaml.safe_load((REPO / "crds" / "forescale.io_llmdeployments.yaml").read_text())
+    crd = rendered["llmdeployments.forescale.io"]
+    assert crd["spec"] == generated["spec"]
+
+
+def test_argocd_config_map_holds_the_health_check() -> None:
+    objects = {f"{o['kind']}/{o['metadata']['name']}": o for o in kustomize("argocd")}
+    cm = objects["ConfigMap/argocd-cm"]
+    assert cm["metadata"]["namespace"] == "argocd"
+    script = cm["data"]["resource.customizations.health.forescale.io_LLMDeployment"]
+    assert script == (MANIFESTS / "argocd" / "health.lua").read_text()
+    apps = {o["spec"]["source"]["path"] for o in objects.values() if o["kind"] == "Application"}
+    assert "manifests/default" in apps
+
+
+# --- installing manifests/default into the sandbox API server -----------------------------
+
+
+def _installable() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(objects to apply, objects left out): CRDs come from the fixture, monitoring
+    objects need the prometheus-operator."""
+    keep, left = [], []
+    for obj in kustomize("default"):
+        if obj["kind"] == "CustomResourceDefinition" or obj["apiVersion"].startswith(
+            MONITORING_GROUP
+        ):
+            left.append(obj)
+        else:
+            keep.append(obj)
+    return keep, left
+
+
+def _cleanup(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
+    """Remove what the test installed, except the ClusterRole the sandbox itself binds."""
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        if kind in {"ClusterRole", "Namespace"} and name in {"forescale-operator"}:
+            continue
+        if "namespace" in obj["metadata"] and kind != "Namespace":
+            continue  # deleted with the namespace
+        kubectl("delete", kind.lower(), name, "--ignore-not-found", "--wait=false")
+    kubectl("delete", "namespace", "forescale-system", "--ignore-not-found", "--timeout=90s")
+
+
+@pytest.fixture
+def installed(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[list[dict[str, Any]]]:
+    objects, _ = _installable()
+    stream = yaml.safe_dump_all(objects)
+    result = kubectl("apply", "--server-side", "--field-manager=forescale-install", "-f", "-",
+                     input=stream)  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stderr
+        yield objects
+    finally:
+        _cleanup(kubectl, objects)
+
+
+def _review(kubectl: Kubectl, verb: str, group: str, resource: str, namespace: str = "") -> bool:
+    name, _, subresource = resource.partition("/")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": OPERATOR_SA,
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:forescale-system"],
+            "resourceAttributes": {
+                "namespace": namespace, "verb": verb, "group": group,
+                "resource": name, "subresource": subresource,
+            },
+        },
+    }  # fmt: skip
+    out = kubectl.ok("create", "-o", "json", "-f", "-", input=json.dumps(review))
+    allowed: bool = json.loads(out)["status"].get("allowed", False)
+    return allowed
+
+
+@pytest.mark.integration
+def test_only_prometheus_operator_objects_are_left_out() -> None:
+    _, left = _installable()
+    assert {o["kind"] for o in left if o["kind"] != "CustomResourceDefinition"} == {
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+
+
+@pytest.mark.integration
+def test_default_installs_and_the_operator_pods_pass_pod_security(
+    kubectl: Kubectl, installed: list[dict[str, Any]]
+) -> None:
+    for obj in installed:
+        kind, meta = obj["kind"], obj["metadata"]
+        where = ["-n", meta["namespace"]] if "namespace" in meta else []
+        kubectl.ok("get", kind.lower(), meta["name"], *where)
+    deployment = json.loads(
+        kubectl.ok(
+            "get", "deployment", "forescale-operator", "-n", "forescale-system", "-o", "json"
+        )
+    )
+    assert deployment["spec"]["replicas"] == 2
+    # The ReplicaSet controller creates the pods only if the namespace's "restricted"
+    # Pod Security level admits them.
+    selector = "app.kubernetes.io/name=forescale,app.kubernetes.io/component=operator"
+    deadline = time.monotonic() + 90
+    while True:
+        pods = json.loads(
+            kubectl.ok("get", "pods", "-n", "forescale-system", "-l", selector, "-o", "json")
+        )["items"]
+        if len(pods) == 2:
+            break
+        if time.monotonic() > deadline:
+            events = kubectl.ok("get", "events", "-n", "forescale-system")
+            pytest.fail(f"operator pods were not created:\n{events}")
+        time.sleep(1)
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["spec"]["serviceAccountName"] == "forescale-operator"
+
+
+@pytest.mark.integration
+def test_the_operator_service_account_gets_its_role_and_no_more(
+    kubectl: Kubectl, installed: list[dict[str, Any]]
+) -> None:
+    assert _review(kubectl, "patch", "forescale.io", "llmdeployments/status", "ml")
+    assert _review(kubectl, "create", "apps", "deployments", "ml")
+    assert _review(kubectl, "patch", "kopf.dev", "clusterkopfpeerings")
+    assert _review(kubectl, "create", "", "events", "ml")
+    assert not _review(kubectl, "delete", "forescale.io", "llmdeployments", "ml")
+    assert not _review(kubectl, "list", "", "secrets", "ml")
+    assert not _review(kubectl, "create", "", "pods", "ml")
+
+
+@pytest.mark.integration
+def test_namespace_editors_may_manage_llmdeployments(
+    kubectl: Kubectl, installed: list[dict[str, Any]]
+) -> None:
+    """The aggregation controller folds forescale's rules into the built-in roles."""
+    deadline = time.monotonic() + 60
+    while True:
+        edit = json.loads(kubectl.ok("get", "clusterrole", "edit", "-o", "json"))
+        view = json.loads(kubectl.ok("get", "clusterrole", "view", "-o", "json"))
+        edit_groups = {g for rule in edit.get("rules", []) for g in rule.get("apiGroups", [])}
+        view_groups = {g for rule in view.get("rules", []) for g in rule.get("apiGroups", [])}
+        if "forescale.io" in edit_groups and "forescale.io" in view_groups:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail("forescale.io rules never reached the edit/view ClusterRoles")
+        time.sleep(1)
+    view_rules = [r for r in view["rules"] if "forescale.io" in r.get("apiGroups", [])]
+    assert all("create" not in r["verbs"] for r in view_rules)
