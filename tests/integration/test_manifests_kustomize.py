@@ -193,6 +193,10 @@ def test_default_installs_and_the_operator_pods_pass_pod_security(
         (container,) = pod["spec"]["containers"]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert pod["spec"]["serviceAccountName"] == "forescale-operator"
+    # ... and the level is really enforced: a pod without the hardening is refused.
+    plain = kubectl("run", "plain", "-n", "forescale-system", "--image=busybox", "--dry-run=server")
+    assert plain.returncode != 0
+    assert "violates PodSecurity" in plain.stderr
 
 
 @pytest.mark.integration
