@@ -73,9 +73,19 @@ def sandbox() -> None:
     help="Default simulated model-load time before a pod turns Ready "
     "(per pod: annotation forescale.io/simulated-load-seconds).",
 )
-def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float) -> None:
+@click.option(
+    "--fleet/--no-fleet",
+    default=True,
+    show_default=True,
+    help="Also run Prometheus, the fleet bridge (one sim-server per forescale pod) and the "
+    "router, so applied LLMDeployments serve and show live metrics.",
+)
+def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float, fleet: bool) -> None:
     """Start the sandbox and keep it running until `forescale sandbox down` or Ctrl-C."""
-    from forescale.sandbox.stack import standard_cluster  # noqa: PLC0415 - keep CLI import light
+    from forescale.sandbox.stack import (  # noqa: PLC0415 - keep CLI import light
+        fleet_stack,
+        standard_cluster,
+    )
 
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -89,10 +99,16 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float) ->
         import shutil  # noqa: PLC0415
 
         shutil.rmtree(workdir)
-    cluster = standard_cluster(
-        workdir=workdir,
-        pool=GpuNodePool(count=nodes, gpus_per_node=gpus_per_node, product=gpu_product),
-        default_load_seconds=load_seconds,
+    pool = GpuNodePool(count=nodes, gpus_per_node=gpus_per_node, product=gpu_product)
+    stack = (
+        fleet_stack(workdir=workdir, pool=pool, default_load_seconds=load_seconds)
+        if fleet
+        else None
+    )
+    cluster = (
+        stack.cluster
+        if stack is not None
+        else standard_cluster(workdir=workdir, pool=pool, default_load_seconds=load_seconds)
     )
     started = time.monotonic()
     click.echo(f"starting sandbox in {workdir} (logs in {workdir / 'logs'}) ...")
@@ -106,12 +122,25 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float) ->
             click.echo(f"  admin kubeconfig:    {access.admin_kubeconfig}")
             click.echo(f"  operator kubeconfig: {access.operator_kubeconfig}")
             click.echo(f"  fake GPU nodes:      {nodes} x {gpus_per_node} {gpu_product}")
+            if stack is not None:
+                click.echo(f"  Prometheus:          {stack.prometheus.url}")
+                click.echo(f"  router (OpenAI API): {stack.router.url}")
+                click.echo(f"  replica logs:        {workdir / 'logs' / 'fleet'}")
             click.echo("use it with:")
             click.echo(f"  export KUBECONFIG={access.admin_kubeconfig}")
             click.echo("stop with `forescale sandbox down` or Ctrl-C")
+            if stack is not None:
+                click.echo("try it:")
+                click.echo("  kubectl apply -f manifests/samples/llmdeployment-demo.yaml")
+                click.echo(
+                    f"  forescale loadgen --target {stack.router.url} --model llama-demo "
+                    "--rate 2 --max-seconds 60"
+                )
             while True:
                 time.sleep(2)
                 cluster.check()
+                if stack is not None:
+                    stack.bridge.check()
     except (KeyboardInterrupt, SystemExit):
         # Ctrl-C, or SIGTERM from `forescale sandbox down` (turned into SystemExit).
         click.echo("stopping sandbox")
@@ -167,3 +196,93 @@ def status() -> None:
     click.echo(f"export KUBECONFIG={state.get('kubeconfig')}")
     if not healthy:
         raise SystemExit(1)
+
+
+@sandbox.command()
+@click.option(
+    "--duration",
+    default=240.0,
+    show_default=True,
+    type=click.FloatRange(30, 1800),
+    help="Seconds of traffic: steady, then the spike, then steady again.",
+)
+@click.option(
+    "--spike-factor",
+    default=4.5,
+    show_default=True,
+    type=click.FloatRange(1, 20),
+    help="The spike's rate as a multiple of the steady rate.",
+)
+@click.option(
+    "--base-rate", default=1.5, show_default=True, type=click.FloatRange(0.1, 20), help="req/s."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the timeline, request records, summary and logs go [default: out/demo].",
+)
+@click.option(
+    "--keep", is_flag=True, help="Keep the cluster up at the end (for kubectl) until Ctrl-C."
+)
+def demo(
+    duration: float, spike_factor: float, base_rate: float, out_dir: Path | None, keep: bool
+) -> None:
+    """Run the operator against a simulated vLLM fleet through a traffic spike (bounded)."""
+    from forescale.sandbox import binaries  # noqa: PLC0415 - keep CLI import light
+    from forescale.sandbox.demo import DemoSettings, run_demo  # noqa: PLC0415
+    from forescale.sandbox.stack import FleetStack  # noqa: PLC0415
+
+    repo = binaries.repo_root() or Path.cwd()
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = _read_state(directory)
+    if previous and _alive(previous.get("pid"), "sandbox"):
+        raise click.ClickException(
+            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
+        )
+    workdir = directory / "run"
+    if workdir.exists():
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(workdir)
+    settings = DemoSettings(
+        duration_seconds=duration,
+        spike_factor=spike_factor,
+        base_rate=base_rate,
+        out_dir=out_dir or repo / "out" / "demo",
+        keep=keep,
+    )
+
+    def record_state(stack: FleetStack) -> None:
+        state = {"pid": os.getpid(), **stack.cluster.state()}
+        _state_file(directory).write_text(json.dumps(state, indent=2))
+
+    def wait_keep(stack: FleetStack) -> None:
+        access = stack.cluster.require_access()
+        record_state(stack)
+        click.echo("")
+        click.echo("the cluster stays up (--keep); in another shell:")
+        click.echo(f"  export KUBECONFIG={access.admin_kubeconfig}")
+        click.echo(f"  kubectl get llmd -n {settings.namespace}")
+        click.echo(f"  kubectl describe llmd -n {settings.namespace}")
+        click.echo(f"  kubectl get events -n {settings.namespace} --sort-by=.lastTimestamp")
+        click.echo(f"  kubectl get pods -n {settings.namespace} -o wide")
+        click.echo(f"  Prometheus: {stack.prometheus.url}   router: {stack.router.url}")
+        click.echo("stop with Ctrl-C or `forescale sandbox down`")
+        while True:
+            time.sleep(2)
+            stack.cluster.check()
+
+    try:
+        run_demo(settings, click.echo, workdir=workdir, on_ready=record_state, wait_keep=wait_keep)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if keep and (not isinstance(stop, SystemExit) or stop.code == 128 + signal.SIGTERM):
+            return  # the normal end of --keep
+        click.echo("demo interrupted")
+        raise SystemExit(130) from None
+    except ComponentError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        _state_file(directory).unlink(missing_ok=True)

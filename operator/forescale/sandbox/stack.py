@@ -8,12 +8,16 @@ the very same stack from one function and then append their own components
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import control_plane
+from forescale.sandbox.fleet_bridge import FleetBridge
 from forescale.sandbox.gpu_nodes import DEFAULT_LOAD_SECONDS, GpuNodePool
 from forescale.sandbox.kwok import Kwok
+from forescale.sandbox.prometheus_component import PrometheusComponent
+from forescale.sandbox.routing import Router
 
 
 def standard_cluster(
@@ -37,3 +41,48 @@ def standard_cluster(
     if with_nodes:
         cluster.add(Kwok(pool, default_load_seconds=default_load_seconds))
     return cluster
+
+
+@dataclass
+class FleetStack:
+    """A standard cluster plus Prometheus, the fleet bridge and the router, as one unit.
+
+    The components are in ``cluster`` (started and stopped with it, in order: Prometheus
+    before the bridge that registers targets in it, the router last); the fields are the
+    same objects, for callers that need their URLs or state.
+    """
+
+    cluster: Cluster
+    prometheus: PrometheusComponent
+    bridge: FleetBridge
+    router: Router
+
+
+def fleet_stack(
+    *,
+    workdir: Path | None = None,
+    pool: GpuNodePool | None = None,
+    default_load_seconds: float = DEFAULT_LOAD_SECONDS,
+    scrape_interval_seconds: float = 1.0,
+    drain_seconds: float = 30.0,
+    keep_workdir: bool = False,
+) -> FleetStack:
+    """The standard cluster with a live simulated fleet: what ``sandbox up``/``demo`` run.
+
+    Nothing is started until ``Cluster.start()``.
+    """
+    cluster = standard_cluster(
+        workdir=workdir,
+        pool=pool,
+        default_load_seconds=default_load_seconds,
+        keep_workdir=keep_workdir,
+    )
+    prometheus = PrometheusComponent(scrape_interval_seconds)
+    bridge = FleetBridge(
+        prometheus, default_load_seconds=default_load_seconds, drain_seconds=drain_seconds
+    )
+    router = Router(bridge.backends)
+    cluster.add(prometheus)
+    cluster.add(bridge)
+    cluster.add(router)
+    return FleetStack(cluster, prometheus, bridge, router)
