@@ -6,7 +6,9 @@ from forescale.metrics.observation import Observation
 from forescale.policy import Decision, PolicyState, ReplicaCounts, ScalingParameters, decide
 
 
-def observation(t: float, rate: float, replicas: int, waiting: float = 0.0, **signals: float) -> Observation:
+def observation(
+    t: float, rate: float, replicas: int, waiting: float = 0.0, **signals: float
+) -> Observation:
     values: dict[str, float] = {
         "completion_rate": rate,
         "running": rate,
@@ -36,7 +38,11 @@ def run(
     for step, rate in enumerate(rates):
         now = step * interval
         decision = decide(
-            [observation(now, rate, replicas)], state, params, ReplicaCounts(replicas, replicas), now
+            [observation(now, rate, replicas)],
+            state,
+            params,
+            ReplicaCounts(replicas, replicas),
+            now,
         )
         decisions.append(decision)
         state, replicas = decision.state, decision.desired_replicas

@@ -67,7 +67,9 @@ def test_holding_still_respects_min_replicas() -> None:
 
 
 def test_invalid_counts_hold_and_never_scale_to_zero() -> None:
-    decision = decide([observation(100.0, 5.0, 4)], PolicyState(), PARAMS, ReplicaCounts(-3, 4), 100.0)
+    decision = decide(
+        [observation(100.0, 5.0, 4)], PolicyState(), PARAMS, ReplicaCounts(-3, 4), 100.0
+    )
     assert decision.desired_replicas == 2
     assert "replica counts invalid" in decision.reason
 

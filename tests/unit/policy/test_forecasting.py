@@ -47,7 +47,10 @@ def test_holt_winters_recovers_the_season() -> None:
     series = [50 + 0.1 * t + shape[t % period] for t in range(20 * period)]
     state = fit(series, params)
     ahead = [predict(state, params, h) for h in range(1, period + 1)]
-    truth = [50 + 0.1 * (len(series) - 1 + h) + shape[(len(series) - 1 + h) % period] for h in range(1, period + 1)]
+    truth = [
+        50 + 0.1 * (len(series) - 1 + h) + shape[(len(series) - 1 + h) % period]
+        for h in range(1, period + 1)
+    ]
     assert np.max(np.abs(np.array(ahead) - np.array(truth))) < 0.5
 
 

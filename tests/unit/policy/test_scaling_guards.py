@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
-from forescale.policy import Action, PolicyKind, PolicyState, ReplicaCounts, ScalingParameters, decide
+from forescale.policy import (
+    Action,
+    PolicyKind,
+    PolicyState,
+    ReplicaCounts,
+    ScalingParameters,
+    decide,
+)
 
 from .support import observation, run
 
@@ -33,16 +41,24 @@ def test_pending_replicas_absorb_the_backlog() -> None:
 
 
 def test_no_scale_down_while_replicas_load() -> None:
-    params = ScalingParameters(capacity_requests_per_second=10.0, scale_down_stabilization_seconds=0)
-    decision = decide([observation(0.0, 5.0, 4)], PolicyState(), params, ReplicaCounts(8, 4, 4), 0.0)
+    params = ScalingParameters(
+        capacity_requests_per_second=10.0, scale_down_stabilization_seconds=0
+    )
+    decision = decide(
+        [observation(0.0, 5.0, 4)], PolicyState(), params, ReplicaCounts(8, 4, 4), 0.0
+    )
     assert decision.desired_replicas == 8
     assert "still loading" in decision.reason
 
 
 def test_scale_up_is_limited_per_period() -> None:
     params = ScalingParameters(
-        max_replicas=100, capacity_requests_per_second=1.0, scale_up_max_step=4, scale_up_max_percent=100
+        max_replicas=100,
+        capacity_requests_per_second=1.0,
+        scale_up_max_step=4,
+        scale_up_max_percent=100,
     )
+
     def obs(t: float) -> object:
         return observation(t, 90.0, 3, completion_rate=3.0)
 
@@ -67,7 +83,7 @@ def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
     replicas = [d.desired_replicas for d in decisions]
     drop = next(i for i, r in enumerate(replicas) if r < 10)
     assert drop * 15 >= 120 + 3 * 15  # highest recommendation of the window kept
-    steps = [a - b for a, b in zip(replicas, replicas[1:], strict=False) if a > b]
+    steps = [a - b for a, b in itertools.pairwise(replicas) if a > b]
     assert max(steps) <= 2
     assert replicas[-1] <= 3  # 10 req/s at 10 req/s per replica, plus the forecast's margin
 
