@@ -208,13 +208,13 @@ def status() -> None:
 )
 @click.option(
     "--spike-factor",
-    default=4.5,
+    default=5.0,
     show_default=True,
     type=click.FloatRange(1, 20),
     help="The spike's rate as a multiple of the steady rate.",
 )
 @click.option(
-    "--base-rate", default=1.5, show_default=True, type=click.FloatRange(0.1, 20), help="req/s."
+    "--base-rate", default=1.0, show_default=True, type=click.FloatRange(0.1, 20), help="req/s."
 )
 @click.option(
     "--out",

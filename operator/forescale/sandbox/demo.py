@@ -53,8 +53,8 @@ class DemoSettings:
     """Everything the demo run depends on (the CLI's options)."""
 
     duration_seconds: float = 240.0
-    spike_factor: float = 4.5
-    base_rate: float = 1.5
+    spike_factor: float = 5.0
+    base_rate: float = 1.0
     prompt_tokens: int = 200
     output_tokens: int = 64
     sample_seconds: float = 5.0
@@ -413,7 +413,9 @@ def prepare(stack: FleetStack, settings: DemoSettings, repo: Path, echo: Echo) -
         f"operator: forescale run -n {settings.namespace} (user forescale-operator, RBAC "
         f"manifests/rbac/role.yaml), Prometheus {stack.prometheus.url}"
     )
-    cluster.add(OperatorProcess([settings.namespace], stack.prometheus.url))
+    cluster.add(
+        OperatorProcess([settings.namespace], stack.prometheus.url, rate_window_seconds=15)
+    )
     manifest_path = (
         settings.manifest if settings.manifest.is_absolute() else repo / settings.manifest
     )

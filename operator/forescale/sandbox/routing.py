@@ -244,10 +244,11 @@ class Router:
                 try:
                     async for chunk in upstream.content.iter_any():
                         await response.write(chunk)
+                    await response.write_eof()
                 except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError):
                     stats.upstream_errors += 1  # the replica died mid-answer
-                    return response
-                await response.write_eof()
+                except ConnectionResetError:
+                    pass  # the client left (e.g. right after [DONE]); nothing to relay to
                 return response
         finally:
             self.in_flight[key] -= 1
