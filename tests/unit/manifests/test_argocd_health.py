@@ -1,4 +1,4 @@
-"""The Argo CD health check, run in a real Lua 5.1 (Argo CD's gopher-lua speaks 5.1).
+"""The Argo CD health check, run in real Lua (Argo CD's gopher-lua speaks Lua 5.1).
 
 Objects are built with forescale's own condition helpers, so the check is exercised on the
 status shapes the operator writes.
@@ -6,6 +6,10 @@ status shapes the operator writes.
 
 from __future__ import annotations
 
+import shutil
+import string
+import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,24 +22,86 @@ HEALTH_KEY = "resource.customizations.health.forescale.io_LLMDeployment"
 NOW = "2026-01-01T00:00:00Z"
 
 
-@pytest.fixture(scope="module")
-def lua() -> Any:
+LUA_BINARIES = ("lua5.1", "luajit", "lua", "lua5.4")
+"""Interpreters to fall back on without lupa, closest to Argo CD's Lua 5.1 first."""
+
+HealthCheck = Callable[[dict[str, Any]], tuple[str, str]]
+
+
+_SAFE = frozenset(string.ascii_letters + string.digits + " -_.:/")
+
+
+def _lua_literal(value: Any) -> str:
+    """A Python JSON-like value as a Lua table constructor (None keys are left out)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        body = "".join(chr(b) if chr(b) in _SAFE else f"\\{b:03d}" for b in value.encode())
+        return f'"{body}"'
+    if isinstance(value, list):
+        return "{" + ", ".join(_lua_literal(v) for v in value) + "}"
+    if isinstance(value, dict):
+        items = [
+            f"[{_lua_literal(k)}] = {_lua_literal(v)}" for k, v in value.items() if v is not None
+        ]
+        return "{" + ", ".join(items) + "}"
+    raise TypeError(f"no Lua literal for {value!r}")
+
+
+def _with_lupa() -> HealthCheck | None:
     try:
-        from lupa import lua51  # noqa: PLC0415 - only this module needs Lua
-    except ImportError as error:
-        pytest.fail(
-            f"the `lupa` package (Lua runtime) is missing: {error}; "
-            "install the dev dependencies (`make install`)"
+        from lupa import lua51  # noqa: PLC0415 - optional engine
+    except ImportError:
+        return None
+    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
+    check = runtime.eval(f"function(obj)\n{HEALTH_LUA.read_text()}\nend")
+
+    def run(obj: dict[str, Any]) -> tuple[str, str]:
+        result = check(runtime.table_from(obj, recursive=True))
+        return str(result["status"]), str(result["message"])
+
+    return run
+
+
+def _with_binary() -> HealthCheck | None:
+    binary = next((found for name in LUA_BINARIES if (found := shutil.which(name))), None)
+    if binary is None:
+        return None
+
+    def run(obj: dict[str, Any]) -> tuple[str, str]:
+        program = (
+            f"local check = function(obj)\n{HEALTH_LUA.read_text()}\nend\n"
+            f"local h = check({_lua_literal(obj)})\n"
+            'io.write(h.status, "\\n", h.message)\n'
         )
-    return lua51.LuaRuntime(unpack_returned_tuples=True)
+        result = subprocess.run(
+            [binary, "-"], input=program, capture_output=True, text=True, timeout=30, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        status, _, message = result.stdout.partition("\n")
+        return status, message
+
+    return run
 
 
-def health(lua: Any, obj: dict[str, Any]) -> tuple[str, str]:
-    """Run health.lua with ``obj`` bound as Argo CD binds it; return (status, message)."""
-    script = HEALTH_LUA.read_text()
-    check = lua.eval(f"function(obj)\n{script}\nend")
-    result = check(lua.table_from(obj, recursive=True))
-    return str(result["status"]), str(result["message"])
+ENGINES = {"lupa": _with_lupa, "lua-binary": _with_binary}
+AVAILABLE = [name for name, make in ENGINES.items() if make() is not None] or ["none"]
+
+
+@pytest.fixture(scope="module", params=AVAILABLE)
+def health(request: pytest.FixtureRequest) -> HealthCheck:
+    """health.lua as Argo CD runs it (``obj`` bound, the returned table read back), on
+    every Lua runtime present: lupa's Lua 5.1 and a system interpreter."""
+    make = ENGINES.get(request.param)
+    check = make() if make else None
+    if check is None:
+        pytest.fail(
+            "no Lua runtime: install the `lupa` package (dev dependency) or a Lua "
+            f"interpreter ({', '.join(LUA_BINARIES)}; Debian: apt-get install lua5.1)"
+        )
+    return check
 
 
 def llmd(generation: int = 1, status: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,55 +133,55 @@ def test_argocd_cm_carries_the_script_under_argo_cds_key() -> None:
     assert generator["options"]["disableNameSuffixHash"] is True
 
 
-def test_no_status_yet_is_progressing(lua: Any) -> None:
-    status, message = health(lua, llmd())
+def test_no_status_yet_is_progressing(health: HealthCheck) -> None:
+    status, message = health(llmd())
     assert status == "Progressing"
     assert "status" in message
 
 
-def test_ready_is_healthy(lua: Any) -> None:
+def test_ready_is_healthy(health: HealthCheck) -> None:
     obj = llmd(status={"observedGeneration": 1, "conditions": conditions(READY, STABLE, FINE)})
-    assert health(lua, obj) == ("Healthy", "Available: 2/2 replicas Ready")
+    assert health(obj) == ("Healthy", "Available: 2/2 replicas Ready")
 
 
-def test_degraded_wins_over_ready(lua: Any) -> None:
+def test_degraded_wins_over_ready(health: HealthCheck) -> None:
     degraded = ConditionUpdate("Degraded", "True", "InsufficientGPU", "1 pod Pending: 0/2 GPUs")
     obj = llmd(status={"observedGeneration": 1, "conditions": conditions(READY, degraded)})
-    assert health(lua, obj) == ("Degraded", "InsufficientGPU: 1 pod Pending: 0/2 GPUs")
+    assert health(obj) == ("Degraded", "InsufficientGPU: 1 pod Pending: 0/2 GPUs")
 
 
-def test_rolling_out_is_progressing(lua: Any) -> None:
+def test_rolling_out_is_progressing(health: HealthCheck) -> None:
     rolling = ConditionUpdate("Progressing", "True", "RollingUpdate", "1/2 replicas updated")
     not_ready = ConditionUpdate("Ready", "False", "RollingUpdate", "1/2 replicas updated")
     obj = llmd(status={"observedGeneration": 1, "conditions": conditions(not_ready, rolling)})
-    assert health(lua, obj) == ("Progressing", "RollingUpdate: 1/2 replicas updated")
+    assert health(obj) == ("Progressing", "RollingUpdate: 1/2 replicas updated")
 
 
-def test_unobserved_generation_is_progressing_even_when_ready(lua: Any) -> None:
+def test_unobserved_generation_is_progressing_even_when_ready(health: HealthCheck) -> None:
     obj = llmd(
         generation=3,
         status={"observedGeneration": 2, "conditions": conditions(READY, STABLE, FINE)},
     )
-    status, message = health(lua, obj)
+    status, message = health(obj)
     assert status == "Progressing"
     assert "generation 3" in message
     assert "describes 2" in message
 
 
-def test_status_without_observed_generation_is_progressing(lua: Any) -> None:
+def test_status_without_observed_generation_is_progressing(health: HealthCheck) -> None:
     obj = llmd(status={"conditions": conditions(READY)})
-    status, message = health(lua, obj)
+    status, message = health(obj)
     assert status == "Progressing"
     assert "describes none" in message
 
 
-def test_first_assessment_with_unknown_conditions_is_progressing(lua: Any) -> None:
+def test_first_assessment_with_unknown_conditions_is_progressing(health: HealthCheck) -> None:
     obj = llmd(status={"observedGeneration": 1, "conditions": initial_conditions(NOW, 1)})
-    status, message = health(lua, obj)
+    status, message = health(obj)
     assert status == "Progressing"
     assert "Reconciling" in message
 
 
-def test_empty_conditions_are_progressing(lua: Any) -> None:
+def test_empty_conditions_are_progressing(health: HealthCheck) -> None:
     obj = llmd(status={"observedGeneration": 1, "conditions": []})
-    assert health(lua, obj) == ("Progressing", "Waiting for the Ready condition")
+    assert health(obj) == ("Progressing", "Waiting for the Ready condition")
