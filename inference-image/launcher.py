@@ -64,6 +64,7 @@ _INT_FLAGS: dict[str, tuple[int, int | None]] = {
 }
 _FRACTION_FLAGS = ("--gpu-memory-utilization",)
 _SINGLE_FLAGS = ("--port", "--host", "--served-model-name")
+_SECRET_WORDS = ("key", "token", "secret", "password")
 
 
 class ConfigError(Exception):
@@ -287,6 +288,23 @@ def fetch(uri: str, directory: Path) -> None:
     log(f"fetched {uri}")
 
 
+def redact(args: Sequence[str]) -> list[str]:
+    """The command line for the log, with the values of secret-looking flags hidden."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in args:
+        name = arg.split("=", 1)[0].lower()
+        secret = arg.startswith("--") and any(w in name for w in _SECRET_WORDS)
+        if hide_next:
+            shown.append("***")
+        elif secret and "=" in arg:
+            shown.append(arg.split("=", 1)[0] + "=***")
+        else:
+            shown.append(arg)
+        hide_next = secret and "=" not in arg
+    return shown
+
+
 # --- running children -------------------------------------------------------------------
 
 
@@ -370,9 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StopSignalError as stop:
         log(f"received {stop} before vLLM started: exiting")
         return 128 + stop.signum
-    command = [vllm, *args[1:]]
-    log("starting " + " ".join(["vllm", *args[1:]]))
-    return supervise(command)
+    try:
+        log("starting " + " ".join(redact(["vllm", *args[1:]])))
+        return supervise([vllm, *args[1:]])
+    except StopSignalError as stop:  # arrived before the forwarding handler was in place
+        log(f"received {stop} before vLLM started: exiting")
+        return 128 + stop.signum
 
 
 if __name__ == "__main__":

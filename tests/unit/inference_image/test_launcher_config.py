@@ -115,3 +115,14 @@ def test_missing_vllm_is_a_clear_error(tmp_path: Path) -> None:
     result = run_launcher(BASIC_ARGS, box.env())
     assert result.returncode == 2
     assert "no `vllm` executable on PATH" in error_line(result.stderr)
+
+
+def test_the_logged_command_hides_secret_values(tmp_path: Path) -> None:
+    box = make_sandbox(tmp_path)
+    args = [*BASIC_ARGS, "--api-key=sk-very-secret", "--hf-token", "hf_secret", "--seed=1"]
+    result = run_launcher(args, box.env())
+    assert result.returncode == 0, result.stderr
+    assert "sk-very-secret" not in result.stderr
+    assert "hf_secret" not in result.stderr
+    assert "--api-key=*** --hf-token *** --seed=1" in result.stderr
+    assert box.calls("vllm")[0]["argv"][-4:] == args[-4:], "vLLM still gets the real values"
