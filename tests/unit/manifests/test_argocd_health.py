@@ -185,3 +185,18 @@ def test_first_assessment_with_unknown_conditions_is_progressing(health: HealthC
 def test_empty_conditions_are_progressing(health: HealthCheck) -> None:
     obj = llmd(status={"observedGeneration": 1, "conditions": []})
     assert health(obj) == ("Progressing", "Waiting for the Ready condition")
+
+
+def test_applications_point_at_real_paths_and_sync_server_side() -> None:
+    kustomization = load(MANIFESTS / "argocd" / "kustomization.yaml")
+    apps = [load(MANIFESTS / "argocd" / name) for name in kustomization["resources"]]
+    assert {app["kind"] for app in apps} == {"Application"}
+    forescale = next(a for a in apps if a["metadata"]["name"] == "forescale")
+    path = forescale["spec"]["source"]["path"]
+    assert path == "manifests/default"
+    assert (MANIFESTS.parent / path / "kustomization.yaml").is_file()
+    for app in apps:
+        sync = app["spec"]["syncPolicy"]
+        assert sync["automated"] == {"prune": True, "selfHeal": True}
+        assert "ServerSideApply=true" in sync["syncOptions"]
+        assert app["spec"]["destination"]["server"] == "https://kubernetes.default.svc"
