@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from forescale.sandbox.demo import (
@@ -54,7 +56,7 @@ def test_target_from_the_demo_sample() -> None:
 
 
 def test_summary_counts_failures_as_outside_the_slo() -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"status": "ok", "ttft": 0.1},
         {"status": "ok", "ttft": 0.5},
         {"status": "ok", "ttft": 3.0},
@@ -69,7 +71,7 @@ def test_summary_counts_failures_as_outside_the_slo() -> None:
 
 
 def test_event_lines_are_ordered_and_only_of_llmdeployments() -> None:
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "involvedObject": {"kind": "LLMDeployment"},
             "lastTimestamp": "2026-01-01T12:00:09Z",

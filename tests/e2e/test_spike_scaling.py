@@ -1,0 +1,114 @@
+"""A spike through the router makes the operator scale up, and says why with numbers."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from forescale.sandbox.operator_process import OperatorProcess
+from forescale.sandbox.pytest_plugin import Kubectl
+
+from .conftest import Fleet
+from .fleet_support import (
+    MODEL,
+    NAME,
+    apply,
+    demo_manifest,
+    events,
+    eventually,
+    get,
+    loadgen,
+    records,
+)
+
+pytestmark = pytest.mark.e2e
+
+SCALED_UP = re.compile(r"^Scaled up from (\d+) to (\d+): .*?(\d+(?:\.\d+)?) req/s")
+
+
+def test_spike_scales_up_through_the_router(
+    fleet: Fleet, kubectl: Kubectl, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    apply(kubectl, namespace, demo_manifest())
+    eventually(lambda: fleet.bridge.backends(MODEL), 90, "a Ready replica serving the model")
+    before = get(kubectl, namespace, "deployment", NAME)["spec"]["replicas"]
+    assert before == 1
+
+    out = tmp_path / "requests.jsonl"
+    # 1 req/s, then 5 req/s (one replica serves about 2) from 10 s to 50 s, then 1 req/s.
+    load = loadgen(fleet.router.url, "spike:base=1,peak=5,at=10,duration=40", 70, out)
+    peak_deployment, peak_desired = before, 0
+    try:
+        deadline = time.monotonic() + 150
+        while load.poll() is None and time.monotonic() < deadline:
+            deployment = get(kubectl, namespace, "deployment", NAME)
+            llmd = get(kubectl, namespace, "llmd", NAME)
+            peak_deployment = max(peak_deployment, deployment.get("spec", {}).get("replicas", 0))
+            desired = ((llmd.get("status") or {}).get("autoscaling") or {}).get("desiredReplicas")
+            peak_desired = max(peak_desired, desired or 0)
+            time.sleep(2)
+        assert load.wait(timeout=60) == 0, (out.with_suffix(".log")).read_text()
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+
+    # The operator scaled up: the Deployment and status.autoscaling.desiredReplicas grew.
+    assert peak_deployment > before, f"Deployment stayed at {before} replicas"
+    assert peak_desired > before, "status.autoscaling.desiredReplicas never grew"
+    scaled = [e for e in events(kubectl, namespace) if e["reason"] == "ScaledUp"]
+    assert scaled, "no ScaledUp Event"
+    match = SCALED_UP.match(scaled[0]["message"])
+    assert match, f"ScaledUp Event without numbers: {scaled[0]['message']!r}"
+    assert int(match.group(2)) > int(match.group(1))
+
+    # The requests went through the router to more than one simulated replica.
+    sent = records(out)
+    assert len(sent) > 100, f"only {len(sent)} requests recorded"
+    ok = [r for r in sent if r["status"] == "ok"]
+    assert len(ok) >= 0.95 * len(sent), {r["status"] for r in sent}
+    within = [r for r in ok if r["ttft"] is not None and r["ttft"] <= 1.0]
+    assert len(within) >= 0.7 * len(sent), f"{len(within)} of {len(sent)} within 1 s TTFT"
+    stats = fleet.router.model_stats(MODEL)
+    assert stats.forwarded >= len(ok)
+    served = {k: v for k, v in fleet.router.served.items() if k.startswith(f"{namespace}/")}
+    assert len([v for v in served.values() if v > 0]) > 1, served
+
+
+def test_prometheus_targets_follow_pods(
+    fleet: Fleet, kubectl: Kubectl, namespace: str, operator: OperatorProcess
+) -> None:
+    manifest = demo_manifest(policy="fixed", minReplicas=2)
+    manifest["spec"]["replicas"] = 2
+    apply(kubectl, namespace, manifest)
+    server = fleet.prometheus.require()
+
+    def pods() -> set[str]:
+        out = kubectl.ok(
+            "get", "pods", "-n", namespace, "-l", f"forescale.io/llmdeployment={NAME}",
+            "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}",
+        )  # fmt: skip
+        return set(out.split())
+
+    def targets() -> set[str]:
+        return {pod for ns, pod in server.healthy_pods() if ns == namespace}
+
+    def two_pods(without: str = "") -> set[str] | None:
+        found = pods()
+        return found if len(found) == 2 and without not in found else None
+
+    first = eventually(two_pods, 90, "2 running pods")
+    eventually(lambda: targets() == first, 90, f"Prometheus scraping {sorted(first)}")
+
+    victim = sorted(first)[0]
+    kubectl.ok("delete", "pod", victim, "-n", namespace, "--wait=false")
+    eventually(lambda: fleet.bridge.replica(namespace, victim) is None, 30, "the bridge to drop it")
+    eventually(lambda: victim not in targets(), 60, f"{victim} to leave Prometheus' targets")
+    assert victim not in server.targets_file.read_text()
+    # The Deployment replaces the pod; the replacement becomes a target in its turn.
+    second = eventually(lambda: two_pods(without=victim), 60, "a replacement")
+    eventually(lambda: targets() == second, 90, f"Prometheus scraping {sorted(second)}")
+    assert any(r.process.running() for r in fleet.bridge.replicas())
