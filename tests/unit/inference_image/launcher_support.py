@@ -122,6 +122,11 @@ def make_sandbox(tmp_path: Path, *, vllm: bool = True, fetchers: tuple[str, ...]
     return box
 
 
+def _workdir(env: dict[str, str]) -> Path:
+    """The test's own directory: nothing a child writes lands in the checkout."""
+    return Path(env["FAKE_RECORD"]).parent
+
+
 def run_launcher(
     args: list[str], env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
@@ -129,6 +134,7 @@ def run_launcher(
     return subprocess.run(
         [sys.executable, str(LAUNCHER), *args],
         env=env,
+        cwd=_workdir(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -141,6 +147,7 @@ def start_launcher(args: list[str], env: dict[str, str]) -> subprocess.Popen[str
     return subprocess.Popen(
         [sys.executable, str(LAUNCHER), *args],
         env=env,
+        cwd=_workdir(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
