@@ -72,6 +72,8 @@ RESULT_FIELDS: tuple[str, ...] = (
     "peak_waiting",
     "dropped",
 )
+#: Window of the busiest-minute rate that rate scaling targets (``traces.peak_rate``).
+RATE_WINDOW_SECONDS = 60.0
 #: z of the cold-start quantile the oracle provisions ahead by (p99).
 ORACLE_COLD_START_Z = 2.33
 
@@ -134,6 +136,10 @@ def prepare(spec: str, config: BenchConfig) -> PreparedTrace:
     factor = (
         config.peak_replicas * capacity.planning_requests_per_second / max(peak_rate(source), 1e-9)
     )
+    if source.duration < RATE_WINDOW_SECONDS:
+        # No busiest minute to scale: multiplying a trace this short would only pile copies
+        # of its few requests into one jitter window. Replay it as recorded.
+        factor = 1.0
     scaled = scale_rate(source, factor, seed, config.copy_jitter_seconds)
     return PreparedTrace(name, scaled, capacity, factor)
 

@@ -113,10 +113,18 @@ def parse_timestamp(text: str) -> float:
     return moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
 
 
+def _field(values: dict[str, object], column: str) -> str:
+    # A short CSV row gives None for its missing cells: report the column, not "None".
+    value = values[column]
+    if value is None:
+        raise KeyError(column)
+    return str(value)
+
+
 def _row(values: dict[str, object], columns: TraceColumns) -> tuple[float, int, int]:
-    arrival = parse_timestamp(str(values[columns.timestamp]))
-    prompt = int(str(values[columns.prompt_tokens]).strip())
-    output = int(str(values[columns.output_tokens]).strip())
+    arrival = parse_timestamp(_field(values, columns.timestamp))
+    prompt = int(_field(values, columns.prompt_tokens).strip())
+    output = int(_field(values, columns.output_tokens).strip())
     if not math.isfinite(arrival) or prompt < 0 or output < 0:
         raise ValueError("negative token count or non-finite timestamp")
     return arrival, prompt, output

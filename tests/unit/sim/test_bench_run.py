@@ -1,0 +1,137 @@
+"""A small end-to-end ``forescale bench`` run: the files it writes and what they say."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forescale.sim.bench import RESULT_FIELDS, BenchConfig, run_bench
+from forescale.sim.bench_cli import bench
+from forescale.sim.replica_profiles import get_profile
+
+SMALL = [
+    "--scenario-duration",
+    "3m",
+    "--peak-replicas",
+    "3",
+    "--max-replicas",
+    "6",
+    "--cold-start",
+    "60s",
+    "--slo-ttft",
+    "2s",
+]
+
+
+def run(tmp_path: Path, name: str, *args: str) -> tuple[int, str, Path]:
+    out = tmp_path / name
+    result = CliRunner().invoke(bench, [*args, *SMALL, "--out", str(out)])
+    return result.exit_code, result.output, out
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    tmp = tmp_path_factory.mktemp("bench")
+    code, output, out = run(tmp, "a", "--trace", "step", "--policies", "forescale,hpa,fixed")
+    assert code == 0, output
+    rows = json.loads((out / "results.json").read_text())
+    return out, rows
+
+
+def test_results_have_the_issue_columns_one_row_per_policy(
+    small_run: tuple[Path, list[dict[str, object]]],
+) -> None:
+    out, rows = small_run
+    assert [r["policy"] for r in rows] == ["forescale", "hpa", "fixed"]
+    expected = [
+        *("trace", "policy", "requests", "slo_attainment", "ttft_p50", "ttft_p95", "ttft_p99"),
+        *("gpu_hours", "gpu_hours_over_oracle", "scale_events", "peak_waiting", "dropped"),
+    ]
+    assert list(RESULT_FIELDS) == expected
+    for row in rows:
+        assert list(row) == expected
+        assert row["trace"] == "step"
+    assert (out / "report.md").read_text().count("| forescale |") == 1
+    assert (out / "step.png").stat().st_size > 1000
+
+
+def test_values_are_sane(small_run: tuple[Path, list[dict[str, object]]]) -> None:
+    _, rows = small_run
+    requests = {r["requests"] for r in rows}
+    assert len(requests) == 1  # every policy sees the same trace
+    (count,) = requests
+    assert isinstance(count, int) and count > 1000
+    for row in rows:
+        attainment, ratio = row["slo_attainment"], row["gpu_hours_over_oracle"]
+        assert isinstance(attainment, float) and 0.0 <= attainment <= 1.0
+        p50, p95, p99 = row["ttft_p50"], row["ttft_p95"], row["ttft_p99"]
+        assert isinstance(p50, float) and isinstance(p95, float) and isinstance(p99, float)
+        assert 0.0 < p50 <= p95 <= p99
+        gpu_hours = row["gpu_hours"]
+        assert isinstance(gpu_hours, float) and gpu_hours > 0
+        assert isinstance(ratio, float) and math.isfinite(ratio) and ratio > 0.5
+        assert isinstance(row["dropped"], int) and 0 <= row["dropped"] <= count
+        assert isinstance(row["scale_events"], int) and row["scale_events"] >= 0
+    fixed = next(r for r in rows if r["policy"] == "fixed")
+    assert fixed["scale_events"] == 0
+    # Fixed runs a whole number of replicas (at least the peak need of 3) for 3 minutes.
+    replicas = float(str(fixed["gpu_hours"])) * 60 / 3
+    assert round(replicas) >= 3
+    assert replicas == pytest.approx(round(replicas), abs=0.05)
+    assert fixed["slo_attainment"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_same_seed_same_results() -> None:
+    config = BenchConfig(
+        profile=get_profile("llama-3.1-8b-h100"),
+        cold_start_seconds=60.0,
+        peak_replicas=3.0,
+        max_replicas=6,
+        scenario_seconds=120.0,
+    )
+    first = run_bench(["flash"], ["forescale"], config)[0].rows
+    again = run_bench(["flash"], ["forescale"], config)[0].rows
+    other = run_bench(["flash"], ["forescale"], replace(config, seed=1))[0].rows
+    assert json.dumps(first) == json.dumps(again)
+    assert json.dumps(first) != json.dumps(other)
+
+
+HEADER = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+
+
+def test_malformed_trace_fails_with_the_line_unless_skipped(tmp_path: Path) -> None:
+    rows = "".join(f"{t},500,50\n" for t in range(0, 120, 2))
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + rows + "oops,1,1\n", encoding="utf-8")
+    code, output, _ = run(tmp_path, "bad", "--trace", str(path), "--policies", "fixed")
+    assert code != 0
+    assert f"{path}:62:" in output
+    code, output, out = run(
+        tmp_path, "skip", "--trace", str(path), "--policies", "fixed", "--skip-bad-rows"
+    )
+    assert code == 0, output
+    assert "skipped 1 malformed rows" in output
+    assert json.loads((out / "results.json").read_text())[0]["requests"] > 0
+
+
+def test_one_request_trace_runs(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text(HEADER + "2023-11-16 18:17:04.0,500,50\n", encoding="utf-8")
+    code, output, out = run(tmp_path, "one", "--trace", str(path), "--policies", "forescale,hpa")
+    assert code == 0, output
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["requests"] for r in rows] == [1, 1]  # replayed as recorded, not multiplied
+    assert all(r["slo_attainment"] == 1.0 for r in rows)
+
+
+def test_empty_trace_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text(HEADER, encoding="utf-8")
+    code, output, _ = run(tmp_path, "empty", "--trace", str(path), "--policies", "fixed")
+    assert code != 0
+    assert "no requests" in output
