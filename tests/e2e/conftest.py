@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -63,8 +64,12 @@ def fleet(sandbox_cluster: Cluster) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def operator(fleet: Fleet, namespace: str, kubectl: Kubectl) -> Iterator[OperatorProcess]:
+def operator(
+    fleet: Fleet, namespace: str, kubectl: Kubectl, llmd_crd: list[Path]
+) -> Iterator[OperatorProcess]:
     """``forescale run -n <namespace>`` as the operator user, against the fleet's Prometheus.
+
+    The CRD is installed first (``llmd_crd``).
 
     Its LLMDeployments are deleted while it still runs (kopf's finalizer needs it), so the
     namespace fixture's deletion does not hang.
