@@ -413,9 +413,7 @@ def prepare(stack: FleetStack, settings: DemoSettings, repo: Path, echo: Echo) -
         f"operator: forescale run -n {settings.namespace} (user forescale-operator, RBAC "
         f"manifests/rbac/role.yaml), Prometheus {stack.prometheus.url}"
     )
-    cluster.add(
-        OperatorProcess([settings.namespace], stack.prometheus.url, rate_window_seconds=15)
-    )
+    cluster.add(OperatorProcess([settings.namespace], stack.prometheus.url, rate_window_seconds=15))
     manifest_path = (
         settings.manifest if settings.manifest.is_absolute() else repo / settings.manifest
     )
