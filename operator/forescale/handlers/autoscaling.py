@@ -10,6 +10,7 @@ reason in the ``ScalingActive`` condition: never a crash, never a scale to zero.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from forescale.api.status import SCALING_ACTIVE
 from forescale.assessment.conditions import ConditionUpdate
+from forescale.handlers import telemetry
 from forescale.metrics.errors import PrometheusError
 from forescale.metrics.observation import Observation
 from forescale.metrics.reader import PrometheusReader
@@ -100,6 +102,7 @@ class Autoscaler:
                 self._reading = await self._reader.read_async(self._live_pods)
                 self._read_error = None
             except PrometheusError as err:
+                telemetry.READ_ERRORS.inc()
                 self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
             self._read_at = now
         if self._read_error is not None:
@@ -119,6 +122,7 @@ class Autoscaler:
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         self._live_pods[key] = {p["metadata"]["name"] for p in live}
         if spec.scaling.policy == "fixed":
+            telemetry.forget_autoscaling(owner.namespace, owner.name)
             return None
         track = self._tracks.setdefault((owner.namespace, owner.name), _Track())
         now = self._clock()
@@ -127,8 +131,10 @@ class Autoscaler:
             and track.last_decided_at is not None
             and now - track.last_decided_at < spec.scaling.interval_seconds
         ):
-            return AutoscalerDecision(
-                desired=None, policy=track.last.policy, observation=track.last.observation
+            # Between control intervals: no new opinion, but the last one's reasons stand
+            # (a hold for lack of metrics must keep ScalingActive False until a fresh read).
+            return dataclasses.replace(
+                track.last, desired=None, scaled_message=None, recommendation_message=None
             )
         observation, problem = await self._observation(key)
         if observation is not None:
@@ -153,6 +159,7 @@ class Autoscaler:
         policy = decide(history, track.state, parameters_from_spec(spec), counts, now)
         track.state = policy.state
         track.last_decided_at = now
+        telemetry.record_decision(owner.namespace, owner.name, policy, observation)
         hold_reason = problem or (policy.reason if policy.action is Action.HOLD else None)
         result = self._explain(spec.scaling.mode, policy, observation, counts.desired, hold_reason)
         if result.scaled_message is not None:

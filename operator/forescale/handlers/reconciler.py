@@ -34,6 +34,7 @@ from forescale.assessment.conditions import (
 from forescale.assessment.replica_target import ReplicaTarget, choose_replicas
 from forescale.assessment.spec_problems import references_of
 from forescale.assessment.workload_health import SpecProblem, assess
+from forescale.handlers import telemetry
 from forescale.handlers.api_client import ApiError, ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.resources.children import build_children
@@ -98,6 +99,7 @@ class Reconciler:
         """Drop memory of a deleted LLMDeployment."""
         self._memory.pop((namespace, name), None)
         self._autoscaler.forget(namespace, name)
+        telemetry.forget(namespace, name)
 
     async def _run(self, key: Key, memory: _Memory) -> None:
         try:
@@ -107,6 +109,7 @@ class Reconciler:
                     await self.reconcile(*key)
                 except (ApiError, OSError, TimeoutError) as err:
                     # Transient: the next timer tick retries; never crash the operator.
+                    telemetry.RECONCILE_ERRORS.inc()
                     logger.warning("reconcile %s/%s failed: %s", key[0], key[1], err)
                 if not memory.dirty:
                     break
@@ -260,6 +263,15 @@ class Reconciler:
             "autoscaling": self._autoscaler.status(owner, decision, target.replicas, now),
         }
         await self._client.patch_status(namespace, name, new_status)
+        telemetry.record_pass(
+            namespace,
+            name,
+            desired=target.replicas,
+            ready=health.ready_replicas,
+            max_replicas=spec.scaling.max_replicas,
+            slo_ttft_seconds=spec.scaling.slo.ttft_p95_milliseconds / 1000,
+            conditions=merged,
+        )
 
     async def _announce_transitions(
         self,

@@ -7,7 +7,13 @@ to page someone. Gauges are labelled by LLMDeployment and removed when it is del
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from forescale.metrics.observation import Observation
+from forescale.policy import Action, Decision
 
 REGISTRY = CollectorRegistry()
 _LABELS = ("namespace", "llmdeployment")
@@ -42,7 +48,21 @@ RECONCILE_ERRORS = Counter(
     "forescale_reconcile_errors_total", "Failed reconciliations", registry=REGISTRY
 )
 
-_PER_DEPLOYMENT = (DESIRED, READY, MAX, ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE)
+SLO_TTFT = Gauge(
+    "forescale_slo_ttft_p95_seconds", "spec.scaling.slo TTFT p95 target", _LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+CONDITION = Gauge(
+    "forescale_llmdeployment_condition",
+    "1 when the condition of this type (with this reason) is True, else 0",
+    (*_LABELS, "type", "reason"),
+    registry=REGISTRY,
+)
+
+_PER_DEPLOYMENT = (
+    DESIRED, READY, MAX, ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE, SLO_TTFT,
+)  # fmt: skip
+_condition_reasons: dict[tuple[str, str, str], str] = {}
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
@@ -50,10 +70,67 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     start_http_server(port, addr=host, registry=REGISTRY)
 
 
+def record_pass(
+    namespace: str,
+    name: str,
+    *,
+    desired: int,
+    ready: int,
+    max_replicas: int,
+    slo_ttft_seconds: float,
+    conditions: list[dict[str, Any]],
+) -> None:
+    """What one reconciliation saw and applied: replica counts, the SLO, the conditions.
+
+    ``desired`` is the replica count applied (in ``recommend`` mode, what is there), so
+    desired minus ready is the replicas still loading, whatever the mode.
+    """
+    DESIRED.labels(namespace, name).set(desired)
+    READY.labels(namespace, name).set(ready)
+    MAX.labels(namespace, name).set(max_replicas)
+    SLO_TTFT.labels(namespace, name).set(slo_ttft_seconds)
+    for cond in conditions:
+        kind, reason = str(cond.get("type", "")), str(cond.get("reason", ""))
+        previous = _condition_reasons.get((namespace, name, kind))
+        if previous is not None and previous != reason:
+            _remove(CONDITION, namespace, name, kind, previous)
+        _condition_reasons[(namespace, name, kind)] = reason
+        CONDITION.labels(namespace, name, kind, reason).set(cond.get("status") == "True")
+
+
+def record_decision(
+    namespace: str, name: str, decision: Decision, observation: Observation | None
+) -> None:
+    """A fresh autoscaler decision: what it read, forecast and assumed per replica."""
+    DECISIONS.labels(namespace, name, str(decision.action)).inc()
+    usable = observation is not None and observation.usable
+    AVAILABLE.labels(namespace, name).set(1 if usable else 0)
+    if observation is not None and observation.arrival_rate is not None:
+        ARRIVALS.labels(namespace, name).set(observation.arrival_rate)
+    if observation is not None and observation.ttft_p95 is not None:
+        TTFT.labels(namespace, name).set(observation.ttft_p95)
+    if decision.forecast_requests_per_second is not None:
+        FORECAST.labels(namespace, name).set(decision.forecast_requests_per_second)
+    if decision.capacity_requests_per_second is not None:
+        CAPACITY.labels(namespace, name).set(decision.capacity_requests_per_second)
+
+
+def forget_autoscaling(namespace: str, name: str) -> None:
+    """Drop the autoscaler's series (the policy became ``fixed``: nothing to page about)."""
+    for gauge in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE):
+        _remove(gauge, namespace, name)
+
+
 def forget(namespace: str, name: str) -> None:
     """Remove a deleted LLMDeployment's series."""
     for gauge in _PER_DEPLOYMENT:
-        try:
-            gauge.remove(namespace, name)
-        except KeyError:
-            continue
+        _remove(gauge, namespace, name)
+    for action in Action:
+        _remove(DECISIONS, namespace, name, str(action))
+    for key in [k for k in _condition_reasons if k[:2] == (namespace, name)]:
+        _remove(CONDITION, namespace, name, key[2], _condition_reasons.pop(key))
+
+
+def _remove(gauge: Gauge | Counter, *labels: str) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)
