@@ -41,8 +41,8 @@ test-unit: python-deps
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
 
 lint: python-deps
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests inference-image
+	$(BIN)/ruff format --check operator tests inference-image
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/forescale crd | diff -u crds/forescale.io_llmdeployments.yaml -
