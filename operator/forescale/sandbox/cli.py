@@ -130,8 +130,14 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float, fl
             click.echo(f"  export KUBECONFIG={access.admin_kubeconfig}")
             click.echo("stop with `forescale sandbox down` or Ctrl-C")
             if stack is not None:
-                click.echo("try it:")
-                click.echo("  kubectl apply -f manifests/samples/llmdeployment-demo.yaml")
+                operator_config = access.operator_kubeconfig
+                click.echo("try it (see docs/sandbox.md):")
+                click.echo("  kubectl apply -f crds/ && kubectl create namespace demo")
+                click.echo(
+                    f"  KUBECONFIG={operator_config} forescale run -n demo "
+                    f"--prometheus-url {stack.prometheus.url} --metrics-port 0 &"
+                )
+                click.echo("  kubectl apply -n demo -f manifests/samples/llmdeployment-demo.yaml")
                 click.echo(
                     f"  forescale loadgen --target {stack.router.url} --model llama-demo "
                     "--rate 2 --max-seconds 60"
