@@ -220,7 +220,11 @@ def status() -> None:
     help="The spike's rate as a multiple of the steady rate.",
 )
 @click.option(
-    "--base-rate", default=1.0, show_default=True, type=click.FloatRange(0.1, 20), help="req/s."
+    "--base-rate",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 20),
+    help="The steady arrival rate, req/s (one demo replica serves about 2).",
 )
 @click.option(
     "--out",
