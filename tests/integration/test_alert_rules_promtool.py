@@ -65,18 +65,34 @@ def test_promtool_unit_tests_pass(promtool: str) -> None:
 
 
 MUTATIONS = [
-    ("> 0.95", "> 0.99", "LLMDeploymentKVCacheSaturated"),
-    (">= max by", "> max by", "LLMDeploymentAtMaxReplicas"),
+    ("> 0.95", "> 0.99", "LLMDeploymentKVCacheSaturated", "threshold"),
+    (">= max by", "> max by", "LLMDeploymentAtMaxReplicas", "ceiling"),
     ("(forescale_ready_replicas)\n      > 0", "(forescale_ready_replicas)\n      > 2",
-     "LLMDeploymentReplicasNotReady"),
-    ("/ 1000", "/ 100", "LLMDeploymentSLOBurn"),
-    ('type="Degraded"', 'type="Ready"', "LLMDeploymentDegraded"),
+     "LLMDeploymentReplicasNotReady", "gap"),
+    # The target is exported in seconds: reading it as milliseconds never fires.
+    ("(forescale_slo_ttft_p95_seconds)", "(forescale_slo_ttft_p95_seconds) * 1000",
+     "LLMDeploymentSLOBurn", "target-unit"),
+    # Joined on the name alone, same-named deployments in two namespaces collide.
+    ("> on (namespace, llmdeployment)\n      max by (namespace, llmdeployment) (forescale_slo",
+     "> on (llmdeployment)\n      max by (llmdeployment) (forescale_slo",
+     "LLMDeploymentSLOBurn", "join-without-namespace"),
+    # Without max by, two operator replicas exporting a target make the join fail.
+    ("max by (namespace, llmdeployment) (forescale_slo_ttft_p95_seconds)",
+     "forescale_slo_ttft_p95_seconds", "LLMDeploymentSLOBurn", "target-per-operator-pod"),
+    ('type="Degraded"', 'type="Ready"', "LLMDeploymentDegraded", "condition-type"),
+    (") == 1", ") >= 0", "LLMDeploymentDegraded", "condition-false"),
+    ("max by (namespace, llmdeployment, reason)", "max by (namespace, llmdeployment, reason, pod)",
+     "LLMDeploymentDegraded", "per-operator-pod"),
     ("absent(up{job=\"forescale-operator\"} == 1)", "absent(up{job=\"forescale-operator\"})",
-     "ForescaleOperatorDown"),
+     "ForescaleOperatorDown", "healthy-replica"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("old", "new", "alert"), MUTATIONS, ids=[m[2] for m in MUTATIONS])
+@pytest.mark.parametrize(
+    ("old", "new", "alert"),
+    [m[:3] for m in MUTATIONS],
+    ids=[f"{m[2]}-{m[3]}" for m in MUTATIONS],
+)
 def test_unit_tests_catch_a_broken_rule(
     promtool: str, tmp_path: Path, old: str, new: str, alert: str
 ) -> None:
@@ -89,7 +105,9 @@ def test_unit_tests_catch_a_broken_rule(
     result = _run(promtool, "test", "rules", *sorted(str(p) for p in tests.glob("*.yaml")))
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"breaking {alert} went unnoticed:\n{output}"
-    assert f"alertname: {alert}" in output, "the failure names the broken alert"
+    # A wrong result names the alert ("alertname: X"), a failed evaluation the rule ("rule: X,").
+    named = f"alertname: {alert}" in output or f"rule: {alert}," in output
+    assert named, f"the failure names the broken alert:\n{output}"
 
 
 def _as_recording_rules(queries: list[str]) -> str:

@@ -16,7 +16,6 @@ MANIFESTS = REPO / "manifests"
 RULES_FILE = MANIFESTS / "prometheus" / "rules.yaml"
 PROMETHEUS_RULE_FILE = MANIFESTS / "prometheus" / "prometheus_rule.yaml"
 PROMTOOL_TESTS = MANIFESTS / "prometheus" / "tests"
-KSM_CONFIG = MANIFESTS / "prometheus" / "kube-state-metrics" / "custom-resource-state.yaml"
 DASHBOARD = MANIFESTS / "grafana" / "forescale-dashboard.json"
 RUNBOOKS = REPO / "docs" / "runbooks"
 OPERATOR_JOB = "forescale-operator"
@@ -55,33 +54,23 @@ def operator_metric_names() -> set[str]:
     return names
 
 
-def kube_state_metric_names() -> set[str]:
-    """Series our kube-state-metrics custom resource config produces."""
-    names: set[str] = set()
-    for resource in load(KSM_CONFIG)["spec"]["resources"]:
-        prefix = resource["metricNamePrefix"]
-        names.update(f"{prefix}_{metric['name']}" for metric in resource["metrics"])
-    return names
-
-
 BUILTIN_METRICS = {"up", "ALERTS"}
 """Series Prometheus itself produces (scrape health, firing alerts)."""
 
 
 def known_metric_names() -> set[str]:
     """Everything a forescale rule or panel may read."""
-    return (
-        vllm_metric_names() | operator_metric_names() | kube_state_metric_names() | BUILTIN_METRICS
-    )
+    return vllm_metric_names() | operator_metric_names() | BUILTIN_METRICS
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{")
-_PREFIXED = re.compile(r"\b((?:vllm:|forescale_|kube_llmdeployment_)[A-Za-z0-9_:]*)")
+_PREFIXED = re.compile(r"\b((?:vllm:|forescale_|kube_)[A-Za-z0-9_:]*)")
 
 
 def metric_names_in(promql: str) -> set[str]:
-    """Metric names a query selects: ``name{...}`` selectors and any forescale-family name.
+    """Metric names a query selects: ``name{...}`` selectors and any bare name of the vLLM,
+    forescale or kube-state-metrics families (``kube_*``: nothing of ours may read those).
 
     String literals are removed first, so label values never look like metric names.
     """

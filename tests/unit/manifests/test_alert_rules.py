@@ -110,17 +110,28 @@ def test_alert_reads_only_metrics_that_exist(rule: dict[str, Any]) -> None:
     assert not unknown, f"{rule['alert']} reads metrics nobody exports: {sorted(unknown)}"
 
 
-@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
-def test_alert_has_promtool_unit_tests_that_see_it_fire(rule: dict[str, Any]) -> None:
-    fired = set()
+def _promtool_cases() -> list[dict[str, Any]]:
+    cases = []
     for path in PROMTOOL_TESTS.glob("*.yaml"):
         suite = load(path)
         assert suite["rule_files"] == ["../rules.yaml"]
         for test in suite["tests"]:
-            for case in test.get("alert_rule_test", []):
-                if case["exp_alerts"]:
-                    fired.add(case["alertname"])
-    assert rule["alert"] in fired, f"no promtool test shows {rule['alert']} firing"
+            cases += test.get("alert_rule_test", [])
+    return cases
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_promtool_unit_tests_that_see_it_fire_and_stay_silent(
+    rule: dict[str, Any],
+) -> None:
+    cases = [c for c in _promtool_cases() if c["alertname"] == rule["alert"]]
+    assert any(c["exp_alerts"] for c in cases), f"no promtool test shows {rule['alert']} firing"
+    assert any(not c["exp_alerts"] for c in cases), f"no promtool test keeps {rule['alert']} silent"
+
+
+def test_promtool_tests_name_only_existing_alerts() -> None:
+    named = {case["alertname"] for case in _promtool_cases()}
+    assert named <= set(ALERT_IDS), f"tests for removed alerts: {sorted(named - set(ALERT_IDS))}"
 
 
 def test_llmdeployment_alerts_keep_the_deployment_labels() -> None:

@@ -60,6 +60,7 @@ def test_every_query_reads_only_metrics_from_the_contract_or_telemetry() -> None
     assert "forescale_forecast_arrival_rate" in seen
     assert "vllm:time_to_first_token_seconds_bucket" in seen
     assert "vllm:num_requests_waiting" in seen
+    assert "forescale_slo_ttft_p95_seconds" in seen  # the SLO line, as the alert reads it
 
 
 def test_panel_queries_follow_the_selected_deployments() -> None:
