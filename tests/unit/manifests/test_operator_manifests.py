@@ -104,6 +104,8 @@ def test_metrics_port_service_and_service_monitor_line_up() -> None:
     assert endpoint["port"] == service_port["name"]
     relabel = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
     assert relabel["job"] == OPERATOR_JOB
+    # The series' own namespace label (the LLMDeployment's) must win over the target's.
+    assert endpoint["honorLabels"] is True
 
 
 def test_runs_non_root_with_a_read_only_root_filesystem_and_limits() -> None:
