@@ -8,7 +8,8 @@ The rule, for the ``predictive`` policy:
    what would make an autoscaler scale down.
 2. **Learn** capacity and cold start from the new observation (see ``learning``), and feed
    the arrival rate to the Holt(-Winters) forecaster.
-3. **Demand** over the horizon (learned cold start + one control interval) is the larger of
+3. **Demand** over the horizon (learned cold start + one control interval + the lag of the
+   observed rate) is the larger of
    the current arrival rate and the forecast's upper quantile. A **fast path** handles
    sudden spikes the smoothed forecast lags on: when arrivals exceed ``spike_ratio`` times
    the level the forecaster expected, or the queue builds, or TTFT breaks the SLO, the
@@ -44,6 +45,10 @@ from forescale.policy.limiting import limit_down, limit_up, remember
 from forescale.policy.parameters import PolicyKind, ReplicaCounts, ScalingParameters
 from forescale.policy.state import PolicyState
 
+#: Samples the forecaster needs before its trend and the spike path are trusted. A rate
+#: window that is still filling (a new deployment, a restarted scrape) looks like a steep
+#: rise; two minutes of 15 s samples cover a 60 s window twice. Until then: current demand.
+FORECAST_WARMUP_SAMPLES = 8
 #: The fast path extrapolates a spike to at most this multiple of the current arrival rate.
 SPIKE_EXTRAPOLATION_CAP = 2.0
 
@@ -161,7 +166,14 @@ def decide(
     surprise = arrival > params.spike_ratio * expected and arrival > 0.5 * cap_rps
     spike = surprise or queue_building or slow
     notes: list[str] = []
-    if params.policy is PolicyKind.PREDICTIVE:
+    warming = state.forecaster.samples < FORECAST_WARMUP_SAMPLES
+    if params.policy is PolicyKind.PREDICTIVE and warming:
+        demand = arrival
+        label = (
+            f"demand {demand:.1f} req/s (forecaster warming up,"
+            f" {state.forecaster.samples} of {FORECAST_WARMUP_SAMPLES} samples)"
+        )
+    elif params.policy is PolicyKind.PREDICTIVE:
         predicted = forecast(state.forecaster, smooth, steps, z_score(params.forecast_quantile))
         demand = max(predicted.upper, arrival)
         label = f"forecast {demand:.1f} req/s in {horizon:.0f} s"

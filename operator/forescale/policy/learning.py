@@ -51,7 +51,11 @@ def cold_start_seconds(state: PolicyState, params: ScalingParameters) -> float:
 
 
 def horizon_seconds(state: PolicyState, params: ScalingParameters) -> float:
-    return cold_start_seconds(state, params) + params.control_interval_seconds
+    return (
+        cold_start_seconds(state, params)
+        + params.control_interval_seconds
+        + params.observation_lag_seconds
+    )
 
 
 def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | None, float | None]:

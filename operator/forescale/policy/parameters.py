@@ -46,6 +46,10 @@ class ScalingParameters:
     cold_start_seconds: float = 180.0
     """Seed of the pod-creation-to-Ready time (learned online from observed starts)."""
     control_interval_seconds: float = 15.0
+    observation_lag_seconds: float = 45.0
+    """How far the observed arrival rate trails the present: about half the rate window
+    (60 s) plus one scrape interval (15 s). Capacity must be Ready this much later too, so it
+    is added to the forecast horizon."""
     target_utilization: float = 0.9
     """Share of the saturated capacity the fleet is planned to run at (queueing headroom)."""
     forecast_quantile: float = 0.95

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 from forescale.policy import (
     Action,
@@ -26,8 +27,32 @@ def test_scale_up_reason_carries_the_numbers() -> None:
     decision = decide([obs], PolicyState(), PARAMS, ReplicaCounts(2, 2), 0.0)
     assert decision.action is Action.SCALE_UP
     assert decision.desired_replicas == 5
-    assert decision.reason.startswith("Scaled up from 2 to 5: forecast 50.0 req/s in 195 s")
+    assert decision.reason.startswith(
+        "Scaled up from 2 to 5: demand 50.0 req/s (forecaster warming up, 1 of 8 samples)"
+    )
     assert "capacity 20.0 req/s of 2 replicas" in decision.reason
+
+
+def test_the_horizon_is_cold_start_plus_interval_plus_observation_lag() -> None:
+    """180 s cold start + 15 s interval + 45 s lag of the observed rate = 240 s."""
+    decisions = run([50.0] * 10, PARAMS)
+    assert decisions[-1].horizon_seconds == 240.0
+    assert "forecast 50.0 req/s in 240 s" in decisions[-1].reason
+    shorter = run([50.0] * 10, replace(PARAMS, observation_lag_seconds=0.0))
+    assert shorter[-1].horizon_seconds == 195.0
+
+
+def test_a_filling_rate_window_is_not_extrapolated() -> None:
+    """A new deployment's rate climbs while Prometheus' window fills: the first samples must
+    not be read as a trend (the forecaster waits for 8 samples); a rise after that is."""
+    rates = [10.0, 20.0, 30.0, 40.0, 40.0, 40.0, 40.0]
+    filling = run(rates, PARAMS)
+    assert all("warming up" in d.reason for d in filling)
+    assert [d.forecast_requests_per_second for d in filling] == rates  # planned as observed
+    warm = run([40.0] * 12 + [60.0, 80.0], PARAMS)
+    assert "warming up" not in warm[-1].reason
+    planned = warm[-1].forecast_requests_per_second
+    assert planned is not None and planned > 80.0  # the rise is extrapolated
 
 
 def test_pending_replicas_absorb_the_backlog() -> None:
