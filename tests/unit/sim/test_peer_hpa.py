@@ -93,8 +93,18 @@ def test_scale_down_waits_for_the_300s_stabilization_window() -> None:
     assert controller.normalize(10, 2, 300.0) == 2
 
 
+def test_a_fresh_hpa_does_not_scale_down_before_a_window() -> None:
+    """horizontal.go seeds the window with the current desired count on the first sync."""
+    controller = HpaController(1, 100)
+    assert controller.normalize(17, 10, 0.0) == 17
+    assert controller.normalize(17, 10, 285.0) == 17
+    assert controller.normalize(17, 10, 300.0) == 10
+
+
 def test_min_and_max_bound_the_hpa() -> None:
-    assert HpaController(3, 8).normalize(4, 1, 0.0) == 3  # no history yet: 1, raised to min
+    controller = HpaController(3, 8)
+    controller.normalize(4, 4, 0.0)
+    assert controller.normalize(4, 1, 300.0) == 3  # the window passed: 1, raised to min
     assert HpaController(3, 8).normalize(4, 50, 0.0) == 8
 
 

@@ -91,10 +91,20 @@ class HpaController:
     recommendations: list[tuple[float, int]] = field(default_factory=list)
     events: list[tuple[float, int]] = field(default_factory=list)
     """(time, replica change) of past scalings, for the rate policies' periods."""
+    started: bool = False
 
     def normalize(self, current: int, proposed: int, now: float) -> int:
-        """``normalizeDesiredReplicasWithBehaviors``: stabilize, then rate-limit, then bound."""
+        """``normalizeDesiredReplicasWithBehaviors``: stabilize, then rate-limit, then bound.
+
+        On its first sync the controller seeds the stabilization window with the current
+        desired count (``reconcileKey`` in ``pkg/controller/podautoscaler/horizontal.go``
+        stores ``hpa.Status.DesiredReplicas`` as the first recommendation), so a freshly
+        started HPA does not scale down before a full window has passed.
+        """
         b = self.behavior
+        if not self.started:
+            self.started = True
+            self.recommendations.append((now, current))
         keep = max(b.scale_down_stabilization_seconds, b.scale_up_stabilization_seconds)
         self.recommendations = [(t, r) for t, r in self.recommendations if now - t < keep]
         up = proposed
