@@ -266,8 +266,11 @@ def demo(
     )
 
     def record_state(stack: FleetStack) -> None:
+        # Atomic (write, rename): `status`/`down` may read it at any moment.
         state = {"pid": os.getpid(), **stack.cluster.state()}
-        _state_file(directory).write_text(json.dumps(state, indent=2))
+        temporary = directory / ".state.json.tmp"
+        temporary.write_text(json.dumps(state, indent=2))
+        os.replace(temporary, _state_file(directory))
 
     def wait_keep(stack: FleetStack) -> None:
         access = stack.cluster.require_access()
