@@ -11,7 +11,17 @@ from forescale.sandbox.operator_process import OperatorProcess
 from forescale.sandbox.pytest_plugin import Kubectl
 
 from .conftest import Fleet
-from .fleet_support import MODEL, NAME, apply, condition, demo_manifest, eventually, get, loadgen
+from .fleet_support import (
+    MODEL,
+    NAME,
+    apply,
+    condition,
+    demo_manifest,
+    events,
+    eventually,
+    get,
+    loadgen,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +64,17 @@ def test_prometheus_outage_holds_replicas(
                 "lastDecisionReason"
             ]
             assert "Prometheus unavailable" in reason
+            # kubectl describe tells it too: a Warning Event on the transition.
+            warned = eventually(
+                lambda: [
+                    e
+                    for e in events(kubectl, namespace)
+                    if e["reason"] == "MetricsUnavailable" and e["type"] == "Warning"
+                ],
+                30,
+                "a MetricsUnavailable Warning Event",
+            )
+            assert "Prometheus unavailable" in warned[-1]["message"]
             # Several decision intervals without metrics: the count stays where it was.
             until = time.monotonic() + 20
             while time.monotonic() < until:
@@ -71,6 +92,7 @@ def test_prometheus_outage_holds_replicas(
             90,
             "ScalingActive=True/ValidMetrics after Prometheus came back",
         )
+        assert any(e["reason"] == "MetricsAvailable" for e in events(kubectl, namespace))
     finally:
         if load.poll() is None:
             load.terminate()

@@ -280,8 +280,12 @@ class Reconciler:
         after: list[dict[str, Any]],
         memory: _Memory,
     ) -> None:
-        """An Event when Ready or Degraded changes, so `kubectl describe` tells the story."""
-        for kind in (READY, DEGRADED, PROGRESSING):
+        """An Event when Ready, Degraded, Progressing or ScalingActive changes reason.
+
+        So `kubectl describe` tells the story, including why the autoscaler stopped acting
+        (Prometheus down, metrics missing): a hold is a decision too.
+        """
+        for kind in (READY, DEGRADED, PROGRESSING, SCALING_ACTIVE):
             old, new = find(before, kind), find(after, kind)
             if new is None or (old is not None and old.get("reason") == new.get("reason")):
                 continue
@@ -291,6 +295,16 @@ class Reconciler:
                 await self._event(body, "Normal", "Ready", new["message"], memory)
             elif kind == PROGRESSING and new["status"] == "True":
                 await self._event(body, "Normal", new["reason"], new["message"], memory)
+            elif kind == SCALING_ACTIVE and new["reason"] == "MetricsUnavailable":
+                await self._event(body, "Warning", new["reason"], new["message"], memory)
+            elif (
+                kind == SCALING_ACTIVE
+                and old is not None
+                and old.get("reason") == ("MetricsUnavailable")
+            ):
+                await self._event(
+                    body, "Normal", "MetricsAvailable", f"scaling again: {new['message']}", memory
+                )
 
 
 def _spec_replicas(deployment: dict[str, Any] | None) -> int | None:
