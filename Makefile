@@ -40,6 +40,12 @@ test: install
 test-unit: python-deps
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
 
+test-integration: install
+	$(BIN)/python -m pytest tests/integration -p no:cacheprovider
+
+test-e2e: install
+	$(BIN)/python -m pytest tests/e2e -p no:cacheprovider
+
 lint: python-deps
 	$(BIN)/ruff check operator tests inference-image
 	$(BIN)/ruff format --check operator tests inference-image
