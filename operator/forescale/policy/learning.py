@@ -101,8 +101,11 @@ def learn(
         within_slo = obs.ttft_p95 is not None and obs.ttft_p95 <= params.slo_ttft_p95_seconds
         if within_slo and serving > 0 and completions:
             rps = max(rps or 0.0, completions / serving)
-            if obs.generation_token_rate:
-                tps = max(tps or 0.0, obs.generation_token_rate / serving)
+            # Only raise a token capacity someone stated or measured: starting one from an
+            # unsaturated interval would call today's light load "capacity" and the token
+            # term would then ask for replicas nobody needs.
+            if obs.generation_token_rate and tps is not None:
+                tps = max(tps, obs.generation_token_rate / serving)
     return replace(
         state,
         startup_seconds=startups,

@@ -7,7 +7,7 @@ import pytest
 from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters
 from forescale.policy.learning import capacity, cold_start_seconds, learn
 
-from .support import observation
+from .support import observation, run
 
 PARAMS = ScalingParameters(capacity_requests_per_second=10.0, capacity_tokens_per_second=1000.0)
 
@@ -45,6 +45,21 @@ def test_load_served_within_slo_raises_a_low_seed() -> None:
     obs = observation(0.0, 60.0, 4, completion_rate=60.0, generation_token_rate=8000.0)
     state = learn(PolicyState(), obs, ReplicaCounts(4, 4), PARAMS)
     assert capacity(state, PARAMS) == (15.0, 2000.0)
+
+
+def test_light_load_does_not_invent_a_token_capacity() -> None:
+    """Without a stated token capacity, an unsaturated interval is no measurement of one."""
+    params = ScalingParameters(capacity_requests_per_second=10.0)
+    obs = observation(0.0, 1.0, 4, completion_rate=1.0, generation_token_rate=100.0)
+    state = learn(PolicyState(), obs, ReplicaCounts(4, 4), params)
+    assert capacity(state, params) == (10.0, None)
+
+
+def test_steady_light_load_without_a_token_seed_keeps_the_replicas() -> None:
+    """1 req/s against 10 req/s per replica needs one replica, whatever the token rate."""
+    params = ScalingParameters(capacity_requests_per_second=10.0, min_replicas=1, max_replicas=8)
+    decisions = run([1.0] * 40, params, replicas=1)
+    assert {d.desired_replicas for d in decisions} == {1}, [d.reason for d in decisions]
 
 
 def test_load_served_outside_slo_does_not_raise_it() -> None:
