@@ -25,6 +25,8 @@ from .operator_support import (
 pytestmark = pytest.mark.integration
 
 LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "4"}}
+# Long enough that the loading phase is seen even on a busy 2-core machine.
+SLOW_LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "20"}}
 
 
 def test_sample_becomes_children_then_ready(
@@ -32,7 +34,7 @@ def test_sample_becomes_children_then_ready(
 ) -> None:
     create_token_secret(kubectl, namespace)
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, sample(podMetadata=LOAD))
+        apply(kubectl, namespace, sample(podMetadata=SLOW_LOAD))
         for kind in ("deployment", "service", "poddisruptionbudget"):
             child = eventually(lambda k=kind: get(kubectl, namespace, k, "llama-8b"), 30, kind)
             meta = child["metadata"]
