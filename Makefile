@@ -59,5 +59,16 @@ crd: python-deps
 demo: install
 	$(BIN)/forescale sandbox demo
 
+# The policy benchmark of docs/benchmarks.md (about 11 minutes on 2 cores) and the policy's
+# decision latency; figures go to out/bench/ (results.json, report.md, one PNG per trace).
+bench: python-deps
+	$(BIN)/forescale bench \
+	  --trace ../shared/traces/azure-llm-2023-code.csv \
+	  --trace ../shared/traces/azure-llm-2023-conv.csv \
+	  --trace steady --trace step --trace ramp --trace flash --trace diurnal \
+	  --policies forescale,hpa,keda,kpa,phpa,fixed,oracle \
+	  --cold-start 180s --slo-ttft 2s --jobs 1 --seed 0 --out out/bench
+	$(BIN)/python -m forescale.sim.decision_latency --out out/bench/decision-latency.json
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
