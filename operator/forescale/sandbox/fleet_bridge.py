@@ -30,9 +30,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -222,51 +220,6 @@ class TargetSink(Protocol):
     def remove_target(self, namespace: str, pod: str) -> None: ...
 
 
-class _ThreadChild(SupervisedProcess):
-    """A supervised process whose parent-death signal is tied to the bridge's thread.
-
-    :class:`SupervisedProcess` sets ``PR_SET_PDEATHSIG`` only from the main thread, because
-    the kernel fires it when the *forking thread* exits. The bridge forks from its own
-    thread, which by construction outlives every replica it starts (it drains them before
-    returning), so the signal is right here and keeps replicas from outliving a SIGKILLed
-    sandbox.
-    """
-
-    def start(self) -> None:
-        if self._popen is not None:
-            raise RuntimeError(f"{self.name} already started")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        if self.env:
-            env.update(self.env)
-        with self.log_path.open("ab") as log:
-            log.write(f"$ {' '.join(self.argv)}\n".encode())
-            log.flush()
-            self._popen = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
-            )
-        _register(self)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    from forescale.sandbox import processes  # noqa: PLC0415
-
-    processes._die_with_parent()
-
-
-def _register(process: SupervisedProcess) -> None:
-    """Put the process in the sandbox registry, so atexit and ``stop_all`` stop it too."""
-    from forescale.sandbox import processes  # noqa: PLC0415
-
-    processes._REGISTRY.add(process)
-
-
 @dataclass
 class Replica:
     """A running simulated replica and what the bridge last saw of its pod."""
@@ -436,10 +389,13 @@ class FleetBridge:
     def _launch(self, spec: ReplicaSpec) -> Replica:
         port = free_port()
         logs = self._logs or Path(".")
-        process = _ThreadChild(
+        # The bridge's thread drains every replica before it returns, so tying the
+        # parent-death signal to it keeps replicas from outliving a SIGKILLed sandbox.
+        process = SupervisedProcess(
             f"sim-{spec.namespace}-{spec.pod}",
             sim_server_argv(spec, port, python=self.python, drain_seconds=self.drain_seconds),
             logs / f"{spec.namespace}_{spec.pod}.log",
+            die_with_forking_thread=True,
         )
         process.start()
         replica = Replica(spec, port, process)

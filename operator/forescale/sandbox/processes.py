@@ -66,12 +66,19 @@ class SupervisedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        *,
+        die_with_forking_thread: bool = False,
     ) -> None:
+        """``die_with_forking_thread``: the caller's thread outlives the child (e.g. a
+        worker that stops its children before it returns), so the parent-death signal,
+        which fires when the *forking thread* exits, is right even off the main thread.
+        """
         self.name = name
         self.argv = [str(arg) for arg in argv]
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
+        self.die_with_forking_thread = die_with_forking_thread
         self._popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,10 +98,12 @@ class SupervisedProcess:
             log.write(f"$ {' '.join(self.argv)}\n".encode())
             log.flush()
             # Only the main thread may be the "parent" for PDEATHSIG purposes: the signal
-            # fires when the forking *thread* exits, so skip it from worker threads.
+            # fires when the forking *thread* exits, so skip it from worker threads unless
+            # the caller vouches that its thread outlives the child.
+            on_main = threading.current_thread() is threading.main_thread()
             preexec = (
                 _die_with_parent
-                if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+                if sys.platform == "linux" and (on_main or self.die_with_forking_thread)
                 else None
             )
             self._popen = subprocess.Popen(

@@ -50,9 +50,8 @@ class PrometheusComponent:
         self.require().start()
 
     def processes(self) -> list[SupervisedProcess]:
-        # PrometheusServer keeps its process private; status only needs to list it.
-        process = getattr(self.server, "_process", None)
-        return [process] if isinstance(process, SupervisedProcess) else []
+        process = self.server.process if self.server is not None else None
+        return [process] if process is not None else []
 
     def add_target(self, target: ScrapeTarget) -> None:
         self.require().add_target(target)

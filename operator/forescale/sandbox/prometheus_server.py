@@ -134,6 +134,11 @@ class PrometheusServer:
         self._process: SupervisedProcess | None = None
 
     @property
+    def process(self) -> SupervisedProcess | None:
+        """The Prometheus process (None before the first start), for status listings."""
+        return self._process
+
+    @property
     def url(self) -> str:
         """Base URL of the HTTP API (valid after the first start)."""
         if self.port is None:
