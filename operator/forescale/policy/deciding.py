@@ -14,6 +14,11 @@ The rule, for the ``predictive`` policy:
    sudden spikes the smoothed forecast lags on: when arrivals exceed ``spike_ratio`` times
    the level the forecaster expected, or the queue builds, or TTFT breaks the SLO, the
    current rise is extrapolated over the horizon (at most doubling the current rate).
+   Both are **bounded by what was observed**: the highest arrival rate of the last
+   ``peak_window_seconds`` plus ``peak_margin``, plus the rise of the arrival rate over the
+   last horizon above the peak seen before it (a rise is assumed to go on as fast over the
+   next horizon). A Holt trend fitted on a one-minute burst, or a band widened by burst
+   variance, would otherwise plan for several times any rate the deployment has seen.
 4. **Replicas** = demand / (per-replica capacity x target utilization), in requests/s and,
    when known, generated tokens/s (the larger wins), plus what drains the waiting queue
    within ``backlog_drain_seconds``. Replicas still loading count as supply: they absorb
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from forescale.metrics.observation import SIGNALS, Observation
 from forescale.policy import learning
@@ -51,6 +56,42 @@ from forescale.policy.state import PolicyState
 FORECAST_WARMUP_SAMPLES = 8
 #: The fast path extrapolates a spike to at most this multiple of the current arrival rate.
 SPIKE_EXTRAPOLATION_CAP = 2.0
+
+
+@dataclass(frozen=True)
+class PeakBound:
+    """The most demand the observed arrivals justify over the horizon."""
+
+    limit: float
+    peak: float
+    """Highest arrival rate within the peak window (the current one included)."""
+    rise: float
+    """How far the current rate exceeds the peak seen before the last horizon."""
+
+
+def peak_bound(
+    history: Sequence[tuple[float, float]],
+    arrival: float,
+    at: float,
+    horizon: float,
+    params: ScalingParameters,
+) -> PeakBound | None:
+    """Bound on planned demand from (time, rate) ``history`` (which includes ``at``).
+
+    ``peak x (1 + peak_margin) + rise``, where ``rise`` is the current rate's excess over
+    the highest rate observed at least one horizon ago: the load may go on rising over the
+    next horizon as fast as it rose over the last one, and may come back to any peak of the
+    window, but nothing the arrivals never showed is planned for. None (no bound) when the
+    bound is disabled or no observation is a horizon old yet.
+    """
+    if params.peak_window_seconds <= 0:
+        return None
+    before = [rate for t, rate in history if t <= at - horizon]
+    if not before:
+        return None
+    peak = max([arrival, *(rate for _, rate in history)])
+    rise = max(0.0, arrival - max(before))
+    return PeakBound(peak * (1 + params.peak_margin) + rise, peak, rise)
 
 
 def smoothing(params: ScalingParameters) -> SmoothingParameters:
@@ -153,6 +194,11 @@ def decide(
             last_observation_at=obs.timestamp,
             first_observation_at=state.first_observation_at or obs.timestamp,
             last_arrival_rate=arrival,
+            arrival_history=tuple(
+                (t, rate)
+                for t, rate in (*state.arrival_history, (obs.timestamp, arrival))
+                if t > obs.timestamp - params.peak_window_seconds
+            ),
         )
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
@@ -187,6 +233,18 @@ def decide(
                     f"spike: arrivals {arrival:.1f} req/s rising to {demand:.1f} req/s"
                     f" in {horizon:.0f} s"
                 )
+        bound = peak_bound(state.arrival_history, arrival, obs.timestamp, horizon, params)
+        if bound is not None and demand > bound.limit:
+            demand = max(bound.limit, arrival)
+            rise = (
+                f" + rise {bound.rise:.1f} req/s over the last {horizon:.0f} s"
+                if bound.rise > 0
+                else ""
+            )
+            label = (
+                f"{label}, capped at {demand:.1f} req/s (peak {bound.peak:.1f} req/s"
+                f" within {params.peak_window_seconds:.0f} s + {params.peak_margin:.0%}{rise})"
+            )
     else:
         demand = arrival
         label = f"demand {demand:.1f} req/s"

@@ -26,7 +26,7 @@ from forescale.policy.state import STARTUP_SAMPLES, PolicyState
 #: Weight of a new saturated capacity sample.
 CAPACITY_SMOOTHING = 0.3
 #: Weight of a new tokens-per-request sample.
-TOKENS_SMOOTHING = 0.2
+TOKENS_SMOOTHING = 0.05
 #: Percentile of observed starts used as the cold start.
 STARTUP_PERCENTILE = 0.9
 
@@ -71,11 +71,24 @@ def learn(
     """Fold one new, validated observation and the counts into the learned quantities."""
     startups = (*state.startup_seconds, *counts.startup_seconds)[-STARTUP_SAMPLES:]
     tokens_per_request = state.tokens_per_request
+    completion_rate = state.completion_rate
     completions = obs.completion_rate
     if completions and obs.generation_token_rate is not None:
-        tokens_per_request = _ewma(
-            tokens_per_request, obs.generation_token_rate / completions, TOKENS_SMOOTHING
-        )
+        # Ratio of smoothed rates, not a smoothed ratio: each interval weighs by how many
+        # requests it completed. In a near-idle interval a few completions divide the
+        # tokens still generated for requests that started earlier, and one such ratio
+        # (41 tokens per request against 28) would size the token term 47 % higher.
+        if tokens_per_request is None or not completion_rate:
+            tokens_per_request = obs.generation_token_rate / completions
+            completion_rate = completions
+        else:
+            token_rate = _ewma(
+                tokens_per_request * completion_rate,
+                obs.generation_token_rate,
+                TOKENS_SMOOTHING,
+            )
+            completion_rate = _ewma(completion_rate, completions, TOKENS_SMOOTHING)
+            tokens_per_request = token_rate / completion_rate
     rps, tps = capacity(state, params)
     serving = obs.replicas_reporting
     waiting = obs.waiting or 0.0
@@ -110,6 +123,7 @@ def learn(
         state,
         startup_seconds=startups,
         tokens_per_request=tokens_per_request,
+        completion_rate=completion_rate,
         capacity_requests_per_second=rps,
         capacity_tokens_per_second=tps,
         saturated_since=since,

@@ -54,6 +54,13 @@ class ScalingParameters:
     """Share of the saturated capacity the fleet is planned to run at (queueing headroom)."""
     forecast_quantile: float = 0.95
     """Upper quantile of the demand forecast that capacity is planned for."""
+    peak_window_seconds: float = 900.0
+    """The forecast (and the spike path) may not exceed what was observed: the highest
+    arrival rate within this window, plus ``peak_margin``, plus the rise of the arrival rate
+    above the peak seen before the last horizon (assumed to repeat over the next horizon).
+    0 disables the bound."""
+    peak_margin: float = 0.1
+    """Headroom above the observed peak rate that the bound allows (0.1: 10 %)."""
     season_length_intervals: int = 0
     """Samples per season of the forecaster (e.g. one day of intervals); 0: no season."""
     backlog_drain_seconds: float = 30.0
@@ -112,6 +119,8 @@ class ScalingParameters:
             raise ValueError(f"target_utilization must be in (0, 1], got {self.target_utilization}")
         if not 0.5 <= self.forecast_quantile < 1:
             raise ValueError(f"forecast_quantile must be in [0.5, 1), got {self.forecast_quantile}")
+        if self.peak_window_seconds < 0 or self.peak_margin < 0:
+            raise ValueError("peak_window_seconds and peak_margin must be >= 0")
         if self.spike_ratio <= 1:
             raise ValueError(f"spike_ratio must be > 1, got {self.spike_ratio}")
         if (

@@ -28,12 +28,16 @@ class PolicyState:
     first_observation_at: float | None = None
     """When this state first saw data: no scale-down before a full stabilization window."""
     last_arrival_rate: float | None = None
+    arrival_history: tuple[tuple[float, float], ...] = ()
+    """(observation time, arrival rate) within the peak window: what bounds the forecast."""
     capacity_requests_per_second: float | None = None
     """Learned saturated throughput of one replica (requests/s)."""
     capacity_tokens_per_second: float | None = None
     """Learned saturated throughput of one replica (generated tokens/s)."""
     tokens_per_request: float | None = None
     """Smoothed generated tokens per request (converts a request forecast to tokens)."""
+    completion_rate: float | None = None
+    """Smoothed completion rate (requests/s): the weight of ``tokens_per_request``."""
     saturated_since: float | None = None
     saturated_ready: int = 0
     startup_seconds: tuple[float, ...] = ()
@@ -51,9 +55,11 @@ class PolicyState:
             "last_observation_at": self.last_observation_at,
             "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
+            "arrival_history": [[t, r] for t, r in self.arrival_history],
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
             "tokens_per_request": self.tokens_per_request,
+            "completion_rate": self.completion_rate,
             "saturated_since": self.saturated_since,
             "saturated_ready": self.saturated_ready,
             "startup_seconds": list(self.startup_seconds),
@@ -75,9 +81,12 @@ class PolicyState:
                 last_observation_at=_optional(data, "last_observation_at"),
                 first_observation_at=_optional(data, "first_observation_at"),
                 last_arrival_rate=_optional(data, "last_arrival_rate"),
+                # Absent in states written before the peak bound existed: start empty.
+                arrival_history=_rates(data, "arrival_history"),
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
                 tokens_per_request=_optional(data, "tokens_per_request"),
+                completion_rate=_optional(data, "completion_rate"),
                 saturated_since=_optional(data, "saturated_since"),
                 saturated_ready=int(_required(data, "saturated_ready")),
                 startup_seconds=tuple(_floats(data, "startup_seconds")),
@@ -105,6 +114,18 @@ def _floats(data: dict[str, object], key: str) -> list[float]:
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list")
     return [_required({key: v}, key) for v in values]
+
+
+def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float], ...]:
+    values = data.get(key, [])
+    if not isinstance(values, list):
+        raise ValueError(f"{key} must be a list")
+    out = []
+    for pair in values:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError(f"{key} entries must be [time, rate], got {pair!r}")
+        out.append((_required({key: pair[0]}, key), _required({key: pair[1]}, key)))
+    return tuple(out)
 
 
 def _pairs(data: dict[str, object], key: str) -> tuple[tuple[float, int], ...]:

@@ -74,3 +74,31 @@ def test_cold_start_is_learned_from_observed_pod_starts() -> None:
     counts = ReplicaCounts(2, 2, startup_seconds=(60.0, 62.0, 64.0, 66.0, 300.0))
     state = learn(PolicyState(), obs, counts, PARAMS)
     assert 100 < cold_start_seconds(state, PARAMS) < 300
+
+
+def test_a_near_idle_interval_does_not_move_tokens_per_request() -> None:
+    """Tokens per request is a ratio of smoothed rates: each interval weighs by completions.
+
+    In a near-idle interval a few completions divide the tokens still generated for
+    requests that started earlier; as a smoothed ratio, one such interval moved the
+    estimate by a fifth of its excess and the token term asked for replicas nobody needed.
+    """
+    state = PolicyState()
+    counts = ReplicaCounts(4, 4)
+    for step in range(20):
+        obs = observation(15.0 * step, 100.0, 4, generation_token_rate=2800.0)
+        state = learn(state, obs, counts, PARAMS)
+    assert state.tokens_per_request == pytest.approx(28.0)
+    idle = observation(300.0, 0.5, 4, completion_rate=0.5, generation_token_rate=200.0)
+    state = learn(state, idle, counts, PARAMS)
+    assert state.tokens_per_request == pytest.approx(28.0, rel=0.01)
+
+
+def test_a_lasting_change_of_mix_is_learned() -> None:
+    state = PolicyState()
+    counts = ReplicaCounts(4, 4)
+    for step in range(200):
+        tokens = 2800.0 if step < 20 else 4000.0
+        obs = observation(15.0 * step, 100.0, 4, generation_token_rate=tokens)
+        state = learn(state, obs, counts, PARAMS)
+    assert state.tokens_per_request == pytest.approx(40.0, rel=0.01)
