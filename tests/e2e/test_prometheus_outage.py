@@ -74,7 +74,9 @@ def test_prometheus_outage_holds_replicas(
                 30,
                 "a MetricsUnavailable Warning Event",
             )
-            assert "Prometheus unavailable" in warned[-1]["message"]
+            # The first hold may be for stale samples (scrapes stopped) rather than the
+            # failed query; either way it names the count it holds.
+            assert f"holding {held} replicas" in warned[-1]["message"]
             # Several decision intervals without metrics: the count stays where it was.
             until = time.monotonic() + 20
             while time.monotonic() < until:

@@ -143,8 +143,12 @@ def _data_problem(obs: Observation | None, params: ScalingParameters, now: float
     if bad is not None:
         return f"invalid metric ({bad}), not acting on it"
     age = now - obs.timestamp
-    if not obs.fresh or age > params.staleness_limit_seconds:
-        return f"metrics are stale ({age:.0f} s old, limit {params.staleness_limit_seconds:.0f} s)"
+    limit = params.staleness_limit_seconds
+    if age > limit:
+        return f"metrics are stale (read {age:.0f} s ago, limit {limit:.0f} s)"
+    if not obs.fresh:
+        # The read is recent but its newest sample is not: scrapes have stopped arriving.
+        return f"metrics are stale (no new samples within {limit:.0f} s)"
     if obs.replicas_reporting <= 0:
         return "no replica reports metrics"
     missing = [name for name in ("arrival_rate", "waiting") if getattr(obs, name) is None]

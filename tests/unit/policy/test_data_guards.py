@@ -41,11 +41,15 @@ def test_stale_observation_holds() -> None:
     decision = decide([observation(0.0, 500.0, 4)], PolicyState(), PARAMS, COUNTS, 100.0)
     assert decision.desired_replicas == 4
     assert "stale" in decision.reason
+    assert "read 100 s ago" in decision.reason
 
 
 def test_not_fresh_observation_holds() -> None:
     obs = replace(observation(100.0, 500.0, 4), fresh=False)
-    assert decide([obs], PolicyState(), PARAMS, COUNTS, 100.0).desired_replicas == 4
+    decision = decide([obs], PolicyState(), PARAMS, COUNTS, 100.0)
+    assert decision.desired_replicas == 4
+    # A read taken just now whose samples are old: the reason says so, not "0 s old".
+    assert "no new samples" in decision.reason
 
 
 def test_missing_arrival_rate_holds() -> None:
