@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 import yaml
 
 from forescale.sandbox.pytest_plugin import Kubectl
+from tests import polling
 from tests.conftest import SAMPLES
 
 T = TypeVar("T")
@@ -64,15 +64,8 @@ def events(kubectl: Kubectl, namespace: str, name: str = NAME) -> list[dict[str,
 def eventually(
     probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """:func:`tests.polling.eventually`, polling every second (a fleet settles slowly)."""
+    return polling.eventually(probe, timeout, what, interval)
 
 
 def pod_names(kubectl: Kubectl, namespace: str) -> set[str]:

@@ -11,9 +11,8 @@ import contextlib
 import gc
 import json
 import os
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +21,7 @@ from kopf.testing import KopfRunner
 
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
+from tests.polling import eventually  # noqa: F401 - re-exported for the tests
 
 T = TypeVar("T")
 
@@ -99,20 +99,6 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         if cond.get("type") == kind:
             return dict(cond)
     return {}
-
-
-def eventually(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
