@@ -22,12 +22,18 @@ LAUNCHER = REPO / "inference-image" / "launcher.py"
 INFERENCE_DOCKERFILE = REPO / "inference-image" / "Dockerfile"
 RECORDED_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "FORESCALE_MODEL_URI", "HF_HOME")
 
-FAKE_VLLM = """\
+# What every stand-in shares: append one JSON event per line to $FAKE_RECORD.
+_RECORDING = """\
 import json, os, signal, sys, time
 record = os.environ["FAKE_RECORD"]
 def dump(event):
     with open(record, "a") as f:
         f.write(json.dumps(event) + "\\n")
+"""
+
+FAKE_VLLM = (
+    _RECORDING
+    + """\
 def term(signum, frame):
     dump({"signal": signal.Signals(signum).name})
     time.sleep(float(os.environ.get("FAKE_DRAIN_SECONDS", "0.3")))
@@ -47,13 +53,11 @@ while time.monotonic() < deadline:
     time.sleep(0.05)
 sys.exit(1)
 """.replace("RECORDED_ENV", repr(RECORDED_ENV))
+)
 
-FAKE_FETCHER = """\
-import json, os, signal, sys, time
-record = os.environ["FAKE_RECORD"]
-def dump(event):
-    with open(record, "a") as f:
-        f.write(json.dumps(event) + "\\n")
+FAKE_FETCHER = (
+    _RECORDING
+    + """\
 def term(signum, frame):
     dump({"signal": signal.Signals(signum).name})
     sys.exit(143)
@@ -74,6 +78,7 @@ if os.environ.get("FAKE_FETCH_MODE") == "empty":
 with open(os.path.join(target, "config.json"), "w") as f:
     f.write("{}")
 """
+)
 
 
 def install_fake(directory: Path, name: str, source: str) -> Path:

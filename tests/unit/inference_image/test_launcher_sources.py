@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import io
-import ipaddress
 import ssl
 import tarfile
 import threading
@@ -13,11 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from forescale.sandbox.certificates import write_pki
 from tests.unit.inference_image.launcher_support import (
     error_line,
     make_sandbox,
@@ -183,37 +178,6 @@ def test_inconsistent_uri_configuration_is_refused(
 # --- https:// over real TLS on loopback ------------------------------------------------------
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def _archive() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -226,8 +190,12 @@ def _archive() -> bytes:
 
 @pytest.fixture
 def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An https server on 127.0.0.1 serving /model.tar.gz; yields (base URL, CA file)."""
-    cert, key = _certificate(tmp_path)
+    """An https server on 127.0.0.1 serving /model.tar.gz; yields (base URL, CA file).
+
+    Its certificate comes from the sandbox's own PKI (a CA and a serving pair valid for
+    127.0.0.1), so the launcher verifies a real chain.
+    """
+    pki = write_pki(tmp_path / "pki")
     body = _archive()
 
     class Handler(BaseHTTPRequestHandler):
@@ -245,12 +213,12 @@ def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context.load_cert_chain(pki.serving_cert, pki.serving_key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+        yield f"https://127.0.0.1:{server.server_address[1]}", pki.ca_cert
     finally:
         server.shutdown()
         server.server_close()
