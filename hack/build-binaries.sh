@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build the local control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok) from the Go modules pinned in hack/versions.env.
+# kube-scheduler, kubectl, etcd, kwok, and KEDA's operator and metrics server) from the Go modules pinned in hack/versions.env.
 #
 # Why a script and a cache: on a 2-core machine the Kubernetes build takes many minutes,
 # so binaries are cached outside the repo, one directory per component and version
 # (~/.cache/forescale/bin/<component>-<version>/), and a component already built is skipped.
 # A version bump gets a new directory, so stale binaries are never picked up.
 #
-# Usage: hack/build-binaries.sh [all|kubernetes|etcd|kwok]...
+# Usage: hack/build-binaries.sh [all|kubernetes|etcd|kwok|keda]...
+#        (`all` builds KEDA last: only `forescale sandbox compare`, `sandbox up --with-keda`
+#        and their e2e test need it, and it is the largest build; see docs/keda-comparison.md)
 # Env:   FORESCALE_BIN_CACHE (default ~/.cache/forescale/bin), KUBERNETES_TRACK,
 #        FORCE=1 to rebuild.
 set -euo pipefail
@@ -78,19 +80,31 @@ build_kwok() {
   build kwok "$KWOK_VERSION" "$hack/kwok" sigs.k8s.io/kwok/cmd/kwok kwok
 }
 
+# KEDA's operator from its own main; the metrics server from hack/keda/adapter (KEDA's
+# provider and gRPC client behind custom-metrics-apiserver, without upstream's extra
+# all-interfaces /metrics listener). Both link every scaler KEDA ships.
+build_keda() {
+  local flags="-X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION"
+  flags+=" -X github.com/kedacore/keda/v2/version.GitCommit=go-module-proxy"
+  build keda "$KEDA_VERSION" "$hack/keda" github.com/kedacore/keda/v2/cmd/operator keda-operator "$flags"
+  build keda "$KEDA_VERSION" "$hack/keda" ./adapter keda-adapter "$flags"
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(all)
 total_start=$SECONDS
 for t in "${targets[@]}"; do
   case "$t" in
-    all) build_etcd; build_kwok; build_kubernetes ;;
+    all) build_etcd; build_kwok; build_kubernetes; build_keda ;;
     kubernetes) build_kubernetes ;;
     etcd) build_etcd ;;
     kwok) build_kwok ;;
+    keda) build_keda ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done
 echo "done in $((SECONDS - total_start))s; binaries under $cache:"
-for d in "$cache/kubernetes-$KUBERNETES_VERSION" "$cache/etcd-$ETCD_VERSION" "$cache/kwok-$KWOK_VERSION"; do
+for d in "$cache/kubernetes-$KUBERNETES_VERSION" "$cache/etcd-$ETCD_VERSION" "$cache/kwok-$KWOK_VERSION" \
+  "$cache/keda-$KEDA_VERSION"; do
   [[ -d "$d" ]] && ls -1 "$d" | sed "s#^#  $d/#"
 done

@@ -32,6 +32,9 @@ _FAMILIES: dict[str, str] = {
     "kubectl": "kubernetes",
     "etcd": "etcd",
     "kwok": "kwok",
+    # KEDA: only `sandbox up --with-keda`, `sandbox compare` and their e2e test need it.
+    "keda-operator": "keda",
+    "keda-adapter": "keda",
 }
 
 # Binaries for which a system-wide install is an acceptable stand-in: kubectl is a client
@@ -50,9 +53,11 @@ class Versions:
     kubernetes: str
     etcd: str
     kwok: str
+    keda: str = ""
+    """Empty when versions.env pins no KEDA (a checkout older than the KEDA step)."""
 
     def of(self, family: str) -> str:
-        """Version of one component family (``kubernetes``, ``etcd`` or ``kwok``)."""
+        """Version of one component family (``kubernetes``, ``etcd``, ``kwok``, ``keda``)."""
         value: str = getattr(self, family)
         return value
 
@@ -104,7 +109,12 @@ def resolve_versions(values: dict[str, str], environ: dict[str, str] | None = No
     if track not in ("primary", "fallback"):
         raise ValueError(f"KUBERNETES_TRACK must be primary or fallback, not {track!r}")
     kubernetes = merged[f"KUBERNETES_{track.upper()}_VERSION"]
-    return Versions(kubernetes=kubernetes, etcd=merged["ETCD_VERSION"], kwok=merged["KWOK_VERSION"])
+    return Versions(
+        kubernetes=kubernetes,
+        etcd=merged["ETCD_VERSION"],
+        kwok=merged["KWOK_VERSION"],
+        keda=merged.get("KEDA_VERSION", ""),
+    )
 
 
 def versions() -> Versions:
@@ -148,8 +158,11 @@ def find(name: str) -> Path:
 
 
 def find_all(names: list[str] | None = None) -> dict[str, Path]:
-    """Find several binaries at once, reporting every missing one in a single error."""
-    wanted = list(_FAMILIES) if names is None else names
+    """Find several binaries at once, reporting every missing one in a single error.
+
+    Without ``names``: the control plane only (KEDA is optional and built on request).
+    """
+    wanted = [n for n, f in _FAMILIES.items() if f != "keda"] if names is None else names
     found: dict[str, Path] = {}
     missing: list[str] = []
     for name in wanted:

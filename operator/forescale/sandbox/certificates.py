@@ -150,3 +150,92 @@ def write_pki(directory: Path, service_cluster_ip: str = "10.96.0.1") -> PkiPath
         service_account_key=_write(directory / "sa.key", _key_pem(sa_key), private=True),
         service_account_pub=_write(directory / "sa.pub", sa_pub),
     )
+
+
+def make_leaf_cert(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    common_name: str,
+    *,
+    dns_names: list[str] | None = None,
+    ip_addresses: list[str] | None = None,
+    server: bool = False,
+    client: bool = False,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A certificate signed by ``ca`` for a server, a client, or both (mutual TLS peers
+    such as KEDA's operator and metrics server present one pair in both roles)."""
+    key = _new_key()
+    now = dt.datetime.now(dt.UTC)
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+    usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names or []]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses or []]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+@dataclass(frozen=True)
+class FrontProxyPaths:
+    """The aggregation layer's client identity (kube-apiserver --proxy-client-*)."""
+
+    ca_cert: Path
+    client_cert: Path
+    client_key: Path
+    client_name: str
+
+
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
+def write_front_proxy(directory: Path) -> FrontProxyPaths:
+    """A separate CA and the client pair kube-apiserver presents to aggregated API servers.
+
+    Why its own CA: an aggregated server (KEDA's metrics server) trusts the user named in
+    X-Remote-User headers only from a client certificate of this CA, so it must not be the
+    CA that signs ordinary client certificates.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = make_ca("forescale-sandbox-front-proxy-ca")
+    cert, key = make_leaf_cert(ca_cert, ca_key, FRONT_PROXY_CLIENT, client=True)
+    return FrontProxyPaths(
+        ca_cert=_write(directory / "front-proxy-ca.crt", _cert_pem(ca_cert)),
+        client_cert=_write(directory / "front-proxy-client.crt", _cert_pem(cert)),
+        client_key=_write(directory / "front-proxy-client.key", _key_pem(key), private=True),
+        client_name=FRONT_PROXY_CLIENT,
+    )
+
+
+def write_leaf(
+    directory: Path,
+    stem: str,
+    ca_cert_path: Path,
+    ca_key_path: Path,
+    common_name: str,
+    **kwargs: object,
+) -> tuple[Path, Path]:
+    """Sign a leaf with a CA already on disk; write ``<stem>.crt`` and ``<stem>.key``."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{ca_key_path} is not an EC key")
+    cert, key = make_leaf_cert(ca_cert, ca_key, common_name, **kwargs)  # type: ignore[arg-type]
+    directory.mkdir(parents=True, exist_ok=True)
+    return (
+        _write(directory / f"{stem}.crt", _cert_pem(cert)),
+        _write(directory / f"{stem}.key", _key_pem(key), private=True),
+    )

@@ -80,7 +80,20 @@ def sandbox() -> None:
     help="Also run Prometheus, the fleet bridge (one sim-server per forescale pod) and the "
     "router, so applied LLMDeployments serve and show live metrics.",
 )
-def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float, fleet: bool) -> None:
+@click.option(
+    "--with-keda",
+    is_flag=True,
+    help="Also run KEDA's operator and metrics server, serving external.metrics.k8s.io "
+    "(ScaledObjects then drive the HPA controller; see docs/keda-comparison.md).",
+)
+def up(  # noqa: PLR0917 - one parameter per CLI option
+    nodes: int,
+    gpus_per_node: int,
+    gpu_product: str,
+    load_seconds: float,
+    fleet: bool,
+    with_keda: bool,
+) -> None:
     """Start the sandbox and keep it running until `forescale sandbox down` or Ctrl-C."""
     from forescale.sandbox.stack import (  # noqa: PLC0415 - keep CLI import light
         fleet_stack,
@@ -110,6 +123,10 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float, fl
         if stack is not None
         else standard_cluster(workdir=workdir, pool=pool, default_load_seconds=load_seconds)
     )
+    if with_keda:
+        from forescale.sandbox.keda import Keda  # noqa: PLC0415
+
+        cluster.add(Keda())
     started = time.monotonic()
     click.echo(f"starting sandbox in {workdir} (logs in {workdir / 'logs'}) ...")
     try:
@@ -122,6 +139,8 @@ def up(nodes: int, gpus_per_node: int, gpu_product: str, load_seconds: float, fl
             click.echo(f"  admin kubeconfig:    {access.admin_kubeconfig}")
             click.echo(f"  operator kubeconfig: {access.operator_kubeconfig}")
             click.echo(f"  fake GPU nodes:      {nodes} x {gpus_per_node} {gpu_product}")
+            if with_keda:
+                click.echo("  KEDA:                external.metrics.k8s.io served (namespace keda)")
             if stack is not None:
                 click.echo(f"  Prometheus:          {stack.prometheus.url}")
                 click.echo(f"  router (OpenAI API): {stack.router.url}")
@@ -299,3 +318,10 @@ def demo(
         raise click.ClickException(str(error)) from None
     finally:
         _state_file(directory).unlink(missing_ok=True)
+
+
+# The option set lives with the command in compare_cli (kept out of this module so the
+# other sandbox commands stay small).
+from forescale.sandbox.compare_cli import compare  # noqa: E402
+
+sandbox.add_command(compare)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from forescale.sandbox import binaries
-from forescale.sandbox.certificates import write_pki
+from forescale.sandbox.certificates import write_front_proxy, write_pki
 from forescale.sandbox.cluster import ApiserverAccess, Cluster, free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 
@@ -147,6 +147,9 @@ class KubeApiserver(_SingleProcess):
         if etcd_url is None:
             raise RuntimeError("kube-apiserver needs etcd to start first")
         pki = write_pki(cluster.workdir / "pki", service_cluster_ip=SERVICE_CLUSTER_IP)
+        # The aggregation layer (APIServices such as KEDA's external.metrics.k8s.io) needs
+        # the apiserver to authenticate itself to the aggregated server as a front proxy.
+        front_proxy = write_front_proxy(cluster.workdir / "pki")
         users = {
             ADMIN_USER: "system:masters",
             OPERATOR_USER: "",
@@ -188,6 +191,13 @@ class KubeApiserver(_SingleProcess):
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={cluster.workdir / 'pki'}",
+                f"--requestheader-client-ca-file={front_proxy.ca_cert}",
+                f"--requestheader-allowed-names={front_proxy.client_name}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={front_proxy.client_cert}",
+                f"--proxy-client-key-file={front_proxy.client_key}",
                 "--v=1",
             ],
         )
