@@ -299,8 +299,23 @@ class ServiceSpec(ApiModel):
     )
 
 
+#: ``spec.scaling.slo.attainment``: a fraction below 1 ("0.99", "0.995") or a percentage
+#: below 100 ("99%", "99.5%"). A string because the API conventions keep floats out of specs.
+ATTAINMENT_PATTERN = r"^(0\.[0-9]{1,4}|[0-9]{1,2}(\.[0-9]{1,2})?%)$"
+
+
+def parse_attainment(text: str) -> float:
+    """The fraction an attainment string asks for (``"99%"`` and ``"0.99"`` both give 0.99)."""
+    if re.fullmatch(ATTAINMENT_PATTERN, text) is None:
+        raise ValueError(f"attainment {text!r} is neither a fraction like 0.99 nor 99%")
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if not 0 < value < 1:
+        raise ValueError(f"attainment {text!r} must lie strictly between 0 and 1 (0 % and 100 %)")
+    return value
+
+
 class SloSpec(ApiModel):
-    """The latency the autoscaler defends."""
+    """The latency the autoscaler defends, and how often it must hold."""
 
     ttft_p95_milliseconds: int = Field(
         default=2000, ge=10, le=600_000, description="Target 95th percentile time to first token."
@@ -310,7 +325,9 @@ class SloSpec(ApiModel):
         alias="e2eP95Milliseconds",
         ge=100,
         le=3_600_000,
-        description="Target 95th percentile end-to-end request latency; unset: not defended.",
+        description="Target 95th percentile end-to-end request latency; unset: not defended. "
+        "When the observed p95 exceeds it the autoscaler treats the fleet as short of capacity "
+        "(as it does for the TTFT target).",
     )
     queue_per_replica: int = Field(
         default=4,
@@ -318,6 +335,19 @@ class SloSpec(ApiModel):
         le=10_000,
         description="Waiting requests per replica tolerated before adding capacity.",
     )
+    attainment: str = Field(
+        default="0.99",
+        pattern=ATTAINMENT_PATTERN,
+        max_length=8,
+        description='Share of requests that should meet the latency targets ("0.99" or "99%"). '
+        "The one cost knob: the autoscaler provisions for this quantile of the burst envelope "
+        "it learns from the deployment's own history (higher: more headroom, more GPUs).",
+    )
+
+    @model_validator(mode="after")
+    def _attainment_in_range(self) -> SloSpec:
+        parse_attainment(self.attainment)
+        return self
 
 
 class CapacitySpec(ApiModel):
@@ -335,19 +365,27 @@ class CapacitySpec(ApiModel):
 
 
 class ScalingRules(ApiModel):
-    """How fast replicas may be added or removed."""
+    """How fast replicas may be added or removed (Kubernetes HPA ``behavior`` semantics).
+
+    In one period the count may change by the larger of ``maxReplicasPerStep`` and
+    ``maxPercentPerStep`` of the count at the period's start (HPA's ``selectPolicy: Max``).
+    """
 
     max_replicas_per_step: int = Field(
         ge=1, le=1000, description="Most replicas added or removed in one period."
     )
     max_percent_per_step: int = Field(
-        ge=1, le=1000, description="Most replicas changed in one period, as percent of current."
+        ge=1,
+        le=1000,
+        description="Most replicas changed in one period, as percent of the count at the "
+        "period's start; the larger of this and maxReplicasPerStep applies.",
     )
     period_seconds: int = Field(ge=1, le=1800, description="Length of a period.")
     stabilization_window_seconds: int = Field(
         ge=0,
         le=3600,
-        description="Act on the most conservative recommendation of this window.",
+        description="Act on the most conservative recommendation of this window: scale-up "
+        "to the lowest, scale-down to the highest.",
     )
 
 
@@ -356,7 +394,7 @@ _SCALE_UP_DEFAULT = ScalingRules(
     stabilization_window_seconds=0,
 )  # fmt: skip
 _SCALE_DOWN_DEFAULT = ScalingRules(
-    max_replicas_per_step=1, max_percent_per_step=10, period_seconds=60,
+    max_replicas_per_step=4, max_percent_per_step=10, period_seconds=60,
     stabilization_window_seconds=300,
 )  # fmt: skip
 

@@ -156,7 +156,9 @@ class Autoscaler:
             startup_seconds=tuple(startups),
         )
         history = list(track.history) if problem is None else []
-        policy = decide(history, track.state, parameters_from_spec(spec), counts, now)
+        window = self._reader.window_seconds if self._reader is not None else None
+        params = parameters_from_spec(spec, rate_window_seconds=window)
+        policy = decide(history, track.state, params, counts, now)
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)
