@@ -47,10 +47,12 @@ from forescale.policy.limiting import limit_down, limit_up, remember, stabilize_
 from forescale.policy.parameters import PolicyKind, ReplicaCounts, ScalingParameters
 from forescale.policy.state import PolicyState
 
-#: Samples the forecaster needs before its trend and the spike path are trusted. A rate
-#: window that is still filling (a new deployment, a restarted scrape) looks like a steep
-#: rise; two minutes of 15 s samples cover a 60 s window twice. Until then: current demand.
+#: Samples the forecaster needs before its trend and the spike path are trusted (it takes
+#: none while the first rate window fills, see ``_absorb``). Until then: current demand.
 FORECAST_WARMUP_SAMPLES = 8
+#: A trend is extrapolated only when it adds more than this many standard deviations of
+#: the rate window's counting noise over the horizon.
+TREND_SIGNIFICANCE_SIGMAS = 3.0
 
 
 def _floor(capacity: float | None, params: ScalingParameters) -> float:
@@ -75,12 +77,17 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     state = learning.learn(state, obs, counts, params)
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
-    forecaster = update(state.forecaster, smooth, arrival)
+    first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
+    forecaster = state.forecaster
+    if obs.timestamp - first >= params.rate_window_seconds:
+        # A rate over a window that began before the first sample is a partial window: a
+        # new deployment (or a restarted scrape) reads as a steep rise that is no load's.
+        forecaster = update(forecaster, smooth, arrival)
     base = None
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
         # The base a window opens with is the one this decision plans with.
         floor = _floor(learning.capacity(state, params)[0], params)
-        base = max(_base(forecaster, smooth, steps), floor)
+        base = max(_base(forecaster, smooth, steps, params.rate_window_seconds), floor)
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
     if remembered is not None and state.last_observation_at is not None:
@@ -95,7 +102,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
         envelope=envelope.observe(state.envelope, obs.timestamp, arrival, base, horizon, half_life),
         remembered_peak=peak,
         last_observation_at=obs.timestamp,
-        first_observation_at=state.first_observation_at or obs.timestamp,
+        first_observation_at=first,
         last_arrival_rate=arrival,
         arrival_history=tuple(
             (t, rate)
@@ -105,9 +112,22 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     )
 
 
-def _base(forecaster: ForecasterState, smooth: SmoothingParameters, steps: int) -> float:
+def _base(
+    forecaster: ForecasterState, smooth: SmoothingParameters, steps: int, window: float
+) -> float:
     """The planned base: the highest point forecast over the horizon (no band: the burst
-    envelope, learned against this same base, is the margin)."""
+    envelope, learned against this same base, is the margin).
+
+    The trend counts only when what it adds over the horizon exceeds
+    ``TREND_SIGNIFICANCE_SIGMAS`` standard deviations of the rate window's counting noise
+    (a Poisson count over ``window`` seconds): at a few requests per second that noise
+    alone fits a trend which, extrapolated over a cold start, plans for twice the load.
+    """
+    flat = replace(forecaster, trend=0.0)
+    rise = abs(predict(forecaster, smooth, steps) - predict(flat, smooth, steps))
+    noise = math.sqrt(max(forecaster.level, 0.0) / window)
+    if rise <= TREND_SIGNIFICANCE_SIGMAS * noise:
+        forecaster = flat
     return forecast(forecaster, smooth, steps, 0.0).mean
 
 
@@ -215,10 +235,12 @@ def decide(
     warming = state.forecaster.samples < FORECAST_WARMUP_SAMPLES
     if params.policy is PolicyKind.PREDICTIVE and warming:
         demand = arrival
-        label = (
-            f"demand {demand:.1f} req/s (forecaster warming up,"
-            f" {state.forecaster.samples} of {FORECAST_WARMUP_SAMPLES} samples)"
-        )
+        if state.forecaster.samples == 0:
+            why = f"the first {params.rate_window_seconds:.0f} s rate window is still filling"
+        else:
+            why = f"forecaster warming up, {state.forecaster.samples} of"
+            why += f" {FORECAST_WARMUP_SAMPLES} samples"
+        label = f"demand {demand:.1f} req/s ({why})"
     elif params.policy is PolicyKind.PREDICTIVE:
         bound = peak_bound(
             state.arrival_history,
@@ -233,7 +255,10 @@ def decide(
             expected,
             last,
             obs.timestamp,
-            max(_base(state.forecaster, smooth, steps), _floor(cap_rps, params)),
+            max(
+                _base(state.forecaster, smooth, steps, params.rate_window_seconds),
+                _floor(cap_rps, params),
+            ),
             envelope.quantile(state.envelope, params.attainment),
             bound,
             horizon,
@@ -244,15 +269,19 @@ def decide(
     else:
         demand = arrival
         label = f"demand {demand:.1f} req/s"
-    needed = demand / cap_rps
+    # Demand is a peak of rates over the rate window: a replica may end such a window with
+    # the queue it tolerates (slo.queuePerReplica), so it serves that many more requests
+    # per window than its steady capacity without the queue counting as building.
+    slack = params.slo_queue_per_replica / params.rate_window_seconds
+    needed = demand / (cap_rps + slack)
     token_note = ""
     if cap_tps and state.tokens_per_request:
-        by_tokens = demand * state.tokens_per_request / cap_tps
+        tpr = state.tokens_per_request
+        by_tokens = demand * tpr / (cap_tps + slack * tpr)
         if by_tokens > needed:
             needed = by_tokens
             token_note = (
-                f"; {state.tokens_per_request:.0f} output tokens per request"
-                f" at {cap_tps:.0f} tokens/s per replica"
+                f"; {tpr:.0f} output tokens per request at {cap_tps:.0f} tokens/s per replica"
             )
     backlog = waiting / (cap_rps * params.backlog_drain_seconds)
     backlog_extra = max(0.0, backlog - counts.pending)
@@ -308,7 +337,8 @@ def decide(
             state,
         )
     if required < current:
-        watched = now - (state.first_observation_at or now)
+        since = state.first_observation_at
+        watched = now - (now if since is None else since)
         if counts.pending > 0:
             why = f"{counts.pending} replicas still loading"
             desired = current

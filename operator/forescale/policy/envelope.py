@@ -30,8 +30,7 @@ from dataclasses import dataclass
 
 #: Lower edge of the histogram's first bin (a peak at half the base: a falling load).
 LOWEST_RATIO = 0.5
-#: Each bin is this factor wider than the one below it (2 %: a steady load's 1.01 is not
-#: rounded up to a coarse bin's edge; quantiles also interpolate inside a bin).
+#: Each bin is this factor wider than the one below it (2 %).
 BIN_GROWTH = 1.02
 #: Bins from 0.5x to 0.5 x 1.02^245 = 64x; ratios outside fall into the edge bins.
 BINS = 245
@@ -67,6 +66,10 @@ class EnvelopeState:
 
     weights: tuple[float, ...] = ()
     """One weight per bin; empty until the first window closes."""
+    ratios: tuple[float, ...] = ()
+    """Per bin, the weighted sum of its ratios: ``ratios[i] / weights[i]`` is the bin's mean,
+    what a quantile falling in it returns (a steady load's 1.00 stays 1.00, not the edge
+    of a 2 % bin)."""
     updated_at: float | None = None
     """When ``weights`` were last decayed."""
     open: tuple[OpenWindow, ...] = ()
@@ -78,7 +81,7 @@ class EnvelopeState:
     def to_dict(self) -> dict[str, object]:
         # Sparse: most bins of a real deployment stay empty.
         return {
-            "weights": [[i, w] for i, w in enumerate(self.weights) if w > 0],
+            "weights": [[i, w, self.ratios[i]] for i, w in enumerate(self.weights) if w > 0],
             "updated_at": self.updated_at,
             "open": [w.to_list() for w in self.open],
         }
@@ -89,21 +92,23 @@ class EnvelopeState:
             raise ValueError(f"envelope must be an object, got {data!r}")
         sparse = data.get("weights", [])
         if not isinstance(sparse, list):
-            raise ValueError("envelope weights must be a list of [bin, weight]")
+            raise ValueError("envelope weights must be a list of [bin, weight, ratios]")
         weights = [0.0] * BINS if sparse else []
-        for pair in sparse:
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise ValueError(f"envelope weights hold [bin, weight] pairs, got {pair!r}")
-            index = int(_number(pair[0]))
+        ratios = list(weights)
+        for entry in sparse:
+            if not isinstance(entry, list) or len(entry) != 3:
+                raise ValueError(f"envelope weights hold [bin, weight, ratios], got {entry!r}")
+            index = int(_number(entry[0]))
             if not 0 <= index < BINS:
                 raise ValueError(f"envelope bin {index} outside 0..{BINS - 1}")
-            weights[index] = _number(pair[1])
+            weights[index], ratios[index] = _number(entry[1]), _number(entry[2])
         opened = data.get("open", [])
         if not isinstance(opened, list):
             raise ValueError("envelope open windows must be a list")
         updated = data.get("updated_at")
         return cls(
             weights=tuple(weights),
+            ratios=tuple(ratios),
             updated_at=None if updated is None else _number(updated),
             open=tuple(OpenWindow.from_list(w) for w in opened),
         )
@@ -120,10 +125,6 @@ def _bin(ratio: float) -> int:
         return 0
     index = int(math.log(ratio / LOWEST_RATIO) / math.log(BIN_GROWTH))
     return min(index, BINS - 1)
-
-
-def _upper_edge(index: int) -> float:
-    return float(LOWEST_RATIO * BIN_GROWTH ** (index + 1))
 
 
 def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle would hide them)
@@ -154,28 +155,34 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
             window.count + 1,
         )
         (closing if at - window.at >= horizon_seconds else still_open).append(grown)
-    weights, updated = state.weights, state.updated_at
+    weights, ratios, updated = state.weights, state.ratios, state.updated_at
     if closing:
         bins = list(weights) if weights else [0.0] * BINS
+        sums = list(ratios) if ratios else [0.0] * BINS
         if updated is not None and at > updated:
             decay = 0.5 ** ((at - updated) / half_life_seconds)
             bins = [w * decay for w in bins]
+            sums = [r * decay for r in sums]
         for window in closing:
             mean_rate = window.total / window.count
             if mean_rate > 0:
-                bins[_bin(window.peak / window.base)] += mean_rate
-        weights, updated = (tuple(bins) if any(bins) else ()), at
+                ratio = window.peak / window.base
+                index = _bin(ratio)
+                bins[index] += mean_rate
+                sums[index] += mean_rate * ratio
+        if any(bins):
+            weights, ratios = tuple(bins), tuple(sums)
+        updated = at
     if base is not None and base > 0:
         still_open.append(OpenWindow(at, base))
-    return EnvelopeState(weights, updated, tuple(still_open))
+    return EnvelopeState(weights, ratios, updated, tuple(still_open))
 
 
 def quantile(state: EnvelopeState, q: float) -> float | None:
     """The peak-to-base ratio at request-weighted quantile ``q`` (None: nothing learned).
 
-    Walks down from the highest bin until ``1 - q`` of the weight lies above, and
-    interpolates geometrically inside that bin (5 % bins would otherwise round a steady
-    load's 1.01 up to 1.05).
+    Walks down from the highest bin until ``1 - q`` of the weight lies above and returns
+    the mean ratio of the bin where that happens.
     """
     total = sum(state.weights)
     if total <= 0:
@@ -186,8 +193,7 @@ def quantile(state: EnvelopeState, q: float) -> float | None:
         weight = state.weights[index]
         if weight <= 0:
             continue
-        if above + weight >= tail:
-            inside = (tail - above) / weight
-            return float(_upper_edge(index) * BIN_GROWTH ** (-inside))
         above += weight
-    return LOWEST_RATIO
+        if above >= tail:
+            return state.ratios[index] / weight
+    return state.ratios[0] / state.weights[0]

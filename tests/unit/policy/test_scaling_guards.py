@@ -26,14 +26,14 @@ def test_scale_up_reason_carries_the_numbers() -> None:
     assert decision.action is Action.SCALE_UP
     assert decision.desired_replicas == 5
     assert decision.reason.startswith(
-        "Scaled up from 2 to 5: demand 50.0 req/s (forecaster warming up, 1 of 8 samples)"
+        "Scaled up from 2 to 5: demand 50.0 req/s (the first 60 s rate window is still filling)"
     )
     assert "capacity 20.0 req/s of 2 replicas" in decision.reason
 
 
 def test_the_horizon_is_cold_start_plus_interval_plus_observation_lag() -> None:
     """180 s cold start + 15 s interval + 45 s lag of the observed rate = 240 s."""
-    decisions = run([50.0] * 10, PARAMS)
+    decisions = run([50.0] * 14, PARAMS)
     assert decisions[-1].horizon_seconds == 240.0
     assert "forecast 50.0 req/s in 240 s" in decisions[-1].reason
     # The lag is half the rate window plus a scrape: a 15 s window read every 5 s lags 12.5 s.
@@ -44,16 +44,19 @@ def test_the_horizon_is_cold_start_plus_interval_plus_observation_lag() -> None:
 
 
 def test_a_filling_rate_window_is_not_extrapolated() -> None:
-    """A new deployment's rate climbs while Prometheus' window fills: the first samples must
-    not be read as a trend (the forecaster waits for 8 samples); a rise after that is."""
+    """A new deployment's rate climbs while Prometheus' window fills: those partial-window
+    samples never reach the forecaster, which then waits for 8 samples; a rise after that
+    is extrapolated."""
     rates = [10.0, 20.0, 30.0, 40.0, 40.0, 40.0, 40.0]
     filling = run(rates, PARAMS)
-    assert all("warming up" in d.reason for d in filling)
+    assert all("still filling" in d.reason for d in filling[:4])  # t < 60 s
+    assert all("warming up" in d.reason for d in filling[4:])
     assert [d.forecast_requests_per_second for d in filling] == rates  # planned as observed
-    warm = run([40.0] * 12 + [60.0, 80.0], PARAMS)
+    assert filling[-1].state.forecaster.samples == 3
+    warm = run([40.0] * 16 + [60.0, 80.0, 100.0], PARAMS)
     assert "warming up" not in warm[-1].reason
     planned = warm[-1].forecast_requests_per_second
-    assert planned is not None and planned > 80.0  # the rise is extrapolated
+    assert planned is not None and planned > 100.0  # the rise is extrapolated
 
 
 def test_pending_replicas_absorb_the_backlog() -> None:
