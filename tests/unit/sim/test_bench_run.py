@@ -62,7 +62,7 @@ def test_results_have_the_issue_columns_one_row_per_policy(
         assert row["seed"] == 0
     report = (out / "report.md").read_text()
     assert report.count("| forescale |") == 1
-    assert "spec.scaling.scaleDown.maxReplicasPerStep`: `4`" in report  # overrides printed
+    assert "spec.scaling.maxReplicas`: `6`" in report  # overrides of the CRD defaults printed
     assert (out / "step.png").stat().st_size > 1000
     assert "step" in json.loads((out / "frontier.json").read_text())
 
