@@ -43,7 +43,7 @@ inference-image: python-deps
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra sim --extra dev --python-version 3.11 -q -o requirements.lock
 
 test: install
 	$(BIN)/python -m pytest tests -p no:cacheprovider
