@@ -150,7 +150,9 @@ class ModelCacheSpec(ApiModel):
         default=None,
         max_length=1024,
         pattern=r"^/.*",
-        description="A node-local directory (e.g. on NVMe): replicas on the same node share it.",
+        description="A node-local directory (e.g. on NVMe), writable by uid 1000: replicas "
+        "on the same node share it. The baseline and restricted Pod Security levels refuse "
+        "hostPath volumes; there, use a pvc on local storage instead.",
     )
     size_limit: Quantity = Field(
         default="200Gi",
