@@ -48,7 +48,7 @@ lock:
 test: install
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
-test-unit: python-deps
+test-unit: python-deps vllm-wheels
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
 
 test-integration: install
