@@ -84,7 +84,11 @@ def test_scale_down_under_load(
     remaining = {r.spec.pod for r in fleet.bridge.replicas() if r.spec.namespace == namespace}
     removed = pods - remaining
     assert len(removed) == 2, f"expected 2 replicas removed, had {pods}, left {remaining}"
-    served = {k.split("/", 1)[1]: v for k, v in fleet.router.served.items()}
+    served = {
+        k.split("/", 1)[1]: v
+        for k, v in fleet.router.served.items()
+        if k.startswith(f"{namespace}/")
+    }
     assert all(served.get(pod, 0) > 0 for pod in removed), "the removed replicas served load"
 
     sent = records(out)
