@@ -20,6 +20,7 @@ from forescale.handlers.api_client import ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.reconciler import Reconciler
 from forescale.metrics.reader import PrometheusReader
+from forescale.resources.settings import operator_settings
 
 PROMETHEUS_URL_ENV = "FORESCALE_PROMETHEUS_URL"
 RECONCILE_INTERVAL_ENV = "FORESCALE_RECONCILE_SECONDS"
@@ -57,6 +58,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     url = os.environ.get(PROMETHEUS_URL_ENV) or None
     window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
     reader = PrometheusReader(url, window_seconds=window) if url else None
+    operator_settings()  # default image, monitor labels: a bad value stops the start here
     memo.reconciler = Reconciler(ClusterClient(), Autoscaler(reader))
 
 
