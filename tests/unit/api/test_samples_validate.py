@@ -43,7 +43,14 @@ def test_full_sample_sets_every_spec_field() -> None:
         return missing
 
     # A source sets exactly one of its alternatives, so the other two stay unset.
-    allowed = {"spec.model.source.huggingFace", "spec.model.source.uri", "spec.engine.env[].value"}
+    allowed = {
+        "spec.model.source.huggingFace",
+        "spec.model.source.uri",
+        "spec.engine.env[].value",
+        # Affinity has three kinds; the sample shows one.
+        "spec.placement.affinity.nodeAffinity",
+        "spec.placement.affinity.podAffinity",
+    }
     missing = set(unset(spec_schema, manifest["spec"], "spec")) - allowed
     assert missing == set()
 
