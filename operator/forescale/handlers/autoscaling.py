@@ -231,7 +231,8 @@ class Autoscaler:
                 track.last, desired=None, scaled_message=None, recommendation_message=None
             )
         observation, problem = await self._observation(key)
-        problem = problem or self._distrust_after_gap(track, observation, now)
+        gap = self._distrust_after_gap(track, observation if problem is None else None, now)
+        problem = problem or gap
         if observation is not None and problem is None:
             track.history.append(observation)
         desired_now = int((deployment or {}).get("spec", {}).get("replicas") or 0)
