@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,9 @@ import kubernetes
 from forescale.api import identity
 
 REQUEST_TIMEOUT = 30.0
+LOG_WRITES_ENV = "FORESCALE_LOG_WRITES"
+"""Set to 1 to log every write as it is sent (the leader-election test reads these)."""
+_write_log = logging.getLogger("forescale.api.writes")
 
 # kind -> (API path prefix, plural) for the kinds forescale writes or reads.
 _KINDS: dict[str, tuple[str, str]] = {
@@ -112,8 +116,11 @@ class ClusterClient:
         accept: str = "application/json",
         fenced: bool = True,
     ) -> Any:
-        if fenced and method not in _READ_METHODS and self._may_write and not self._may_write():
-            raise NotLeaderError(f"{method} {path}: not the leader")
+        if method not in _READ_METHODS:
+            if fenced and self._may_write and not self._may_write():
+                raise NotLeaderError(f"{method} {path}: not the leader")
+            if fenced and os.environ.get(LOG_WRITES_ENV) == "1":
+                _write_log.info("WRITE %s %s", method, path)
         if body is not None and content_type.endswith("yaml"):
             # The client would send json.dumps' ASCII escapes, and a character outside the
             # BMP (an emoji) becomes a surrogate pair the API server's YAML parser rejects

@@ -127,6 +127,11 @@ def _pod_spec(spec: LLMDeploymentSpec) -> dict[str, Any]:
         "readinessProbe": _http_probe(port, 5, 3),
         "livenessProbe": _http_probe(port, 10, 6),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+        # Minimal stand-in (safety branch) for the vLLM helper's restricted securityContext.
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }
     node_selector = dict(spec.placement.node_selector)
     if res.gpu_product:
@@ -136,6 +141,12 @@ def _pod_spec(spec: LLMDeploymentSpec) -> dict[str, Any]:
         "volumes": volumes,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
         "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
     }
     if node_selector:
         pod["nodeSelector"] = node_selector
