@@ -79,7 +79,10 @@ def test_an_injected_privileged_sidecar_is_removed(
                         "containers": [
                             {
                                 "name": "vllm",
-                                "securityContext": {"privileged": True},
+                                "securityContext": {
+                                    "privileged": True,
+                                    "allowPrivilegeEscalation": True,
+                                },
                             },
                             {
                                 "name": "miner",
