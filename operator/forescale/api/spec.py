@@ -16,9 +16,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from forescale.api import names
 from forescale.api.validation_rule import ValidationRule, with_rules
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
@@ -62,17 +63,26 @@ class ApiModel(BaseModel):
     )
 
 
+DnsSubdomain = Annotated[str, Field(max_length=253, pattern=names.DNS_SUBDOMAIN_PATTERN)]
+"""The name of a namespaced object (Secret, PVC): never a path, never another namespace."""
+
+
 class SecretKeySelector(ApiModel):
     """A key of a Secret in the LLMDeployment's namespace."""
 
-    name: str = Field(max_length=253, description="Name of the Secret.")
-    key: str = Field(default="token", max_length=253, description="Key within the Secret.")
+    name: DnsSubdomain = Field(description="Name of the Secret (a DNS subdomain).")
+    key: str = Field(
+        default="token",
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key within the Secret.",
+    )
 
 
 class PvcSource(ApiModel):
     """Model weights already on a PersistentVolumeClaim (fastest cold start)."""
 
-    claim_name: str = Field(max_length=253, description="Name of the PersistentVolumeClaim.")
+    claim_name: DnsSubdomain = Field(description="Name of the PersistentVolumeClaim.")
     sub_path: str | None = Field(
         default=None, max_length=1024, description="Path of the weights inside the volume."
     )
@@ -307,7 +317,8 @@ class ResourcesSpec(ApiModel):
     )
     gpu_product: str | None = Field(
         default=None,
-        max_length=253,
+        max_length=63,
+        pattern=names.LABEL_VALUE_PATTERN,
         description="Required GPU model, matched against the node label "
         "nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3).",
     )
@@ -322,9 +333,16 @@ class ResourcesSpec(ApiModel):
 class Toleration(ApiModel):
     """A Kubernetes toleration (same fields as core/v1 Toleration)."""
 
-    key: str | None = Field(default=None, max_length=316, description="Taint key.")
+    key: str | None = Field(
+        default=None,
+        max_length=names.MAX_KEY_LENGTH,
+        pattern=names.QUALIFIED_NAME_PATTERN,
+        description="Taint key.",
+    )
     operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Operator.")
-    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    value: str | None = Field(
+        default=None, max_length=63, pattern=names.LABEL_VALUE_PATTERN, description="Taint value."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect."
     )
@@ -333,34 +351,81 @@ class Toleration(ApiModel):
     )
 
 
+_AFFINITY_PART: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class Affinity(ApiModel):
+    """A core/v1 Affinity: only its three kinds are accepted; each is passed on as given
+    (the API server checks their insides when the Deployment is applied, and a refusal
+    becomes ``Degraded=True InvalidSpec`` with its message)."""
+
+    node_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 NodeAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+    pod_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 PodAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+    pod_anti_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 PodAntiAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+
+
+def _label_map(what: str, *, label_values: bool) -> dict[str, Any]:
+    rules = [names.keys_rule(what)]
+    if label_values:
+        rules.append(names.values_rule(what))
+    return {"x-kubernetes-validations": rules}
+
+
 class PlacementSpec(ApiModel):
     """Where replicas may run."""
 
     node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, description="Node labels replicas require."
+        default_factory=dict,
+        max_length=names.MAX_POD_LABELS,
+        description="Node labels replicas require.",
+        json_schema_extra=_label_map("spec.placement.nodeSelector", label_values=True),
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Tolerations for GPU node taints."
     )
-    affinity: dict[str, Any] | None = Field(
-        default=None,
-        description="A core/v1 Affinity, passed to the pod as given.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    affinity: Affinity | None = Field(
+        default=None, description="A core/v1 Affinity for the replicas' pods."
     )
-    priority_class_name: str | None = Field(
-        default=None, max_length=253, description="PriorityClass of the replicas."
+    priority_class_name: DnsSubdomain | None = Field(
+        default=None, description="PriorityClass of the replicas."
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        names.check_keys(value, "spec.placement.nodeSelector", label_values=True)
+        return value
 
 
 class PodMetadata(ApiModel):
     """Extra labels and annotations for the replicas' pods (e.g. for a service mesh)."""
 
     labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, description="Labels added to every pod."
+        default_factory=dict,
+        max_length=names.MAX_POD_LABELS,
+        description="Labels added to every pod.",
+        json_schema_extra=_label_map("spec.podMetadata.labels", label_values=True),
     )
-    annotations: dict[str, Annotated[str, Field(max_length=65536)]] = Field(
-        default_factory=dict, description="Annotations added to every pod."
+    annotations: dict[str, Annotated[str, Field(max_length=names.MAX_ANNOTATION_VALUE)]] = Field(
+        default_factory=dict,
+        max_length=names.MAX_POD_ANNOTATIONS,
+        description=f"Annotations added to every pod (at most {names.MAX_POD_ANNOTATIONS}, "
+        f"each value at most {names.MAX_ANNOTATION_VALUE} characters).",
+        json_schema_extra=_label_map("spec.podMetadata.annotations", label_values=False),
     )
+
+    @field_validator("labels", "annotations")
+    @classmethod
+    def _keys(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        labels = info.field_name == "labels"
+        names.check_keys(value, f"spec.podMetadata.{info.field_name}", label_values=labels)
+        return value
 
 
 class ServiceSpec(ApiModel):
@@ -426,8 +491,25 @@ class CapacitySpec(ApiModel):
     """What one replica sustains within the SLO; seeds the online estimate."""
 
     requests_per_second: Quantity | None = Field(
-        default=None, description='Requests per second one replica serves (e.g. "2.5").'
+        default=None,
+        description='Requests per second one replica serves (e.g. "2.5"); more than 0.',
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!self.matches(r'^0+(\\.0+)?[a-zA-Z]*$')",
+                    "message": "spec.scaling.capacity.requestsPerSecond must be more than 0",
+                }
+            ]
+        },
     )
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _positive(cls, value: str | None) -> str | None:
+        if value is not None and parse_quantity(value) <= 0:
+            raise ValueError("spec.scaling.capacity.requestsPerSecond must be more than 0")
+        return value
+
     output_tokens_per_second: int | None = Field(
         default=None,
         ge=1,

@@ -250,7 +250,7 @@ def _pod_spec(spec: LLMDeploymentSpec, settings: RenderSettings) -> dict[str, An
             t.model_dump(by_alias=True, exclude_none=True) for t in spec.placement.tolerations
         ]
     if spec.placement.affinity:
-        pod["affinity"] = spec.placement.affinity
+        pod["affinity"] = spec.placement.affinity.model_dump(by_alias=True, exclude_none=True)
     if spec.placement.priority_class_name:
         pod["priorityClassName"] = spec.placement.priority_class_name
     return pod

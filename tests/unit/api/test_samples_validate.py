@@ -49,6 +49,9 @@ def test_full_sample_sets_every_spec_field() -> None:
         "spec.model.source.uri",
         "spec.engine.env[].value",
         "spec.model.cache.pvc",
+        # Affinity has three kinds; the sample shows one.
+        "spec.placement.affinity.nodeAffinity",
+        "spec.placement.affinity.podAffinity",
     }
     missing = set(unset(spec_schema, manifest["spec"], "spec")) - allowed
     assert missing == set()
