@@ -1,9 +1,15 @@
 """kopf handlers: each only says *which* LLMDeployment to reconcile, never *how*.
 
 Changes to an LLMDeployment, to any child it owns (a hand edit, a deletion, a Deployment's
-status moving as pods become Ready) and a periodic timer all end in the same level-based
-reconciliation (:mod:`forescale.handlers.reconciler`). Handlers return nothing, so kopf
-writes no handler results into status.
+status moving as pods become Ready) and the reconciler's own periodic pass all end in the
+same level-based reconciliation (:mod:`forescale.handlers.reconciler`).
+
+Only ``on.event`` handlers, on purpose: kopf's create/update/resume handlers write
+bookkeeping annotations and its timers add a finalizer to every object. Both are writes
+that every replica would make (leader election or not), and a finalizer only a running
+operator can remove makes deletion hang when the operator is down or the object cannot be
+patched. Without them kopf only watches; every write is the reconciler's, behind the
+leader fence.
 """
 
 from __future__ import annotations
@@ -13,8 +19,6 @@ from typing import Any
 import kopf
 
 from forescale.api import identity
-from forescale.handlers import telemetry
-from forescale.handlers.configuring import reconcile_interval
 from forescale.handlers.reconciler import Reconciler
 
 _MANAGED = {identity.LABEL_MANAGED_BY: "forescale"}
@@ -26,32 +30,21 @@ def _reconciler(memo: Any) -> Reconciler:
     return reconciler
 
 
-@kopf.on.resume(identity.GROUP, identity.VERSION, identity.PLURAL)
-@kopf.on.create(identity.GROUP, identity.VERSION, identity.PLURAL)
-@kopf.on.update(identity.GROUP, identity.VERSION, identity.PLURAL, field="spec")
-async def llmdeployment_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """The spec changed (or the operator started): converge now."""
-    _reconciler(memo).trigger(namespace or "", name)
-
-
-@kopf.timer(identity.GROUP, identity.VERSION, identity.PLURAL, interval=reconcile_interval())
-async def llmdeployment_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Periodic pass: repairs drift kopf did not hear about, refreshes status, autoscales."""
-    _reconciler(memo).trigger(namespace or "", name)
-
-
 @kopf.on.event(identity.GROUP, identity.VERSION, identity.PLURAL)
 async def llmdeployment_event(
-    type: str, namespace: str | None, name: str, memo: Any, **_: Any
+    type: str | None, namespace: str | None, name: str, meta: kopf.Meta, memo: Any, **_: Any
 ) -> None:
-    """On deletion, forget it; owner references let the garbage collector remove children.
+    """Listed at start or its spec changed (a new generation): converge; deleted: forget.
 
-    Nothing needs doing *before* deletion, so there is no deletion handler. (kopf still
-    adds its finalizer because of the timer, and removes it when the object is deleted.)
+    Status-only changes (our own writes) do not trigger: the periodic pass covers them.
+    Owner references let the garbage collector remove the children, so deletion needs
+    nothing from the operator and completes even while it is down.
     """
+    reconciler = _reconciler(memo)
     if type == "DELETED":
-        _reconciler(memo).forget(namespace or "", name)
-        telemetry.forget(namespace or "", name)
+        reconciler.forget(namespace or "", name)
+    elif reconciler.new_generation(namespace or "", name, meta.get("generation")):
+        reconciler.trigger(namespace or "", name)
 
 
 def _owner_name(owner_references: Any) -> str | None:

@@ -15,6 +15,7 @@ from forescale.api import identity
 from forescale.resources.deployment import PORT_NAME
 from forescale.resources.labels import selector_labels
 from forescale.resources.owner import Owner
+from forescale.resources.settings import RenderSettings, operator_settings
 
 SCRAPE_INTERVAL = "15s"
 
@@ -24,12 +25,19 @@ def _label_source(label: str) -> str:
     return f"__meta_kubernetes_pod_label_{sanitized}"
 
 
-def build_pod_monitor(owner: Owner) -> dict[str, Any]:
-    """A PodMonitor selecting the replicas, labelling series with their LLMDeployment."""
+def build_pod_monitor(owner: Owner, settings: RenderSettings | None = None) -> dict[str, Any]:
+    """A PodMonitor selecting the replicas, labelling series with their LLMDeployment.
+
+    The operator's monitor labels (``FORESCALE_MONITOR_LABELS``) go on its metadata, so a
+    Prometheus that selects monitors by label (kube-prometheus-stack's ``release``) finds it.
+    """
+    metadata = owner.metadata()
+    extra = (settings or operator_settings()).monitor_labels
+    metadata["labels"] = {**extra, **metadata["labels"]}
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": owner.metadata(),
+        "metadata": metadata,
         "spec": {
             "selector": {"matchLabels": selector_labels(owner.name)},
             "podMetricsEndpoints": [

@@ -1,0 +1,101 @@
+"""Scale-down under load loses no request when the drain is on, and does when it is off.
+
+A fixed LLMDeployment of 3 replicas serves long streaming generations through the router;
+mid-load its ``spec.replicas`` drops to 1. The operator scales the Deployment down, the
+two pods being deleted leave the router at once (as endpoints drop a terminating pod), and
+their sim-servers get SIGTERM with the ``--shutdown-timeout`` the operator rendered. The
+sim-server behaves like the pinned vLLM (it aborts in-flight requests without the flag),
+so the same run with ``spec.engine.drain: None`` must fail requests: that case shows the
+test can fail, and that the drain, not luck, is what saves the requests.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from forescale.sandbox.operator_process import OperatorProcess
+from forescale.sandbox.pytest_plugin import Kubectl
+
+from .conftest import Fleet
+from .fleet_support import MODEL, NAME, apply, demo_manifest, eventually, get, loadgen, records
+
+pytestmark = pytest.mark.e2e
+
+OUTPUT_TOKENS = 150
+"""About 5 s per request at the demo profile's ~30 ms decode step: always some in flight."""
+
+
+def _fixed(replicas: int, drain: str) -> dict[str, object]:
+    manifest = demo_manifest(policy="fixed", minReplicas=1)
+    spec = manifest["spec"]
+    spec["replicas"] = replicas
+    spec["engine"] = {**spec.get("engine", {}), "maxNumSeqs": 16, "drain": drain}
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("drain", "expect_failures"),
+    [("ShutdownTimeout", False), ("None", True)],
+    ids=["drain-on", "drain-off"],
+)
+def test_scale_down_under_load(
+    *,
+    fleet: Fleet,
+    kubectl: Kubectl,
+    namespace: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+    drain: str,
+    expect_failures: bool,
+) -> None:
+    apply(kubectl, namespace, _fixed(3, drain))
+    eventually(
+        lambda: len(fleet.bridge.backends(MODEL)) == 3 or None, 120, "3 Ready replicas serving"
+    )
+    pods = {r.spec.pod for r in fleet.bridge.replicas() if r.spec.namespace == namespace}
+    flags = {
+        r.spec.pod: r.spec.shutdown_timeout
+        for r in fleet.bridge.replicas()
+        if r.spec.namespace == namespace
+    }
+    # What the operator rendered reaches the replicas: 115 s drain on, none off.
+    assert set(flags.values()) == ({115} if drain == "ShutdownTimeout" else {0}), flags
+
+    out = tmp_path / "requests.jsonl"
+    load = loadgen(fleet.router.url, "constant:rate=1.5", 30, out, output_tokens=OUTPUT_TOKENS)
+    try:
+        time.sleep(12)  # ~3 requests in flight per replica by now
+        manifest = _fixed(1, drain)
+        apply(kubectl, namespace, manifest)
+        eventually(
+            lambda: get(kubectl, namespace, "deployment", NAME)["spec"]["replicas"] == 1 or None,
+            30,
+            "the operator to scale the Deployment to 1",
+        )
+        assert load.wait(timeout=120) == 0, out.with_suffix(".log").read_text()
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+
+    remaining = {r.spec.pod for r in fleet.bridge.replicas() if r.spec.namespace == namespace}
+    removed = pods - remaining
+    assert len(removed) == 2, f"expected 2 replicas removed, had {pods}, left {remaining}"
+    served = {
+        k.split("/", 1)[1]: v
+        for k, v in fleet.router.served.items()
+        if k.startswith(f"{namespace}/")
+    }
+    assert all(served.get(pod, 0) > 0 for pod in removed), "the removed replicas served load"
+
+    sent = records(out)
+    assert len(sent) > 30, f"only {len(sent)} requests recorded"
+    failed = [r for r in sent if r["status"] != "ok" or r["output_tokens"] != OUTPUT_TOKENS]
+    statuses = sorted({str(r["status"]) for r in failed})
+    if expect_failures:
+        assert failed, "drain off, yet no request failed: the test could not catch a loss"
+    else:
+        assert failed == [], f"{len(failed)} of {len(sent)} requests failed: {statuses}"
