@@ -262,6 +262,7 @@ def decide(
                 _floor(cap_rps, params),
             ),
             envelope.quantile(state.envelope, params.attainment),
+            envelope.trusted(state.envelope, params.attainment),
             bound,
             horizon,
             cap_rps,

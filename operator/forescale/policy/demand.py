@@ -17,8 +17,11 @@ honest:
   spike the smoothed base lags on: the current rise
   is extrapolated over the horizon (at most doubling the current rate), within the bound.
 
-``reactive`` plans for the current arrival rate; while the forecaster warms up (a rate
-window still filling looks like a steep rise), so does ``predictive``.
+Until enough windows have closed for the quantile to rest on evidence (one expected beyond
+it: 100 windows for 0.99), the plan is at least the highest rate seen: a new deployment
+has not shown its bursts yet. ``reactive`` plans for the current arrival rate; while the
+forecaster warms up (a rate window still filling looks like a steep rise), so does
+``predictive``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     at: float,
     base: float,
     envelope: float | None,
+    trusted: bool,
     bound: PeakBound | None,
     horizon: float,
     capacity: float,
@@ -114,6 +118,11 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
             f"forecast {base:.1f} req/s x burst envelope {envelope:.2f} ({quantile})"
             f" = {rate:.1f} req/s in {horizon:.0f} s"
         )
+    if not trusted and bound is not None and bound.peak > rate:
+        # Too few windows for this quantile: until they exist, plan for the highest rate
+        # the deployment has shown (a new deployment has not seen its bursts yet).
+        rate = bound.peak
+        label = f"{label}; too little history for {quantile}: the peak seen, {rate:.1f} req/s"
     if bound is not None and rate > bound.limit:
         rate = max(bound.limit, arrival)
         label = f"{label}, capped at {rate:.1f} req/s ({_bound_note(bound, params)})"

@@ -72,6 +72,8 @@ class EnvelopeState:
     of a 2 % bin)."""
     updated_at: float | None = None
     """When ``weights`` were last decayed."""
+    windows: int = 0
+    """Windows closed so far (not decayed): the evidence a quantile rests on."""
     open: tuple[OpenWindow, ...] = ()
 
     @property
@@ -83,6 +85,7 @@ class EnvelopeState:
         return {
             "weights": [[i, w, self.ratios[i]] for i, w in enumerate(self.weights) if w > 0],
             "updated_at": self.updated_at,
+            "windows": self.windows,
             "open": [w.to_list() for w in self.open],
         }
 
@@ -110,6 +113,7 @@ class EnvelopeState:
             weights=tuple(weights),
             ratios=tuple(ratios),
             updated_at=None if updated is None else _number(updated),
+            windows=int(_number(data.get("windows", 0))),
             open=tuple(OpenWindow.from_list(w) for w in opened),
         )
 
@@ -175,7 +179,13 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
         updated = at
     if base is not None and base > 0:
         still_open.append(OpenWindow(at, base))
-    return EnvelopeState(weights, ratios, updated, tuple(still_open))
+    return EnvelopeState(weights, ratios, updated, state.windows + len(closing), tuple(still_open))
+
+
+def trusted(state: EnvelopeState, q: float) -> bool:
+    """Whether enough windows closed for quantile ``q`` to rest on evidence: at least one
+    window is expected beyond it (``windows x (1 - q) >= 1``; 100 windows for 0.99)."""
+    return state.windows * (1 - q) >= 1
 
 
 def quantile(state: EnvelopeState, q: float) -> float | None:

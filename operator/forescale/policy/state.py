@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from forescale.policy.envelope import EnvelopeState
 from forescale.policy.forecasting import ForecasterState
 
-#: State format version; bump when a field's meaning changes. 2: the burst envelope.
-STATE_VERSION = 2
+#: State format version; bump when a field's meaning changes (2: the burst envelope;
+#: 3: its window count).
+STATE_VERSION = 3
 #: How many observed pod start times the horizon is learned from.
 STARTUP_SAMPLES = 16
 

@@ -179,3 +179,22 @@ def test_a_filling_rate_window_on_the_demo_does_not_scale_up() -> None:
             decision = decide([obs], state, params, ReplicaCounts(1, 1), float(now))
             state = decision.state
             assert decision.desired_replicas == 1, (seed, now, decision.reason)
+
+
+def test_until_the_quantile_has_evidence_the_plan_holds_the_peak_seen() -> None:
+    """A new deployment has not shown its bursts: until one window is expected beyond the
+    quantile (100 closed windows for 0.99), the plan is at least the highest rate seen."""
+    rates = [100.0] * 4 + [300.0] + [100.0] * 200
+    params = ScalingParameters(max_replicas=100, capacity_requests_per_second=10.0)
+    decisions = run(rates, params, replicas=10)
+    early, late = decisions[60], decisions[-1]
+    assert early.forecast_requests_per_second is not None
+    assert early.forecast_requests_per_second >= 290.0  # 300, decaying over 6 h
+    assert "too little history for p99" in early.reason
+    assert late.state.envelope.windows >= 100
+    assert late.forecast_requests_per_second is not None
+    assert late.forecast_requests_per_second <= 120.0  # the envelope, not the old peak
+    # With a 0.9 target ten windows are evidence enough.
+    quick = run(rates, replace(params, attainment=0.9), replicas=10)
+    assert quick[60].forecast_requests_per_second is not None
+    assert quick[60].forecast_requests_per_second <= 120.0

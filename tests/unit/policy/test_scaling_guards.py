@@ -104,6 +104,7 @@ def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
     params = ScalingParameters(
         max_replicas=40,
         capacity_requests_per_second=10.0,
+        attainment=0.9,  # 10 windows of history make the envelope trusted
         scale_down_stabilization_seconds=120,
         scale_down_max_step=2,
         scale_down_period_seconds=60,
