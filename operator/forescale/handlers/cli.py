@@ -30,6 +30,20 @@ from forescale.handlers import configuring, telemetry
     "--peering", "peering_name", default=None, help="kopf peering name (HA); unset: standalone."
 )
 @click.option("--priority", type=int, default=0, help="Peering priority of this replica.")
+@click.option(
+    "--shard",
+    default="",
+    envvar=configuring.SHARD_ENV,
+    help="This operator's shard (docs/scale.md); per-shard locks are named after it.",
+)
+@click.option(
+    "--shard-by",
+    type=click.Choice(["label", "namespace"]),
+    default="label",
+    envvar=configuring.SHARD_BY_ENV,
+    help="label: serve LLMDeployments labelled forescale.io/shard=<shard>; "
+    "namespace: the --namespace list is the shard.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(  # noqa: PLR0917 - one parameter per CLI option
     namespaces: tuple[str, ...],
@@ -40,11 +54,18 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     metrics_host: str,
     peering_name: str | None,
     priority: int,
+    shard: str,
+    shard_by: str,
     verbose: bool,
 ) -> None:
     """Run the forescale operator against the cluster of the current kubeconfig."""
     if not namespaces and not all_namespaces:
         raise click.UsageError("pass --namespace NS (repeatable) or --all-namespaces")
+    if shard_by == "namespace" and (all_namespaces or not shard):
+        raise click.UsageError("--shard-by namespace needs --shard NAME and --namespace NS...")
+    os.environ[configuring.SHARD_ENV] = shard
+    os.environ[configuring.SHARD_BY_ENV] = shard_by
+    os.environ[configuring.NAMESPACES_ENV] = "" if all_namespaces else ",".join(namespaces)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
