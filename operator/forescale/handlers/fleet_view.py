@@ -90,7 +90,7 @@ class FleetView:
             "status": {"conditions": list((body.get("status") or {}).get("conditions") or [])},
         }
 
-    def keys(self) -> list[Key]:
+    def llmdeployments(self) -> list[Key]:
         """Every LLMDeployment seen, in a stable order."""
         return sorted(self._llmds)
 

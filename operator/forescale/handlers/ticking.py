@@ -115,7 +115,7 @@ class Ticker:
         """One tick over the whole fleet."""
         started = self._clock()
         now = started
-        keys = self.view.keys()
+        keys = self.view.llmdeployments()
         WATCHED.set(len(keys))
         for gone in set(self._last_pass) - set(keys):
             del self._last_pass[gone]
