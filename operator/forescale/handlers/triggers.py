@@ -43,11 +43,10 @@ def _ours(labels: kopf.Labels, **_: Any) -> bool:
     return in_shard(labels)
 
 
-@kopf.on.resume(identity.GROUP, identity.VERSION, identity.PLURAL, when=_ours)
 @kopf.on.create(identity.GROUP, identity.VERSION, identity.PLURAL, when=_ours)
 @kopf.on.update(identity.GROUP, identity.VERSION, identity.PLURAL, field="spec", when=_ours)
 async def llmdeployment_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """The spec changed (or the operator started): converge now."""
+    """Created, or the spec changed: converge now."""
     _reconciler(memo).trigger(namespace or "", name)
 
 
@@ -71,7 +70,13 @@ async def llmdeployment_event(  # noqa: PLR0917 - kopf passes these by keyword
         _reconciler(memo).forget(namespace or "", name)
         telemetry.forget(namespace or "", name)
         return
+    first_sight = _view(memo).body((namespace or "", name)) is None
     _view(memo).llmdeployment_seen(dict(body))
+    if first_sight and body.get("status"):
+        # An existing object seen for the first time: the operator (re)started, or it was
+        # relabelled into this shard. Converge it now. (A new one has no status yet: its
+        # create handler triggers the pass.)
+        _reconciler(memo).trigger(namespace or "", name)
 
 
 def _owner_name(owner_references: Any) -> str | None:
