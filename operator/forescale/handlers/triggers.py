@@ -104,12 +104,36 @@ async def deployment_changed(
 
 
 @kopf.on.event("", "v1", "services", labels=_MANAGED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
-async def child_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
-    """A child moved (hand edit, deletion): reconcile its owner, if it is ours."""
+async def service_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+    """The Service moved (hand edit, deletion): reconcile its owner, if it is ours."""
     owner = _our_owner(namespace, meta, memo)
     if owner is not None:
         _reconciler(memo).trigger(*owner)
+
+
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
+async def budget_changed(
+    type: str | None, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
+) -> None:
+    """The PDB's spec moved or it was deleted: reconcile its owner, if it is ours.
+
+    A PDB's status changes every time one of the owner's pods turns Ready or not; that is
+    no news to the owner (its Deployment's status says the same), so a modification that
+    leaves ``metadata.generation`` (bumped only by spec changes) alone triggers nothing.
+    """
+    owner = _our_owner(namespace, meta, memo)
+    if owner is None:
+        return
+    seen: dict[tuple[str, str], Any] = memo.setdefault("budget_generations", {})
+    key = (namespace or "", str(meta.get("name")))
+    generation = meta.get("generation")
+    if type == "DELETED":
+        seen.pop(key, None)
+    elif type == "MODIFIED" and seen.get(key) == generation:
+        return
+    else:
+        seen[key] = generation
+    _reconciler(memo).trigger(*owner)
 
 
 def _our_owner(namespace: str | None, meta: Any, memo: Any) -> tuple[str, str] | None:
