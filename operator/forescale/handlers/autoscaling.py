@@ -287,8 +287,7 @@ class Autoscaler:
             startup_seconds=tuple(startups),
         )
         history = list(track.history) if problem is None else []
-        window = self.window_seconds if self._reader is not None else None
-        params = parameters_from_spec(spec, rate_window_seconds=window)
+        params = parameters_from_spec(spec, rate_window_seconds=self.window_seconds)
         policy = decide(history, track.state, params, counts, now)
         track.state = policy.state
         track.last_decided_at = now

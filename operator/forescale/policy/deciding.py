@@ -125,7 +125,9 @@ def _base(
     """
     flat = replace(forecaster, trend=0.0)
     rise = abs(predict(forecaster, smooth, steps) - predict(flat, smooth, steps))
-    noise = math.sqrt(max(forecaster.level, 0.0) / window)
+    # Over ``steps`` samples the noise of the level a trend is fitted to adds up like a
+    # random walk.
+    noise = math.sqrt(max(forecaster.level, 0.0) / window * steps)
     if rise <= TREND_SIGNIFICANCE_SIGMAS * noise:
         forecaster = flat
     return forecast(forecaster, smooth, steps, 0.0).mean

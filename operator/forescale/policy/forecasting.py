@@ -54,7 +54,7 @@ class SmoothingParameters:
 
     alpha: float = 0.6
     """Level smoothing: high reacts fast to a new level."""
-    beta: float = 0.1
+    beta: float = 0.3
     """Trend smoothing."""
     gamma: float = 0.1
     """Season smoothing (unused without a season)."""

@@ -7,8 +7,8 @@ to ``policy.spec_mapping.parameters_from_spec``: what the benchmark measures is 
 configuration an ``LLMDeployment`` can ask for. :func:`overrides` lists what differs from
 the CRD defaults, and the report prints it.
 
-forescale's sweep knob is one row of :data:`KNOBS`; switching the swept field (e.g. to
-``scaling.slo.attainment`` once the API has it) is a change of :data:`FORESCALE_KNOB`.
+forescale's sweep knob is one row of :data:`KNOBS` (:data:`FORESCALE_KNOB`:
+``scaling.slo.attainment``); ``reactive`` is swept over the declared capacity.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ KNOBS: dict[str, Knob] = {
         default=1.0,
         relative_to_slo_rate=True,
     ),
-    # The quantile target the policy helper is adding (issue 10); not in the API yet.
+    # spec.scaling.slo.attainment: the quantile of the learned burst envelope (a string).
     "attainment": Knob(
         "attainment",
         "scaling.slo.attainment",
@@ -61,8 +61,10 @@ KNOBS: dict[str, Knob] = {
         relative_to_slo_rate=False,
     ),
 }
-#: The knob forescale (and ``reactive``) is swept over.
-FORESCALE_KNOB = KNOBS["capacity"]
+#: The knob forescale is swept over: its one headroom knob, the SLO attainment target.
+FORESCALE_KNOB = KNOBS["attainment"]
+#: ``reactive`` has no forecast and no envelope: it is swept over the declared capacity.
+REACTIVE_KNOB = KNOBS["capacity"]
 
 UNIFORM_SCALE_DOWN: dict[str, int] = {
     "maxReplicasPerStep": UNIFORM_DOWN_PODS,
@@ -113,6 +115,8 @@ def spec_document(
         _set(document, knob.spec_path, f"{knob_value * rps:.3f}")
         if knob.spec_path == "scaling.capacity.requestsPerSecond":
             scaling["capacity"]["outputTokensPerSecond"] = max(1, round(knob_value * tokens))
+    elif knob.spec_path == "scaling.slo.attainment":
+        _set(document, knob.spec_path, f"{knob_value:g}")  # the API takes a string
     else:
         _set(document, knob.spec_path, knob_value)
     return document

@@ -72,17 +72,22 @@ def _rate(u: float, prepared: PreparedTrace) -> float:
     return u * prepared.sizing.capacity.slo_requests_per_second
 
 
-def _forescale(policy: str, uniform: bool) -> Builder:
+def _forescale(policy: str, uniform: bool, knob: bench_spec.Knob) -> Builder:
     def build(value: float, prepared: PreparedTrace, config: BenchConfig) -> Scaler:
-        document = forescale_document(policy, value, prepared, config, uniform)
+        document = forescale_document(policy, value, prepared, config, uniform, knob)
         name = policy if uniform else f"{policy}:defaults"
         return ForescaleScaler(bench_spec.parameters(document), name=name)
 
     return build
 
 
-def forescale_document(
-    policy: str, value: float, prepared: PreparedTrace, config: BenchConfig, uniform: bool
+def forescale_document(  # noqa: PLR0917 (each a different input of the spec)
+    policy: str,
+    value: float,
+    prepared: PreparedTrace,
+    config: BenchConfig,
+    uniform: bool,
+    knob: bench_spec.Knob = bench_spec.FORESCALE_KNOB,
 ) -> dict[str, object]:
     kind = PolicyKind.PREDICTIVE if policy == "forescale" else PolicyKind.REACTIVE
     return bench_spec.spec_document(
@@ -93,6 +98,7 @@ def forescale_document(
         slo_ttft_seconds=config.slo_ttft_seconds,
         max_replicas=config.max_replicas,
         uniform_scale_down=uniform,
+        knob=knob,
     )
 
 
@@ -158,19 +164,20 @@ def _fixed(share: float, prepared: PreparedTrace, config: BenchConfig) -> Scaler
 
 
 _F = bench_spec.FORESCALE_KNOB
+_R = bench_spec.REACTIVE_KNOB
 DYNAMO_MARGINS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 1.0)
 
 VARIANTS: tuple[Variant, ...] = (
     Variant(
-        "forescale", "", _F.name, _F.values, _F.default, _forescale("forescale", True),
+        "forescale", "", _F.name, _F.values, _F.default, _forescale("forescale", True, _F),
         f"the operator's predictive policy from an LLMDeployment spec; knob {_F.spec_path}",
     ),
     Variant(
         "forescale", "defaults", _F.name, (_F.default,), _F.default,
-        _forescale("forescale", False), "CRD default scaleDown (1 pod or 10 % per 60 s, 300 s)",
+        _forescale("forescale", False, _F), "CRD default scaleDown (1 pod or 10 % per 60 s, 300 s)",
     ),
     Variant(
-        "reactive", "", _F.name, _F.values, _F.default, _forescale("reactive", True),
+        "reactive", "", _R.name, _R.values, _R.default, _forescale("reactive", True, _R),
         "forescale's policy without the forecast (spec.scaling.policy: reactive)",
     ),
     Variant(
