@@ -53,9 +53,7 @@ def test_a_flat_history_predicts_the_same_count() -> None:
 
 def test_linear_model_extrapolates_the_hpa_counts_one_look_ahead() -> None:
     """PHPA's Linear model: a line through the stored counts, read ``lookAhead`` ahead."""
-    phpa = PhpaScaler(
-        1, 100, target_inflight_per_pod=10, model="linear", look_ahead_seconds=60.0
-    )
+    phpa = PhpaScaler(1, 100, target_inflight_per_pod=10, model="linear", look_ahead_seconds=60.0)
     hpa = HpaScaler(1, 100, target_inflight_per_pod=10)
     # In flight grows so the HPA count rises by one pod per 15 s sync: 4, 5, 6 ...
     outs = []
