@@ -306,6 +306,8 @@ class Autoscaler:
         result = dataclasses.replace(
             result, starved=starved, ready=ready, first_metrics_pending=pending
         )
+        if starved and (ready == 0 or pending) and track.last_usable_at is None:
+            telemetry.awaiting_metrics(owner.namespace, owner.name)
         if result.scaled_message is not None:
             track.last_scale_time = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"

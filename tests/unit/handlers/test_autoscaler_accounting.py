@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from forescale.api.spec import LLMDeploymentSpec
-from forescale.handlers import autoscaling
+from forescale.handlers import autoscaling, telemetry
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.metrics.errors import PrometheusUnavailableError
 from forescale.metrics.observation import Observation
@@ -135,6 +135,14 @@ def test_no_metrics_while_the_first_replica_loads_is_not_an_alarm() -> None:
     decision = tick(scaler, {}, {"spec": {"replicas": 1}}, [_pod("a")])
     condition = scaler.condition(OWNER, decision)
     assert (condition.status, condition.reason) == ("False", "AwaitingMetrics")
+    # ... and the "no usable metrics" alert's series is absent, not 0.
+    samples = {
+        s.name: s.value
+        for metric in telemetry.REGISTRY.collect()
+        for s in metric.samples
+        if s.labels.get("llmdeployment") == "llm" and s.name == "forescale_metrics_available"
+    }
+    assert samples == {}
 
 
 def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> None:
