@@ -25,6 +25,8 @@ unit-tested; the run itself is not a test.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -345,8 +347,11 @@ class ScaleResult:
     ticks: int | None = None
     passes_by_why: dict[str, float] = field(default_factory=dict)
     delete_seconds: float | None = None
-    timeline: list[tuple[float, int, int]] = field(default_factory=list)
-    """(seconds since the first create, LLMDeployments current, current and Ready)."""
+    cpu_seconds_to_converge: float | None = None
+    """Operator CPU (user + system) from its start to convergence: contention-free cost."""
+    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
+    """(seconds since the first create, LLMDeployments current, current and Ready,
+    Deployments with a Ready replica): says whether the operator or the workload lags."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -434,8 +439,16 @@ def _loadgens(
 
 
 def _delete_all(api: KubeApi, settings: ScaleSettings) -> None:
+    patient = dataclasses.replace(api, timeout=120.0)
     for namespace in (settings.namespace, settings.loaded_namespace):
-        api.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
+        with contextlib.suppress(TimeoutError):  # the deletion goes on server-side
+            patient.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
+
+
+def _deployments_ready(api: KubeApi) -> int:
+    query = urllib.parse.urlencode({"labelSelector": MANAGED_SELECTOR})
+    items = api.get(f"/apis/apps/v1/deployments?{query}")["items"]
+    return sum(1 for d in items if (d.get("status") or {}).get("readyReplicas"))
 
 
 def _nothing_left(api: KubeApi, settings: ScaleSettings) -> bool:
@@ -540,11 +553,14 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     def done() -> bool:
         process.ensure_running()
         items = _llmds(api)
-        result.timeline.append((round(time.time() - started, 1), *progress(items)))
+        result.timeline.append(
+            (round(time.time() - started, 1), *progress(items), _deployments_ready(api))
+        )
         return converged(items, settings.deployments)
 
-    wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=2.0)
+    wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=3.0)
     converged_at = time.time()
+    result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
     result.converge_seconds = round(converged_at - started, 1)
     result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
     result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
