@@ -25,6 +25,8 @@ unit-tested; the run itself is not a test.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -345,6 +347,11 @@ class ScaleResult:
     ticks: int | None = None
     passes_by_why: dict[str, float] = field(default_factory=dict)
     delete_seconds: float | None = None
+    cpu_seconds_to_converge: float | None = None
+    """Operator CPU (user + system) from its start to convergence: contention-free cost."""
+    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
+    """(seconds since the first create, LLMDeployments current, current and Ready,
+    Deployments with a Ready replica): says whether the operator or the workload lags."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -375,18 +382,22 @@ def _llmds(api: KubeApi) -> list[dict[str, Any]]:
     return items
 
 
-def converged(items: list[dict[str, Any]], expected: int) -> bool:
-    """Every LLMDeployment current (observedGeneration) and Ready."""
-    if len(items) < expected:
-        return False
+def progress(items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(LLMDeployments with ``observedGeneration`` current, of those how many are Ready)."""
+    current = ready = 0
     for item in items:
         status = item.get("status") or {}
         if status.get("observedGeneration") != item["metadata"].get("generation"):
-            return False
-        ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-        if not ready or ready[0].get("status") != "True":
-            return False
-    return True
+            continue
+        current += 1
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        ready += bool(conditions and conditions[0].get("status") == "True")
+    return current, ready
+
+
+def converged(items: list[dict[str, Any]], expected: int) -> bool:
+    """Every LLMDeployment current (observedGeneration) and Ready."""
+    return len(items) >= expected and progress(items)[1] == len(items)
 
 
 def _metrics_text(port: int | None) -> str:
@@ -428,8 +439,16 @@ def _loadgens(
 
 
 def _delete_all(api: KubeApi, settings: ScaleSettings) -> None:
+    patient = dataclasses.replace(api, timeout=120.0)
     for namespace in (settings.namespace, settings.loaded_namespace):
-        api.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
+        with contextlib.suppress(TimeoutError):  # the deletion goes on server-side
+            patient.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
+
+
+def _deployments_ready(api: KubeApi) -> int:
+    query = urllib.parse.urlencode({"labelSelector": MANAGED_SELECTOR})
+    items = api.get(f"/apis/apps/v1/deployments?{query}")["items"]
+    return sum(1 for d in items if (d.get("status") or {}).get("readyReplicas"))
 
 
 def _nothing_left(api: KubeApi, settings: ScaleSettings) -> bool:
@@ -470,8 +489,14 @@ def build_cluster(settings: ScaleSettings) -> tuple[Cluster, AuditedApiserver, R
     return cluster, apiserver, router
 
 
-def run_scale(settings: ScaleSettings, repo: Path, echo: Callable[[str], None]) -> ScaleResult:
-    """Run the benchmark once; every process it started is stopped when it returns."""
+def run_scale(
+    settings: ScaleSettings, repo: Path, echo: Callable[[str], None], logs: Path | None = None
+) -> ScaleResult:
+    """Run the benchmark once; every process it started is stopped when it returns.
+
+    ``logs``: where to copy the operator's and the API server's logs (the sandbox's own
+    work directory goes with it).
+    """
     result = ScaleResult(settings=asdict(settings), nodes=settings.nodes)
     cluster, apiserver, router = build_cluster(settings)
     prometheus: PrometheusComponent = cluster.extras["prometheus"]
@@ -497,6 +522,12 @@ def run_scale(settings: ScaleSettings, repo: Path, echo: Callable[[str], None]) 
             _measure(settings, result, cluster, api, apiserver, operator, router, proxy, echo)
         finally:
             proxy.stop()
+            if logs is not None:
+                logs.mkdir(parents=True, exist_ok=True)
+                for name in ("forescale-operator.log", "kube-apiserver.log"):
+                    source = cluster.logs_dir / name
+                    if source.is_file():
+                        (logs / name).write_bytes(source.read_bytes()[-5_000_000:])
     return result
 
 
@@ -521,10 +552,15 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
 
     def done() -> bool:
         process.ensure_running()
-        return converged(_llmds(api), settings.deployments)
+        items = _llmds(api)
+        result.timeline.append(
+            (round(time.time() - started, 1), *progress(items), _deployments_ready(api))
+        )
+        return converged(items, settings.deployments)
 
-    wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=2.0)
+    wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=3.0)
     converged_at = time.time()
+    result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
     result.converge_seconds = round(converged_at - started, 1)
     result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
     result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
