@@ -20,7 +20,11 @@ CAPACITY = ReplicaCapacity(
 )
 
 
-def document(value: float = 1.0, uniform: bool = True) -> dict[str, object]:
+def document(
+    value: float = bench_spec.FORESCALE_KNOB.default,
+    uniform: bool = True,
+    knob: bench_spec.Knob = bench_spec.FORESCALE_KNOB,
+) -> dict[str, object]:
     return bench_spec.spec_document(
         policy="predictive",
         knob_value=value,
@@ -29,6 +33,7 @@ def document(value: float = 1.0, uniform: bool = True) -> dict[str, object]:
         slo_ttft_seconds=2.0,
         max_replicas=32,
         uniform_scale_down=uniform,
+        knob=knob,
     )
 
 
@@ -45,11 +50,15 @@ def test_parameters_are_the_operators_mapping_of_the_spec() -> None:
 
 
 def test_the_knob_moves_the_spec_field_of_the_knob_table() -> None:
-    knob = bench_spec.FORESCALE_KNOB
+    assert bench_spec.FORESCALE_KNOB.spec_path == "scaling.slo.attainment"
+    low = document(0.95)
+    assert low["scaling"]["slo"]["attainment"] == "0.95"  # type: ignore[index]
+    assert bench_spec.parameters(low) != bench_spec.parameters(document(0.999))
+    knob = bench_spec.REACTIVE_KNOB
     assert knob.spec_path == "scaling.capacity.requestsPerSecond"
-    low = bench_spec.parameters(document(0.8))
-    assert low.capacity_requests_per_second == pytest.approx(24.0)
-    assert low.capacity_tokens_per_second == 4800.0
+    cheap = bench_spec.parameters(document(0.8, knob=knob))
+    assert cheap.capacity_requests_per_second == pytest.approx(24.0)
+    assert cheap.capacity_tokens_per_second == 4800.0
 
 
 def test_defaults_variant_keeps_the_crd_scale_down() -> None:
@@ -67,6 +76,5 @@ def test_overrides_list_only_what_differs_from_the_crd_defaults() -> None:
         "scaling.maxReplicas": 32,
         "scaling.capacity.requestsPerSecond": "30.000",
         "scaling.capacity.outputTokensPerSecond": 6000,
-        "scaling.scaleDown.maxReplicasPerStep": 4,
-        "scaling.scaleDown.maxPercentPerStep": 1,
+        "scaling.scaleDown.maxPercentPerStep": 1,  # 4 pods per 60 s alone; 4 is the default
     }
