@@ -299,14 +299,16 @@ class Autoscaler:
             track.first_ready_at = now
         grace = 2 * self.window_seconds + spec.scaling.interval_seconds
         pending = (
-            track.last_usable_at is None
+            self._reader is not None  # no Prometheus configured is a problem, not a wait
+            and track.last_usable_at is None
             and track.first_ready_at is not None
             and now - track.first_ready_at < grace
         )
         result = dataclasses.replace(
             result, starved=starved, ready=ready, first_metrics_pending=pending
         )
-        if starved and (ready == 0 or pending) and track.last_usable_at is None:
+        awaiting = self._reader is not None and (ready == 0 or pending)
+        if starved and awaiting and track.last_usable_at is None:
             telemetry.awaiting_metrics(owner.namespace, owner.name)
         if result.scaled_message is not None:
             track.last_scale_time = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
@@ -360,7 +362,7 @@ class Autoscaler:
         if last is None:
             return ConditionUpdate(SCALING_ACTIVE, "Unknown", "Starting", "no decision yet")
         if last.hold_reason is not None and last.policy is not None and last.starved:
-            if last.ready == 0 or last.first_metrics_pending:
+            if self._reader is not None and (last.ready == 0 or last.first_metrics_pending):
                 why = (
                     "no replica is Ready yet, so there are no metrics to scale on (expected "
                     "while the model loads)"

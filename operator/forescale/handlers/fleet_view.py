@@ -39,6 +39,7 @@ class FleetView:
     _llmds: dict[Key, _Entry] = field(default_factory=dict)
     _replicas: dict[Key, int | None] = field(default_factory=dict)
     _pods: dict[Key, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    _troubles: dict[Key, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def llmdeployment_seen(self, body: dict[str, Any]) -> None:
         """An LLMDeployment was added or changed (the spec is parsed once per generation)."""
@@ -64,6 +65,7 @@ class FleetView:
         self._llmds.pop((namespace, name), None)
         self._replicas.pop((namespace, name), None)
         self._pods.pop((namespace, name), None)
+        self._troubles.pop((namespace, name), None)
 
     def deployment_seen(self, namespace: str, owner: str, body: dict[str, Any] | None) -> None:
         """The owner's Deployment changed (None: it was deleted)."""
@@ -73,13 +75,23 @@ class FleetView:
         replicas = (body.get("spec") or {}).get("replicas")
         self._replicas[(namespace, owner)] = int(replicas) if replicas is not None else None
 
-    def pod_seen(self, namespace: str, owner: str, body: dict[str, Any], gone: bool) -> None:
-        """One of the owner's pods changed or was deleted."""
+    def pod_seen(self, namespace: str, owner: str, body: dict[str, Any], gone: bool) -> bool:
+        """One of the owner's pods changed or was deleted.
+
+        Returns True when the pod's trouble changed (a container waiting for a reason such
+        as ``CreateContainerConfigError`` or ``ImagePullBackOff``, or the scheduler calling
+        it unschedulable): the Deployment's status does not move for those, so only the pod
+        tells the owner's ``Degraded`` condition that something is wrong, or no longer is.
+        """
         name = body["metadata"]["name"]
         pods = self._pods.setdefault((namespace, owner), {})
+        troubles = self._troubles.setdefault((namespace, owner), {})
         if gone:
             pods.pop(name, None)
-            return
+            return troubles.pop(name, ()) != ()
+        trouble = _trouble(body)
+        changed = troubles.get(name, ()) != trouble
+        troubles[name] = trouble
         meta = body["metadata"]
         pods[name] = {
             "metadata": {
@@ -89,6 +101,7 @@ class FleetView:
             },
             "status": {"conditions": list((body.get("status") or {}).get("conditions") or [])},
         }
+        return changed
 
     def llmdeployments(self) -> list[Key]:
         """Every LLMDeployment seen, in a stable order."""
@@ -116,3 +129,20 @@ class FleetView:
 
     def __len__(self) -> int:
         return len(self._llmds)
+
+
+def _trouble(pod: dict[str, Any]) -> tuple[str, ...]:
+    """The reasons a pod is stuck, as far as ``Degraded`` cares (empty: none)."""
+    status = pod.get("status") or {}
+    reasons = [
+        str(((c.get("state") or {}).get("waiting") or {}).get("reason"))
+        for c in status.get("containerStatuses") or []
+        if ((c.get("state") or {}).get("waiting") or {}).get("reason")
+        not in (None, "ContainerCreating", "PodInitializing")
+    ]
+    reasons += [
+        "Unschedulable"
+        for c in status.get("conditions") or []
+        if c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
+    ]
+    return tuple(sorted(reasons))

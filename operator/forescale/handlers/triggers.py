@@ -153,10 +153,15 @@ async def pod_changed(
 ) -> None:
     """Keep the tick's view of an LLMDeployment's pods (ready times teach the cold start).
 
-    Pod changes that matter to status reach the owner through its Deployment's status, so
-    this only records; it triggers no pass.
+    Most pod changes reach the owner through its Deployment's status, so this mostly only
+    records. A pod that gets stuck (a missing Secret, an image pull failure, no node fits)
+    or unstuck moves no Deployment status, so that triggers the owner's pass.
     """
     owner = labels.get(identity.LABEL_LLMDEPLOYMENT)
     if owner is None or not namespace:
         return
-    _view(memo).pod_seen(namespace, owner, dict(body), gone=type == "DELETED")
+    view = _view(memo)
+    if view.pod_seen(namespace, owner, dict(body), gone=type == "DELETED") and (
+        view.body((namespace, owner)) is not None
+    ):
+        _reconciler(memo).trigger(namespace, owner)
