@@ -24,8 +24,9 @@ from .fleet_support import MODEL, NAME, apply, demo_manifest, eventually, get, l
 
 pytestmark = pytest.mark.e2e
 
-OUTPUT_TOKENS = 150
-"""About 5 s per request at the demo profile's ~30 ms decode step: always some in flight."""
+OUTPUT_TOKENS = 200
+"""About 6 s per request at the demo profile's ~30 ms decode step: always some in flight."""
+RATE = 2.0
 
 
 def _fixed(replicas: int, drain: str) -> dict[str, object]:
@@ -65,16 +66,20 @@ def test_scale_down_under_load(
     assert set(flags.values()) == ({115} if drain == "ShutdownTimeout" else {0}), flags
 
     out = tmp_path / "requests.jsonl"
-    load = loadgen(fleet.router.url, "constant:rate=1.5", 30, out, output_tokens=OUTPUT_TOKENS)
+    curve = f"constant:rate={RATE:g}"
+    load = loadgen(fleet.router.url, curve, 30, out, output_tokens=OUTPUT_TOKENS)
+    in_flight_at_removal: dict[str, int] = {}
     try:
-        time.sleep(12)  # ~3 requests in flight per replica by now
-        manifest = _fixed(1, drain)
-        apply(kubectl, namespace, manifest)
-        eventually(
-            lambda: get(kubectl, namespace, "deployment", NAME)["spec"]["replicas"] == 1 or None,
-            30,
-            "the operator to scale the Deployment to 1",
-        )
+        time.sleep(12)  # ~4 requests in flight per replica by now
+        apply(kubectl, namespace, _fixed(1, drain))
+        # Watch the replicas go; note what the router had in flight on each as it went.
+        deadline = time.monotonic() + 60
+        while len(in_flight_at_removal) < 2 and time.monotonic() < deadline:
+            current = {r.spec.pod for r in fleet.bridge.replicas() if r.spec.namespace == namespace}
+            for pod in pods - current - in_flight_at_removal.keys():
+                in_flight_at_removal[pod] = fleet.router.in_flight.get(f"{namespace}/{pod}", 0)
+            time.sleep(0.05)
+        assert get(kubectl, namespace, "deployment", NAME)["spec"]["replicas"] == 1
         assert load.wait(timeout=120) == 0, out.with_suffix(".log").read_text()
     finally:
         if load.poll() is None:
@@ -90,11 +95,17 @@ def test_scale_down_under_load(
         if k.startswith(f"{namespace}/")
     }
     assert all(served.get(pod, 0) > 0 for pod in removed), "the removed replicas served load"
+    # Requests were mid-generation on the replicas as they were removed: what the drain saves.
+    assert sum(in_flight_at_removal.values()) > 0, in_flight_at_removal
 
     sent = records(out)
     assert len(sent) > 30, f"only {len(sent)} requests recorded"
     failed = [r for r in sent if r["status"] != "ok" or r["output_tokens"] != OUTPUT_TOKENS]
     statuses = sorted({str(r["status"]) for r in failed})
+    print(
+        f"drain {drain}: {len(sent)} requests, {len(failed)} failed {statuses}, "
+        f"in flight on the removed replicas: {in_flight_at_removal}"
+    )
     if expect_failures:
         assert failed, "drain off, yet no request failed: the test could not catch a loss"
     else:

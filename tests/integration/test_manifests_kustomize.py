@@ -70,7 +70,7 @@ def test_default_is_the_union_of_its_bases() -> None:
         "ServiceMonitor/forescale-operator",
         "PrometheusRule/forescale",
         "ConfigMap/forescale-grafana-dashboard",
-        "ClusterKopfPeering/forescale",
+        "Role/forescale-leader-election",
     } <= default
 
 

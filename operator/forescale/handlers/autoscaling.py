@@ -1,7 +1,8 @@
 """The autoscaler step of a reconciliation: read metrics, run the pure policy, explain.
 
 This is orchestration only. The numbers come from the Prometheus reader (one batched read
-serves every LLMDeployment for a few seconds), the decision from ``forescale.policy``; this
+per autoscaler tick serves every LLMDeployment, see ``handlers/ticking.py``), the decision
+from ``forescale.policy``; this
 module keeps the per-LLMDeployment memory (observation history, policy state, pod start
 times already learned) and turns a decision into an Event message, a condition and the
 ``status.autoscaling`` block. A Prometheus outage or a missing metric is a *hold* with the
@@ -41,7 +42,6 @@ from forescale.resources.owner import Owner
 logger = logging.getLogger("forescale.autoscaler")
 
 HISTORY = 64
-READ_REUSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class _Track:
     gap_since: float | None = None
     refill_until: float = 0.0
     first_ready_at: float | None = None
+    pending: bool = False
+    """The tick decided and asked for a pass: the next pass applies this decision."""
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -143,31 +145,45 @@ class Autoscaler:
         self._reader = reader
         self._clock = clock
         self._tracks: dict[tuple[str, str], _Track] = {}
-        self._live_pods: dict[str, set[str]] = {}
         self._reading: dict[str, Observation] = {}
-        self._read_at = -1e18
-        self._read_error: str | None = None
+        self._read_error: str | None = "no read yet"
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the memory of a deleted LLMDeployment."""
         self._tracks.pop((namespace, name), None)
-        self._live_pods.pop(f"{namespace}/{name}", None)
 
-    async def _observation(self, key: str) -> tuple[Observation | None, str | None]:
+    async def refresh(self, deployments: list[str]) -> None:
+        """One batched Prometheus read for every deployment the tick is about to decide."""
         if self._reader is None:
-            return None, "no Prometheus configured (forescale run --prometheus-url)"
-        now = self._clock()
-        if now - self._read_at > READ_REUSE_SECONDS or key not in self._reading:
-            try:
-                self._reading = await self._reader.read_async(self._live_pods)
-                self._read_error = None
-            except PrometheusError as err:
-                telemetry.READ_ERRORS.inc()
-                self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
-            self._read_at = now
+            self._reading, self._read_error = (
+                {},
+                "no Prometheus configured (forescale run --prometheus-url)",
+            )
+            return
+        try:
+            self._reading = await self._reader.read_async(deployments)
+            self._read_error = None
+        except PrometheusError as err:
+            telemetry.READ_ERRORS.inc()
+            self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
+
+    def _observation(self, key: str) -> tuple[Observation | None, str | None]:
         if self._read_error is not None:
             return None, self._read_error
         return self._reading.get(key), None
+
+    def due(self, owner: Owner) -> bool:
+        """True when the control interval since this deployment's last decision is over."""
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is None or track.last_decided_at is None:
+            return True
+        return self._clock() - track.last_decided_at >= owner.spec.scaling.interval_seconds
+
+    def mark_pending(self, owner: Owner) -> None:
+        """The tick asked for a pass to apply its decision: that pass must see it whole."""
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is not None:
+            track.pending = True
 
     def _distrust_after_gap(
         self, track: _Track, observation: Observation | None, now: float
@@ -203,14 +219,42 @@ class Autoscaler:
         deployment: dict[str, Any] | None,
         pods: list[dict[str, Any]],
     ) -> AutoscalerDecision | None:
-        """One autoscaler step (None when autoscaling does not apply to this spec)."""
+        """The autoscaler's part of a reconciliation pass (None: autoscaling does not apply).
+
+        Passes never decide: the tick does, for every deployment at once, and asks for a
+        pass only when its decision changes something. A pass returns that decision once
+        (``pending``), otherwise the last decision without a replica opinion, so a pass
+        triggered by a watch event holds what is there and keeps the last reasons.
+        """
+        del body, deployment, pods
+        if owner.spec.scaling.policy == "fixed":
+            telemetry.forget_autoscaling(owner.namespace, owner.name)
+            return None
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is None or track.last is None:
+            return None
+        if track.pending:
+            track.pending = False
+            return track.last
+        return dataclasses.replace(
+            track.last, desired=None, scaled_message=None, recommendation_message=None
+        )
+
+    def decide_now(
+        self,
+        owner: Owner,
+        body: dict[str, Any],
+        deployment: dict[str, Any] | None,
+        pods: list[dict[str, Any]],
+    ) -> AutoscalerDecision:
+        """One autoscaler step on the tick's read (``refresh``), from watched objects.
+
+        The first step for an LLMDeployment restores the policy state persisted in its
+        status (``body``), so a restarted operator continues where it stopped.
+        """
         spec = owner.spec
         key = f"{owner.namespace}/{owner.name}"
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        self._live_pods[key] = {p["metadata"]["name"] for p in live}
-        if spec.scaling.policy == "fixed":
-            telemetry.forget_autoscaling(owner.namespace, owner.name)
-            return None
         track = self._tracks.get((owner.namespace, owner.name))
         if track is None:
             track = self._tracks[(owner.namespace, owner.name)] = _Track()
@@ -220,17 +264,7 @@ class Autoscaler:
                 # Pods already running were learned before the restart.
                 track.learned_pods = {p["metadata"]["name"] for p in live}
         now = self._clock()
-        if (
-            track.last is not None
-            and track.last_decided_at is not None
-            and now - track.last_decided_at < spec.scaling.interval_seconds
-        ):
-            # Between control intervals: no new opinion, but the last one's reasons stand
-            # (a hold for lack of metrics must keep ScalingActive False until a fresh read).
-            return dataclasses.replace(
-                track.last, desired=None, scaled_message=None, recommendation_message=None
-            )
-        observation, problem = await self._observation(key)
+        observation, problem = self._observation(key)
         gap = self._distrust_after_gap(track, observation if problem is None else None, now)
         problem = problem or gap
         if observation is not None and problem is None:
@@ -265,13 +299,17 @@ class Autoscaler:
             track.first_ready_at = now
         grace = 2 * self.window_seconds + spec.scaling.interval_seconds
         pending = (
-            track.last_usable_at is None
+            self._reader is not None  # no Prometheus configured is a problem, not a wait
+            and track.last_usable_at is None
             and track.first_ready_at is not None
             and now - track.first_ready_at < grace
         )
         result = dataclasses.replace(
             result, starved=starved, ready=ready, first_metrics_pending=pending
         )
+        awaiting = self._reader is not None and (ready == 0 or pending)
+        if starved and awaiting and track.last_usable_at is None:
+            telemetry.awaiting_metrics(owner.namespace, owner.name)
         if result.scaled_message is not None:
             track.last_scale_time = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"
@@ -324,7 +362,7 @@ class Autoscaler:
         if last is None:
             return ConditionUpdate(SCALING_ACTIVE, "Unknown", "Starting", "no decision yet")
         if last.hold_reason is not None and last.policy is not None and last.starved:
-            if last.ready == 0 or last.first_metrics_pending:
+            if self._reader is not None and (last.ready == 0 or last.first_metrics_pending):
                 why = (
                     "no replica is Ready yet, so there are no metrics to scale on (expected "
                     "while the model loads)"

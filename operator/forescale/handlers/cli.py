@@ -52,6 +52,20 @@ from forescale.handlers.leader_election import LeaseTimings
     help="Seconds after its last renewal a leader stops acting (< lease duration).",
 )
 @click.option("--retry-period", type=float, default=2.0, help="Seconds between Lease rounds.")
+@click.option(
+    "--shard",
+    default="",
+    envvar=configuring.SHARD_ENV,
+    help="This operator's shard (docs/scale.md); give each shard its own --leader-elect Lease.",
+)
+@click.option(
+    "--shard-by",
+    type=click.Choice(["label", "namespace"]),
+    default="label",
+    envvar=configuring.SHARD_BY_ENV,
+    help="label: serve LLMDeployments labelled forescale.io/shard=<shard>; "
+    "namespace: the --namespace list is the shard.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(  # noqa: PLR0917 - one parameter per CLI option
     namespaces: tuple[str, ...],
@@ -64,6 +78,8 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     lease_duration: float,
     renew_deadline: float,
     retry_period: float,
+    shard: str,
+    shard_by: str,
     verbose: bool,
 ) -> None:
     """Run the forescale operator against the cluster of the current kubeconfig."""
@@ -75,6 +91,11 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
         LeaseTimings(lease_duration, renew_deadline, retry_period)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if shard_by == "namespace" and (all_namespaces or not shard):
+        raise click.UsageError("--shard-by namespace needs --shard NAME and --namespace NS...")
+    os.environ[configuring.SHARD_ENV] = shard
+    os.environ[configuring.SHARD_BY_ENV] = shard_by
+    os.environ[configuring.NAMESPACES_ENV] = "" if all_namespaces else ",".join(namespaces)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

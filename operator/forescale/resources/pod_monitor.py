@@ -1,7 +1,11 @@
 """The PodMonitor (prometheus-operator) that scrapes vLLM's ``/metrics``.
 
-Its relabeling gives every series the labels the reader aggregates by: ``namespace`` and
-``pod`` (the prometheus-operator's defaults) and ``llmdeployment`` (from the pod label).
+Its relabeling gives every series the labels the reader aggregates by: ``llmdeployment``
+(from the pod label) and ``namespace`` (set explicitly, not left to the prometheus-operator's
+default, because the reader's queries select and group by it and must not depend on a
+Prometheus setting), plus ``pod`` (the prometheus-operator's default, for humans). The
+reader never names pods: it aggregates by these two target labels, so its queries stay the
+same size whatever the fleet.
 The sandbox's generated Prometheus config produces the same three labels, so queries are
 identical in a cluster and in tests. Clusters without the operator use the pods'
 ``prometheus.io/*`` annotations instead.
@@ -49,7 +53,11 @@ def build_pod_monitor(owner: Owner, settings: RenderSettings | None = None) -> d
                         {
                             "sourceLabels": [_label_source(identity.LABEL_LLMDEPLOYMENT)],
                             "targetLabel": "llmdeployment",
-                        }
+                        },
+                        {
+                            "sourceLabels": ["__meta_kubernetes_namespace"],
+                            "targetLabel": "namespace",
+                        },
                     ],
                 }
             ],

@@ -16,9 +16,11 @@ For each trace (a file, or a synthetic scenario name):
    (dropped requests count as misses), TTFT percentiles, GPU-hours, scale events, dropped.
 
 The **oracle** is a feasible hindsight plan (``provisioning.oracle_plan``), replayed like any
-policy; if the replay misses ``attainment_target`` it is re-planned with 5 % less assumed
-capacity per replica until it meets it. Beside it, the **fluid bound**: the trace's work over
-one replica's within-SLO rate, which no policy can undercut.
+policy, with the per-replica capacity it assumes searched in 5 % steps for the cheapest plan
+whose replay still meets ``attainment_target`` (``run_oracle``). Beside it, the **fluid
+bound**: the trace's work over one replica's within-SLO rate. (A fleet behind a least-loaded
+router pools its queues, so it can run a little above one replica's within-SLO rate: the
+oracle may come out at or just under this "bound"; it is a reference, not a proof.)
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ RATE_WINDOW_SECONDS = 60.0
 ORACLE_COLD_START_Z = 2.33
 #: Each failed oracle replay re-plans with this share of the per-replica capacity.
 ORACLE_BACKOFF = 0.95
-ORACLE_MAX_TRIES = 8
+ORACLE_MAX_TRIES = 4
 
 
 @dataclass(frozen=True)
@@ -303,24 +305,43 @@ def _shifted(timeline: Timeline, by: float) -> Timeline:
 
 
 def run_oracle(prepared: PreparedTrace, config: BenchConfig) -> tuple[RunResult, float]:
-    """The feasible oracle's replay, re-planned until it meets the attainment target."""
+    """The cheapest feasible oracle found: its replay and the capacity share it planned with.
+
+    The plan assumes each replica serves ``share`` times the planning rate. Starting at 1,
+    a replay that misses the target is re-planned with 5 % less per replica until it
+    meets it; one that meets it is tried with 5 % more per replica, and the last plan that
+    still meets the target is kept, so the yardstick is as cheap as this plan shape gets.
+    """
     cold = ColdStart(config.cold_start_seconds, config.cold_start_sigma)
     lead = cold.quantile(ORACLE_COLD_START_Z) + config.control_interval_seconds
-    share = 1.0
     fleet = fleet_config(prepared, config)
-    result: RunResult | None = None
-    for _ in range(ORACLE_MAX_TRIES):
-        requests, prompt, output = prepared.capacity.planning_rates
+    requests, prompt, output = prepared.capacity.planning_rates
+
+    def replay(share: float) -> tuple[RunResult, bool]:
         rates = (share * requests, share * prompt, share * output)
         need = need_per_second(prepared.trace, rates, config.oracle_window_seconds)
         plan = oracle_plan(need, lead, config.cold_start_seconds)
         scaler = OracleScaler(plan, config.control_interval_seconds, 1, config.max_replicas)
         result = simulate(prepared.trace, scaler, fleet)
-        row = score(prepared, result, config.slo_ttft_seconds, {})
-        if float(row["slo_attainment"]) >= config.attainment_target:  # type: ignore[arg-type]
-            break
+        attained = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
+        assert isinstance(attained, float)
+        return result, attained >= config.attainment_target
+
+    share = 1.0
+    result, ok = replay(share)
+    tries = 1
+    if ok:
+        while tries < ORACLE_MAX_TRIES:
+            tighter, tighter_ok = replay(share / ORACLE_BACKOFF)
+            tries += 1
+            if not tighter_ok:
+                break
+            share, result = share / ORACLE_BACKOFF, tighter
+        return result, share
+    while not ok and tries < ORACLE_MAX_TRIES:
         share *= ORACLE_BACKOFF
-    assert result is not None
+        result, ok = replay(share)
+        tries += 1
     return result, share
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from forescale.api.spec import LLMDeploymentSpec
-from forescale.handlers import autoscaling
+from forescale.handlers import autoscaling, telemetry
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.metrics.errors import PrometheusUnavailableError
 from forescale.metrics.observation import Observation
@@ -37,7 +37,7 @@ class FakeReader:
         self.rate: float | None = 5.0
         self.clock = clock or Clock()
 
-    async def read_async(self, live: dict[str, set[str]]) -> dict[str, Observation]:
+    async def read_async(self, deployments: list[str]) -> dict[str, Observation]:
         if self.rate is None:
             raise PrometheusUnavailableError("connection refused")
         obs = Observation(
@@ -72,6 +72,17 @@ def _pod(name: str, *, ready: bool = False, unschedulable: bool = False) -> dict
 DEPLOYMENT = {"spec": {"replicas": 2}}
 
 
+def tick(
+    scaler: Autoscaler,
+    body: dict[str, Any],
+    deployment: dict[str, Any],
+    pods: list[dict[str, Any]],
+) -> autoscaling.AutoscalerDecision:
+    """What the autoscaler tick does for one deployment: one read, one decision."""
+    asyncio.run(scaler.refresh([KEY]))
+    return scaler.decide_now(OWNER, body, deployment, pods)
+
+
 def test_an_unschedulable_pod_is_neither_capacity_nor_loading(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -86,7 +97,7 @@ def test_an_unschedulable_pod_is_neither_capacity_nor_loading(
     monkeypatch.setattr(autoscaling, "decide", spy)
     scaler = Autoscaler(FakeReader(), clock=Clock())  # type: ignore[arg-type]
     pods = [_pod("a", ready=True), _pod("b", unschedulable=True)]
-    asyncio.run(scaler.decide(OWNER, {}, DEPLOYMENT, pods))
+    tick(scaler, {}, DEPLOYMENT, pods)
     assert (seen[0].ready, seen[0].pending) == (1, 0)
 
 
@@ -100,7 +111,7 @@ def test_a_zero_right_after_a_gap_is_not_trusted_until_the_window_refills() -> N
 
     def decide() -> Any:
         clock.now += step
-        return asyncio.run(scaler.decide(OWNER, {}, DEPLOYMENT, pods))
+        return tick(scaler, {}, DEPLOYMENT, pods)
 
     assert decide().hold_reason is None or "gap" not in (decide().hold_reason or "")
     reader.rate = None  # Prometheus down
@@ -121,9 +132,17 @@ def test_no_metrics_while_the_first_replica_loads_is_not_an_alarm() -> None:
     reader = FakeReader(clock)
     reader.rate = None
     scaler = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
-    decision = asyncio.run(scaler.decide(OWNER, {}, {"spec": {"replicas": 1}}, [_pod("a")]))
+    decision = tick(scaler, {}, {"spec": {"replicas": 1}}, [_pod("a")])
     condition = scaler.condition(OWNER, decision)
     assert (condition.status, condition.reason) == ("False", "AwaitingMetrics")
+    # ... and the "no usable metrics" alert's series is absent, not 0.
+    samples = {
+        s.name: s.value
+        for metric in telemetry.REGISTRY.collect()
+        for s in metric.samples
+        if s.labels.get("llmdeployment") == "llm" and s.name == "forescale_metrics_available"
+    }
+    assert samples == {}
 
 
 def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> None:
@@ -134,7 +153,7 @@ def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> N
     pods = [_pod("a", ready=True), _pod("b", ready=True)]
     for _ in range(5):
         clock.now += 15
-        decision = asyncio.run(first.decide(OWNER, {}, DEPLOYMENT, pods))
+        decision = tick(first, {}, DEPLOYMENT, pods)
     status = first.status(OWNER, decision, 2, "now").model_dump(by_alias=True, exclude_none=True)
     text = status["policyState"]
     assert json.loads(text)["version"] == autoscaling.PolicyState().to_dict()["version"]
@@ -143,7 +162,7 @@ def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> N
     restarted = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
     body = {"status": {"autoscaling": status}}
     clock.now += 15
-    asyncio.run(restarted.decide(OWNER, body, DEPLOYMENT, pods))
+    tick(restarted, body, DEPLOYMENT, pods)
     after = restarted._tracks[("ml", "llm")].state
     assert after.forecaster.samples == before.forecaster.samples + 1
     assert after.startup_seconds == before.startup_seconds  # pods not learned twice
@@ -154,9 +173,9 @@ def test_an_unreadable_persisted_state_starts_fresh(text: str) -> None:
     clock = Clock()
     scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
     body = {"status": {"autoscaling": {"policyState": text}}}
-    decision = asyncio.run(scaler.decide(OWNER, body, DEPLOYMENT, [_pod("a", ready=True)]))
+    decision = tick(scaler, body, DEPLOYMENT, [_pod("a", ready=True)])
     assert decision is not None
     fresh = Autoscaler(FakeReader(Clock()), clock=Clock())  # type: ignore[arg-type]
-    asyncio.run(fresh.decide(OWNER, {}, DEPLOYMENT, [_pod("a", ready=True)]))
+    tick(fresh, {}, DEPLOYMENT, [_pod("a", ready=True)])
     # Exactly what an autoscaler without any persisted state holds after the same reading.
     assert scaler._tracks[("ml", "llm")].state == fresh._tracks[("ml", "llm")].state

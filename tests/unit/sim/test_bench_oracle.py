@@ -8,15 +8,19 @@ scenario (two seeds) and fails on such a run.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from forescale.sim import bench_variants
-from forescale.sim.bench import BenchConfig, run_bench
+from forescale.sim.bench import BenchConfig, prepare, run_bench, run_oracle, score, size
 from forescale.sim.bench_frontier import oracle_violations
 from forescale.sim.peers.provisioning import fluid_gpu_seconds, oracle_plan
 from forescale.sim.replica_profiles import get_profile
 from forescale.sim.traces import Trace
+
+PROFILE = get_profile("llama-3.1-8b-h100")
 
 
 def test_each_replica_starts_one_lead_ahead_and_short_gaps_are_kept() -> None:
@@ -36,10 +40,43 @@ def test_fluid_bound_is_the_tightest_of_requests_and_tokens() -> None:
     assert fluid_gpu_seconds(trace, (1.0, 500.0, 1e9)) == pytest.approx(200.0)
 
 
+def bursty_csv(path: Path) -> Path:
+    """14 minutes of 2 req/s with a 10 s burst of 6 req/s more in every minute.
+
+    The bursts are shorter than a minute: an oracle that provisions each minute's mean need
+    (the benchmark's oracle before issue 9) met the SLO for 53 % of this trace's requests.
+    """
+    rng = np.random.default_rng(0)
+    arrivals: list[float] = []
+    for minute in range(14):
+        start = 60.0 * minute
+        arrivals += list(start + rng.uniform(0, 60, 120))
+        arrivals += list(start + 20 + rng.uniform(0, 10, 60))
+    rows = "".join(f"{a:.3f},200,150\n" for a in sorted(arrivals))
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + rows, encoding="utf-8")
+    return path
+
+
+def test_the_oracle_meets_the_target_on_a_trace_bursty_within_the_minute(tmp_path: Path) -> None:
+    config = BenchConfig(
+        profile=PROFILE,
+        cold_start_seconds=60.0,
+        peak_replicas=4.0,
+        max_replicas=16,
+        warmup_seconds=120.0,
+        copy_jitter_seconds=0.5,
+    )
+    spec = str(bursty_csv(tmp_path / "bursty.csv"))
+    prepared = prepare(spec, config, 0, size(spec, config))
+    result, _ = run_oracle(prepared, config)
+    attainment = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
+    assert isinstance(attainment, float) and attainment >= 0.99
+
+
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, object]]:
     config = BenchConfig(
-        profile=get_profile("llama-3.1-8b-h100"),
+        profile=PROFILE,
         cold_start_seconds=60.0,
         peak_replicas=4.0,
         max_replicas=8,

@@ -58,7 +58,7 @@ class PhpaScaler:
         t = np.array(self.times[-self.history_size :])
         y = np.array(self.stored[-self.history_size :], dtype=np.float64)
         slope, intercept = np.polyfit(t - now, y, 1)
-        return math.ceil(float(intercept + slope * self.look_ahead_seconds))
+        return math.ceil(float(intercept + slope * self.look_ahead_seconds) - 1e-9)
 
     def decide(self, view: ScalerInput) -> ScalerOutput:
         current = view.counts.desired
