@@ -241,11 +241,13 @@ class PrometheusProxy:
                     status, payload = error.code, error.read()
                 except OSError:
                     status, payload = 502, b"upstream unavailable"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    # The operator gave up waiting (its read budget): nothing to answer.
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
