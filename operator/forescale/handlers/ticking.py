@@ -45,8 +45,10 @@ from forescale.resources.owner import Owner
 logger = logging.getLogger("forescale.tick")
 
 RETRY_BEHIND_SECONDS = 30.0
-_VOLATILE_STATUS = frozenset({"lastDecisionTime", "desiredReplicas"})
-"""status.autoscaling fields that change with every decision and alone warrant no write."""
+_VOLATILE_STATUS = frozenset({"lastDecisionTime", "desiredReplicas", "lastDecisionReason"})
+"""status.autoscaling fields that alone warrant no write: the decision's time, and its
+free-text reason (written with the next pass; the figures and the condition's reason
+are what trigger one)."""
 
 TICK_SECONDS = Histogram(
     "forescale_autoscaler_tick_seconds",
@@ -178,11 +180,10 @@ class Ticker:
         status = body.get("status") or {}
         wanted = self.autoscaler.condition(owner, decision)
         have = find(status.get("conditions") or [], SCALING_ACTIVE) or {}
-        if (have.get("status"), have.get("reason"), have.get("message")) != (
-            wanted.status,
-            wanted.reason,
-            wanted.message,
-        ):
+        # Status and reason, not the message: a message alone changes when the same hold
+        # is explained with another detail (a read that timed out, then one with stale
+        # samples); for a fleet without metrics that flip would rewrite every status.
+        if (have.get("status"), have.get("reason")) != (wanted.status, wanted.reason):
             return "condition"
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         block = self.autoscaler.status(owner, decision, int(current or 0), stamp)
