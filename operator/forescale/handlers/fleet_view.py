@@ -25,6 +25,18 @@ from forescale.resources.owner import Owner
 Key = tuple[str, str]
 
 
+def _slim(body: dict[str, Any]) -> dict[str, Any]:
+    """The LLMDeployment without what the tick never reads (managed fields, annotations:
+    kopf's last-handled-configuration alone repeats the whole spec)."""
+    meta = body.get("metadata") or {}
+    kept = ("name", "namespace", "uid", "generation", "labels")
+    return {
+        "metadata": {k: meta[k] for k in kept if k in meta},
+        "spec": body.get("spec"),
+        "status": body.get("status"),
+    }
+
+
 @dataclass
 class _Entry:
     body: dict[str, Any]
@@ -58,7 +70,7 @@ class FleetView:
                 owner = Owner(name=key[1], namespace=key[0], uid=meta["uid"], spec=spec)
             except ValidationError:
                 owner = None
-        self._llmds[key] = _Entry(body, owner)
+        self._llmds[key] = _Entry(_slim(body), owner)
 
     def llmdeployment_gone(self, namespace: str, name: str) -> None:
         """An LLMDeployment was deleted: forget it and what it owned."""

@@ -352,7 +352,13 @@ def scale(  # noqa: PLR0917 - one parameter per CLI option
         raise click.BadParameter(str(error)) from None
     repo = binaries.repo_root() or Path.cwd()
     try:
-        result = run_scale(settings, repo, click.echo, logs=Path("/tmp") / f"{out_file.stem}-logs")
+        result = run_scale(
+            settings,
+            repo,
+            click.echo,
+            logs=Path("/tmp") / f"{out_file.stem}-logs",
+            out=out_file,
+        )
     except ComponentError as error:
         raise click.ClickException(str(error)) from None
     write_result(result, out_file)

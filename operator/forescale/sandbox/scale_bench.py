@@ -241,11 +241,13 @@ class PrometheusProxy:
                     status, payload = error.code, error.read()
                 except OSError:
                     status, payload = 502, b"upstream unavailable"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    # The operator gave up waiting (its read budget): nothing to answer.
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
 
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
@@ -441,7 +443,9 @@ def _loadgens(
 def _delete_all(api: KubeApi, settings: ScaleSettings) -> None:
     patient = dataclasses.replace(api, timeout=120.0)
     for namespace in (settings.namespace, settings.loaded_namespace):
-        with contextlib.suppress(TimeoutError):  # the deletion goes on server-side
+        # Timed out (client side, or the API server's own 504) or cut: the deletion goes
+        # on server-side, and the wait below measures it.
+        with contextlib.suppress(OSError, ApiError):
             patient.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
 
 
@@ -490,17 +494,28 @@ def build_cluster(settings: ScaleSettings) -> tuple[Cluster, AuditedApiserver, R
 
 
 def run_scale(
-    settings: ScaleSettings, repo: Path, echo: Callable[[str], None], logs: Path | None = None
+    settings: ScaleSettings,
+    repo: Path,
+    echo: Callable[[str], None],
+    logs: Path | None = None,
+    out: Path | None = None,
 ) -> ScaleResult:
     """Run the benchmark once; every process it started is stopped when it returns.
 
     ``logs``: where to copy the operator's and the API server's logs (the sandbox's own
-    work directory goes with it).
+    work directory goes with it). ``out``: the JSON file, rewritten after every phase, so
+    a run that fails late keeps the figures it measured.
     """
     result = ScaleResult(settings=asdict(settings), nodes=settings.nodes)
     cluster, apiserver, router = build_cluster(settings)
     prometheus: PrometheusComponent = cluster.extras["prometheus"]
     proxy = PrometheusProxy(lambda: prometheus.url)
+
+    def report(line: str) -> None:
+        echo(line)
+        if out is not None:
+            write_result(result, out)
+
     with cluster:
         api = cluster.admin_api()
         install_crds(cluster, repo)
@@ -515,11 +530,11 @@ def run_scale(
                 rate_window_seconds=15,
             )
             cluster.add(operator)
-            echo(
+            report(
                 f"sandbox up: {settings.nodes} kwok nodes x {settings.gpus_per_node} GPUs; "
                 f"operator pid {operator.process.pid if operator.process else '?'}"
             )
-            _measure(settings, result, cluster, api, apiserver, operator, router, proxy, echo)
+            _measure(settings, result, cluster, api, apiserver, operator, router, proxy, report)
         finally:
             proxy.stop()
             if logs is not None:
