@@ -15,7 +15,6 @@ import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from forescale.sandbox.cluster import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
 
@@ -37,13 +37,6 @@ LEASE = "forescale"
 # Short timings so the test takes seconds: renew deadline < lease duration.
 TIMINGS = ("--lease-duration=6", "--renew-deadline=4", "--retry-period=1")
 ROLE_FILE = SAMPLES.parent / "rbac" / "leader_election_role.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Replica:
@@ -63,7 +56,7 @@ class Replica:
             [
                 sys.executable, "-m", "forescale", "run", "--namespace", namespace,
                 f"--leader-elect={namespace}/{LEASE}", *TIMINGS, "--metrics-port", "0",
-                "--liveness-endpoint", f"http://127.0.0.1:{_free_port()}/healthz",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
             ],
             env=env, stdout=self._out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from forescale.sandbox.cluster import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 
 from .operator_support import apply, eventually, get, sample
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.integration
 SHARD_LABEL = "forescale.io/shard"
 QUIET_SECONDS = 8.0
 """How long an operator is given to (wrongly) act on another shard's LLMDeployment."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ShardOperator:
@@ -54,7 +47,7 @@ class ShardOperator:
             [
                 sys.executable, "-m", "forescale", "run", "--namespace", namespace,
                 "--shard", shard, "--metrics-port", "0",
-                "--liveness-endpoint", f"http://127.0.0.1:{_free_port()}/healthz",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
             ],
             env=env, stdout=self._out, stderr=subprocess.STDOUT,
         )  # fmt: skip
