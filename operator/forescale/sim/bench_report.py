@@ -71,10 +71,10 @@ def _header(
             for v in bench_variants.VARIANTS
             if v.label in outcome.labels
         ),
-        "- `oracle`: hindsight plan over "
-        f"{config.oracle_window_seconds:.0f} s windows, p99 cold start ahead, kept through gaps "
-        "shorter than a cold start; replayed, re-planned with less assumed capacity until it "
-        "meets the target (knob `capacity_share`: the share it needed).",
+        "- `oracle`: hindsight plan of each 30 s (or 15 s) window's need, each replica "
+        "started one p99 cold start ahead and kept through gaps shorter than a cold start; "
+        "replayed, with the per-replica capacity it assumes searched for the cheapest plan "
+        "that meets the target (knob `capacity_share`: that capacity over the planning rate).",
         "",
     ]
     return lines
