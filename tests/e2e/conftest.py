@@ -71,8 +71,8 @@ def operator(
 
     The CRD is installed first (``llmd_crd``).
 
-    Its LLMDeployments are deleted while it still runs (kopf's finalizer needs it), so the
-    namespace fixture's deletion does not hang.
+    Its LLMDeployments are deleted while it still runs, so their children go before the
+    namespace fixture's deletion starts.
     """
     process = OperatorProcess(
         [namespace],

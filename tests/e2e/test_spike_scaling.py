@@ -61,6 +61,14 @@ def test_spike_scales_up_through_the_router(
     assert peak_desired > before, "status.autoscaling.desiredReplicas never grew"
     scaled = [e for e in events(kubectl, namespace) if e["reason"] == "ScaledUp"]
     assert scaled, "no ScaledUp Event"
+    # No false alarm (issue 12): the first replica loading without metrics is expected, so
+    # with Prometheus up all along there is no MetricsUnavailable Warning.
+    alarms = [
+        (e["reason"], e["message"])
+        for e in events(kubectl, namespace)
+        if e["type"] == "Warning" and e["reason"] == "MetricsUnavailable"
+    ]
+    assert alarms == [], alarms
     match = SCALED_UP.match(scaled[0]["message"])
     assert match, f"ScaledUp Event without numbers: {scaled[0]['message']!r}"
     assert int(match.group(2)) > int(match.group(1))

@@ -43,8 +43,8 @@ def running_operator(
         with KopfRunner(args, timeout=60) as runner:
             yield runner
             if delete_on_exit is not None:
-                # kopf's finalizer (it runs a timer per object) is removed by a running
-                # operator only: delete while it runs so the namespace can go quickly.
+                # No finalizer is involved (forescale adds none); deleting while the
+                # operator runs just lets the test's namespace go quickly.
                 delete_on_exit(
                     "delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s"
                 )

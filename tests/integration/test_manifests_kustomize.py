@@ -70,7 +70,7 @@ def test_default_is_the_union_of_its_bases() -> None:
         "ServiceMonitor/forescale-operator",
         "PrometheusRule/forescale",
         "ConfigMap/forescale-grafana-dashboard",
-        "ClusterKopfPeering/forescale",
+        "Role/forescale-leader-election",
     } <= default
 
 
@@ -205,7 +205,10 @@ def test_the_operator_service_account_gets_its_role_and_no_more(
 ) -> None:
     assert _review(kubectl, "patch", "forescale.io", "llmdeployments/status", "ml")
     assert _review(kubectl, "create", "apps", "deployments", "ml")
-    assert _review(kubectl, "patch", "kopf.dev", "clusterkopfpeerings")
+    assert _review(kubectl, "create", "coordination.k8s.io", "leases", "forescale-system")
+    assert not _review(kubectl, "create", "coordination.k8s.io", "leases", "ml")
+    assert not _review(kubectl, "get", "", "secrets", "ml")
+    assert not _review(kubectl, "update", "apps", "deployments", "ml")
     assert _review(kubectl, "create", "", "events", "ml")
     assert not _review(kubectl, "delete", "forescale.io", "llmdeployments", "ml")
     assert not _review(kubectl, "list", "", "secrets", "ml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,46 @@ def _degraded_reason(kubectl: Kubectl, namespace: str, name: str) -> str | None:
     return cond.get("reason") if cond.get("status") == "True" else None
 
 
-def test_missing_secret_degrades_then_recovers(
+def _kubelet_reports(kubectl: Kubectl, namespace: str, waiting: dict[str, str] | None) -> None:
+    """Write the container state a real kubelet writes (kwok does not resolve Secrets)."""
+    pods = json.loads(kubectl.ok("get", "pods", "-n", namespace, "-o", "json"))["items"]
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        state = (
+            {"waiting": waiting} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+        )
+        status = {"status": {"containerStatuses": [{
+            "name": "vllm", "image": "x", "ready": False, "restartCount": 0, "state": state,
+        }]}}  # fmt: skip
+        kubectl.ok(
+            "patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", json.dumps(status),
+        )  # fmt: skip
+
+
+def test_missing_secret_is_read_off_the_pods_then_recovers(
     kubectl: Kubectl, namespace: str, operator_kubeconfig: Path, llmd_crd: list[Path]
 ) -> None:
+    """The operator cannot read Secrets (least privilege): the kubelet's
+    CreateContainerConfigError on the pods is what tells it a Secret is missing."""
+    slow = {"annotations": {"forescale.io/simulated-load-seconds": "600"}}
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, sample(podMetadata=LOAD))
+        apply(kubectl, namespace, sample(podMetadata=slow))
+        eventually(
+            lambda: (
+                json.loads(kubectl.ok("get", "pods", "-n", namespace, "-o", "json"))["items"]
+                and all(
+                    p["status"].get("podIP")
+                    for p in json.loads(kubectl.ok("get", "pods", "-n", namespace, "-o", "json"))[
+                        "items"
+                    ]
+                )
+            ),
+            30,
+            "the pods to start",
+        )
+        missing = {"reason": "CreateContainerConfigError", "message": 'secret "hf-token" not found'}
+        _kubelet_reports(kubectl, namespace, missing)
         eventually(
             lambda: _degraded_reason(kubectl, namespace, "llama-8b") == "MissingSecret",
             30,
@@ -50,13 +86,14 @@ def test_missing_secret_degrades_then_recovers(
         assert "hf-token" in warning[0]["message"]
         count = len(events(kubectl, namespace, "llama-8b"))
         create_token_secret(kubectl, namespace)
+        _kubelet_reports(kubectl, namespace, None)
         eventually(
             lambda: (
                 condition(get(kubectl, namespace, "llmd", "llama-8b"), "Degraded").get("status")
                 == "False"
             ),
             30,
-            "Degraded=False after the Secret was created",
+            "Degraded=False once the container starts",
         )
         # No hot loop: a handful of Events, not one per pass.
         assert len(events(kubectl, namespace, "llama-8b")) < count + 10

@@ -49,17 +49,21 @@ def test_kubectl_scale_drives_fixed_policy(
         )  # fmt: skip
         assert scale["spec"]["replicas"] == 3
         assert scale["status"]["replicas"] == 3
-        # Scaling the Deployment behind forescale's back is undone, with a Warning.
+        # Scaling the Deployment behind forescale's back is a hand-over, not a fight: the
+        # count stays, one ExternalScaler Warning, ScalingActive=False.
         kubectl.ok("scale", "deployment", "qwen-small", "-n", namespace, "--replicas=1")
         eventually(
             lambda: [
                 e for e in events(kubectl, namespace, "qwen-small")
-                if e["reason"] == "ExternalScaleOverridden"
+                if e["reason"] == "ExternalScaler"
             ],
             30,
-            "ExternalScaleOverridden Event",
+            "ExternalScaler Event",
         )  # fmt: skip
-        eventually(lambda: _replicas(kubectl, namespace, "qwen-small") == 3, 30, "restored to 3")
+        assert _replicas(kubectl, namespace, "qwen-small") == 1
+        # A change of the LLMDeployment's spec hands the count back.
+        kubectl.ok("scale", "llmd", "qwen-small", "-n", namespace, "--replicas=2")
+        eventually(lambda: _replicas(kubectl, namespace, "qwen-small") == 2, 30, "back to 2")
 
 
 def test_external_scale_is_reported_when_autoscaling(

@@ -61,7 +61,7 @@ def test_a_rejected_query_is_a_query_failure() -> None:
         pytest.raises(QueryFailedError) as caught,
     ):
         reader.read()
-    assert "max by (namespace, llmdeployment, pod)" in caught.value.query
+    assert "count by (namespace, llmdeployment, pod)" in caught.value.query
 
 
 def test_a_server_error_is_unavailability() -> None:

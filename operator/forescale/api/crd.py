@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from forescale.api import identity
+from forescale.api import identity, names
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.api.status import LLMDeploymentStatus
 
@@ -119,6 +119,15 @@ _PRINTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+_NAME_RULE = {
+    "rule": f"self.metadata.name.size() <= {names.MAX_NAME_LENGTH} && "
+    f"self.metadata.name.matches(r'{names.NAME_PATTERN}')",
+    "message": f"metadata.name must be a DNS-1035 label of at most {names.MAX_NAME_LENGTH} "
+    "characters (lowercase letters, digits and '-', starting with a letter): it names the "
+    "LLMDeployment's Service and is a label value on its pods",
+}
+
+
 def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition object, as a dict."""
     spec_schema = openapi_schema(LLMDeploymentSpec)
@@ -163,6 +172,7 @@ def build_crd() -> dict[str, Any]:
                             "description": "LLMDeployment serves a large language model with "
                             "vLLM and scales it ahead of demand.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [_NAME_RULE],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

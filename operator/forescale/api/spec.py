@@ -16,13 +16,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from forescale.api import names
 from forescale.api.validation_rule import ValidationRule, with_rules
-
-#: The image built from ``inference-image/``; used when ``spec.engine.image`` is unset.
-DEFAULT_IMAGE = "forescale/vllm-inference:0.1.0-vllm0.10.1"
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -65,17 +63,26 @@ class ApiModel(BaseModel):
     )
 
 
+DnsSubdomain = Annotated[str, Field(max_length=253, pattern=names.DNS_SUBDOMAIN_PATTERN)]
+"""The name of a namespaced object (Secret, PVC): never a path, never another namespace."""
+
+
 class SecretKeySelector(ApiModel):
     """A key of a Secret in the LLMDeployment's namespace."""
 
-    name: str = Field(max_length=253, description="Name of the Secret.")
-    key: str = Field(default="token", max_length=253, description="Key within the Secret.")
+    name: DnsSubdomain = Field(description="Name of the Secret (a DNS subdomain).")
+    key: str = Field(
+        default="token",
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key within the Secret.",
+    )
 
 
 class PvcSource(ApiModel):
     """Model weights already on a PersistentVolumeClaim (fastest cold start)."""
 
-    claim_name: str = Field(max_length=253, description="Name of the PersistentVolumeClaim.")
+    claim_name: DnsSubdomain = Field(description="Name of the PersistentVolumeClaim.")
     sub_path: str | None = Field(
         default=None, max_length=1024, description="Path of the weights inside the volume."
     )
@@ -109,8 +116,10 @@ class ModelSource(ApiModel):
         default=None,
         max_length=2048,
         pattern=r"^(s3|gs|hf|https)://.+",
-        description="Weights fetched by the inference image's launcher from this URI "
-        "(s3://, gs://, hf:// or https://) before vLLM starts.",
+        description="Weights from this URI: hf://REPO[@REVISION] is passed to vLLM (which "
+        "downloads it into the model cache); s3://, gs:// and https:// (a .tar, .tar.gz or "
+        ".tgz archive) are fetched into the model cache by an init container before vLLM "
+        "starts.",
     )
 
     @model_validator(mode="after")
@@ -118,6 +127,54 @@ class ModelSource(ApiModel):
         chosen = [n for n in ("pvc", "hugging_face", "uri") if getattr(self, n) is not None]
         if len(chosen) != 1:
             raise ValueError("spec.model.source must set exactly one of pvc, huggingFace or uri")
+        return self
+
+
+QuantizationMethod = Literal[
+    "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "compressed-tensors", "modelopt",
+    "modelopt_fp4", "mxfp4", "experts_int8", "moe_wna16", "quark", "torchao",
+]  # fmt: skip
+"""``--quantization`` values offered; every one is checked against the pinned vLLM's choices
+(forescale.vllm_contract), so the API server never accepts a value vLLM rejects."""
+
+
+class ModelCacheSpec(ApiModel):
+    """Where downloaded weights are kept. Shared storage lets a new replica skip the download,
+    which is most of the cold start the autoscaler plans around."""
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule="!(has(self.pvc) && has(self.hostPath))",
+            message="spec.model.cache must set at most one of pvc or hostPath",
+        ),
+    )
+
+    pvc: str | None = Field(
+        default=None,
+        max_length=253,
+        description="A ReadWriteMany PersistentVolumeClaim shared by every replica (and every "
+        "LLMDeployment that names it).",
+    )
+    host_path: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^/.*",
+        description="A node-local directory (e.g. on NVMe), writable by uid 1000: replicas "
+        "on the same node share it. The baseline and restricted Pod Security levels refuse "
+        "hostPath volumes; there, use a pvc on local storage instead.",
+    )
+    size_limit: Quantity = Field(
+        default="200Gi",
+        description="Without pvc or hostPath: the size limit of the per-pod scratch emptyDir "
+        "that holds the weights, also requested as ephemeral-storage so the scheduler places "
+        "the pod on a node with room.",
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> ModelCacheSpec:
+        if self.pvc is not None and self.host_path is not None:
+            raise ValueError("spec.model.cache must set at most one of pvc or hostPath")
         return self
 
 
@@ -145,13 +202,19 @@ class ModelSpec(ApiModel):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = Field(
         default="auto", description="Weight and activation dtype (vLLM --dtype)."
     )
-    quantization: (
-        Literal["awq", "gptq", "fp8", "bitsandbytes", "gguf", "compressed-tensors", "marlin"] | None
-    ) = Field(default=None, description="Quantization method (vLLM --quantization).")
+    quantization: QuantizationMethod | None = Field(
+        default=None,
+        description="Quantization method (vLLM --quantization); unset lets vLLM read it from "
+        "the model's config.",
+    )
     source: ModelSource | None = Field(
         default=None,
         description="Where the weights come from; unset downloads `name` anonymously from "
         "the Hugging Face Hub.",
+    )
+    cache: ModelCacheSpec = Field(
+        default_factory=ModelCacheSpec,
+        description="Where downloaded weights are cached (not used for weights on a PVC source).",
     )
 
 
@@ -177,20 +240,39 @@ class EngineSpec(ApiModel):
         ),
     )
 
-    image: str = Field(
-        default=DEFAULT_IMAGE,
+    image: str | None = Field(
+        default=None,
         max_length=1024,
-        description="Container image; defaults to forescale's bundled vLLM inference image.",
+        description="Container image: any vLLM image (forescale renders the full `vllm serve` "
+        "command). Unset: the operator's default image (its FORESCALE_DEFAULT_IMAGE setting), "
+        "so upgrading vLLM is an operator setting, not an edit of every object.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         default="IfNotPresent", description="Kubernetes image pull policy."
     )
-    tensor_parallel_size: int = Field(
-        default=1,
+    tensor_parallel_size: int | None = Field(
+        default=None,
         ge=1,
         le=64,
-        description="GPUs one model replica is sharded over (vLLM --tensor-parallel-size); "
-        "at most spec.resources.gpuCount.",
+        description="GPUs each pipeline stage is sharded over (vLLM --tensor-parallel-size). "
+        "Unset: spec.resources.gpuCount / pipelineParallelSize, so every GPU is used.",
+    )
+    pipeline_parallel_size: int = Field(
+        default=1, ge=1, le=64, description="Pipeline stages (vLLM --pipeline-parallel-size)."
+    )
+    allow_idle_gpus: bool = Field(
+        default=False,
+        description="Accept tensorParallelSize x pipelineParallelSize below gpuCount (GPUs "
+        "requested but left idle); otherwise the product must equal gpuCount.",
+    )
+    drain: Literal["ShutdownTimeout", "PreStopWait", "None"] = Field(
+        default="ShutdownTimeout",
+        description="How a replica that is removed finishes its in-flight requests. "
+        "ShutdownTimeout: vLLM gets --shutdown-timeout (the grace period minus the preStop "
+        "delay) and finishes them after SIGTERM (vLLM releases that have the flag). "
+        "PreStopWait: for vLLM releases without the flag, the preStop hook waits most of "
+        "the grace period while vLLM, out of the Service, serves what it has. "
+        "None: SIGTERM aborts in-flight requests.",
     )
     gpu_memory_utilization_percent: int = Field(
         default=90,
@@ -235,7 +317,8 @@ class ResourcesSpec(ApiModel):
     )
     gpu_product: str | None = Field(
         default=None,
-        max_length=253,
+        max_length=63,
+        pattern=names.LABEL_VALUE_PATTERN,
         description="Required GPU model, matched against the node label "
         "nvidia.com/gpu.product (e.g. NVIDIA-H100-80GB-HBM3).",
     )
@@ -250,9 +333,16 @@ class ResourcesSpec(ApiModel):
 class Toleration(ApiModel):
     """A Kubernetes toleration (same fields as core/v1 Toleration)."""
 
-    key: str | None = Field(default=None, max_length=316, description="Taint key.")
+    key: str | None = Field(
+        default=None,
+        max_length=names.MAX_KEY_LENGTH,
+        pattern=names.QUALIFIED_NAME_PATTERN,
+        description="Taint key.",
+    )
     operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Operator.")
-    value: str | None = Field(default=None, max_length=63, description="Taint value.")
+    value: str | None = Field(
+        default=None, max_length=63, pattern=names.LABEL_VALUE_PATTERN, description="Taint value."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect."
     )
@@ -261,34 +351,81 @@ class Toleration(ApiModel):
     )
 
 
+_AFFINITY_PART: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class Affinity(ApiModel):
+    """A core/v1 Affinity: only its three kinds are accepted; each is passed on as given
+    (the API server checks their insides when the Deployment is applied, and a refusal
+    becomes ``Degraded=True InvalidSpec`` with its message)."""
+
+    node_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 NodeAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+    pod_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 PodAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+    pod_anti_affinity: dict[str, Any] | None = Field(
+        default=None, description="core/v1 PodAntiAffinity.", json_schema_extra=_AFFINITY_PART
+    )
+
+
+def _label_map(what: str, *, label_values: bool) -> dict[str, Any]:
+    rules = [names.keys_rule(what)]
+    if label_values:
+        rules.append(names.values_rule(what))
+    return {"x-kubernetes-validations": rules}
+
+
 class PlacementSpec(ApiModel):
     """Where replicas may run."""
 
     node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, description="Node labels replicas require."
+        default_factory=dict,
+        max_length=names.MAX_POD_LABELS,
+        description="Node labels replicas require.",
+        json_schema_extra=_label_map("spec.placement.nodeSelector", label_values=True),
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Tolerations for GPU node taints."
     )
-    affinity: dict[str, Any] | None = Field(
-        default=None,
-        description="A core/v1 Affinity, passed to the pod as given.",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    affinity: Affinity | None = Field(
+        default=None, description="A core/v1 Affinity for the replicas' pods."
     )
-    priority_class_name: str | None = Field(
-        default=None, max_length=253, description="PriorityClass of the replicas."
+    priority_class_name: DnsSubdomain | None = Field(
+        default=None, description="PriorityClass of the replicas."
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        names.check_keys(value, "spec.placement.nodeSelector", label_values=True)
+        return value
 
 
 class PodMetadata(ApiModel):
     """Extra labels and annotations for the replicas' pods (e.g. for a service mesh)."""
 
     labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, description="Labels added to every pod."
+        default_factory=dict,
+        max_length=names.MAX_POD_LABELS,
+        description="Labels added to every pod.",
+        json_schema_extra=_label_map("spec.podMetadata.labels", label_values=True),
     )
-    annotations: dict[str, Annotated[str, Field(max_length=65536)]] = Field(
-        default_factory=dict, description="Annotations added to every pod."
+    annotations: dict[str, Annotated[str, Field(max_length=names.MAX_ANNOTATION_VALUE)]] = Field(
+        default_factory=dict,
+        max_length=names.MAX_POD_ANNOTATIONS,
+        description=f"Annotations added to every pod (at most {names.MAX_POD_ANNOTATIONS}, "
+        f"each value at most {names.MAX_ANNOTATION_VALUE} characters).",
+        json_schema_extra=_label_map("spec.podMetadata.annotations", label_values=False),
     )
+
+    @field_validator("labels", "annotations")
+    @classmethod
+    def _keys(cls, value: dict[str, str], info: Any) -> dict[str, str]:
+        labels = info.field_name == "labels"
+        names.check_keys(value, f"spec.podMetadata.{info.field_name}", label_values=labels)
+        return value
 
 
 class ServiceSpec(ApiModel):
@@ -299,8 +436,23 @@ class ServiceSpec(ApiModel):
     )
 
 
+#: ``spec.scaling.slo.attainment``: a fraction below 1 ("0.99", "0.995") or a percentage
+#: below 100 ("99%", "99.5%"). A string because the API conventions keep floats out of specs.
+ATTAINMENT_PATTERN = r"^(0\.[0-9]{1,4}|[0-9]{1,2}(\.[0-9]{1,2})?%)$"
+
+
+def parse_attainment(text: str) -> float:
+    """The fraction an attainment string asks for (``"99%"`` and ``"0.99"`` both give 0.99)."""
+    if re.fullmatch(ATTAINMENT_PATTERN, text) is None:
+        raise ValueError(f"attainment {text!r} is neither a fraction like 0.99 nor 99%")
+    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    if not 0 < value < 1:
+        raise ValueError(f"attainment {text!r} must lie strictly between 0 and 1 (0 % and 100 %)")
+    return value
+
+
 class SloSpec(ApiModel):
-    """The latency the autoscaler defends."""
+    """The latency the autoscaler defends, and how often it must hold."""
 
     ttft_p95_milliseconds: int = Field(
         default=2000, ge=10, le=600_000, description="Target 95th percentile time to first token."
@@ -310,7 +462,9 @@ class SloSpec(ApiModel):
         alias="e2eP95Milliseconds",
         ge=100,
         le=3_600_000,
-        description="Target 95th percentile end-to-end request latency; unset: not defended.",
+        description="Target 95th percentile end-to-end request latency; unset: not defended. "
+        "When the observed p95 exceeds it the autoscaler treats the fleet as short of capacity "
+        "(as it does for the TTFT target).",
     )
     queue_per_replica: int = Field(
         default=4,
@@ -318,14 +472,44 @@ class SloSpec(ApiModel):
         le=10_000,
         description="Waiting requests per replica tolerated before adding capacity.",
     )
+    attainment: str = Field(
+        default="0.99",
+        pattern=ATTAINMENT_PATTERN,
+        max_length=8,
+        description='Share of requests that should meet the latency targets ("0.99" or "99%"). '
+        "The one cost knob: the autoscaler provisions for this quantile of the burst envelope "
+        "it learns from the deployment's own history (higher: more headroom, more GPUs).",
+    )
+
+    @model_validator(mode="after")
+    def _attainment_in_range(self) -> SloSpec:
+        parse_attainment(self.attainment)
+        return self
 
 
 class CapacitySpec(ApiModel):
     """What one replica sustains within the SLO; seeds the online estimate."""
 
     requests_per_second: Quantity | None = Field(
-        default=None, description='Requests per second one replica serves (e.g. "2.5").'
+        default=None,
+        description='Requests per second one replica serves (e.g. "2.5"); more than 0.',
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!self.matches(r'^0+(\\.0+)?[a-zA-Z]*$')",
+                    "message": "spec.scaling.capacity.requestsPerSecond must be more than 0",
+                }
+            ]
+        },
     )
+
+    @field_validator("requests_per_second")
+    @classmethod
+    def _positive(cls, value: str | None) -> str | None:
+        if value is not None and parse_quantity(value) <= 0:
+            raise ValueError("spec.scaling.capacity.requestsPerSecond must be more than 0")
+        return value
+
     output_tokens_per_second: int | None = Field(
         default=None,
         ge=1,
@@ -335,19 +519,27 @@ class CapacitySpec(ApiModel):
 
 
 class ScalingRules(ApiModel):
-    """How fast replicas may be added or removed."""
+    """How fast replicas may be added or removed (Kubernetes HPA ``behavior`` semantics).
+
+    In one period the count may change by the larger of ``maxReplicasPerStep`` and
+    ``maxPercentPerStep`` of the count at the period's start (HPA's ``selectPolicy: Max``).
+    """
 
     max_replicas_per_step: int = Field(
         ge=1, le=1000, description="Most replicas added or removed in one period."
     )
     max_percent_per_step: int = Field(
-        ge=1, le=1000, description="Most replicas changed in one period, as percent of current."
+        ge=1,
+        le=1000,
+        description="Most replicas changed in one period, as percent of the count at the "
+        "period's start; the larger of this and maxReplicasPerStep applies.",
     )
     period_seconds: int = Field(ge=1, le=1800, description="Length of a period.")
     stabilization_window_seconds: int = Field(
         ge=0,
         le=3600,
-        description="Act on the most conservative recommendation of this window.",
+        description="Act on the most conservative recommendation of this window: scale-up "
+        "to the lowest, scale-down to the highest.",
     )
 
 
@@ -356,7 +548,7 @@ _SCALE_UP_DEFAULT = ScalingRules(
     stabilization_window_seconds=0,
 )  # fmt: skip
 _SCALE_DOWN_DEFAULT = ScalingRules(
-    max_replicas_per_step=1, max_percent_per_step=10, period_seconds=60,
+    max_replicas_per_step=4, max_percent_per_step=10, period_seconds=60,
     stabilization_window_seconds=300,
 )  # fmt: skip
 
@@ -415,9 +607,25 @@ class LLMDeploymentSpec(ApiModel):
             field_path=".replicas",
         ),
         ValidationRule(
-            rule="self.engine.tensorParallelSize <= self.resources.gpuCount",
+            rule="!has(self.engine.tensorParallelSize) || "
+            "self.engine.tensorParallelSize <= self.resources.gpuCount",
             message="spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount",
             field_path=".engine.tensorParallelSize",
+        ),
+        ValidationRule(
+            rule="!has(self.engine.tensorParallelSize) || self.engine.allowIdleGpus || "
+            "self.engine.tensorParallelSize * self.engine.pipelineParallelSize "
+            "== self.resources.gpuCount",
+            message="spec.engine.tensorParallelSize x pipelineParallelSize must equal "
+            "spec.resources.gpuCount (set spec.engine.allowIdleGpus to leave GPUs idle)",
+            field_path=".engine.tensorParallelSize",
+        ),
+        ValidationRule(
+            rule="has(self.engine.tensorParallelSize) || "
+            "self.resources.gpuCount % self.engine.pipelineParallelSize == 0",
+            message="spec.resources.gpuCount must be a multiple of "
+            "spec.engine.pipelineParallelSize when tensorParallelSize is unset",
+            field_path=".engine.pipelineParallelSize",
         ),
     )
 
@@ -451,11 +659,30 @@ class LLMDeploymentSpec(ApiModel):
             raise ValueError(
                 "spec.replicas must be within spec.scaling.minReplicas and spec.scaling.maxReplicas"
             )
-        if self.engine.tensor_parallel_size > self.resources.gpu_count:
+        engine, gpus = self.engine, self.resources.gpu_count
+        if engine.tensor_parallel_size is not None:
+            if engine.tensor_parallel_size > gpus:
+                raise ValueError(
+                    "spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount"
+                )
+            used = engine.tensor_parallel_size * engine.pipeline_parallel_size
+            if used != gpus and not engine.allow_idle_gpus:
+                raise ValueError(
+                    "spec.engine.tensorParallelSize x pipelineParallelSize must equal "
+                    "spec.resources.gpuCount (set spec.engine.allowIdleGpus to leave GPUs idle)"
+                )
+        elif gpus % engine.pipeline_parallel_size != 0:
             raise ValueError(
-                "spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount"
+                "spec.resources.gpuCount must be a multiple of "
+                "spec.engine.pipelineParallelSize when tensorParallelSize is unset"
             )
         return self
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        """Tensor parallelism: as set, else every GPU over the pipeline stages."""
+        explicit = self.engine.tensor_parallel_size
+        return explicit or self.resources.gpu_count // self.engine.pipeline_parallel_size
 
     @property
     def served_name(self) -> str:

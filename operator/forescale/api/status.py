@@ -92,6 +92,13 @@ class AutoscalingStatus(ApiModel):
     cold_start_seconds: int | None = Field(
         default=None, ge=0, description="Learned time from pod creation to Ready."
     )
+    policy_state: str | None = Field(
+        default=None,
+        max_length=65536,
+        description="The autoscaler's learned state (forecaster, capacity, cold start) as "
+        "versioned compact JSON, restored when the operator restarts. Not for editing: an "
+        "unreadable or other-version state makes the autoscaler start fresh.",
+    )
 
 
 class LLMDeploymentStatus(ApiModel):

@@ -4,8 +4,12 @@ With ``policy: fixed`` the user owns it through ``spec.replicas`` (so ``kubectl 
 works through the scale subresource). With an autoscaling policy in ``auto`` mode the
 autoscaler owns it, and a write to ``spec.replicas`` (``kubectl scale``, an external HPA) is
 reported, not silently fought or obeyed. In ``recommend`` mode forescale only advises, so
-the count stays where the user put it. Someone scaling the Deployment directly is undone
-with an Event that says how to scale properly.
+the count stays where the user put it.
+
+Someone else writing the *Deployment's* replica count (an HPA or KEDA aimed at it,
+``kubectl scale deployment``) is a hand-over, not a fight: forescale keeps that count and
+stops writing it until the LLMDeployment's spec changes (docs/operations.md). Fighting
+an HPA flips the count every few seconds and restarts model loads each time.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class ReplicaTarget:
     """What forescale set last (None after a restart: then nothing is assumed)."""
     autoscaler_desired: int | None
     """The autoscaler's decision this pass (None: no decision, hold)."""
+    external_writer: str | None = None
+    """Another field manager that wrote the Deployment's replicas and has it (hand-over)."""
 
 
 @dataclass(frozen=True)
@@ -84,17 +90,19 @@ def choose_replicas(spec: LLMDeploymentSpec, known: ReplicaTarget) -> ReplicaCho
                     f"replica count ({replicas}). Set scaling.policy: fixed to scale by hand.",
                 )
             )
-    if (
-        known.applied_by_us is not None
-        and current is not None
-        and current not in (known.applied_by_us, replicas)
-    ):
-        events.append(
-            (
-                "Warning",
-                "ExternalScaleOverridden",
-                f"The Deployment was scaled to {current} outside forescale; restoring {replicas}. "
-                "Scale the LLMDeployment instead (kubectl scale llmd, or spec.scaling).",
-            )
+    if known.external_writer is not None and current is not None:
+        return ReplicaChoice(
+            replicas=current,
+            why=f"handed over to {known.external_writer}",
+            events=[
+                (
+                    "Warning",
+                    "ExternalScaler",
+                    f"{known.external_writer} set the Deployment's replicas to {current}; "
+                    "forescale leaves the count to it and stops scaling (ScalingActive=False). "
+                    "Remove that scaler, then change the LLMDeployment's spec to hand the "
+                    "count back, or scale the LLMDeployment instead.",
+                )
+            ],
         )
     return ReplicaChoice(replicas=replicas, why=why, events=events)

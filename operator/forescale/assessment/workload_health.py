@@ -3,7 +3,11 @@
 Inputs are the raw dicts the API returns (Deployment, pods) plus what the operator checked
 about referenced objects; the output names a reason a person can act on: ``InsufficientGPU``
 when the scheduler says so, ``CrashLooping`` and ``ImagePullFailed`` from container states,
-``ModelLoading`` while pods run but are not Ready yet.
+``ModelLoading`` while pods run but are not Ready yet. Two problems are read off the
+objects instead of probed for: a missing Secret (``MissingSecret``, from the pods'
+``CreateContainerConfigError``, so the operator needs no permission to read Secrets) and
+pods the API server refused (``PodsRejected``, from the Deployment's ``ReplicaFailure``
+condition, e.g. a namespace enforcing Pod Security ``restricted``).
 """
 
 from __future__ import annotations
@@ -72,6 +76,14 @@ def _waiting_reason(pods: list[dict[str, Any]], reasons: set[str]) -> tuple[str,
     return None
 
 
+def _replica_failure(deployment: dict[str, Any] | None) -> str | None:
+    """The Deployment's ReplicaFailure message: pods the API server would not create."""
+    for cond in (deployment or {}).get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return str(cond.get("message") or cond.get("reason") or "ReplicaFailure")
+    return None
+
+
 def _is_ready(pod: dict[str, Any]) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
@@ -84,12 +96,37 @@ def _is_running(pod: dict[str, Any]) -> bool:
 
 
 def _degraded(
-    pods: list[dict[str, Any]], gpu_resource: str, problems: list[SpecProblem]
+    pods: list[dict[str, Any]],
+    gpu_resource: str,
+    problems: list[SpecProblem],
+    deployment: dict[str, Any] | None = None,
 ) -> ConditionUpdate:
     if problems:
         first = problems[0]
         extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return ConditionUpdate(DEGRADED, "True", first.reason, first.message + extra)
+    rejected = _replica_failure(deployment)
+    if rejected is not None:
+        return ConditionUpdate(
+            DEGRADED,
+            "True",
+            "PodsRejected",
+            f"The API server refused the replicas' pods: {rejected}",
+        )
+    config = _waiting_reason(pods, {"CreateContainerConfigError"})
+    if config is not None:
+        missing = "not found" in config[1] and "secret" in config[1].lower()
+        return ConditionUpdate(
+            DEGRADED,
+            "True",
+            "MissingSecret" if missing else "InvalidPodConfig",
+            f"Pod {config[0]} cannot start its container: {config[1]}"
+            + (
+                ". Create the Secret the spec names (tokenSecret or engine.env secretKeyRef)."
+                if missing
+                else ""
+            ),
+        )
     gpu = _unschedulable_gpu(pods, gpu_resource)
     if gpu is not None:
         return ConditionUpdate(
@@ -137,7 +174,7 @@ def assess(
     replicas = int(status.get("replicas", 0) or 0)
     ready = int(status.get("readyReplicas", 0) or 0)
     updated = int(status.get("updatedReplicas", 0) or 0)
-    degraded = _degraded(live, gpu_resource, problems)
+    degraded = _degraded(live, gpu_resource, problems, deployment)
 
     if deployment is None:
         progressing = ConditionUpdate(PROGRESSING, "True", "Creating", "Creating the Deployment")

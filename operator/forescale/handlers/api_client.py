@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +22,9 @@ import kubernetes
 from forescale.api import identity
 
 REQUEST_TIMEOUT = 30.0
+LOG_WRITES_ENV = "FORESCALE_LOG_WRITES"
+"""Set to 1 to log every write as it is sent (the leader-election test reads these)."""
+_write_log = logging.getLogger("forescale.api.writes")
 
 # kind -> (API path prefix, plural) for the kinds forescale writes or reads.
 _KINDS: dict[str, tuple[str, str]] = {
@@ -28,7 +33,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
     "PodMonitor": ("/apis/monitoring.coreos.com/v1", "podmonitors"),
     "Pod": ("/api/v1", "pods"),
-    "Secret": ("/api/v1", "secrets"),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
 }
 
@@ -39,6 +44,23 @@ class ApiError(Exception):
     def __init__(self, status: int, reason: str, body: str) -> None:
         super().__init__(f"{status} {reason}: {body[:500]}")
         self.status = status
+        self.body = body
+
+    @property
+    def api_message(self) -> str:
+        """The API server's own explanation (a Status object's ``message``), else the body."""
+        try:
+            message = json.loads(self.body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return str(message or self.body[:1000] or self)
+
+
+class NotLeaderError(Exception):
+    """A write was refused locally: this replica does not hold the leader Lease now."""
+
+
+_READ_METHODS = {"GET", "HEAD"}
 
 
 def load_configuration() -> kubernetes.client.Configuration:
@@ -61,8 +83,23 @@ def load_configuration() -> kubernetes.client.Configuration:
 class ClusterClient:
     """Thin async facade over the official client's raw HTTP calls."""
 
-    def __init__(self, configuration: kubernetes.client.Configuration | None = None) -> None:
+    def __init__(
+        self,
+        configuration: kubernetes.client.Configuration | None = None,
+        may_write: Callable[[], bool] | None = None,
+    ) -> None:
         self._api = kubernetes.client.ApiClient(configuration or load_configuration())
+        self._may_write = may_write
+        self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+
+    def gate_writes(self, may_write: Callable[[], bool] | None) -> None:
+        """Refuse every write while ``may_write()`` is false (leader election's fence).
+
+        The check runs in the worker thread right before the request is sent, so a
+        replica that was stopped (SIGSTOP, a long GC pause) and resumes after losing the
+        Lease does not send a write it had prepared before.
+        """
+        self._may_write = may_write
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -77,7 +114,18 @@ class ClusterClient:
         body: Any = None,
         content_type: str = "application/json",
         accept: str = "application/json",
+        fenced: bool = True,
     ) -> Any:
+        if method not in _READ_METHODS:
+            if fenced and self._may_write and not self._may_write():
+                raise NotLeaderError(f"{method} {path}: not the leader")
+            if fenced and os.environ.get(LOG_WRITES_ENV) == "1":
+                _write_log.info("WRITE %s %s", method, path)
+        if body is not None and content_type.endswith("yaml"):
+            # The client would send json.dumps' ASCII escapes, and a character outside the
+            # BMP (an emoji) becomes a surrogate pair the API server's YAML parser rejects
+            # with 400: send UTF-8 JSON (valid YAML) ourselves.
+            body = json.dumps(body, ensure_ascii=False).encode()
         method, url, headers, payload, _ = self._api.param_serialize(
             method,
             path,
@@ -132,6 +180,40 @@ class ClusterClient:
             body={"spec": obj["spec"]},
             content_type="application/merge-patch+json",
         )
+
+    async def replace_pod_template(self, live: dict[str, Any], template: dict[str, Any]) -> Any:
+        """Replace a Deployment's whole pod template with ours (JSON patch, guarded).
+
+        Server-side apply keeps fields other managers own; this drops them (an injected
+        sidecar, ``privileged``, ``hostNetwork``). The ``test`` op makes it fail with 422
+        instead of overwriting a newer object.
+        """
+        meta = live["metadata"]
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "replace", "path": "/spec/template", "value": template},
+        ]
+        return await self._request(
+            "PATCH",
+            self._path(live["kind"], meta["namespace"], meta["name"]),
+            query=[("fieldManager", identity.FIELD_MANAGER)],
+            body=ops,
+            content_type="application/json-patch+json",
+        )
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The leader-election Lease (read without the write fence)."""
+        return await self.get("Lease", namespace, name)
+
+    async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        """Create or replace (optimistically, by resourceVersion) the Lease; never fenced."""
+        meta = lease["metadata"]
+        if create:
+            method, path = "POST", self._path("Lease", meta["namespace"])
+        else:
+            method, path = "PUT", self._path("Lease", meta["namespace"], meta["name"])
+        written: dict[str, Any] = await self._request(method, path, body=lease, fenced=False)
+        return written
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -206,17 +288,39 @@ class ClusterClient:
     async def post_event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, now: str
     ) -> None:
-        """Record a core/v1 Event on ``involved`` (what ``kubectl describe`` shows)."""
+        """Record a core/v1 Event on ``involved`` (what ``kubectl describe`` shows).
+
+        The same (object, type, reason, message) again bumps ``count`` on the Event already
+        posted, as the kubelet's recorder does, instead of piling up new objects.
+        """
         meta = involved["metadata"]
+        namespace = meta["namespace"]
+        key = (str(meta.get("uid")), kind, reason, message[:1024])
+        seen = self._events.get(key)
+        if seen is not None:
+            name, count = seen
+            patch = {"count": count + 1, "lastTimestamp": now}
+            try:
+                await self._request(
+                    "PATCH",
+                    f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}",
+                    body=patch,
+                    content_type="application/merge-patch+json",
+                )
+                self._events[key] = (name, count + 1)
+                return
+            except ApiError as err:
+                if err.status != 404:  # expired (events have a TTL): post a new one
+                    raise
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
             "involvedObject": {
                 "apiVersion": involved.get("apiVersion", identity.API_VERSION),
                 "kind": involved.get("kind", identity.KIND),
                 "name": meta["name"],
-                "namespace": meta["namespace"],
+                "namespace": namespace,
                 "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },
@@ -230,6 +334,14 @@ class ClusterClient:
             "lastTimestamp": now,
             "count": 1,
         }
-        await self._request(
-            "POST", f"/api/v1/namespaces/{quote(meta['namespace'])}/events", body=event
+        posted = await self._request(
+            "POST", f"/api/v1/namespaces/{quote(namespace)}/events", body=event
         )
+        if len(self._events) > 4096:
+            self._events.clear()
+        self._events[key] = (str((posted or {}).get("metadata", {}).get("name", "")), 1)
+
+    def forget_events(self, uid: str) -> None:
+        """Drop the aggregation memory of a deleted object."""
+        for key in [k for k in self._events if k[0] == uid]:
+            del self._events[key]

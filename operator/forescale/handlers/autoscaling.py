@@ -1,17 +1,27 @@
 """The autoscaler step of a reconciliation: read metrics, run the pure policy, explain.
 
 This is orchestration only. The numbers come from the Prometheus reader (one batched read
-serves every LLMDeployment for a few seconds), the decision from ``forescale.policy``; this
+per autoscaler tick serves every LLMDeployment, see ``handlers/ticking.py``), the decision
+from ``forescale.policy``; this
 module keeps the per-LLMDeployment memory (observation history, policy state, pod start
 times already learned) and turns a decision into an Event message, a condition and the
 ``status.autoscaling`` block. A Prometheus outage or a missing metric is a *hold* with the
 reason in the ``ScalingActive`` condition: never a crash, never a scale to zero.
+
+Three accounting rules keep the numbers honest: a pod the scheduler cannot place is neither
+capacity nor "loading" (it will not become Ready by waiting, so it must not block a
+scale-down); a reading of 0 req/s right after a gap in the samples is not trusted until
+the rate window has refilled (a rate over a window with a hole in it reads low); and no
+metrics while the first replica is still loading is expected, not an alarm. The policy
+state is persisted in ``status.autoscaling.policyState`` and restored on start, so a
+restarted operator keeps its forecaster, learned capacity and cold start.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import logging
 import time
 from collections import deque
@@ -19,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forescale.api.status import SCALING_ACTIVE
+from forescale.api.status import SCALING_ACTIVE, AutoscalingStatus
 from forescale.assessment.conditions import ConditionUpdate
 from forescale.handlers import telemetry
 from forescale.metrics.errors import PrometheusError
@@ -32,7 +42,6 @@ from forescale.resources.owner import Owner
 logger = logging.getLogger("forescale.autoscaler")
 
 HISTORY = 64
-READ_REUSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,12 @@ class AutoscalerDecision:
     scaled_message: str | None = None
     recommendation_message: str | None = None
     hold_reason: str | None = None
+    starved: bool = False
+    """The hold is for lack of trustworthy metrics (not a policy choice)."""
+    ready: int = 0
+    """Ready pods when it was decided (none ready: no metrics yet is expected)."""
+    first_metrics_pending: bool = False
+    """Replicas are Ready but metrics never arrived yet, within the first read's grace."""
 
 
 @dataclass
@@ -59,12 +74,59 @@ class _Track:
     last: AutoscalerDecision | None = None
     learned_pods: set[str] = field(default_factory=set)
     last_scale_time: str | None = None
+    last_usable_at: float | None = None
+    gap_since: float | None = None
+    refill_until: float = 0.0
+    first_ready_at: float | None = None
+    pending: bool = False
+    """The tick decided and asked for a pass: the next pass applies this decision."""
 
 
 def _parse_time(text: str | None) -> float | None:
     if not text:
         return None
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _unschedulable(pod: dict[str, Any]) -> bool:
+    """The scheduler said it cannot place the pod (no GPU free): neither supply nor loading."""
+    return any(
+        c.get("type") == "PodScheduled"
+        and c.get("status") == "False"
+        and c.get("reason") == "Unschedulable"
+        for c in pod.get("status", {}).get("conditions", []) or []
+    )
+
+
+def restore_state(body: dict[str, Any]) -> PolicyState | None:
+    """The policy state persisted in the object's status, or None (absent, other version,
+    malformed: then the policy starts fresh rather than acting on garbage)."""
+    text = ((body.get("status") or {}).get("autoscaling") or {}).get("policyState")
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return PolicyState.from_dict(data)
+    except ValueError as err:
+        logger.warning("persisted policy state ignored, starting fresh: %s", err)
+        return None
+
+
+def _encode_state(state: PolicyState) -> str:
+    """Compact JSON, rounded: what ``status.autoscaling.policyState`` holds."""
+    return json.dumps(_rounded(state.to_dict()), separators=(",", ":"), sort_keys=True)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _pod_ready_since(pod: dict[str, Any]) -> float | None:
@@ -83,31 +145,72 @@ class Autoscaler:
         self._reader = reader
         self._clock = clock
         self._tracks: dict[tuple[str, str], _Track] = {}
-        self._live_pods: dict[str, set[str]] = {}
         self._reading: dict[str, Observation] = {}
-        self._read_at = -1e18
-        self._read_error: str | None = None
+        self._read_error: str | None = "no read yet"
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop the memory of a deleted LLMDeployment."""
         self._tracks.pop((namespace, name), None)
-        self._live_pods.pop(f"{namespace}/{name}", None)
 
-    async def _observation(self, key: str) -> tuple[Observation | None, str | None]:
+    async def refresh(self, deployments: list[str]) -> None:
+        """One batched Prometheus read for every deployment the tick is about to decide."""
         if self._reader is None:
-            return None, "no Prometheus configured (forescale run --prometheus-url)"
-        now = self._clock()
-        if now - self._read_at > READ_REUSE_SECONDS or key not in self._reading:
-            try:
-                self._reading = await self._reader.read_async(self._live_pods)
-                self._read_error = None
-            except PrometheusError as err:
-                telemetry.READ_ERRORS.inc()
-                self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
-            self._read_at = now
+            self._reading, self._read_error = (
+                {},
+                "no Prometheus configured (forescale run --prometheus-url)",
+            )
+            return
+        try:
+            self._reading = await self._reader.read_async(deployments)
+            self._read_error = None
+        except PrometheusError as err:
+            telemetry.READ_ERRORS.inc()
+            self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
+
+    def _observation(self, key: str) -> tuple[Observation | None, str | None]:
         if self._read_error is not None:
             return None, self._read_error
         return self._reading.get(key), None
+
+    def due(self, owner: Owner) -> bool:
+        """True when the control interval since this deployment's last decision is over."""
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is None or track.last_decided_at is None:
+            return True
+        return self._clock() - track.last_decided_at >= owner.spec.scaling.interval_seconds
+
+    def mark_pending(self, owner: Owner) -> None:
+        """The tick asked for a pass to apply its decision: that pass must see it whole."""
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is not None:
+            track.pending = True
+
+    def _distrust_after_gap(
+        self, track: _Track, observation: Observation | None, now: float
+    ) -> str | None:
+        """A 0 req/s read right after a gap is a half-empty rate window, not idleness."""
+        usable = observation is not None and observation.usable
+        if not usable:
+            if track.gap_since is None and track.last_usable_at is not None:
+                track.gap_since = now
+            return None
+        assert observation is not None
+        if track.gap_since is not None:
+            track.refill_until = now + self.window_seconds
+            track.gap_since = None
+        track.last_usable_at = now
+        if now < track.refill_until and not observation.arrival_rate:
+            left = track.refill_until - now
+            return (
+                f"read 0 req/s right after a gap in the samples; not trusted until the "
+                f"{self.window_seconds:.0f} s rate window has refilled ({left:.0f} s)"
+            )
+        return None
+
+    @property
+    def window_seconds(self) -> float:
+        """The rate window of the reader (what a gap must be refilled over)."""
+        return float(getattr(self._reader, "window_seconds", 60.0))
 
     async def decide(
         self,
@@ -116,33 +219,61 @@ class Autoscaler:
         deployment: dict[str, Any] | None,
         pods: list[dict[str, Any]],
     ) -> AutoscalerDecision | None:
-        """One autoscaler step (None when autoscaling does not apply to this spec)."""
+        """The autoscaler's part of a reconciliation pass (None: autoscaling does not apply).
+
+        Passes never decide: the tick does, for every deployment at once, and asks for a
+        pass only when its decision changes something. A pass returns that decision once
+        (``pending``), otherwise the last decision without a replica opinion, so a pass
+        triggered by a watch event holds what is there and keeps the last reasons.
+        """
+        del body, deployment, pods
+        if owner.spec.scaling.policy == "fixed":
+            telemetry.forget_autoscaling(owner.namespace, owner.name)
+            return None
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is None or track.last is None:
+            return None
+        if track.pending:
+            track.pending = False
+            return track.last
+        return dataclasses.replace(
+            track.last, desired=None, scaled_message=None, recommendation_message=None
+        )
+
+    def decide_now(
+        self,
+        owner: Owner,
+        body: dict[str, Any],
+        deployment: dict[str, Any] | None,
+        pods: list[dict[str, Any]],
+    ) -> AutoscalerDecision:
+        """One autoscaler step on the tick's read (``refresh``), from watched objects.
+
+        The first step for an LLMDeployment restores the policy state persisted in its
+        status (``body``), so a restarted operator continues where it stopped.
+        """
         spec = owner.spec
         key = f"{owner.namespace}/{owner.name}"
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-        self._live_pods[key] = {p["metadata"]["name"] for p in live}
-        if spec.scaling.policy == "fixed":
-            telemetry.forget_autoscaling(owner.namespace, owner.name)
-            return None
-        track = self._tracks.setdefault((owner.namespace, owner.name), _Track())
+        track = self._tracks.get((owner.namespace, owner.name))
+        if track is None:
+            track = self._tracks[(owner.namespace, owner.name)] = _Track()
+            restored = restore_state(body)
+            if restored is not None:
+                track.state = restored
+                # Pods already running were learned before the restart.
+                track.learned_pods = {p["metadata"]["name"] for p in live}
         now = self._clock()
-        if (
-            track.last is not None
-            and track.last_decided_at is not None
-            and now - track.last_decided_at < spec.scaling.interval_seconds
-        ):
-            # Between control intervals: no new opinion, but the last one's reasons stand
-            # (a hold for lack of metrics must keep ScalingActive False until a fresh read).
-            return dataclasses.replace(
-                track.last, desired=None, scaled_message=None, recommendation_message=None
-            )
-        observation, problem = await self._observation(key)
-        if observation is not None:
+        observation, problem = self._observation(key)
+        gap = self._distrust_after_gap(track, observation if problem is None else None, now)
+        problem = problem or gap
+        if observation is not None and problem is None:
             track.history.append(observation)
         desired_now = int((deployment or {}).get("spec", {}).get("replicas") or 0)
         ready = sum(1 for p in live if _pod_ready_since(p) is not None)
+        placeable = [p for p in live if not _unschedulable(p)]
         startups = []
-        for pod in live:
+        for pod in placeable:
             name = pod["metadata"]["name"]
             ready_at = _pod_ready_since(pod)
             created = _parse_time(pod["metadata"].get("creationTimestamp"))
@@ -152,16 +283,33 @@ class Autoscaler:
         counts = ReplicaCounts(
             desired=desired_now or spec.scaling.min_replicas,
             ready=ready,
-            pending=max(0, len(live) - ready),
+            pending=max(0, len(placeable) - ready),
             startup_seconds=tuple(startups),
         )
         history = list(track.history) if problem is None else []
-        policy = decide(history, track.state, parameters_from_spec(spec), counts, now)
+        params = parameters_from_spec(spec, rate_window_seconds=self.window_seconds)
+        policy = decide(history, track.state, params, counts, now)
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)
         hold_reason = problem or (policy.reason if policy.action is Action.HOLD else None)
         result = self._explain(spec.scaling.mode, policy, observation, counts.desired, hold_reason)
+        starved = problem is not None or observation is None or not observation.usable
+        if ready and track.first_ready_at is None:
+            track.first_ready_at = now
+        grace = 2 * self.window_seconds + spec.scaling.interval_seconds
+        pending = (
+            self._reader is not None  # no Prometheus configured is a problem, not a wait
+            and track.last_usable_at is None
+            and track.first_ready_at is not None
+            and now - track.first_ready_at < grace
+        )
+        result = dataclasses.replace(
+            result, starved=starved, ready=ready, first_metrics_pending=pending
+        )
+        awaiting = self._reader is not None and (ready == 0 or pending)
+        if starved and awaiting and track.last_usable_at is None:
+            telemetry.awaiting_metrics(owner.namespace, owner.name)
         if result.scaled_message is not None:
             track.last_scale_time = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"
@@ -213,11 +361,20 @@ class Autoscaler:
             last = track.last
         if last is None:
             return ConditionUpdate(SCALING_ACTIVE, "Unknown", "Starting", "no decision yet")
-        if (
-            last.hold_reason is not None
-            and last.policy is not None
-            and (last.observation is None or not last.observation.usable)
-        ):
+        if last.hold_reason is not None and last.policy is not None and last.starved:
+            if self._reader is not None and (last.ready == 0 or last.first_metrics_pending):
+                why = (
+                    "no replica is Ready yet, so there are no metrics to scale on (expected "
+                    "while the model loads)"
+                    if last.ready == 0
+                    else "waiting for the first metrics of the Ready replicas"
+                )
+                return ConditionUpdate(
+                    SCALING_ACTIVE,
+                    "False",
+                    "AwaitingMetrics",
+                    f"holding {last.policy.desired_replicas} replicas: {why}",
+                )
             return ConditionUpdate(
                 SCALING_ACTIVE,
                 "False",
@@ -234,11 +391,16 @@ class Autoscaler:
 
     def status(
         self, owner: Owner, decision: AutoscalerDecision | None, replicas: int, now: str
-    ) -> dict[str, Any]:
-        """The ``status.autoscaling`` block."""
+    ) -> AutoscalingStatus:
+        """The ``status.autoscaling`` block, with the policy state to restore from."""
+        return AutoscalingStatus.model_validate(self._status(owner, replicas))
+
+    def _status(self, owner: Owner, replicas: int) -> dict[str, Any]:
         track = self._tracks.get((owner.namespace, owner.name))
         last = track.last if track is not None else None
         out: dict[str, Any] = {"desiredReplicas": replicas}
+        if track is not None and track.last_decided_at is not None:
+            out["policyState"] = _encode_state(track.state)
         if last is None or last.policy is None:
             return out
         policy, obs = last.policy, last.observation

@@ -9,10 +9,18 @@ import click
 import kopf
 
 from forescale.handlers import configuring, telemetry
+from forescale.handlers.leader_election import LeaseTimings
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("-n", "--namespace", "namespaces", multiple=True, help="Namespace(s) to serve.")
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Namespace(s) to serve (repeatable); with Roles per namespace, no ClusterRole "
+    "beyond node reads is needed (manifests/rbac/namespaced).",
+)
 @click.option("-A", "--all-namespaces", is_flag=True, help="Serve every namespace.")
 @click.option(
     "--prometheus-url", envvar=configuring.PROMETHEUS_URL_ENV, help="Prometheus base URL."
@@ -27,9 +35,37 @@ from forescale.handlers import configuring, telemetry
 )
 @click.option("--metrics-host", default="127.0.0.1", help="Address of forescale's /metrics.")
 @click.option(
-    "--peering", "peering_name", default=None, help="kopf peering name (HA); unset: standalone."
+    "--leader-elect",
+    "leader_lease",
+    default=None,
+    metavar="NAMESPACE/NAME",
+    help="Leader election on this coordination.k8s.io Lease (run 2+ replicas with it); "
+    "unset: a single replica acts alone.",
 )
-@click.option("--priority", type=int, default=0, help="Peering priority of this replica.")
+@click.option(
+    "--lease-duration", type=float, default=15.0, help="Seconds a standby waits on a silent Lease."
+)
+@click.option(
+    "--renew-deadline",
+    type=float,
+    default=10.0,
+    help="Seconds after its last renewal a leader stops acting (< lease duration).",
+)
+@click.option("--retry-period", type=float, default=2.0, help="Seconds between Lease rounds.")
+@click.option(
+    "--shard",
+    default="",
+    envvar=configuring.SHARD_ENV,
+    help="This operator's shard (docs/scale.md); give each shard its own --leader-elect Lease.",
+)
+@click.option(
+    "--shard-by",
+    type=click.Choice(["label", "namespace"]),
+    default="label",
+    envvar=configuring.SHARD_BY_ENV,
+    help="label: serve LLMDeployments labelled forescale.io/shard=<shard>; "
+    "namespace: the --namespace list is the shard.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run(  # noqa: PLR0917 - one parameter per CLI option
     namespaces: tuple[str, ...],
@@ -38,26 +74,44 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     liveness_endpoint: str,
     metrics_port: int,
     metrics_host: str,
-    peering_name: str | None,
-    priority: int,
+    leader_lease: str | None,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
+    shard: str,
+    shard_by: str,
     verbose: bool,
 ) -> None:
     """Run the forescale operator against the cluster of the current kubeconfig."""
     if not namespaces and not all_namespaces:
         raise click.UsageError("pass --namespace NS (repeatable) or --all-namespaces")
+    if leader_lease is not None and leader_lease.count("/") != 1:
+        raise click.UsageError("--leader-elect takes NAMESPACE/NAME of a Lease")
+    try:
+        LeaseTimings(lease_duration, renew_deadline, retry_period)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    if shard_by == "namespace" and (all_namespaces or not shard):
+        raise click.UsageError("--shard-by namespace needs --shard NAME and --namespace NS...")
+    os.environ[configuring.SHARD_ENV] = shard
+    os.environ[configuring.SHARD_BY_ENV] = shard_by
+    os.environ[configuring.NAMESPACES_ENV] = "" if all_namespaces else ",".join(namespaces)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if prometheus_url:
         os.environ[configuring.PROMETHEUS_URL_ENV] = prometheus_url
+    if leader_lease:
+        os.environ[configuring.LEADER_ELECTION_ENV] = leader_lease
+        os.environ[configuring.LEASE_TIMINGS_ENV] = (
+            f"{lease_duration},{renew_deadline},{retry_period}"
+        )
     if metrics_port:
         telemetry.serve(metrics_port, metrics_host)
     kopf.run(
         clusterwide=all_namespaces,
         namespaces=list(namespaces),
         liveness_endpoint=liveness_endpoint,
-        standalone=peering_name is None,
-        peering_name=peering_name,
-        priority=priority,
+        standalone=True,
     )

@@ -1,16 +1,20 @@
 """Operator settings and the objects every handler shares, set up once at start.
 
-The settings encode the project's operating choices: kopf's bookkeeping goes to
-``forescale.io/`` annotations instead of ``status`` (status is observed state for users, not
-a handler journal), handler results never leak into status, watches reconnect before
-idle load balancers cut them, Events say ``forescale``, and peering keeps a second replica
-passive until the first one disappears.
+The settings encode the project's operating choices: kopf writes nothing to the objects
+(no progress annotations, no finalizers: see :mod:`forescale.handlers.triggers`), watches
+reconnect before idle load balancers cut them, Events say ``forescale``, and with leader
+election on, one replica acts through a ``coordination.k8s.io`` Lease
+(:mod:`forescale.handlers.leader_election`) while the others only watch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import socket
+import uuid
 from typing import Any
 
 import kopf
@@ -18,17 +22,78 @@ import kopf
 from forescale.api import identity
 from forescale.handlers.api_client import ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
+from forescale.handlers.fleet_view import FleetView
+from forescale.handlers.leader_election import LeaderElector, LeaseTimings
 from forescale.handlers.reconciler import Reconciler
+from forescale.handlers.ticking import Ticker
 from forescale.metrics.reader import PrometheusReader
+from forescale.resources.settings import operator_settings
 
 PROMETHEUS_URL_ENV = "FORESCALE_PROMETHEUS_URL"
 RECONCILE_INTERVAL_ENV = "FORESCALE_RECONCILE_SECONDS"
+RESYNC_ENV = "FORESCALE_RESYNC_SECONDS"
 RATE_WINDOW_ENV = "FORESCALE_RATE_WINDOW_SECONDS"
+LEADER_ELECTION_ENV = "FORESCALE_LEADER_ELECTION"
+"""``namespace/name`` of the Lease; unset: no leader election (a single replica)."""
+LEASE_TIMINGS_ENV = "FORESCALE_LEASE_TIMINGS"
+"""``duration,renewDeadline,retryPeriod`` in seconds (default 15,10,2)."""
+IDENTITY_ENV = "POD_ID"
+SHARD_ENV = "FORESCALE_SHARD"
+SHARD_BY_ENV = "FORESCALE_SHARD_BY"
+NAMESPACES_ENV = "FORESCALE_NAMESPACES"
+"""Comma-separated namespaces the operator serves (unset: every namespace)."""
+SHARD_LABEL = "forescale.io/shard"
+"""LLMDeployment label that assigns it to a shard (with ``FORESCALE_SHARD_BY=label``)."""
 
 
 def reconcile_interval() -> float:
-    """Seconds between level-based passes (drift repair, status, autoscaling)."""
+    """Seconds between autoscaler ticks (and retries of Degraded LLMDeployments)."""
     return float(os.environ.get(RECONCILE_INTERVAL_ENV, "5"))
+
+
+def lease_timings() -> LeaseTimings:
+    """The Lease timings from the environment (validated: deadline < duration)."""
+    text = os.environ.get(LEASE_TIMINGS_ENV)
+    if not text:
+        return LeaseTimings()
+    duration, deadline, retry = (float(x) for x in text.split(","))
+    return LeaseTimings(lease_duration=duration, renew_deadline=deadline, retry_period=retry)
+
+
+def replica_identity() -> str:
+    """Unique per process, readable in the Lease: pod name (or host) plus a random suffix."""
+    base = os.environ.get(IDENTITY_ENV) or socket.gethostname()
+    return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+def resync_interval() -> float:
+    """Seconds between full passes of an LLMDeployment nothing happened to."""
+    return float(os.environ.get(RESYNC_ENV, "600"))
+
+
+def shard_identity() -> str:
+    """This operator's shard name ("" when unsharded): name per-shard locks after it."""
+    return os.environ.get(SHARD_ENV, "")
+
+
+def shard_by_label() -> bool:
+    """True when the shard is chosen by the ``forescale.io/shard`` label."""
+    return bool(shard_identity()) and os.environ.get(SHARD_BY_ENV, "label") == "label"
+
+
+def in_shard(labels: Any) -> bool:
+    """Whether an LLMDeployment with these labels belongs to this operator."""
+    if not shard_by_label():
+        return True
+    return bool((labels or {}).get(SHARD_LABEL) == shard_identity())
+
+
+def served_namespaces() -> list[str] | None:
+    """The exact namespaces served, for the reader's scope (None: all, or a glob)."""
+    raw = [ns for ns in os.environ.get(NAMESPACES_ENV, "").split(",") if ns]
+    if not raw or any(c in ns for ns in raw for c in "*?[!"):
+        return None
+    return raw
 
 
 @kopf.on.login()
@@ -39,30 +104,73 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Apply forescale's kopf settings and build the shared reconciler."""
+    """Apply forescale's kopf settings, build the reconciler, start the election and timer."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=identity.ANNOTATION_PREFIX
     )
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=identity.ANNOTATION_PREFIX, key="last-handled-configuration"
     )
-    settings.posting.reporting_component = identity.FIELD_MANAGER
-    settings.posting.level = logging.WARNING
+    settings.posting.enabled = False
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     settings.execution.max_workers = 4
+    # kopf logs every event handler's success at INFO: one line per watch event, which is
+    # most of the operator's output (and a measurable share of its CPU) at 1,000
+    # LLMDeployments. Failures are still logged (WARNING and above).
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     url = os.environ.get(PROMETHEUS_URL_ENV) or None
     window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
-    reader = PrometheusReader(url, window_seconds=window) if url else None
-    memo.reconciler = Reconciler(ClusterClient(), Autoscaler(reader))
+    reader = (
+        PrometheusReader(url, window_seconds=window, namespaces=served_namespaces())
+        if url
+        else None
+    )
+    operator_settings()  # default image, monitor labels: a bad value stops the start here
+    client = ClusterClient()
+    autoscaler = Autoscaler(reader)
+    tasks: list[asyncio.Task[None]] = []
+    elector: LeaderElector | None = None
+    lease = os.environ.get(LEADER_ELECTION_ENV)
+    if lease:
+        namespace, name = lease.split("/", 1)
+        elector = LeaderElector(client, namespace, name, replica_identity(), lease_timings())
+        client.gate_writes(elector.is_leader)
+        memo.elector = elector
+    is_leader = elector.is_leader if elector is not None else (lambda: True)
+    reconciler = Reconciler(client, autoscaler, is_leader=is_leader)
+    memo.reconciler = reconciler
+    memo.view = FleetView()
+    ticker = Ticker(
+        memo.view,
+        autoscaler,
+        reconciler.trigger,
+        interval=reconcile_interval(),
+        resync_seconds=resync_interval(),
+        is_active=is_leader,
+    )
+    memo.ticker = ticker
+    if elector is not None:
+        elector.on_started_leading = reconciler.trigger_all
+        tasks.append(asyncio.create_task(elector.run(), name="forescale-lease"))
+    tasks.append(asyncio.create_task(ticker.run(), name="forescale-tick"))
+    memo.background = tasks
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    """Let running passes finish before the process exits."""
+    """Stop the tick and the election, let running passes finish, release the Lease."""
+    for task in memo.get("background", []):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     reconciler = memo.get("reconciler")
     if isinstance(reconciler, Reconciler):
         await reconciler.wait_idle()
+    elector = memo.get("elector")
+    if isinstance(elector, LeaderElector):
+        await elector.release()
+    logging.getLogger("forescale").info("stopped")

@@ -9,6 +9,16 @@ the middle of a rollout or a hand edit all end in the same place.
 
 Triggers for one object are coalesced: while a reconciliation runs, further triggers only
 mark it dirty, so a burst of child events costs one extra pass, not one pass each.
+
+Safety rules a shared cluster needs, each enforced here:
+- *own only what we created*: before applying, every child that already exists must carry
+  our ownerReference, else the pass stops with ``Degraded=True NameConflict`` and nothing
+  is touched; the pod template is ours as a whole (fields others inject are removed);
+- *one exception boundary*: whatever a pass raises ends as a condition, an Event, a
+  metric and an exponential backoff, never a dead task;
+- *one actor*: with leader election, a replica that does not hold the Lease reconciles
+  nothing (and the client's write fence refuses writes in flight);
+- status is written through the typed model, and only when it changed.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,19 +34,33 @@ from typing import Any
 from pydantic import ValidationError
 
 from forescale.api import identity
+from forescale.api.names import name_problem
 from forescale.api.spec import LLMDeploymentSpec
-from forescale.api.status import DEGRADED, PROGRESSING, READY, SCALING_ACTIVE
+from forescale.api.status import (
+    DEGRADED,
+    PROGRESSING,
+    READY,
+    SCALING_ACTIVE,
+    Condition,
+    LLMDeploymentStatus,
+)
 from forescale.assessment.conditions import (
     ConditionUpdate,
     find,
     initial_conditions,
     merge_conditions,
 )
+from forescale.assessment.ownership import (
+    conflict_message,
+    foreign_template_fields,
+    owned_by,
+    replicas_writer,
+)
 from forescale.assessment.replica_target import ReplicaTarget, choose_replicas
 from forescale.assessment.spec_problems import references_of
 from forescale.assessment.workload_health import SpecProblem, assess
 from forescale.handlers import telemetry
-from forescale.handlers.api_client import ApiError, ClusterClient
+from forescale.handlers.api_client import ApiError, ClusterClient, NotLeaderError
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.resources.children import build_children
 from forescale.resources.deployment import REPLICAS_FIELD_MANAGER, build_replicas_patch
@@ -46,10 +71,23 @@ logger = logging.getLogger("forescale.reconciler")
 
 Key = tuple[str, str]
 
+OUR_MANAGERS = {identity.FIELD_MANAGER, REPLICAS_FIELD_MANAGER}
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 300.0
+
 
 def utc_now() -> str:
     """RFC 3339 UTC timestamp, second precision (as Kubernetes writes them)."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StopPass(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """End this pass with a Degraded condition and a Warning (the spec cannot converge)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass
@@ -61,6 +99,11 @@ class _Memory:
     last_events: dict[str, str] = field(default_factory=dict)
     applied_replicas: int | None = None
     reported_external: int | None = None
+    handed_over_at: int | None = None
+    """The spec generation at which an external scaler was given the replica count."""
+    failures: int = 0
+    retry_at: float = 0.0
+    seen_generation: Any = None
 
 
 class Reconciler:
@@ -71,17 +114,27 @@ class Reconciler:
         client: ClusterClient,
         autoscaler: Autoscaler,
         clock: Callable[[], str] = utc_now,
+        is_leader: Callable[[], bool] = lambda: True,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._autoscaler = autoscaler
         self._clock = clock
+        self._is_leader = is_leader
+        self._monotonic = monotonic
         self._memory: dict[Key, _Memory] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pod_monitors: bool | None = None
 
     def trigger(self, namespace: str, name: str) -> None:
-        """Ask for a reconciliation of ``namespace/name`` soon (coalesced)."""
+        """Ask for a reconciliation of ``namespace/name`` soon (coalesced).
+
+        A replica that is not the leader only remembers the key, so it can start at once
+        when it becomes the leader (:meth:`trigger_all`).
+        """
         memory = self._memory.setdefault((namespace, name), _Memory())
+        if not self._is_leader():
+            return
         if memory.running:
             memory.dirty = True
             return
@@ -89,6 +142,32 @@ class Reconciler:
         task = asyncio.get_running_loop().create_task(self._run((namespace, name), memory))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def new_generation(self, namespace: str, name: str, generation: Any) -> bool:
+        """Whether ``generation`` is one this process has not seen for the object yet."""
+        memory = self._memory.setdefault((namespace, name), _Memory())
+        if memory.seen_generation == generation and generation is not None:
+            return False
+        memory.seen_generation = generation
+        return True
+
+    def trigger_all(self) -> None:
+        """A pass for every known LLMDeployment not waiting out a failure backoff."""
+        now = self._monotonic()
+        for key, memory in list(self._memory.items()):
+            if memory.retry_at <= now:
+                self.trigger(*key)
+
+    async def run_periodically(self, interval: float) -> None:
+        """The level-based timer: repairs drift nobody told us about, refreshes status.
+
+        Our own loop instead of a kopf timer: kopf's timers put a finalizer on every
+        object, which a stopped operator cannot remove (deletion hangs) and which every
+        replica would write.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            self.trigger_all()
 
     async def wait_idle(self) -> None:
         """Wait for running passes (used on shutdown)."""
@@ -102,19 +181,55 @@ class Reconciler:
         telemetry.forget(namespace, name)
 
     async def _run(self, key: Key, memory: _Memory) -> None:
+        """The one exception boundary: no error ends as a dead task or a lost retry."""
         try:
             while True:
                 memory.dirty = False
                 try:
                     await self.reconcile(*key)
-                except (ApiError, OSError, TimeoutError) as err:
-                    # Transient: the next timer tick retries; never crash the operator.
-                    telemetry.RECONCILE_ERRORS.inc()
-                    logger.warning("reconcile %s/%s failed: %s", key[0], key[1], err)
+                    memory.failures, memory.retry_at = 0, 0.0
+                except NotLeaderError:
+                    logger.info("%s/%s: lost the leader Lease mid-pass; stopping", *key)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    await self._failed(key, memory, err)
+                    return
                 if not memory.dirty:
                     break
         finally:
             memory.running = False
+
+    async def _failed(self, key: Key, memory: _Memory, err: Exception) -> None:
+        """Count, log, back off exponentially, and tell the user on the object itself."""
+        memory.failures += 1
+        delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (memory.failures - 1))
+        memory.retry_at = self._monotonic() + delay
+        telemetry.RECONCILE_ERRORS.inc()
+        transient = isinstance(err, (ApiError, OSError, TimeoutError))
+        log = logger.warning if transient else logger.exception
+        log("reconcile %s/%s failed (retry in %.0f s): %s", key[0], key[1], delay, err)
+        if transient and memory.failures < 3:
+            return  # a blip: say nothing unless it persists
+        message = f"reconciliation failed {memory.failures} time(s), retrying in {delay:.0f} s: "
+        message += f"{type(err).__name__}: {err}"[:800]
+        try:
+            body = await self._client.get_llmdeployment(*key)
+            if body is None:
+                return
+            await self._event(body, "Warning", "ReconcileError", message, memory)
+            conditions = (body.get("status") or {}).get("conditions") or []
+            generation = body["metadata"].get("generation")
+            merged = merge_conditions(
+                conditions,
+                [ConditionUpdate(DEGRADED, "True", "ReconcileError", message)],
+                self._clock(),
+                generation,
+            )
+            await self._client.patch_status(key[0], key[1], {"conditions": merged})
+        except Exception as report_err:
+            logger.warning("could not report the failure of %s/%s: %s", *key, report_err)
 
     async def _event(
         self, body: dict[str, Any], kind: str, reason: str, message: str, memory: _Memory
@@ -136,34 +251,89 @@ class Reconciler:
         return self._pod_monitors
 
     async def _spec_problems(self, owner: Owner) -> list[SpecProblem]:
+        """Missing PVCs and GPU products. Secrets are not read (no Secret permission):
+        a missing one shows as the pods' CreateContainerConfigError (workload_health)."""
         problems = []
         for ref in references_of(owner.spec):
             if ref.kind == "Node":
-                if await self._client.nodes_with_label(ref.label, ref.name) == 0:
+                try:
+                    found = await self._client.nodes_with_label(ref.label, ref.name)
+                except ApiError as err:
+                    if err.status != 403:
+                        raise
+                    # Namespaced mode without the optional node reader: skip the check.
+                    logger.info("cannot list nodes (%s): GPU product check skipped", err.status)
+                    continue
+                if found == 0:
                     problems.append(SpecProblem(ref.reason, ref.message))
+            elif ref.kind == "Secret":
+                continue
             elif not await self._client.exists(ref.kind, owner.namespace, ref.name):
                 problems.append(SpecProblem(ref.reason, ref.message))
         return problems
 
+    async def _check_ownership(self, owner: Owner, children: list[dict[str, Any]]) -> None:
+        """Before any apply: an existing child that is not ours stops the pass untouched."""
+        for child in children:
+            live = await self._client.get(child["kind"], owner.namespace, child["metadata"]["name"])
+            if live is not None and not owned_by(live, owner.uid):
+                live.setdefault("kind", child["kind"])
+                raise StopPass("NameConflict", conflict_message(live, owner.name))
+
     async def _apply_child(
         self, body: dict[str, Any], child: dict[str, Any], memory: _Memory
-    ) -> None:
-        """Apply one child; repair edits apply alone cannot undo (see merge_patch)."""
+    ) -> dict[str, Any] | None:
+        """Apply one child; a child the API server refuses stops the pass as InvalidSpec."""
+        kind, name = child["kind"], child["metadata"]["name"]
         try:
-            await self._client.apply(child)
+            applied: dict[str, Any] | None = await self._client.apply(child)
+            return applied
         except ApiError as err:
-            if err.status != 422:
+            if err.status not in (400, 422):
                 raise
-            await self._event(
-                body,
-                "Warning",
-                "DriftRepaired",
-                f"{child['kind']} {child['metadata']['name']} was edited into a state apply "
-                f"cannot merge ({err}); replacing its spec",
-                memory,
-            )
+            first = err
+        # 422 on an object we own may be a hand edit apply cannot merge (two ports named
+        # http): replace its lists once. If the API server still refuses, the spec is bad.
+        try:
             await self._client.merge_patch(child)
-            await self._client.apply(child)
+            repaired: dict[str, Any] | None = await self._client.apply(child)
+        except ApiError as err:
+            if err.status not in (400, 404, 422):
+                raise
+            message = err.api_message if err.status != 404 else first.api_message
+            raise StopPass(
+                "InvalidSpec",
+                f"the API server refused {kind} {name} built from this spec: {message}",
+            ) from err
+        await self._event(
+            body,
+            "Warning",
+            "DriftRepaired",
+            f"{kind} {name} was edited into a state apply cannot merge; its spec was replaced",
+            memory,
+        )
+        return repaired
+
+    async def _own_pod_template(
+        self, body: dict[str, Any], live: dict[str, Any], desired: dict[str, Any], memory: _Memory
+    ) -> None:
+        """Remove what others put into the pod template (sidecars, privileges, host access)."""
+        foreign = foreign_template_fields(live, OUR_MANAGERS)
+        if not foreign:
+            return
+        await self._client.replace_pod_template(live, desired["spec"]["template"])
+        await self._client.apply(desired)
+        shown = ", ".join(foreign[:8]) + (
+            f" (+{len(foreign) - 8} more)" if len(foreign) > 8 else ""
+        )
+        await self._event(
+            body,
+            "Warning",
+            "PodTemplateRestored",
+            f"Deployment {live['metadata']['name']}: removed fields forescale does not set "
+            f"from the pod template: {shown}. Change the LLMDeployment instead.",
+            memory,
+        )
 
     async def reconcile(self, namespace: str, name: str) -> None:
         """One full pass for one LLMDeployment."""
@@ -177,36 +347,39 @@ class Reconciler:
         now = self._clock()
         status = body.get("status") or {}
         conditions = status.get("conditions") or initial_conditions(now, generation)
-        if not status.get("conditions"):
-            await self._client.patch_status(namespace, name, {"conditions": conditions})
 
         try:
             spec = LLMDeploymentSpec.model_validate(body.get("spec") or {})
-        except ValidationError as err:
-            message = f"spec is invalid: {_first_error(err)}"
-            await self._event(body, "Warning", "InvalidSpec", message, memory)
-            updates = [
-                ConditionUpdate(DEGRADED, "True", "InvalidSpec", message),
-                ConditionUpdate(READY, "False", "InvalidSpec", message),
-            ]
-            merged = merge_conditions(conditions, updates, now, generation)
-            await self._client.patch_status(
-                namespace, name, {"conditions": merged, "observedGeneration": generation}
+        except (ValidationError, ValueError) as err:
+            detail = _first_error(err) if isinstance(err, ValidationError) else str(err)
+            await self._stop(
+                body, conditions, StopPass("InvalidSpec", f"spec is invalid: {detail}"), memory
             )
             return
 
+        bad_name = name_problem(name)
+        if bad_name is not None:
+            await self._stop(body, conditions, StopPass("InvalidSpec", bad_name), memory)
+            return
         owner = Owner(name=name, namespace=namespace, uid=meta["uid"], spec=spec)
-        problems = await self._spec_problems(owner)
+        try:
+            deployment, pods, problems = await self._converge_children(body, owner, memory)
+        except StopPass as stop:
+            await self._stop(body, conditions, stop, memory)
+            return
         for problem in problems:
             await self._event(body, "Warning", problem.reason, problem.message, memory)
 
-        pod_monitor = await self._supports_pod_monitors()
-        for child in build_children(owner, pod_monitor=pod_monitor):
-            await self._apply_child(body, child, memory)
-
-        deployment = await self._client.get("Deployment", namespace, name)
         current = _spec_replicas(deployment)
-        pods = await self._client.list("Pod", namespace, selector_string(name))
+        writer = replicas_writer(deployment or {})
+        external = None
+        if writer is not None and writer[0] not in OUR_MANAGERS and current is not None:
+            if memory.handed_over_at is None:
+                memory.handed_over_at = generation
+            if memory.handed_over_at == generation:
+                external = writer[0] or "another writer"
+        if external is None:
+            memory.handed_over_at = None
         decision = await self._autoscaler.decide(owner, body, deployment, pods)
         target = choose_replicas(
             spec,
@@ -214,6 +387,7 @@ class Reconciler:
                 deployment_replicas=current,
                 applied_by_us=memory.applied_replicas,
                 autoscaler_desired=decision.desired if decision else None,
+                external_writer=external,
             ),
         )
         for kind, reason, message in target.events:
@@ -221,8 +395,12 @@ class Reconciler:
                 continue
             if reason == "ExternalScaleIgnored":
                 memory.reported_external = spec.replicas
+            if reason == "ExternalScaler" and "ExternalScaler" in memory.last_events:
+                continue  # once per hand-over, not once per count the other scaler picks
             await self._event(body, kind, reason, message, memory)
-        if target.replicas != current:
+        if external is None:
+            memory.last_events.pop("ExternalScaler", None)
+        if target.replicas != current and external is None:
             await self._client.apply(
                 build_replicas_patch(owner, target.replicas), REPLICAS_FIELD_MANAGER
             )
@@ -241,7 +419,7 @@ class Reconciler:
                 )
             deployment = await self._client.get("Deployment", namespace, name)
         memory.applied_replicas = target.replicas
-        if decision is not None and decision.recommendation_message:
+        if decision is not None and decision.recommendation_message and external is None:
             await self._event(
                 body, "Normal", "Recommendation", decision.recommendation_message, memory
             )
@@ -250,19 +428,30 @@ class Reconciler:
             deployment, pods, target.replicas, spec.resources.gpu_resource_name, problems
         )
         updates = list(health.conditions)
-        updates.append(self._autoscaler.condition(owner, decision))
+        if external is not None:
+            updates.append(
+                ConditionUpdate(
+                    SCALING_ACTIVE,
+                    "False",
+                    "ExternalScaler",
+                    f"{external} writes the Deployment's replicas ({current}); forescale "
+                    "does not scale until the LLMDeployment's spec changes",
+                )
+            )
+        else:
+            updates.append(self._autoscaler.condition(owner, decision))
         merged = merge_conditions(conditions, updates, now, generation)
         await self._announce_transitions(body, conditions, merged, memory)
-        new_status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "replicas": health.replicas,
-            "readyReplicas": health.ready_replicas,
-            "updatedReplicas": health.updated_replicas,
-            "selector": selector_string(name),
-            "conditions": merged,
-            "autoscaling": self._autoscaler.status(owner, decision, target.replicas, now),
-        }
-        await self._client.patch_status(namespace, name, new_status)
+        new_status = LLMDeploymentStatus(
+            observed_generation=generation,
+            replicas=health.replicas,
+            ready_replicas=health.ready_replicas,
+            updated_replicas=health.updated_replicas,
+            selector=selector_string(name),
+            conditions=[Condition.model_validate(c) for c in merged],
+            autoscaling=self._autoscaler.status(owner, decision, target.replicas, now),
+        )
+        await self._write_status(body, new_status)
         telemetry.record_pass(
             namespace,
             name,
@@ -272,6 +461,54 @@ class Reconciler:
             slo_ttft_seconds=spec.scaling.slo.ttft_p95_milliseconds / 1000,
             conditions=merged,
         )
+
+    async def _converge_children(
+        self, body: dict[str, Any], owner: Owner, memory: _Memory
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[SpecProblem]]:
+        """Check ownership, apply every child, own the pod template; read Deployment + pods."""
+        problems = await self._spec_problems(owner)
+        children = build_children(owner, pod_monitor=await self._supports_pod_monitors())
+        await self._check_ownership(owner, children)
+        deployment: dict[str, Any] | None = None
+        for child in children:
+            applied = await self._apply_child(body, child, memory)
+            if child["kind"] == "Deployment" and applied is not None:
+                await self._own_pod_template(body, applied, child, memory)
+        deployment = await self._client.get("Deployment", owner.namespace, owner.name)
+        pods = await self._client.list("Pod", owner.namespace, selector_string(owner.name))
+        return deployment, pods, problems
+
+    async def _stop(
+        self,
+        body: dict[str, Any],
+        conditions: list[dict[str, Any]],
+        stop: StopPass,
+        memory: _Memory,
+    ) -> None:
+        """Degraded and not Ready with the reason, one Warning; children stay as they are."""
+        meta = body["metadata"]
+        generation = meta.get("generation")
+        await self._event(body, "Warning", stop.reason, stop.message, memory)
+        updates = [
+            ConditionUpdate(DEGRADED, "True", stop.reason, stop.message),
+            ConditionUpdate(READY, "False", stop.reason, stop.message),
+        ]
+        merged = merge_conditions(conditions, updates, self._clock(), generation)
+        status = LLMDeploymentStatus(
+            observed_generation=generation,
+            conditions=[Condition.model_validate(c) for c in merged],
+        )
+        await self._write_status(body, status)
+
+    async def _write_status(self, body: dict[str, Any], status: LLMDeploymentStatus) -> None:
+        """Merge-patch the fields of ``status`` that differ from what the object has."""
+        new = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        old = body.get("status") or {}
+        changed = {k: v for k, v in new.items() if old.get(k) != v}
+        if not changed:
+            return
+        meta = body["metadata"]
+        await self._client.patch_status(meta["namespace"], meta["name"], changed)
 
     async def _announce_transitions(
         self,
@@ -315,6 +552,7 @@ def _spec_replicas(deployment: dict[str, Any] | None) -> int | None:
 
 
 def _first_error(err: ValidationError) -> str:
+    """The first pydantic error as ``spec.path: message``."""
     first = err.errors()[0]
     location = ".".join(str(p) for p in first["loc"])
     return f"spec.{location}: {first['msg']}" if location else first["msg"]

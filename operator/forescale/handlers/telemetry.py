@@ -115,6 +115,12 @@ def record_decision(
         CAPACITY.labels(namespace, name).set(decision.capacity_requests_per_second)
 
 
+def awaiting_metrics(namespace: str, name: str) -> None:
+    """No replica has reported yet (the first model load): neither 1 nor 0, so the
+    "no usable metrics" alert does not page during an expected wait."""
+    _remove(AVAILABLE, namespace, name)
+
+
 def forget_autoscaling(namespace: str, name: str) -> None:
     """Drop the autoscaler's series (the policy became ``fixed``: nothing to page about)."""
     for gauge in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE):

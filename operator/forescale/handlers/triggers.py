@@ -1,9 +1,21 @@
 """kopf handlers: each only says *which* LLMDeployment to reconcile, never *how*.
 
-Changes to an LLMDeployment, to any child it owns (a hand edit, a deletion, a Deployment's
-status moving as pods become Ready) and a periodic timer all end in the same level-based
-reconciliation (:mod:`forescale.handlers.reconciler`). Handlers return nothing, so kopf
-writes no handler results into status.
+Changes to an LLMDeployment and to any child it owns (a hand edit, a deletion, a
+Deployment's status moving as pods become Ready) end in the same level-based
+reconciliation (:mod:`forescale.handlers.reconciler`); so does the autoscaler tick when a
+decision changes something (:mod:`forescale.handlers.ticking`). There is no timer per
+object. The events also feed the tick's :class:`~forescale.handlers.fleet_view.FleetView`,
+so the tick never re-reads the world.
+
+Only ``on.event`` handlers, on purpose: kopf's create/update/resume handlers write
+bookkeeping annotations and its timers add a finalizer to every object. Both are writes
+that every replica would make (leader election or not), and a finalizer only a running
+operator can remove makes deletion hang when the operator is down or the object cannot be
+patched. Without them kopf only watches; every write is the reconciler's, behind the
+leader fence.
+
+Sharding: only LLMDeployments of this operator's shard (``configuring.in_shard``) are
+served, and a child or pod event counts only when its owner is one of them.
 """
 
 from __future__ import annotations
@@ -14,7 +26,8 @@ import kopf
 
 from forescale.api import identity
 from forescale.handlers import telemetry
-from forescale.handlers.configuring import reconcile_interval
+from forescale.handlers.configuring import in_shard
+from forescale.handlers.fleet_view import FleetView
 from forescale.handlers.reconciler import Reconciler
 
 _MANAGED = {identity.LABEL_MANAGED_BY: "forescale"}
@@ -26,32 +39,42 @@ def _reconciler(memo: Any) -> Reconciler:
     return reconciler
 
 
-@kopf.on.resume(identity.GROUP, identity.VERSION, identity.PLURAL)
-@kopf.on.create(identity.GROUP, identity.VERSION, identity.PLURAL)
-@kopf.on.update(identity.GROUP, identity.VERSION, identity.PLURAL, field="spec")
-async def llmdeployment_changed(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """The spec changed (or the operator started): converge now."""
-    _reconciler(memo).trigger(namespace or "", name)
-
-
-@kopf.timer(identity.GROUP, identity.VERSION, identity.PLURAL, interval=reconcile_interval())
-async def llmdeployment_tick(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    """Periodic pass: repairs drift kopf did not hear about, refreshes status, autoscales."""
-    _reconciler(memo).trigger(namespace or "", name)
+def _view(memo: Any) -> FleetView:
+    view = memo["view"]
+    assert isinstance(view, FleetView)
+    return view
 
 
 @kopf.on.event(identity.GROUP, identity.VERSION, identity.PLURAL)
-async def llmdeployment_event(
-    type: str, namespace: str | None, name: str, memo: Any, **_: Any
+async def llmdeployment_event(  # noqa: PLR0917 - kopf passes these by keyword
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    labels: kopf.Labels,
+    memo: Any,
+    **_: Any,
 ) -> None:
-    """On deletion, forget it; owner references let the garbage collector remove children.
+    """Keep the tick's view current; converge on a new generation; on deletion (or leaving
+    the shard), forget it.
 
-    Nothing needs doing *before* deletion, so there is no deletion handler. (kopf still
-    adds its finalizer because of the timer, and removes it when the object is deleted.)
+    Owner references let the garbage collector remove children, and nothing needs doing
+    *before* deletion, so there is no deletion handler (and, without timers, no finalizer).
     """
-    if type == "DELETED":
+    if type == "DELETED" or not in_shard(labels):
+        _view(memo).llmdeployment_gone(namespace or "", name)
         _reconciler(memo).forget(namespace or "", name)
         telemetry.forget(namespace or "", name)
+        return
+    _view(memo).llmdeployment_seen(dict(body))
+    reconciler = _reconciler(memo)
+    if reconciler.new_generation(
+        namespace or "", name, (body.get("metadata") or {}).get("generation")
+    ):
+        # Created, its spec changed, or seen for the first time by this process (a restart,
+        # or relabelled into this shard): converge now. Status-only changes (our own
+        # writes) do not trigger.
+        reconciler.trigger(namespace or "", name)
 
 
 def _owner_name(owner_references: Any) -> str | None:
@@ -62,10 +85,83 @@ def _owner_name(owner_references: Any) -> str | None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
+async def deployment_changed(
+    type: str | None, body: kopf.Body, namespace: str | None, memo: Any, **_: Any
+) -> None:
+    """The owner's Deployment moved: record its replica count, reconcile the owner.
+
+    Recorded even before the owner is known (watches start in no particular order), so
+    the tick knows every Deployment's replica count without asking the API server.
+    """
+    owner = _owner_name((body.get("metadata") or {}).get("ownerReferences"))
+    if owner is None or not namespace:
+        return
+    _view(memo).deployment_seen(namespace, owner, None if type == "DELETED" else dict(body))
+    if _view(memo).body((namespace, owner)) is not None:
+        _reconciler(memo).trigger(namespace, owner)
+
+
 @kopf.on.event("", "v1", "services", labels=_MANAGED)
+async def service_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+    """The Service moved (hand edit, deletion): reconcile its owner, if it is ours."""
+    owner = _our_owner(namespace, meta, memo)
+    if owner is not None:
+        _reconciler(memo).trigger(*owner)
+
+
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
-async def child_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
-    """A child moved (status, hand edit, deletion): reconcile its owner."""
+async def budget_changed(
+    type: str | None, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
+) -> None:
+    """The PDB's spec moved or it was deleted: reconcile its owner, if it is ours.
+
+    A PDB's status changes every time one of the owner's pods turns Ready or not; that is
+    no news to the owner (its Deployment's status says the same), so a modification that
+    leaves ``metadata.generation`` (bumped only by spec changes) alone triggers nothing.
+    """
+    owner = _our_owner(namespace, meta, memo)
+    if owner is None:
+        return
+    seen: dict[tuple[str, str], Any] = memo.setdefault("budget_generations", {})
+    key = (namespace or "", str(meta.get("name")))
+    generation = meta.get("generation")
+    if type == "DELETED":
+        seen.pop(key, None)
+    elif type == "MODIFIED" and seen.get(key) == generation:
+        return
+    else:
+        seen[key] = generation
+    _reconciler(memo).trigger(*owner)
+
+
+def _our_owner(namespace: str | None, meta: Any, memo: Any) -> tuple[str, str] | None:
+    """The owning LLMDeployment's key, if this operator serves it."""
     owner = _owner_name(meta.get("ownerReferences"))
-    if owner is not None and namespace:
+    if owner is None or not namespace or _view(memo).body((namespace, owner)) is None:
+        return None
+    return namespace, owner
+
+
+@kopf.on.event("", "v1", "pods", labels=_MANAGED)
+async def pod_changed(
+    type: str | None,
+    body: kopf.Body,
+    namespace: str | None,
+    labels: kopf.Labels,
+    memo: Any,
+    **_: Any,
+) -> None:
+    """Keep the tick's view of an LLMDeployment's pods (ready times teach the cold start).
+
+    Most pod changes reach the owner through its Deployment's status, so this mostly only
+    records. A pod that gets stuck (a missing Secret, an image pull failure, no node fits)
+    or unstuck moves no Deployment status, so that triggers the owner's pass.
+    """
+    owner = labels.get(identity.LABEL_LLMDEPLOYMENT)
+    if owner is None or not namespace:
+        return
+    view = _view(memo)
+    if view.pod_seen(namespace, owner, dict(body), gone=type == "DELETED") and (
+        view.body((namespace, owner)) is not None
+    ):
         _reconciler(memo).trigger(namespace, owner)

@@ -1,11 +1,12 @@
 """Assembling ``Observation``s from the answers to the reader's batched queries.
 
-Kept apart from ``reader`` so every judgement about the numbers (which pods count, is the
-data fresh, is a value believable) is pure and unit-tested without a Prometheus; the reader
-only moves bytes. Values Prometheus returns as NaN, +-Inf or below zero are not load levels
-(NaN is what ``histogram_quantile`` gives when no request finished in the window, a negative
-gauge is a broken exporter): the signal becomes missing and a note says why, because the
-policy must never act on them and an operator reading ``kubectl describe`` must see why.
+Kept apart from ``reader`` so every judgement about the numbers (which deployments are
+reported, how many pods report, is the data fresh, is a value believable) is pure and
+unit-tested without a Prometheus; the reader only moves bytes. Values Prometheus returns
+as NaN, +-Inf or below zero are not load levels (NaN is what ``histogram_quantile`` gives
+when no request finished in the window, a negative gauge is a broken exporter): the signal
+becomes missing and a note says why, because the policy must never act on them and an
+operator reading ``kubectl describe`` must see why.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from forescale.metrics.errors import QueryFailedError
 from forescale.metrics.observation import SIGNALS, Observation
-from forescale.metrics.promql import GROUP_LABELS, POD_LABEL
+from forescale.metrics.promql import CENSUS_LABEL, CENSUS_NEWEST, CENSUS_PODS, GROUP_LABELS
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Row:
 
     namespace: str
     llmdeployment: str
-    pod: str | None
+    census: str | None
+    """Which census figure the row holds (``pods`` or ``newest``); None for a signal."""
     value: float
 
     @property
@@ -46,30 +48,33 @@ def parse_vector(query: str, result: object) -> list[Row]:
             namespace, llmdeployment = (labels[label] for label in GROUP_LABELS)
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise QueryFailedError(query, f"malformed vector element {element!r}") from error
-        rows.append(Row(namespace, llmdeployment, labels.get(POD_LABEL), value))
+        rows.append(Row(namespace, llmdeployment, labels.get(CENSUS_LABEL), value))
     return rows
 
 
 def assemble(
     at: float,
-    pods: list[Row],
+    census: list[Row],
     signals: Mapping[str, list[Row]],
-    live_pods: Mapping[str, Collection[str]] | None,
+    deployments: Collection[str] | None,
     staleness_seconds: float,
 ) -> dict[str, Observation]:
     """One Observation per deployment, evaluated at ``at`` (Unix seconds).
 
-    ``pods`` holds one row per reporting pod valued with its newest sample time;
-    ``signals`` maps Observation field names to their rows. With ``live_pods`` (keyed by
-    ``namespace/name``) exactly those deployments are reported and only their listed pods
-    count as reporting; without it every deployment Prometheus knows is reported.
+    ``census`` holds, per deployment, a ``pods`` row (pods reporting) and a ``newest`` row
+    (newest sample time); ``signals`` maps Observation field names to their rows. With
+    ``deployments`` (``namespace/name`` keys) exactly those are reported, so a deployment
+    with no series at all still gets an Observation saying so, and deployments of other
+    shards in the same Prometheus are left out; without it every deployment seen is.
     """
-    if live_pods is not None:
-        keys: Collection[str] = live_pods.keys()
+    if deployments is not None:
+        keys: Collection[str] = set(deployments)
     else:
-        keys = {row.deployment for row in pods} | {
+        keys = {row.deployment for row in census} | {
             row.deployment for rows in signals.values() for row in rows
         }
+    pods = {row.deployment: row.value for row in census if row.census == CENSUS_PODS}
+    newest = {row.deployment: row.value for row in census if row.census == CENSUS_NEWEST}
     by_signal = {
         name: {row.deployment: row.value for row in rows} for name, rows in signals.items()
     }
@@ -77,11 +82,8 @@ def assemble(
         key: _observation(
             key,
             at,
-            [
-                row.value
-                for row in pods
-                if row.deployment == key and (live_pods is None or row.pod in live_pods[key])
-            ],
+            int(pods.get(key, 0)),
+            newest.get(key),
             {name: values.get(key) for name, values in by_signal.items()},
             staleness_seconds,
         )
@@ -89,19 +91,21 @@ def assemble(
     }
 
 
-def _observation(
+def _observation(  # noqa: PLR0917 - one figure per census column
     key: str,
     at: float,
-    newest_per_pod: list[float],
+    reporting: int,
+    newest: float | None,
     values: Mapping[str, float | None],
     staleness_seconds: float,
 ) -> Observation:
     notes: list[str] = []
     fresh = False
-    if not newest_per_pod:
+    if reporting <= 0 or newest is None:
+        reporting = 0
         notes.append("no live replica reports vLLM metrics")
     else:
-        age = at - max(newest_per_pod)
+        age = at - newest
         fresh = age <= staleness_seconds
         if not fresh:
             notes.append(f"newest sample is {age:.1f}s old (limit {staleness_seconds:g}s)")
@@ -118,7 +122,7 @@ def _observation(
     return Observation(
         deployment=key,
         timestamp=at,
-        replicas_reporting=len(newest_per_pod),
+        replicas_reporting=reporting,
         fresh=fresh,
         arrival_rate=v["arrival_rate"],
         completion_rate=v["completion_rate"],

@@ -34,9 +34,12 @@ class InvalidSignalError(ValueError):
     """A signal was NaN, infinite or negative: a broken exporter, not a load level."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Load and latency of one LLMDeployment, aggregated over its live replicas.
+
+    Slotted: the autoscaler keeps a history of these per LLMDeployment (a thousand
+    deployments hold tens of thousands), and a slotted instance is a fraction of the size.
 
     Rates are per second over the reader's rate window; quantiles are in seconds; gauges
     are summed over replicas (``kv_cache_usage`` is the mean, 0..1).

@@ -1,16 +1,20 @@
-"""PromQL for the reader: one query per signal, covering every LLMDeployment at once.
+"""PromQL for the reader: a fixed set of queries covering every LLMDeployment at once.
 
-Batching matters: the operator reads every control interval for every LLMDeployment, and
-one query per signal (grouped ``by (namespace, llmdeployment)``) costs the same whether
-there are 2 or 200 deployments, where per-deployment queries would grow with the fleet.
+Constant cost. The operator reads every control interval for every LLMDeployment; one
+query per signal, grouped ``by (namespace, llmdeployment)``, costs the same number of
+queries whether there are 2 or 2,000 deployments, and the text of each query does not
+grow either: series are selected by the labels the PodMonitor puts on every series
+(``namespace`` and ``llmdeployment``, see ``resources/pod_monitor.py``), never by a list of
+pod names. The only optional matcher is a set of namespaces for an operator sharded by
+namespace, which grows with the shard's namespaces, not with its pods.
 
-Series selection. Only series carrying an ``llmdeployment`` label count (that label comes
-from scrape relabeling, see docs/metrics.md). When the caller knows the live pods (the
-operator does, from Kubernetes), every selector also matches ``pod=~"<live pods>"``, so a
-deleted pod's series stop counting at once instead of after Prometheus' staleness handling
-(which only helps when Prometheus itself noticed the target vanish). The filter has to be
-server-side: after ``sum by (namespace, llmdeployment)`` the pod is gone, and shipping
-per-pod series back to filter client-side would multiply the answer by the pod count.
+Dead pods. Without a pod filter, a pod stops counting through Prometheus' staleness
+handling: when a pod is deleted its target leaves service discovery, and when its process
+dies its scrape fails; either way Prometheus writes staleness markers and the series leave
+instant queries at once (rates keep the increases the pod really made inside the window,
+which is what a rate over that window should say). The pod census is therefore computed
+server-side too: one query returns, per deployment, the number of pods reporting and the
+newest sample time, so even that answer is one row per deployment, not per pod.
 
 Renamed metrics are read through ``or`` at series level (``new{..} or old{..}``): PromQL
 set operators match on labels without the metric name, so each pod contributes its newest
@@ -27,8 +31,13 @@ from forescale.metrics.contract import Signal
 GROUP_LABELS: tuple[str, ...] = ("namespace", "llmdeployment")
 POD_LABEL = "pod"
 DEPLOYMENT_LABEL = "llmdeployment"
-PODS = "pods"
-"""Key of the query whose rows are one per live pod with its newest sample time."""
+NAMESPACE_LABEL = "namespace"
+CENSUS = "census"
+"""Key of the query whose rows are, per deployment, the pod count and newest sample time."""
+CENSUS_LABEL = "forescale_census"
+"""Label that tells the census query's two kinds of rows apart."""
+CENSUS_PODS = "pods"
+CENSUS_NEWEST = "newest"
 
 _BY = f"by ({', '.join(GROUP_LABELS)})"
 _REGEX_SPECIALS = frozenset("\\.+*?()|[]{}^$")
@@ -43,20 +52,20 @@ def duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-def pod_regex(pods: Collection[str]) -> str:
-    """An RE2 alternation matching exactly these pod names (fully anchored by PromQL)."""
-    if not pods:
-        raise ValueError("no pods: a pod filter would match nothing (skip the query instead)")
+def namespace_regex(namespaces: Collection[str]) -> str:
+    """An RE2 alternation matching exactly these namespaces (fully anchored by PromQL)."""
+    if not namespaces:
+        raise ValueError("no namespaces: a scope must name at least one (or be None)")
     return "|".join(
-        "".join("\\" + c if c in _REGEX_SPECIALS else c for c in p) for p in sorted(pods)
+        "".join("\\" + c if c in _REGEX_SPECIALS else c for c in ns) for ns in sorted(namespaces)
     )
 
 
-def selector(metric: str, live_pods: Collection[str] | None) -> str:
-    """``metric{llmdeployment!="", pod=~"..."}`` as a PromQL string literal-safe selector."""
+def selector(metric: str, namespaces: Collection[str] | None = None) -> str:
+    """``metric{llmdeployment!=""}``, optionally limited to a shard's namespaces."""
     matchers = [f'{DEPLOYMENT_LABEL}!=""']
-    if live_pods is not None:
-        matchers.append(f"{POD_LABEL}=~{_string(pod_regex(live_pods))}")
+    if namespaces is not None:
+        matchers.append(f"{NAMESPACE_LABEL}=~{_string(namespace_regex(namespaces))}")
     return f"{metric}{{{', '.join(matchers)}}}"
 
 
@@ -66,41 +75,41 @@ def _string(value: str) -> str:
 
 
 def _each_name(
-    signal: Signal, live_pods: Collection[str] | None, wrap: Callable[[str], str], suffix: str = ""
+    signal: Signal, namespaces: Collection[str] | None, wrap: Callable[[str], str], suffix: str = ""
 ) -> str:
     """``wrap(new) or wrap(old) ...`` over the signal's names, newest first."""
-    parts = [wrap(selector(name + suffix, live_pods)) for name in signal.names]
+    parts = [wrap(selector(name + suffix, namespaces)) for name in signal.names]
     return " or ".join(parts)
 
 
-def gauge_sum(signal: Signal, live_pods: Collection[str] | None) -> str:
+def gauge_sum(signal: Signal, namespaces: Collection[str] | None) -> str:
     """Sum of a gauge over pods and engines."""
-    return f"sum {_BY} ({_each_name(signal, live_pods, lambda s: s)})"
+    return f"sum {_BY} ({_each_name(signal, namespaces, lambda s: s)})"
 
 
-def gauge_avg(signal: Signal, live_pods: Collection[str] | None) -> str:
+def gauge_avg(signal: Signal, namespaces: Collection[str] | None) -> str:
     """Mean of a gauge over pods and engines (for fractions such as KV-cache usage)."""
-    return f"avg {_BY} ({_each_name(signal, live_pods, lambda s: s)})"
+    return f"avg {_BY} ({_each_name(signal, namespaces, lambda s: s)})"
 
 
-def rate_sum(signal: Signal, window: str, live_pods: Collection[str] | None) -> str:
+def rate_sum(signal: Signal, window: str, namespaces: Collection[str] | None) -> str:
     """Per-second increase of a counter over ``window``, summed over pods and engines."""
-    return f"sum {_BY} ({_each_name(signal, live_pods, lambda s: f'rate({s}[{window}])')})"
+    return f"sum {_BY} ({_each_name(signal, namespaces, lambda s: f'rate({s}[{window}])')})"
 
 
-def deriv_sum(signal: Signal, window: str, live_pods: Collection[str] | None) -> str:
+def deriv_sum(signal: Signal, window: str, namespaces: Collection[str] | None) -> str:
     """Least-squares slope of a gauge over ``window``, summed over pods and engines."""
-    return f"sum {_BY} ({_each_name(signal, live_pods, lambda s: f'deriv({s}[{window}])')})"
+    return f"sum {_BY} ({_each_name(signal, namespaces, lambda s: f'deriv({s}[{window}])')})"
 
 
-def quantile(q: float, signal: Signal, window: str, live_pods: Collection[str] | None) -> str:
+def quantile(q: float, signal: Signal, window: str, namespaces: Collection[str] | None) -> str:
     """The q-quantile of a histogram over ``window``, merged over pods and engines."""
-    rates = _each_name(signal, live_pods, lambda s: f"rate({s}[{window}])", "_bucket")
+    rates = _each_name(signal, namespaces, lambda s: f"rate({s}[{window}])", "_bucket")
     by_le = f"by ({', '.join((*GROUP_LABELS, contract.BUCKET_LABEL))})"
     return f"histogram_quantile({q}, sum {by_le} ({rates}))"
 
 
-def arrival_rate(window: str, live_pods: Collection[str] | None) -> str:
+def arrival_rate(window: str, namespaces: Collection[str] | None) -> str:
     """Arrivals = completions + growth of requests in the system, never below zero.
 
     vLLM counts requests only when they finish, so arrivals are estimated by conservation:
@@ -108,32 +117,44 @@ def arrival_rate(window: str, live_pods: Collection[str] | None) -> str:
     (a regression over every sample in the window) rather than ``delta`` (two end points)
     because the running gauge jumps by whole requests at every scrape.
     """
-    completions = rate_sum(contract.REQUEST_SUCCESS, window, live_pods)
-    waiting = deriv_sum(contract.WAITING, window, live_pods)
-    running = deriv_sum(contract.RUNNING, window, live_pods)
+    completions = rate_sum(contract.REQUEST_SUCCESS, window, namespaces)
+    waiting = deriv_sum(contract.WAITING, window, namespaces)
+    running = deriv_sum(contract.RUNNING, window, namespaces)
     return f"clamp_min({completions} + {waiting} + {running}, 0)"
 
 
-def pods_newest_sample(live_pods: Collection[str] | None) -> str:
-    """One row per pod reporting vLLM metrics, valued with its newest sample's timestamp."""
+def census(namespaces: Collection[str] | None) -> str:
+    """Per deployment: pods reporting vLLM metrics, and the newest sample's timestamp.
+
+    Two aggregations in one query, told apart by a ``forescale_census`` label; both are one
+    row per deployment, so the answer does not grow with the pod count either.
+    """
+    series = selector(contract.RUNNING.name, namespaces)
     by_pod = f"by ({', '.join((*GROUP_LABELS, POD_LABEL))})"
-    return f"max {by_pod} (timestamp({selector(contract.RUNNING.name, live_pods)}))"
+    pods = f"count {_BY} (count {by_pod} ({series}))"
+    newest = f"max {_BY} (timestamp({series}))"
+    return (
+        f'label_replace({pods}, "{CENSUS_LABEL}", "{CENSUS_PODS}", "", "") or '
+        f'label_replace({newest}, "{CENSUS_LABEL}", "{CENSUS_NEWEST}", "", "")'
+    )
 
 
-def observation_queries(window_seconds: float, live_pods: Collection[str] | None) -> dict[str, str]:
-    """Every query one read needs, keyed by ``Observation`` field name (plus ``PODS``)."""
+def observation_queries(
+    window_seconds: float, namespaces: Collection[str] | None = None
+) -> dict[str, str]:
+    """Every query one read needs, keyed by ``Observation`` field name (plus ``CENSUS``)."""
     w = duration(window_seconds)
     return {
-        PODS: pods_newest_sample(live_pods),
-        "arrival_rate": arrival_rate(w, live_pods),
-        "completion_rate": rate_sum(contract.REQUEST_SUCCESS, w, live_pods),
-        "prompt_token_rate": rate_sum(contract.PROMPT_TOKENS, w, live_pods),
-        "generation_token_rate": rate_sum(contract.GENERATION_TOKENS, w, live_pods),
-        "waiting": gauge_sum(contract.WAITING, live_pods),
-        "running": gauge_sum(contract.RUNNING, live_pods),
-        "kv_cache_usage": gauge_avg(contract.KV_CACHE_USAGE, live_pods),
-        "ttft_p50": quantile(0.5, contract.TTFT, w, live_pods),
-        "ttft_p95": quantile(0.95, contract.TTFT, w, live_pods),
-        "e2e_p95": quantile(0.95, contract.E2E_LATENCY, w, live_pods),
-        "queue_time_p95": quantile(0.95, contract.QUEUE_TIME, w, live_pods),
+        CENSUS: census(namespaces),
+        "arrival_rate": arrival_rate(w, namespaces),
+        "completion_rate": rate_sum(contract.REQUEST_SUCCESS, w, namespaces),
+        "prompt_token_rate": rate_sum(contract.PROMPT_TOKENS, w, namespaces),
+        "generation_token_rate": rate_sum(contract.GENERATION_TOKENS, w, namespaces),
+        "waiting": gauge_sum(contract.WAITING, namespaces),
+        "running": gauge_sum(contract.RUNNING, namespaces),
+        "kv_cache_usage": gauge_avg(contract.KV_CACHE_USAGE, namespaces),
+        "ttft_p50": quantile(0.5, contract.TTFT, w, namespaces),
+        "ttft_p95": quantile(0.95, contract.TTFT, w, namespaces),
+        "e2e_p95": quantile(0.95, contract.E2E_LATENCY, w, namespaces),
+        "queue_time_p95": quantile(0.95, contract.QUEUE_TIME, w, namespaces),
     }

@@ -1,6 +1,7 @@
 """The Prometheus reader: the only code in forescale that talks to Prometheus.
 
-Per read, one instant query per signal covers every LLMDeployment (see ``promql``); all
+Per read, a fixed set of instant queries covers every LLMDeployment (see ``promql``: 12
+queries whatever the number of deployments or pods, none of them naming a pod); all
 queries are evaluated at the same instant (the ``time`` parameter), so the signals of one
 Observation describe one moment even when the queries run one after another.
 
@@ -11,8 +12,11 @@ off: the operator reads again next interval, and a retry with back-off inside on
 only turn an outage into a slow, stale answer. One read has one time budget
 (``timeout_seconds``) shared by its queries.
 
-prometheus-api-client is synchronous (requests); ``read_async`` runs a read in a worker
-thread with the same budget so the kopf event loop never blocks on Prometheus.
+prometheus-api-client is synchronous (requests); ``read_async`` runs a read in the
+reader's own worker thread with the same budget, so the kopf event loop never blocks on
+Prometheus and a read never queues behind the operator's Kubernetes calls (which use the
+loop's default executor). Within a read the queries run a few at a time: a read's wall
+time is then a few round trips, not twelve.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import urllib3
@@ -35,6 +40,7 @@ from forescale.metrics.observation import Observation
 
 _STATUS = re.compile(r"HTTP Status Code (\d+)")
 _ASYNC_GRACE_SECONDS = 1.0
+PARALLEL_QUERIES = 4
 
 
 class PrometheusReader:
@@ -47,19 +53,26 @@ class PrometheusReader:
         window_seconds: float = 60.0,
         staleness_seconds: float = 45.0,
         timeout_seconds: float = 5.0,
+        namespaces: Collection[str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self.window_seconds = window_seconds
         self.staleness_seconds = staleness_seconds
         self.timeout_seconds = timeout_seconds
+        self.namespaces = None if namespaces is None else frozenset(namespaces)
+        """A namespace-sharded operator reads only its namespaces' series."""
         self._clock = clock
         # No retries; read=False lets a read timeout surface as requests.ReadTimeout (an
         # exhausted Retry would wrap it in a ConnectionError, hiding "slow" behind "down").
         self._client = PrometheusConnect(url=url, retry=Retry(total=0, read=False))
+        self._queries = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="prom-query")
+        self._reads = ThreadPoolExecutor(1, thread_name_prefix="prom-read")
 
     def close(self) -> None:
-        """Release the HTTP connection pool."""
+        """Release the HTTP connection pool and the worker threads."""
+        self._reads.shutdown(wait=False, cancel_futures=True)
+        self._queries.shutdown(wait=False, cancel_futures=True)
         self._client.close()
 
     def __enter__(self) -> PrometheusReader:
@@ -68,35 +81,36 @@ class PrometheusReader:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def read(
-        self, live_pods: Mapping[str, Collection[str]] | None = None
-    ) -> dict[str, Observation]:
+    def read(self, deployments: Collection[str] | None = None) -> dict[str, Observation]:
         """Observations keyed by ``namespace/name``.
 
-        ``live_pods`` maps each LLMDeployment to its pods that exist now (from Kubernetes):
-        exactly those deployments are reported and only those pods' series count. Without
-        it, every deployment Prometheus has series for is reported and vanished pods drop
-        out through Prometheus' staleness handling only.
+        With ``deployments`` (keys; a mapping's keys do) exactly those are reported: the
+        operator passes the LLMDeployments it serves, so one with no series yet still gets
+        an Observation saying so. Without it, every deployment Prometheus has series for is
+        reported. Pods that are gone stop counting through Prometheus' staleness handling
+        (see ``promql``); no pod list is sent, so the queries do not grow with the fleet.
         """
         at = self._clock()
-        if live_pods is not None and not any(live_pods.values()):
-            return assemble(at, [], {}, live_pods, self.staleness_seconds)
-        pod_filter = (
-            None if live_pods is None else {pod for pods in live_pods.values() for pod in pods}
-        )
-        queries = promql.observation_queries(self.window_seconds, pod_filter)
+        if deployments is not None and not deployments:
+            return {}
+        queries = promql.observation_queries(self.window_seconds, self.namespaces)
         deadline = time.monotonic() + self.timeout_seconds
-        answers = {name: self._query(query, at, deadline) for name, query in queries.items()}
-        pods = answers.pop(promql.PODS)
-        return assemble(at, pods, answers, live_pods, self.staleness_seconds)
+        futures = {
+            name: self._queries.submit(self._query, query, at, deadline)
+            for name, query in queries.items()
+        }
+        answers = {name: future.result() for name, future in futures.items()}
+        census = answers.pop(promql.CENSUS)
+        return assemble(at, census, answers, deployments, self.staleness_seconds)
 
     async def read_async(
-        self, live_pods: Mapping[str, Collection[str]] | None = None
+        self, deployments: Collection[str] | None = None
     ) -> dict[str, Observation]:
         """``read`` in a worker thread, bounded by the same time budget."""
         try:
+            loop = asyncio.get_running_loop()
             return await asyncio.wait_for(
-                asyncio.to_thread(self.read, live_pods),
+                loop.run_in_executor(self._reads, self.read, deployments),
                 self.timeout_seconds + _ASYNC_GRACE_SECONDS,
             )
         except TimeoutError as error:

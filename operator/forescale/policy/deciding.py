@@ -6,92 +6,131 @@ The rule, for the ``predictive`` policy:
    reporting, or any NaN/infinite/negative signal: keep the current count (inside
    min/max) and say why. Zero is what a broken exporter reads as, and zero load is exactly
    what would make an autoscaler scale down.
-2. **Learn** capacity and cold start from the new observation (see ``learning``), and feed
-   the arrival rate to the Holt(-Winters) forecaster.
-3. **Demand** over the horizon (learned cold start + one control interval + the lag of the
-   observed rate) is the larger of
-   the current arrival rate and the forecast's upper quantile. A **fast path** handles
-   sudden spikes the smoothed forecast lags on: when arrivals exceed ``spike_ratio`` times
-   the level the forecaster expected, or the queue builds, or TTFT breaks the SLO, the
-   current rise is extrapolated over the horizon (at most doubling the current rate).
-   Both are **bounded by what was observed**: the highest arrival rate of the last
-   ``peak_window_seconds`` plus ``peak_margin``, plus the rise of the arrival rate over the
-   last horizon above the peak seen before it (a rise is assumed to go on as fast over the
-   next horizon). A Holt trend fitted on a one-minute burst, or a band widened by burst
-   variance, would otherwise plan for several times any rate the deployment has seen.
-4. **Replicas** = demand / (per-replica capacity x target utilization), in requests/s and,
-   when known, generated tokens/s (the larger wins), plus what drains the waiting queue
-   within ``backlog_drain_seconds``. Replicas still loading count as supply: they absorb
-   the backlog term, so a queue that builds while pods load does not add more pods.
-5. **Guards**: scale-up step limits, slow stabilized scale-down (never while pods load,
-   never before the policy has watched a full stabilization window), min/max.
+2. **Learn** capacity and cold start from the new observation (``learning``), feed the
+   arrival rate to the Holt(-Winters) forecaster, close the burst-envelope windows whose
+   horizon has passed and open one with this decision's base (``envelope``).
+3. **Demand** is the peak expected within the horizon (learned cold start + one control
+   interval + the lag of the observed rate): the forecaster's base times the burst envelope
+   at the SLO's attainment quantile, bounded by the highest rate the deployment has shown,
+   with a fast path for arrivals beyond the envelope (``demand``).
+4. **Replicas** = demand / one replica's capacity within the SLO, in requests/s and, when
+   known, generated tokens/s (the larger wins), plus what drains the waiting queue within
+   ``backlog_drain_seconds``. Replicas still loading count as supply: they absorb the
+   backlog term, so a queue that builds while pods load does not add more pods.
+5. **Guards**: HPA-style step limits and stabilization windows in both directions, no
+   scale-down while pods load or before the policy has watched a full stabilization
+   window, min/max.
 
-``reactive`` is the same rule on the current arrival rate (no forecast, no extrapolation);
-``fixed`` always asks for ``min_replicas``.
+``reactive`` is the same rule on the current arrival rate (no forecast, no envelope);
+``fixed`` keeps the count ``spec.replicas`` set (no autoscaling).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from forescale.metrics.observation import SIGNALS, Observation
-from forescale.policy import learning
+from forescale.policy import demand as planning
+from forescale.policy import envelope, learning
 from forescale.policy.decision import Action, Decision
+from forescale.policy.demand import peak_bound
 from forescale.policy.forecasting import (
+    ForecasterState,
     SmoothingParameters,
     forecast,
     predict,
     update,
-    z_score,
 )
-from forescale.policy.limiting import limit_down, limit_up, remember
+from forescale.policy.limiting import limit_down, limit_up, remember, stabilize_up
 from forescale.policy.parameters import PolicyKind, ReplicaCounts, ScalingParameters
 from forescale.policy.state import PolicyState
 
-#: Samples the forecaster needs before its trend and the spike path are trusted. A rate
-#: window that is still filling (a new deployment, a restarted scrape) looks like a steep
-#: rise; two minutes of 15 s samples cover a 60 s window twice. Until then: current demand.
+#: Samples the forecaster needs before its trend and the spike path are trusted (it takes
+#: none while the first rate window fills, see ``_absorb``). Until then: current demand.
 FORECAST_WARMUP_SAMPLES = 8
-#: The fast path extrapolates a spike to at most this multiple of the current arrival rate.
-SPIKE_EXTRAPOLATION_CAP = 2.0
+#: A trend is extrapolated only when it adds more than this many standard deviations of
+#: the rate window's counting noise over the horizon.
+TREND_SIGNIFICANCE_SIGMAS = 3.0
 
 
-@dataclass(frozen=True)
-class PeakBound:
-    """The most demand the observed arrivals justify over the horizon."""
+def _floor(capacity: float | None, params: ScalingParameters) -> float:
+    """The lowest base the envelope is measured against: what ``min_replicas`` serve.
 
-    limit: float
-    peak: float
-    """Highest arrival rate within the peak window (the current one included)."""
-    rise: float
-    """How far the current rate exceeds the peak seen before the last horizon."""
-
-
-def peak_bound(
-    history: Sequence[tuple[float, float]],
-    arrival: float,
-    at: float,
-    horizon: float,
-    params: ScalingParameters,
-) -> PeakBound | None:
-    """Bound on planned demand from (time, rate) ``history`` (which includes ``at``).
-
-    ``peak x (1 + peak_margin) + rise``, where ``rise`` is the current rate's excess over
-    the highest rate observed at least one horizon ago: the load may go on rising over the
-    next horizon as fast as it rose over the last one, and may come back to any peak of the
-    window, but nothing the arrivals never showed is planned for. None (no bound) when the
-    bound is disabled or no observation is a horizon old yet.
+    A burst from near idle is many times its base; measured against zero it would be
+    infinite. Below this floor the fleet is at its minimum anyway, so ratios and plans use
+    the floor instead (learning and planning alike, so they stay consistent).
     """
-    if params.peak_window_seconds <= 0:
-        return None
-    before = [rate for t, rate in history if t <= at - horizon]
-    if not before:
-        return None
-    peak = max([arrival, *(rate for _, rate in history)])
-    rise = max(0.0, arrival - max(before))
-    return PeakBound(peak * (1 + params.peak_margin) + rise, peak, rise)
+    return (capacity or 0.0) * params.min_replicas
+
+
+def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
+    state: PolicyState,
+    obs: Observation,
+    arrival: float,
+    counts: ReplicaCounts,
+    params: ScalingParameters,
+    smooth: SmoothingParameters,
+) -> PolicyState:
+    """Learn from one new observation: capacity, cold start, forecaster, envelope, peaks."""
+    state = learning.learn(state, obs, counts, params)
+    horizon = learning.horizon_seconds(state, params)
+    steps = max(1, math.ceil(horizon / params.control_interval_seconds))
+    first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
+    forecaster = state.forecaster
+    if obs.timestamp - first >= params.rate_window_seconds:
+        # A rate over a window that began before the first sample is a partial window: a
+        # new deployment (or a restarted scrape) reads as a steep rise that is no load's.
+        forecaster = update(forecaster, smooth, arrival)
+    base = None
+    if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
+        # The base a window opens with is the one this decision plans with.
+        floor = _floor(learning.capacity(state, params)[0], params)
+        base = max(_base(forecaster, smooth, steps, params.rate_window_seconds), floor)
+    half_life = params.memory_half_life_seconds
+    remembered = state.remembered_peak
+    if remembered is not None and state.last_observation_at is not None:
+        remembered *= 0.5 ** ((obs.timestamp - state.last_observation_at) / half_life)
+    peak = max(remembered or 0.0, arrival)
+    # Keep one horizon of remembered peaks (and a few intervals more: the bound needs one
+    # that old): the rise the bound allows is the rise above the peak a horizon ago.
+    keep = horizon + 4 * params.control_interval_seconds
+    return replace(
+        state,
+        forecaster=forecaster,
+        envelope=envelope.observe(state.envelope, obs.timestamp, arrival, base, horizon, half_life),
+        remembered_peak=peak,
+        last_observation_at=obs.timestamp,
+        first_observation_at=first,
+        last_arrival_rate=arrival,
+        arrival_history=tuple(
+            (t, rate)
+            for t, rate in (*state.arrival_history, (obs.timestamp, peak))
+            if t > obs.timestamp - keep
+        ),
+    )
+
+
+def _base(
+    forecaster: ForecasterState, smooth: SmoothingParameters, steps: int, window: float
+) -> float:
+    """The planned base: the highest point forecast over the horizon (no band: the burst
+    envelope, learned against this same base, is the margin).
+
+    The trend counts only when what it adds over the horizon exceeds
+    ``TREND_SIGNIFICANCE_SIGMAS`` standard deviations of the rate window's counting noise
+    (a Poisson count over ``window`` seconds): at a few requests per second that noise
+    alone fits a trend which, extrapolated over a cold start, plans for twice the load.
+    """
+    flat = replace(forecaster, trend=0.0)
+    rise = abs(predict(forecaster, smooth, steps) - predict(flat, smooth, steps))
+    # Over ``steps`` samples the noise of the level a trend is fitted to adds up like a
+    # random walk.
+    noise = math.sqrt(max(forecaster.level, 0.0) / window * steps)
+    if rise <= TREND_SIGNIFICANCE_SIGMAS * noise:
+        forecaster = flat
+    return forecast(forecaster, smooth, steps, 0.0).mean
 
 
 def smoothing(params: ScalingParameters) -> SmoothingParameters:
@@ -171,16 +210,7 @@ def decide(
         return _hold(current, f"replica counts invalid ({'; '.join(problems)})", state, params)
     current = counts.desired
     if params.policy is PolicyKind.FIXED:
-        desired = params.min_replicas
-        if desired == current:
-            return _hold(current, "fixed policy", state, params)
-        verb = "up" if desired > current else "down"
-        return replace(
-            _hold(current, "", state, params),
-            desired_replicas=desired,
-            action=_action(current, desired),
-            reason=f"Scaled {verb} from {current} to {desired}: fixed policy at minReplicas",
-        )
+        return _hold(current, "fixed policy, spec.replicas sets the count", state, params)
     obs = observations[-1] if observations else None
     problem = _data_problem(obs, params, now)
     if problem is not None or obs is None:
@@ -189,21 +219,13 @@ def decide(
     waiting = float(obs.waiting or 0.0)
     smooth = smoothing(params)
     expected = predict(state.forecaster, smooth, 1) if state.forecaster.samples else arrival
-    previous = state
+    last = (
+        (state.last_observation_at, state.last_arrival_rate)
+        if state.last_observation_at is not None and state.last_arrival_rate is not None
+        else None
+    )
     if state.last_observation_at is None or obs.timestamp > state.last_observation_at:
-        state = learning.learn(state, obs, counts, params)
-        state = replace(
-            state,
-            forecaster=update(state.forecaster, smooth, arrival),
-            last_observation_at=obs.timestamp,
-            first_observation_at=state.first_observation_at or obs.timestamp,
-            last_arrival_rate=arrival,
-            arrival_history=tuple(
-                (t, rate)
-                for t, rate in (*state.arrival_history, (obs.timestamp, arrival))
-                if t > obs.timestamp - params.peak_window_seconds
-            ),
-        )
+        state = _absorb(state, obs, arrival, counts, params, smooth)
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
         return _hold(
@@ -211,62 +233,72 @@ def decide(
         )
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
-    queue_building = waiting >= params.slo_queue_per_replica * max(counts.ready, 1)
-    slow = obs.ttft_p95 is not None and obs.ttft_p95 > params.slo_ttft_p95_seconds
-    surprise = arrival > params.spike_ratio * expected and arrival > 0.5 * cap_rps
-    spike = surprise or queue_building or slow
     notes: list[str] = []
     warming = state.forecaster.samples < FORECAST_WARMUP_SAMPLES
     if params.policy is PolicyKind.PREDICTIVE and warming:
         demand = arrival
-        label = (
-            f"demand {demand:.1f} req/s (forecaster warming up,"
-            f" {state.forecaster.samples} of {FORECAST_WARMUP_SAMPLES} samples)"
-        )
+        if state.forecaster.samples == 0:
+            why = f"the first {params.rate_window_seconds:.0f} s rate window is still filling"
+        else:
+            why = f"forecaster warming up, {state.forecaster.samples} of"
+            why += f" {FORECAST_WARMUP_SAMPLES} samples"
+        label = f"demand {demand:.1f} req/s ({why})"
     elif params.policy is PolicyKind.PREDICTIVE:
-        predicted = forecast(state.forecaster, smooth, steps, z_score(params.forecast_quantile))
-        demand = max(predicted.upper, arrival)
-        label = f"forecast {demand:.1f} req/s in {horizon:.0f} s"
-        last_rate, last_at = previous.last_arrival_rate, previous.last_observation_at
-        if spike and last_rate is not None and last_at is not None and obs.timestamp > last_at:
-            slope = max(arrival - last_rate, 0.0) / (obs.timestamp - last_at)
-            extrapolated = min(arrival + slope * horizon, SPIKE_EXTRAPOLATION_CAP * arrival)
-            if extrapolated > demand:
-                demand = extrapolated
-                label = (
-                    f"spike: arrivals {arrival:.1f} req/s rising to {demand:.1f} req/s"
-                    f" in {horizon:.0f} s"
-                )
-        bound = peak_bound(state.arrival_history, arrival, obs.timestamp, horizon, params)
-        if bound is not None and demand > bound.limit:
-            demand = max(bound.limit, arrival)
-            rise = (
-                f" + rise {bound.rise:.1f} req/s over the last {horizon:.0f} s"
-                if bound.rise > 0
-                else ""
-            )
-            label = (
-                f"{label}, capped at {demand:.1f} req/s (peak {bound.peak:.1f} req/s"
-                f" within {params.peak_window_seconds:.0f} s + {params.peak_margin:.0%}{rise})"
-            )
+        bound = peak_bound(
+            state.arrival_history,
+            arrival,
+            obs.timestamp,
+            horizon,
+            params,
+            remembered_peak=state.remembered_peak or 0.0,
+        )
+        plan = planning.predictive(
+            arrival,
+            expected,
+            last,
+            obs.timestamp,
+            max(
+                _base(state.forecaster, smooth, steps, params.rate_window_seconds),
+                _floor(cap_rps, params),
+            ),
+            envelope.quantile(state.envelope, params.attainment),
+            envelope.trusted(state.envelope, params.attainment),
+            bound,
+            horizon,
+            cap_rps,
+            params,
+        )
+        demand, label = plan.rate, plan.label
     else:
         demand = arrival
         label = f"demand {demand:.1f} req/s"
-    utilization = params.target_utilization
-    needed = demand / (cap_rps * utilization)
+    # Demand is a peak of rates over the rate window: a replica may end such a window with
+    # the queue it tolerates (slo.queuePerReplica), so it serves that many more requests
+    # per window than its steady capacity without the queue counting as building.
+    slack = params.slo_queue_per_replica / params.rate_window_seconds
+    needed = demand / (cap_rps + slack)
+    token_note = ""
     if cap_tps and state.tokens_per_request:
-        needed = max(needed, demand * state.tokens_per_request / (cap_tps * utilization))
+        tpr = state.tokens_per_request
+        by_tokens = demand * tpr / (cap_tps + slack * tpr)
+        if by_tokens > needed:
+            needed = by_tokens
+            token_note = (
+                f"; {tpr:.0f} output tokens per request at {cap_tps:.0f} tokens/s per replica"
+            )
     backlog = waiting / (cap_rps * params.backlog_drain_seconds)
     backlog_extra = max(0.0, backlog - counts.pending)
     if backlog_extra > 0:
         notes.append(f"backlog {waiting:.0f} waiting")
     required = _clamp(math.ceil(needed + backlog_extra - 1e-9), params)
-    recommendations = remember(
-        state.recommendations, now, required, params.scale_down_stabilization_seconds
-    )
+    window = max(params.scale_down_stabilization_seconds, params.scale_up_stabilization_seconds)
+    recommendations = remember(state.recommendations, now, required, window)
     state = replace(state, recommendations=recommendations)
-    supply = current * cap_rps * utilization
-    explain = f"{label} vs capacity {supply:.1f} req/s of {current} replicas"
+    supply = current * cap_rps
+    explain = (
+        f"{label} vs capacity {supply:.1f} req/s of {current} replicas"
+        f" ({cap_rps:.1f} req/s each within the SLO{token_note})"
+    )
 
     def sized(desired: int, reason: str, new_state: PolicyState) -> Decision:
         return Decision(
@@ -281,7 +313,13 @@ def decide(
         )
 
     if required > current:
-        limited = limit_up(current, required, state.scale_ups, params, now)
+        target = stabilize_up(required, recommendations, params, now)
+        if target < required:
+            notes.append(
+                f"stabilized: {target} recommended within the last"
+                f" {params.scale_up_stabilization_seconds:.0f} s"
+            )
+        limited = limit_up(current, max(target, current), state.scale_ups, params, now)
         desired = limited.replicas
         if limited.limited_by:
             notes.append(limited.limited_by)
@@ -302,7 +340,8 @@ def decide(
             state,
         )
     if required < current:
-        watched = now - (state.first_observation_at or now)
+        since = state.first_observation_at
+        watched = now - (now if since is None else since)
         if counts.pending > 0:
             why = f"{counts.pending} replicas still loading"
             desired = current

@@ -111,7 +111,14 @@ def learn(
                 tps = _ewma(tps, obs.generation_token_rate / serving, CAPACITY_SMOOTHING)
     else:
         since, since_ready = None, 0
-        within_slo = obs.ttft_p95 is not None and obs.ttft_p95 <= params.slo_ttft_p95_seconds
+        within_slo = (
+            obs.ttft_p95 is not None
+            and obs.ttft_p95 <= params.slo_ttft_p95_seconds
+            and (
+                params.slo_e2e_p95_seconds is None
+                or (obs.e2e_p95 is not None and obs.e2e_p95 <= params.slo_e2e_p95_seconds)
+            )
+        )
         if within_slo and serving > 0 and completions:
             rps = max(rps or 0.0, completions / serving)
             # Only raise a token capacity someone stated or measured: starting one from an

@@ -1,9 +1,10 @@
 """Guards between a recommendation and a replica count: stabilization and step limits.
 
 They follow the Kubernetes HPA's ``behavior`` semantics on purpose, so that an SRE who knows
-HPA reads them without a manual: scale-up is limited per period by the larger of a pod step
-and a percentage of the replicas at the period's start; scale-down goes only to the highest
-recommendation of the stabilization window and removes at most a step per period. Scaling
+HPA reads them without a manual: each direction changes per period by at most the larger of
+a pod step and a percentage of the replicas at the period's start; scale-up goes only to the
+lowest recommendation of its stabilization window (0 s by default), scale-down only to the
+highest of its own. Scaling
 up is cheap to undo, scaling down during a dip that a spike follows costs a cold start, so
 the asymmetry is deliberate.
 """
@@ -83,15 +84,37 @@ def limit_down(
             f"stabilized: {stabilized} recommended within the last {window_s:.0f} s",
         )
     removed = sum(n for _, n in _within(scale_downs, now, params.scale_down_period_seconds))
-    allowed = params.scale_down_max_step - removed
+    period_start = current + removed
+    step = max(
+        params.scale_down_max_step,
+        math.floor(period_start * params.scale_down_max_percent / 100),
+    )
+    allowed = step - removed
     if allowed <= 0:
         return Limited(
             current,
-            f"scale-down limit of {params.scale_down_max_step} per {period_s:.0f} s reached",
+            f"scale-down limit of {step} per {period_s:.0f} s reached",
         )
     if current - stabilized > allowed:
         return Limited(
             current - allowed,
-            f"limited to -{params.scale_down_max_step} per {period_s:.0f} s",
+            f"limited to -{step} per {period_s:.0f} s",
         )
     return Limited(stabilized, None)
+
+
+def stabilize_up(
+    recommended: int,
+    recommendations: tuple[tuple[float, int], ...],
+    params: ScalingParameters,
+    now: float,
+) -> int:
+    """Scale up only to the lowest recommendation of the scale-up stabilization window.
+
+    ``recommendations`` must already contain the current one; a window of 0 returns
+    ``recommended`` unchanged (the default: scale-up acts at once).
+    """
+    window = params.scale_up_stabilization_seconds
+    if window <= 0:
+        return recommended
+    return min(n for t, n in recommendations if now - t < window or t == now)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from forescale.policy.envelope import EnvelopeState
 from forescale.policy.forecasting import ForecasterState
 
-#: State format version; bump when a field's meaning changes.
-STATE_VERSION = 1
+#: State format version; bump when a field's meaning changes (2: the burst envelope;
+#: 3: its window count).
+STATE_VERSION = 3
 #: How many observed pod start times the horizon is learned from.
 STARTUP_SAMPLES = 16
 
@@ -24,12 +26,17 @@ class PolicyState:
     """Learned quantities and the short histories the guards need."""
 
     forecaster: ForecasterState = field(default_factory=ForecasterState)
+    envelope: EnvelopeState = field(default_factory=EnvelopeState)
+    """Learned peak-to-base ratios over the horizon (see ``envelope``)."""
     last_observation_at: float | None = None
     first_observation_at: float | None = None
     """When this state first saw data: no scale-down before a full stabilization window."""
     last_arrival_rate: float | None = None
     arrival_history: tuple[tuple[float, float], ...] = ()
-    """(observation time, arrival rate) within the peak window: what bounds the forecast."""
+    """(observation time, remembered peak rate then) over the last horizon: the bound
+    allows the rise of the peak over one horizon to go on."""
+    remembered_peak: float | None = None
+    """Highest arrival rate seen, decaying with the memory half-life: the plan's bound."""
     capacity_requests_per_second: float | None = None
     """Learned saturated throughput of one replica (requests/s)."""
     capacity_tokens_per_second: float | None = None
@@ -52,10 +59,12 @@ class PolicyState:
         return {
             "version": STATE_VERSION,
             "forecaster": self.forecaster.to_dict(),
+            "envelope": self.envelope.to_dict(),
             "last_observation_at": self.last_observation_at,
             "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
             "arrival_history": [[t, r] for t, r in self.arrival_history],
+            "remembered_peak": self.remembered_peak,
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
             "tokens_per_request": self.tokens_per_request,
@@ -78,11 +87,13 @@ class PolicyState:
         try:
             return cls(
                 forecaster=ForecasterState.from_dict(forecaster),
+                envelope=EnvelopeState.from_dict(data.get("envelope", {})),
                 last_observation_at=_optional(data, "last_observation_at"),
                 first_observation_at=_optional(data, "first_observation_at"),
                 last_arrival_rate=_optional(data, "last_arrival_rate"),
                 # Absent in states written before the peak bound existed: start empty.
                 arrival_history=_rates(data, "arrival_history"),
+                remembered_peak=_optional(data, "remembered_peak"),
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
                 tokens_per_request=_optional(data, "tokens_per_request"),

@@ -320,6 +320,70 @@ def demo(
         _state_file(directory).unlink(missing_ok=True)
 
 
+@sandbox.command()
+@click.option(
+    "--deployments", required=True, type=click.IntRange(1, 5000), help="LLMDeployments to create."
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The JSON file of figures.",
+)
+@click.option(
+    "--loaded",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 50),
+    help="How many get simulated replicas and light load (a sample).",
+)
+@click.option("--load-rate", default=1.0, show_default=True, help="req/s to each loaded one.")
+@click.option("--quiet-seconds", default=60.0, show_default=True, type=click.FloatRange(10, 600))
+@click.option(
+    "--converge-timeout", default=900.0, show_default=True, type=click.FloatRange(30, 3600)
+)
+def scale(  # noqa: PLR0917 - one parameter per CLI option
+    deployments: int,
+    out_file: Path,
+    loaded: int,
+    load_rate: float,
+    quiet_seconds: float,
+    converge_timeout: float,
+) -> None:
+    """Measure one operator with N LLMDeployments (docs/scale.md); figures to a JSON file."""
+    from forescale.sandbox import binaries  # noqa: PLC0415 - keep CLI import light
+    from forescale.sandbox.scale_bench import (  # noqa: PLC0415
+        ScaleSettings,
+        run_scale,
+        write_result,
+    )
+
+    try:
+        settings = ScaleSettings(
+            deployments=deployments,
+            loaded=min(loaded, deployments),
+            load_rate=load_rate,
+            quiet_seconds=quiet_seconds,
+            converge_timeout=converge_timeout,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    repo = binaries.repo_root() or Path.cwd()
+    try:
+        result = run_scale(
+            settings,
+            repo,
+            click.echo,
+            logs=Path("/tmp") / f"{out_file.stem}-logs",
+            out=out_file,
+        )
+    except ComponentError as error:
+        raise click.ClickException(str(error)) from None
+    write_result(result, out_file)
+    click.echo(f"figures written to {out_file}")
+
+
 # The option set lives with the command in compare_cli (kept out of this module so the
 # other sandbox commands stay small).
 from forescale.sandbox.compare_cli import compare  # noqa: E402

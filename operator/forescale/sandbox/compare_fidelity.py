@@ -7,22 +7,23 @@ the real ScaledObject (same query, target, window, sync period and behavior), an
 the two replica timelines side by side, measures how well the model stands for the
 controller.
 
-The simulated KEDA here reads the same signal the real trigger queries: the per-deployment
-arrival rate by conservation (completions plus growth of requests in the system, the
-operator's own PromQL), summed and divided by the HPA's ``AverageValue`` target.
+The simulated KEDA is the benchmark's own ``KedaScaler`` with its ``arrival_rate`` trigger,
+which reads the signal the real trigger queries: the per-deployment arrival rate by
+conservation (completions plus growth of requests in the system, the operator's own
+PromQL), divided by the HPA's ``AverageValue`` target.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.policy.spec_mapping import parameters_from_spec
 from forescale.sim.fleet import ColdStart, FleetConfig, RunResult, simulate
 from forescale.sim.peers.forescale import ForescaleScaler
-from forescale.sim.peers.hpa import HpaBehavior, HpaController, external_average_replicas
+from forescale.sim.peers.hpa import HpaBehavior, HpaController
+from forescale.sim.peers.keda import KedaScaler
 from forescale.sim.replica_profiles import ReplicaProfile
-from forescale.sim.scaler import ScalerInput, ScalerOutput
 from forescale.sim.traces import Trace
 
 
@@ -47,42 +48,32 @@ class PodsLimitedHpaController(HpaController):
         return limited
 
 
-@dataclass
-class KedaArrivalRateScaler:
-    """KEDA's Prometheus trigger on the arrival rate, ``AverageValue`` per pod, over an
-    HPA with the given behavior (the benchmark's rate-based KEDA configuration)."""
-
-    min_replicas: int
-    max_replicas: int
-    target_per_pod: float
-    behavior: HpaBehavior = field(default_factory=HpaBehavior)
-    scale_down_pods: int | None = None
-    """A ``Pods`` scale-down policy instead of the behavior's percent one (None: percent)."""
-    name: str = "keda-sim"
-    interval_seconds: float = 15.0
-    controller: HpaController = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.scale_down_pods is None:
-            self.controller = HpaController(self.min_replicas, self.max_replicas, self.behavior)
-        else:
-            self.controller = PodsLimitedHpaController(
-                self.min_replicas,
-                self.max_replicas,
-                self.behavior,
-                scale_down_pods=self.scale_down_pods,
-            )
-
-    def decide(self, view: ScalerInput) -> ScalerOutput:
-        current = view.counts.desired
-        obs = view.observation
-        if obs is None or obs.arrival_rate is None or not obs.replicas_reporting:
-            return ScalerOutput(current)  # the trigger errors: HPA keeps the scale
-        status = view.counts.ready + view.counts.pending
-        proposed = external_average_replicas(
-            obs.arrival_rate, status, self.target_per_pod, self.behavior.tolerance
+def KedaArrivalRateScaler(  # noqa: N802 - stands for the peer class it configures
+    min_replicas: int,
+    max_replicas: int,
+    target_per_pod: float,
+    behavior: HpaBehavior | None = None,
+    *,
+    scale_down_pods: int | None = None,
+    interval_seconds: float = 15.0,
+) -> KedaScaler:
+    """The benchmark's own KEDA peer (``KedaScaler``, ``arrival_rate`` trigger) at the
+    ScaledObject's settings; with ``scale_down_pods`` its HPA gets the ``Pods`` scale-down
+    policy the ScaledObject sets."""
+    scaler = KedaScaler(
+        min_replicas,
+        max_replicas,
+        threshold=target_per_pod,
+        query="arrival_rate",
+        name="keda-sim",
+        interval_seconds=interval_seconds,
+        behavior=behavior or HpaBehavior(),
+    )
+    if scale_down_pods is not None:
+        scaler.controller = PodsLimitedHpaController(
+            min_replicas, max_replicas, scaler.behavior, scale_down_pods=scale_down_pods
         )
-        return ScalerOutput(self.controller.normalize(current, proposed, view.now))
+    return scaler
 
 
 @dataclass(frozen=True)

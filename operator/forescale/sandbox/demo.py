@@ -7,7 +7,7 @@ reading that Prometheus, and an open-loop load generator pushing a steady load, 
 several times higher, and the steady load again through a router that balances over the
 Ready replicas. While it runs, a timeline shows what the operator saw and decided; at the
 end a summary tells how many requests met the TTFT SLO, how far the fleet scaled, and the
-Events the operator wrote to explain itself.
+Events the operator wrote to explain itself; ``demo.png`` draws the run (``demo_figure``).
 
 Bounded: the traffic lasts ``duration`` seconds, every wait has a deadline, and everything
 stops at the end (``--keep`` leaves the cluster up for ``kubectl`` until Ctrl-C).
@@ -33,6 +33,7 @@ import yaml
 from forescale.api import identity
 from forescale.sandbox import binaries
 from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.demo_figure import plot_demo
 from forescale.sandbox.gpu_nodes import GpuNodePool
 from forescale.sandbox.kubeapi import ApiError, KubeApi
 from forescale.sandbox.operator_process import OperatorProcess
@@ -515,6 +516,8 @@ def conclude(
     (settings.out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
     (settings.out_dir / "summary.txt").write_text("\n".join(summary.lines()) + "\n")
     (settings.out_dir / "events.txt").write_text("\n".join(summary.events) + "\n")
+    if rows:
+        plot_demo([asdict(r) for r in rows], summary.ttft_slo_ms, settings.out_dir / "demo.png")
     return summary
 
 

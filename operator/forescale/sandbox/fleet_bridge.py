@@ -7,8 +7,9 @@ under the pod's name, and replicas that actually serve requests (and saturate). 
 closes that gap the way the kubelet would: it watches the pods forescale manages and, for
 each scheduled one, starts a ``forescale sim-server`` process on a free 127.0.0.1 port with
 
-* the pod's own model and ``--served-model-name`` and ``--max-num-seqs`` (read from the
-  vLLM command line the operator rendered), so a spec change shows in the simulation;
+* the pod's own model and ``--served-model-name``, ``--max-num-seqs`` and
+  ``--shutdown-timeout`` (read from the vLLM command line the operator rendered), so a spec
+  change shows in the simulation;
 * a model-load delay equal to what is left of the pod's
   ``forescale.io/simulated-load-seconds``, so the port opens when kwok marks the pod Ready;
 * a replica profile (``forescale.io/simulated-profile`` and
@@ -16,8 +17,9 @@ each scheduled one, starts a ``forescale sim-server`` process on a free 127.0.0.
 
 and registers it as a Prometheus target with the labels a PodMonitor gives
 (``namespace``, ``pod``, ``llmdeployment``). When the pod is deleted the target goes and
-the process is asked to drain (SIGTERM: in-flight requests finish, like vLLM after its
-preStop hook). Everything the bridge started stops with it.
+the process gets SIGTERM: like vLLM, it finishes in-flight requests within the pod's
+``--shutdown-timeout`` and aborts them without one. Everything the bridge started stops
+with it.
 
 Why processes, not in-process servers: each replica then has its own event loop, its own
 CPU time and its own failure, as pods do, and the sandbox exercises the real sim-server CLI.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import math
 import socket
 import sys
 import threading
@@ -115,6 +118,8 @@ class ReplicaSpec:
     profile: str = DEFAULT_PROFILE
     overrides: tuple[str, ...] = ()
     """``field=value`` profile overrides, in the order given."""
+    shutdown_timeout: int = 0
+    """The pod's vLLM ``--shutdown-timeout`` (0, vLLM's default, aborts on SIGTERM)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -160,6 +165,10 @@ def replica_spec(
     if flags.get("max-num-seqs") and not any(o.startswith("max_num_seqs=") for o in overrides):
         overrides.insert(0, f"max_num_seqs={flags['max-num-seqs']}")
     served = flags.get("served-model-name", "")
+    try:
+        shutdown_timeout = max(0, int(flags.get("shutdown-timeout") or 0))
+    except ValueError:
+        shutdown_timeout = 0
     return ReplicaSpec(
         namespace=str(meta.get("namespace", "default")),
         pod=str(meta["name"]),
@@ -170,6 +179,7 @@ def replica_spec(
         load_seconds=max(0.0, total_load - elapsed),
         profile=annotations.get(ANNOTATION_PROFILE, DEFAULT_PROFILE) or DEFAULT_PROFILE,
         overrides=tuple(overrides),
+        shutdown_timeout=shutdown_timeout,
     )
 
 
@@ -194,7 +204,10 @@ def scrape_target(spec: ReplicaSpec, port: int) -> ScrapeTarget:
 def sim_server_argv(
     spec: ReplicaSpec, port: int, *, python: str = sys.executable, drain_seconds: float = 30.0
 ) -> list[str]:
-    """The ``forescale sim-server`` command line of a replica (always bound to 127.0.0.1)."""
+    """The ``forescale sim-server`` command line of a replica (always bound to 127.0.0.1).
+
+    ``drain_seconds`` caps the pod's ``--shutdown-timeout`` so a sandbox never waits long.
+    """
     argv = [
         python,
         "-m",
@@ -205,7 +218,7 @@ def sim_server_argv(
         f"--model={spec.model}",
         f"--profile={spec.profile}",
         f"--load-seconds={spec.load_seconds:.2f}",
-        f"--drain-seconds={drain_seconds:g}",
+        f"--shutdown-timeout={min(spec.shutdown_timeout, math.ceil(drain_seconds))}",
     ]
     argv += [f"--served-model-name={name}" for name in spec.served_names]
     argv += [f"--set={override}" for override in spec.overrides]

@@ -2,42 +2,49 @@
 
 For each trace (a file, or a synthetic scenario name):
 
-1. Measure what one replica of the profile sustains for the trace's request mix
-   (``sizing.measure``): saturated throughput, and the highest rate within the TTFT SLO.
-2. Scale the trace's rate so its busiest minute needs ``peak_replicas`` replicas at the
-   planning rate (scenarios are generated at that peak directly).
-3. Run every policy on the same trace with the same fleet settings and seed, each run
-   starting from the replicas the first minutes need, already Ready (no policy is
-   punished for the cold start of the very first pods).
-4. Score: share of requests whose TTFT is within the SLO (dropped requests count as
-   misses), TTFT percentiles of finished requests, GPU-hours, GPU-hours over the oracle's,
-   scale events (changes of the desired count), peak waiting requests, dropped requests.
+1. Size one replica for the trace's request mix once (``sizing``, seed-independent, as a
+   load test would): saturated throughput, the highest rate within the TTFT SLO, and the
+   requests one replica holds in flight at each swept share of that rate. Every policy's
+   target comes from these numbers (``bench_variants``: one procedure for all).
+2. For each seed, build the trace: real traces are rate-scaled so their busiest minute
+   needs ``peak_replicas`` replicas (the copies' jitter is seeded), scenarios are drawn
+   (seeded). A **warm-up** of ``warmup_seconds`` is prepended (the trace's first minutes,
+   mirrored, so the load is continuous): policies start with history, the fleet starts at
+   what the first minutes need, and nothing before the trace's start is scored.
+3. Run each (policy, variant, knob value) on it; the cold starts are drawn from the seed.
+4. Score from the end of the warm-up: share of requests whose TTFT is within the SLO
+   (dropped requests count as misses), TTFT percentiles, GPU-hours, scale events, dropped.
 
-Targets chosen by a user (capacity seeds, per-pod concurrency targets) are derived from the
-same measurement for every policy; peers otherwise run their documented defaults.
+The **oracle** is a feasible hindsight plan (``provisioning.oracle_plan``), replayed like any
+policy, with the per-replica capacity it assumes searched (10 % steps, then a bisection) for
+the cheapest plan whose replay still meets ``attainment_target`` (``run_oracle``). Beside
+it, the **fluid bound**: the trace's work over one replica's within-SLO rate. (A fleet
+behind a least-loaded router pools its queues, so it can run above one replica's
+within-SLO rate: the oracle may come out under this "bound"; it is a reference, not a proof.)
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from forescale.policy.parameters import PolicyKind, ScalingParameters
-from forescale.sim import scenarios, sizing
-from forescale.sim.fleet import ColdStart, FleetConfig, RunResult, simulate
-from forescale.sim.peers.forescale import ForescaleScaler
-from forescale.sim.peers.hpa import HpaScaler
-from forescale.sim.peers.keda import KedaScaler
-from forescale.sim.peers.kpa import KpaScaler
-from forescale.sim.peers.phpa import PhpaScaler
-from forescale.sim.peers.provisioning import FixedScaler, OracleScaler, need_per_second
+from forescale.sim import bench_variants, scenarios, sizing
+from forescale.sim.fleet import ColdStart, FleetConfig, RunResult, Timeline, simulate
+from forescale.sim.peers.provisioning import (
+    FixedScaler,
+    OracleScaler,
+    fluid_gpu_seconds,
+    need_per_second,
+    oracle_plan,
+)
 from forescale.sim.replica_model import ReplicaProfile
-from forescale.sim.scaler import Scaler
+from forescale.sim.sizing import ReplicaCapacity
 from forescale.sim.traces import (
     COPY_JITTER_SECONDS,
     IntArray,
@@ -48,34 +55,36 @@ from forescale.sim.traces import (
     window,
 )
 
-POLICIES: tuple[str, ...] = (
-    "forescale",
-    "reactive",
-    "hpa",
-    "keda",
-    "kpa",
-    "phpa",
-    "fixed",
-    "oracle",
-)
+POLICIES = bench_variants.POLICIES
+#: The columns of results.json, in order (the issue's interface, then two context columns).
 RESULT_FIELDS: tuple[str, ...] = (
     "trace",
     "policy",
+    "variant",
+    "knob",
+    "knob_value",
+    "seed",
     "requests",
     "slo_attainment",
+    "gpu_hours",
     "ttft_p50",
     "ttft_p95",
     "ttft_p99",
-    "gpu_hours",
-    "gpu_hours_over_oracle",
     "scale_events",
-    "peak_waiting",
     "dropped",
+    "gpu_hours_over_oracle",
+    "peak_waiting",
 )
 #: Window of the busiest-minute rate that rate scaling targets (``traces.peak_rate``).
 RATE_WINDOW_SECONDS = 60.0
 #: z of the cold-start quantile the oracle provisions ahead by (p99).
 ORACLE_COLD_START_Z = 2.33
+#: The oracle's capacity search: a factor per step, at most this many replays, and a cap.
+ORACLE_STEP = 1.1
+ORACLE_MAX_TRIES = 6
+ORACLE_MAX_SHARE = 2.0
+#: Need windows the oracle plans over (the issue's 15-30 s range).
+ORACLE_WINDOWS_SECONDS = (30.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -95,111 +104,150 @@ class BenchConfig:
     """Trace whose request sizes the synthetic scenarios draw from (default: chat mix)."""
     control_interval_seconds: float = 15.0
     seed: int = 0
+    """The first seed (and the one sizing uses); a sweep runs seeds ``seed .. seed+n-1``."""
+    warmup_seconds: float = 300.0
+    attainment_target: float = 0.99
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """What the load test of one replica said for one trace's mix (seed-independent)."""
+
+    spec: str
+    name: str
+    capacity: sizing.ReplicaCapacity
+    rate_factor: float
+    """Multiplier applied to the source trace's rate (1 for scenarios)."""
+    inflight: tuple[tuple[float, float], ...]
+    """(share of the within-SLO rate, mean requests in flight per replica at it)."""
+
+    def inflight_at(self, share: float) -> float:
+        for known, value in self.inflight:
+            if math.isclose(known, share):
+                return value
+        raise KeyError(f"no in-flight measurement at {share} of the SLO rate")
 
 
 @dataclass(frozen=True)
 class PreparedTrace:
     name: str
     trace: Trace
-    capacity: sizing.ReplicaCapacity
-    rate_factor: float
-    """Multiplier applied to the source trace's rate (1 for scenarios)."""
+    """Warm-up prefix followed by the trace, the trace starting at ``warmup_seconds``."""
+    sizing: Sizing
+    seed: int
+    warmup_seconds: float
+    peak_need: int
+    """Replicas the busiest moment of the scored trace needs (planning rate, 60 s windows)."""
+
+    @property
+    def capacity(self) -> ReplicaCapacity:
+        return self.sizing.capacity
+
+    @property
+    def rate_factor(self) -> float:
+        return self.sizing.rate_factor
+
+    @property
+    def scored_requests(self) -> int:
+        return int(np.count_nonzero(self.trace.arrivals >= self.warmup_seconds))
 
 
-@dataclass(frozen=True)
-class PolicyRun:
-    trace: str
-    policy: str
-    result: RunResult
-
-
-def prepare(spec: str, config: BenchConfig) -> PreparedTrace:
-    """Load or synthesize trace ``spec`` and scale it to the configured peak need."""
-    slo, seed = config.slo_ttft_seconds, config.seed
+def _source(spec: str, config: BenchConfig, seed: int) -> Trace:
     if spec in scenarios.SCENARIOS:
-        mix = (
-            load_trace(config.mix_path, skip_bad_rows=config.skip_bad_rows)
-            if config.mix_path
-            else scenarios.default_mix(seed)
-        )
-        capacity = sizing.measure(config.profile, mix, slo, seed)
-        peak = config.peak_replicas * capacity.planning_requests_per_second
-        trace = scenarios.synthesize(spec, peak, config.scenario_seconds, seed, mix)
-        return PreparedTrace(spec, trace, capacity, 1.0)
+        mix = _mix(config, config.seed)
+        return scenarios.synthesize(spec, 1.0, config.scenario_seconds, seed, mix)
     source = load_trace(spec, skip_bad_rows=config.skip_bad_rows)
     if config.window_start > 0 or config.window_end is not None:
         source = window(source, config.window_start, config.window_end)
-    name = Path(spec).stem
     if len(source) == 0:
         raise ValueError(f"{spec}: no requests in the selected window")
-    capacity = sizing.measure(config.profile, source, slo, seed)
-    factor = (
-        config.peak_replicas * capacity.planning_requests_per_second / max(peak_rate(source), 1e-9)
-    )
-    if source.duration < RATE_WINDOW_SECONDS:
-        # No busiest minute to scale: multiplying a trace this short would only pile copies
-        # of its few requests into one jitter window. Replay it as recorded.
-        factor = 1.0
-    scaled = scale_rate(source, factor, seed, config.copy_jitter_seconds)
-    return PreparedTrace(name, scaled, capacity, factor)
+    return source
 
 
-def oracle_need(prepared: PreparedTrace) -> IntArray:
-    return need_per_second(prepared.trace, prepared.capacity.planning_rates)
+def _mix(config: BenchConfig, seed: int) -> Trace:
+    if config.mix_path:
+        return load_trace(config.mix_path, skip_bad_rows=config.skip_bad_rows)
+    return scenarios.default_mix(seed)
 
 
-def build_scaler(policy: str, prepared: PreparedTrace, config: BenchConfig) -> Scaler:
-    capacity = prepared.capacity
-    low, high = 1, config.max_replicas
-    if policy in ("forescale", "reactive"):
-        params = ScalingParameters(
-            min_replicas=low,
-            max_replicas=high,
-            policy=PolicyKind.PREDICTIVE if policy == "forescale" else PolicyKind.REACTIVE,
-            slo_ttft_p95_seconds=config.slo_ttft_seconds,
-            capacity_requests_per_second=capacity.saturated_requests_per_second,
-            capacity_tokens_per_second=capacity.saturated_tokens_per_second,
-            cold_start_seconds=config.cold_start_seconds,
-            control_interval_seconds=config.control_interval_seconds,
+def size(spec: str, config: BenchConfig) -> Sizing:
+    """The load test of one replica for trace ``spec`` (seed ``config.seed``)."""
+    slo, seed = config.slo_ttft_seconds, config.seed
+    if spec in scenarios.SCENARIOS:
+        mix = _mix(config, seed)
+        name, factor = spec, 1.0
+    else:
+        mix = _source(spec, config, seed)
+        name = Path(spec).stem
+    capacity = sizing.measure(config.profile, mix, slo, seed)
+    if spec not in scenarios.SCENARIOS:
+        target = config.peak_replicas * capacity.planning_requests_per_second
+        factor = target / max(peak_rate(mix), 1e-9)
+        if mix.duration < RATE_WINDOW_SECONDS:
+            # No busiest minute to scale: multiplying a trace this short would only pile
+            # copies of its few requests into one jitter window. Replay it as recorded.
+            factor = 1.0
+    shares = sorted({*bench_variants.UTILIZATIONS, bench_variants.DEFAULT_UTILIZATION})
+    rates = [share * capacity.slo_requests_per_second for share in shares]
+    inflight = sizing.concurrency_at(config.profile, mix, rates, seed)
+    return Sizing(spec, name, capacity, factor, tuple(zip(shares, inflight, strict=True)))
+
+
+def _with_warmup(trace: Trace, warmup: float) -> Trace:
+    """``trace`` shifted by ``warmup`` after a mirror image of its first ``warmup`` seconds."""
+    if warmup <= 0:
+        return trace
+    head = trace.arrivals < warmup
+    mirrored = np.maximum(warmup - trace.arrivals[head] - 1e-3, 0.0)
+    arrivals = np.concatenate([mirrored, trace.arrivals + warmup])
+    prompts = np.concatenate([trace.prompt_tokens[head], trace.prompt_tokens])
+    outputs = np.concatenate([trace.output_tokens[head], trace.output_tokens])
+    order = np.argsort(arrivals, kind="stable")
+    return Trace(trace.name, arrivals[order], prompts[order], outputs[order], trace.skipped_rows)
+
+
+def prepare(
+    spec: str, config: BenchConfig, seed: int | None = None, sized: Sizing | None = None
+) -> PreparedTrace:
+    """Trace ``spec`` for ``seed`` (default ``config.seed``), scaled, with its warm-up."""
+    seed = config.seed if seed is None else seed
+    sized = sized or size(spec, config)
+    if spec in scenarios.SCENARIOS:
+        peak = config.peak_replicas * sized.capacity.planning_requests_per_second
+        mix = _mix(config, seed)
+        base = scenarios.synthesize(spec, peak, config.scenario_seconds, seed, mix)
+    else:
+        base = scale_rate(
+            _source(spec, config, seed), sized.rate_factor, seed, config.copy_jitter_seconds
         )
-        return ForescaleScaler(params, name=policy)
-    target = capacity.planning_concurrency
-    if policy == "hpa":
-        return HpaScaler(low, high, target_inflight_per_pod=target)
-    if policy == "keda":
-        return KedaScaler(low, high)
-    if policy == "kpa":
-        return KpaScaler(low, high, target_concurrency=target)
-    if policy == "phpa":
-        return PhpaScaler(low, high, target_inflight_per_pod=target)
-    need = oracle_need(prepared)
-    if policy == "fixed":
-        return FixedScaler(max(1, int(need.max())))
-    if policy == "oracle":
-        horizon = ColdStart(config.cold_start_seconds, config.cold_start_sigma).quantile(
-            ORACLE_COLD_START_Z
-        )
-        return OracleScaler(need, horizon + config.control_interval_seconds, low, high)
-    raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    need = need_per_second(base, sized.capacity.planning_rates)
+    # A warm-up longer than the trace would mirror the whole trace and start it idle.
+    warmup = min(config.warmup_seconds, math.floor(base.duration))
+    trace = _with_warmup(base, warmup)
+    return PreparedTrace(sized.name, trace, sized, seed, warmup, max(1, int(need.max(initial=1))))
 
 
-def fleet_config(prepared: PreparedTrace, config: BenchConfig) -> FleetConfig:
-    need = oracle_need(prepared)
-    head = math.ceil(config.cold_start_seconds + config.control_interval_seconds)
-    initial = max(1, int(need[: head + 1].max())) if len(need) else 1
+@functools.lru_cache(maxsize=2)
+def _prepared(spec: str, config: BenchConfig, seed: int, sized: Sizing) -> PreparedTrace:
+    return prepare(spec, config, seed, sized)
+
+
+def fleet_config(
+    prepared: PreparedTrace, config: BenchConfig, initial: int | None = None
+) -> FleetConfig:
+    """The fleet starts Ready at what the first cold start needs (or ``initial``)."""
+    if initial is None:
+        need = need_per_second(prepared.trace, prepared.capacity.planning_rates)
+        head = math.ceil(config.cold_start_seconds + config.control_interval_seconds)
+        initial = max(1, int(need[: head + 1].max())) if len(need) else 1
     return FleetConfig(
         profile=config.profile,
         cold_start=ColdStart(config.cold_start_seconds, config.cold_start_sigma),
         initial_replicas=min(initial, config.max_replicas),
         max_replicas=config.max_replicas,
-        seed=config.seed,
+        seed=prepared.seed,
+        account_from=prepared.warmup_seconds,
     )
-
-
-def run_policy(policy: str, prepared: PreparedTrace, config: BenchConfig) -> PolicyRun:
-    scaler = build_scaler(policy, prepared, config)
-    result = simulate(prepared.trace, scaler, fleet_config(prepared, config))
-    return PolicyRun(prepared.name, policy, result)
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
@@ -207,37 +255,221 @@ def _percentile(values: np.ndarray, q: float) -> float | None:
 
 
 def score(
-    run: PolicyRun, slo_ttft_seconds: float, oracle_gpu_hours: float | None
+    prepared: PreparedTrace,
+    result: RunResult,
+    slo_ttft_seconds: float,
+    labels: dict[str, object],
 ) -> dict[str, object]:
-    """One results.json row."""
-    ttft = run.result.ttft
+    """One results.json row (``gpu_hours_over_oracle`` is filled in once the oracle ran)."""
+    scored = prepared.trace.arrivals >= prepared.warmup_seconds
+    ttft = result.ttft[scored]
     finished = ttft[~np.isnan(ttft)]
     requests = len(ttft)
     within = int(np.count_nonzero(finished <= slo_ttft_seconds))
-    gpu_hours = run.result.gpu_seconds / 3600
-    ratio = gpu_hours / oracle_gpu_hours if oracle_gpu_hours else None
     return {
-        "trace": run.trace,
-        "policy": run.policy,
+        "trace": prepared.name,
+        **labels,
+        "seed": prepared.seed,
         "requests": requests,
         "slo_attainment": within / requests if requests else 1.0,
+        "gpu_hours": result.gpu_seconds / 3600,
         "ttft_p50": _percentile(finished, 50),
         "ttft_p95": _percentile(finished, 95),
         "ttft_p99": _percentile(finished, 99),
-        "gpu_hours": gpu_hours,
-        "gpu_hours_over_oracle": ratio,
-        "scale_events": run.result.scale_events,
-        "peak_waiting": run.result.peak_waiting,
-        "dropped": run.result.dropped,
+        "scale_events": result.scale_events,
+        "dropped": int(np.count_nonzero(np.isnan(ttft))),
+        "gpu_hours_over_oracle": None,
+        "peak_waiting": result.peak_waiting,
     }
 
 
 @dataclass(frozen=True)
-class TraceOutcome:
-    prepared: PreparedTrace
-    runs: tuple[PolicyRun, ...]
-    """The requested policies' runs, in the requested order."""
-    rows: tuple[dict[str, object], ...]
+class Task:
+    spec: str
+    seed: int
+    label: str
+    """A variant label (``bench_variants``) or ``oracle``."""
+    knob_value: float
+    keep_timeline: bool
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: Task
+    row: dict[str, object]
+    timeline: Timeline | None
+    oracle_capacity_share: float | None = None
+    fluid_gpu_hours: float | None = None
+
+
+def _shifted(timeline: Timeline, by: float) -> Timeline:
+    return replace(timeline, time=timeline.time - by)
+
+
+def _oracle_search(
+    prepared: PreparedTrace, config: BenchConfig, window_seconds: float
+) -> tuple[RunResult, float, bool]:
+    """Cheapest feasible plan of one need window: (replay, capacity share, met the target).
+
+    The plan assumes each replica serves ``share`` times the planning rate (a fleet behind
+    a least-loaded router pools its queues and can run hotter than one replica alone).
+    Starting at 1, the share grows by ``ORACLE_STEP`` while the replay still meets the
+    target (or shrinks until it does), then one bisection step between the last share that
+    met the target and the first that did not.
+    """
+    cold = ColdStart(config.cold_start_seconds, config.cold_start_sigma)
+    lead = cold.quantile(ORACLE_COLD_START_Z) + config.control_interval_seconds
+    fleet = fleet_config(prepared, config)
+    requests, prompt, output = prepared.capacity.planning_rates
+
+    def replay(share: float) -> tuple[RunResult, bool]:
+        rates = (share * requests, share * prompt, share * output)
+        need = need_per_second(prepared.trace, rates, window_seconds)
+        plan = oracle_plan(need, lead, config.cold_start_seconds)
+        scaler = OracleScaler(plan, config.control_interval_seconds, 1, config.max_replicas)
+        result = simulate(prepared.trace, scaler, fleet)
+        attained = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
+        assert isinstance(attained, float)
+        return result, attained >= config.attainment_target
+
+    share = 1.0
+    result, ok = replay(share)
+    tries = 1
+    passed: tuple[float, RunResult] | None = (share, result) if ok else None
+    failed: float | None = None if ok else share
+    factor = ORACLE_STEP if ok else 1 / ORACLE_STEP
+    while tries < ORACLE_MAX_TRIES and (passed is None or failed is None):
+        share *= factor
+        result, ok = replay(share)
+        tries += 1
+        if ok:
+            passed = (share, result)
+        else:
+            failed = share
+        if share > ORACLE_MAX_SHARE:
+            break
+    if passed is not None and failed is not None and tries < ORACLE_MAX_TRIES:
+        middle = math.sqrt(passed[0] * failed)
+        result, ok = replay(middle)
+        if ok:
+            passed = (middle, result)
+    if passed is None:
+        return result, share, False  # never met the target: the most generous plan tried
+    return passed[1], passed[0], True
+
+
+def run_oracle(prepared: PreparedTrace, config: BenchConfig) -> tuple[RunResult, float]:
+    """The cheapest feasible oracle found over the need windows ``ORACLE_WINDOWS_SECONDS``.
+
+    Returns its replay and the capacity share it planned with. A plan over 30 s windows
+    absorbs bursts of a few seconds in the queue (cheaper on smooth traces); one over 15 s
+    windows provisions for them (feasible on traces bursty within the minute).
+    """
+    found = [_oracle_search(prepared, config, window) for window in ORACLE_WINDOWS_SECONDS]
+    feasible = [(result, share) for result, share, ok in found if ok]
+    if not feasible:
+        return found[-1][0], found[-1][1]
+    return min(feasible, key=lambda pair: pair[0].gpu_seconds)
+
+
+def run_task(task: Task, config: BenchConfig, sized: Sizing) -> TaskResult:
+    prepared = _prepared(task.spec, config, task.seed, sized)
+    share = fluid = None
+    if task.label == "oracle":
+        result, share = run_oracle(prepared, config)
+        fluid = fluid_gpu_hours(prepared)
+        labels: dict[str, object] = {
+            "policy": "oracle",
+            "variant": "",
+            "knob": "capacity_share",
+            "knob_value": share,
+        }
+    else:
+        variant = bench_variants.BY_LABEL[task.label]
+        scaler = variant.build(task.knob_value, prepared, config)
+        # A fixed fleet is what it is from the start (no scale event to reach its size).
+        initial = scaler.replicas if isinstance(scaler, FixedScaler) else None
+        result = simulate(prepared.trace, scaler, fleet_config(prepared, config, initial))
+        labels = {
+            "policy": variant.policy,
+            "variant": variant.variant,
+            "knob": variant.knob,
+            "knob_value": task.knob_value,
+        }
+    row = score(prepared, result, config.slo_ttft_seconds, labels)
+    timeline = _shifted(result.timeline, prepared.warmup_seconds) if task.keep_timeline else None
+    return TaskResult(task, row, timeline, share, fluid)
+
+
+@dataclass
+class TraceSummary:
+    """Per trace: what the report needs besides the rows."""
+
+    name: str
+    sizing: Sizing
+    base: PreparedTrace
+    """The first seed's prepared trace (for the load curve of the figures)."""
+    fluid_gpu_hours: float
+    """Mean over seeds of the fluid lower bound."""
+    oracle_capacity_shares: list[float] = field(default_factory=list)
+    timelines: dict[str, Timeline] = field(default_factory=dict)
+    """label -> the first seed's run at the label's default knob."""
+
+
+@dataclass
+class BenchOutcome:
+    rows: list[dict[str, object]]
+    traces: list[TraceSummary]
+    sweep: bool
+    seeds: tuple[int, ...]
+    labels: tuple[str, ...]
+    """Variant labels run (oracle included), in table order."""
+
+
+def fluid_gpu_hours(prepared: PreparedTrace) -> float:
+    scored = prepared.trace.arrivals >= prepared.warmup_seconds
+    trace = Trace(
+        prepared.name,
+        prepared.trace.arrivals[scored],
+        prepared.trace.prompt_tokens[scored],
+        prepared.trace.output_tokens[scored],
+    )
+    c = prepared.capacity
+    rate = c.slo_requests_per_second
+    per_replica = (rate, rate * c.mean_prompt_tokens, rate * c.mean_output_tokens)
+    return fluid_gpu_seconds(trace, per_replica) / 3600
+
+
+def _pick(values: tuple[float, ...], default: float, points: int | None) -> tuple[float, ...]:
+    if points is None or points >= len(values):
+        return values
+    if points <= 1:
+        return (default,)
+    index = np.unique(np.round(np.linspace(0, len(values) - 1, points)).astype(int))
+    chosen = {values[i] for i in index} | {default}
+    return tuple(v for v in values if v in chosen)
+
+
+def plan_tasks(
+    specs: Sequence[str],
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    sweep: bool,
+    points: int | None = None,
+) -> tuple[list[Task], tuple[str, ...]]:
+    variants = bench_variants.variants_of(list(policies), sweep)
+    labels = (*(v.label for v in variants), "oracle")
+    tasks: list[Task] = []
+    for spec in specs:
+        for seed in seeds:
+            first = seed == seeds[0]
+            tasks.append(Task(spec, seed, "oracle", 1.0, first))
+            for v in variants:
+                values = _pick(v.values, v.default, points) if sweep else (v.default,)
+                for value in values:
+                    keep = first and math.isclose(value, v.default)
+                    tasks.append(Task(spec, seed, v.label, value, keep))
+    return tasks, labels
 
 
 def run_bench(
@@ -245,37 +477,68 @@ def run_bench(
     policies: Sequence[str],
     config: BenchConfig,
     jobs: int = 1,
-    on_run: Callable[[str, str], None] = lambda trace, policy: None,
-) -> list[TraceOutcome]:
-    """Every policy on every trace. The oracle always runs: it is the GPU-hours yardstick.
+    on_run: Callable[[str, str], None] = lambda trace, label: None,
+    *,
+    sweep: bool = False,
+    seeds: int = 1,
+    points: int | None = None,
+    on_sizing: Callable[[str], None] = lambda spec: None,
+) -> BenchOutcome:
+    """Every requested policy on every trace and seed; the oracle always runs.
 
     Runs are independent and seeded, so ``jobs > 1`` (processes) gives identical results.
     """
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise ValueError(f"unknown policies {', '.join(unknown)}; known: {', '.join(POLICIES)}")
-    order = ("oracle", *(p for p in policies if p != "oracle"))
-    prepared = [prepare(spec, config) for spec in specs]
-    tasks = [(trace, policy) for trace in prepared for policy in order]
-    results: dict[tuple[str, str], PolicyRun] = {}
+    seed_list = tuple(config.seed + i for i in range(max(1, seeds)))
+    sizings: dict[str, Sizing] = {}
+    for spec in specs:
+        sizings[spec] = size(spec, config)
+        on_sizing(spec)
+    tasks, labels = plan_tasks(specs, policies, seed_list, sweep, points)
+    done: dict[int, TaskResult] = {}
     if jobs <= 1:
-        for trace, policy in tasks:
-            results[trace.name, policy] = run_policy(policy, trace, config)
-            on_run(trace.name, policy)
+        for index, task in enumerate(tasks):
+            done[index] = run_task(task, config, sizings[task.spec])
+            on_run(task.spec, task.label)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                pool.submit(run_policy, policy, trace, config): (trace.name, policy)
-                for trace, policy in tasks
+                pool.submit(run_task, task, config, sizings[task.spec]): index
+                for index, task in enumerate(tasks)
             }
             for future in as_completed(futures):
-                key = futures[future]
-                results[key] = future.result()
-                on_run(*key)
-    outcomes = []
-    for trace in prepared:
-        oracle_hours = results[trace.name, "oracle"].result.gpu_seconds / 3600
-        runs = tuple(results[trace.name, policy] for policy in policies)
-        rows = tuple(score(run, config.slo_ttft_seconds, oracle_hours) for run in runs)
-        outcomes.append(TraceOutcome(trace, runs, rows))
-    return outcomes
+                index = futures[future]
+                done[index] = future.result()
+                on_run(tasks[index].spec, tasks[index].label)
+    results = [done[index] for index in range(len(tasks))]
+    oracle_hours = {
+        (r.task.spec, r.task.seed): float(r.row["gpu_hours"])  # type: ignore[arg-type]
+        for r in results
+        if r.task.label == "oracle"
+    }
+    rows = []
+    for r in results:
+        hours = oracle_hours.get((r.task.spec, r.task.seed))
+        if hours:
+            r.row["gpu_hours_over_oracle"] = float(r.row["gpu_hours"]) / hours  # type: ignore[arg-type]
+        rows.append(r.row)
+    summaries = []
+    for spec in specs:
+        sized = sizings[spec]
+        mine = [r for r in results if r.task.spec == spec]
+        fluid = [r.fluid_gpu_hours for r in mine if r.fluid_gpu_hours is not None]
+        base = prepare(spec, config, seed_list[0], sized)
+        summary = TraceSummary(sized.name, sized, base, float(np.mean(fluid)))
+        for r in mine:
+            if r.oracle_capacity_share is not None:
+                summary.oracle_capacity_shares.append(r.oracle_capacity_share)
+            if r.timeline is not None:
+                summary.timelines[r.task.label] = r.timeline
+        summaries.append(summary)
+    return BenchOutcome(rows, summaries, sweep, seed_list, labels)
+
+
+def oracle_need(prepared: PreparedTrace) -> IntArray:
+    return need_per_second(prepared.trace, prepared.capacity.planning_rates)

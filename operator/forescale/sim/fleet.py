@@ -13,8 +13,8 @@ the same replica the sim-server serves. Design choices:
 * **Router**: each request goes to the Ready replica with the fewest requests in flight
   (ties: oldest pod). With no Ready replica it waits in a router queue (counted as
   waiting), flushed when a replica becomes Ready.
-* **GPU-hours**: the integral over [0, trace end] of the pods that exist (loading, Ready
-  or draining) times GPUs per replica.
+* **GPU-hours**: the integral over [``account_from``, trace end] of the pods that exist
+  (loading, Ready or draining) times GPUs per replica.
 * A request still unfinished ``drain_limit_seconds`` after the trace ends, or one too
   large for a replica's KV cache, is **dropped** (and counted as missing its SLO).
 
@@ -71,6 +71,8 @@ class FleetConfig:
     rate_window_seconds: float = 60.0
     drain_limit_seconds: float = 1800.0
     seed: int = 0
+    account_from: float = 0.0
+    """GPU-hours are counted from this time on (the end of an unscored warm-up)."""
     deployment: str = "bench/llm"
 
 
@@ -144,7 +146,7 @@ class FleetSimulator:
         self.pods_created = 0
         self.existing = 0
         self.gpu_seconds = 0.0
-        self.accounted_until = 0.0
+        self.accounted_until = config.account_from
         self.completed = 0
         self.prompt_tokens = 0
         self.generation_tokens = 0
@@ -296,9 +298,10 @@ class FleetSimulator:
             )
         )
 
-    def _sample(self) -> None:
+    def _sample(self, now: float) -> None:
         self.concurrency.append(float(sum(p.inflight for p in self.pods) + len(self.router_queue)))
-        self.peak_waiting = max(self.peak_waiting, self._waiting())
+        if now >= self.config.account_from:
+            self.peak_waiting = max(self.peak_waiting, self._waiting())
 
     def mean_concurrency(self, window: float) -> float:
         count = max(1, round(window))
@@ -375,7 +378,7 @@ class FleetSimulator:
                     if pod.state is PodState.LOADING:
                         self._make_ready(pod, now)
                 elif kind == _SAMPLE:
-                    self._sample()
+                    self._sample(now)
                     self._push(now + 1.0, _SAMPLE)
                 elif kind == _SCRAPE:
                     self._scrape(now)

@@ -41,7 +41,7 @@ class RequestRecord:
     first_token: float | None = None
     end: float | None = None
     status: str = "pending"
-    """``ok``, ``http_<code>``, ``error:<ExceptionType>`` or ``cancelled``."""
+    """``ok``, ``http_<code>``, ``error:<ExceptionType>``, ``truncated`` or ``cancelled``."""
 
     @property
     def ttft(self) -> float | None:
@@ -101,12 +101,14 @@ async def _send(
             record.status = f"http_{response.status}"
             return
         tokens = 0
+        done = False
         async for raw in response.content:
             line = raw.strip()
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
             if data == b"[DONE]":
+                done = True
                 break
             chunk = json.loads(data)
             if chunk.get("choices"):
@@ -118,7 +120,9 @@ async def _send(
                 tokens = int(usage.get("completion_tokens", tokens))
         record.output_tokens = tokens
         record.end = clock()
-        record.status = "ok"
+        # A stream that ends without [DONE] was cut off (a replica stopped mid-answer and
+        # a proxy closed the response cleanly): a failed request, not a short one.
+        record.status = "ok" if done else "truncated"
 
 
 async def run_load(

@@ -11,6 +11,8 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
 * ``ramp``: 20 % rising linearly to the peak between 1/6 and 5/6 of the duration.
 * ``flash``: 25 % base; at half time the rate jumps to the peak within 10 s and decays back
   with a 5-minute time constant (a flash crowd).
+* ``flash2``: the same flash crowd twice, at one third of the duration and 10 minutes later
+  (a spike seen once should be provisioned for the next time).
 * ``diurnal``: one compressed day, 20 % at night to the peak at noon (raised cosine).
 """
 
@@ -40,12 +42,26 @@ def _ramp(t: FloatArray, duration: float) -> FloatArray:
     return 0.2 + 0.8 * np.clip((t - start) / (end - start), 0.0, 1.0)
 
 
-def _flash(t: FloatArray, duration: float) -> FloatArray:
-    onset = duration / 2
+def _crowd(t: FloatArray, onset: float) -> FloatArray:
+    """One flash crowd from 0 to 1: a 10 s rise, then a 5-minute exponential decay."""
     since = t - onset
     rise = np.clip(since / 10.0, 0.0, 1.0)
     decay = np.exp(-np.maximum(since - 10.0, 0.0) / 300.0)
-    return 0.25 + 0.75 * rise * decay
+    return rise * decay
+
+
+def _flash(t: FloatArray, duration: float) -> FloatArray:
+    return 0.25 + 0.75 * _crowd(t, duration / 2)
+
+
+#: Time between the two crowds of ``flash2``.
+FLASH2_GAP_SECONDS = 600.0
+
+
+def _flash2(t: FloatArray, duration: float) -> FloatArray:
+    first = duration / 3
+    both = np.maximum(_crowd(t, first), _crowd(t, first + FLASH2_GAP_SECONDS))
+    return 0.25 + 0.75 * both
 
 
 def _diurnal(t: FloatArray, duration: float) -> FloatArray:
@@ -57,6 +73,7 @@ SCENARIOS: dict[str, Shape] = {
     "step": _step,
     "ramp": _ramp,
     "flash": _flash,
+    "flash2": _flash2,
     "diurnal": _diurnal,
 }
 

@@ -7,9 +7,12 @@ streaming tick while requests are decoding, then advances the model and wakes th
 whose requests made progress. Handlers never compute latency themselves.
 
 Like vLLM: nothing listens on the port until the simulated model load is over; ``/health``
-is 200 once serving; SIGTERM stops accepting connections and drains in-flight requests
-(bounded by ``drain_seconds``) before exiting. A client disconnect does not abort the
-simulated request (the model has no cancellation), so it still counts as a success.
+is 200 once serving. On SIGTERM it stops accepting connections and then, like the pinned
+vLLM (``--shutdown-timeout``, default 0), aborts the requests in flight unless given a
+``shutdown_timeout``, in which case they may finish within it: so a drain that forescale
+forgets to configure loses requests in the sandbox exactly as it would in a cluster. A
+client disconnect does not abort the simulated request (the model has no cancellation), so
+it still counts as a success.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class ServerConfig:
     max_seconds: float | None = None
     seed: int = 0
     legacy_metric_names: bool = False
-    drain_seconds: float = 60.0
+    shutdown_timeout: float = 0.0
+    """Seconds in-flight requests may take after SIGTERM; 0 aborts them (vLLM's default)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -59,6 +63,11 @@ class _Tracked:
     request: SimRequest
     reason: str
     progress: asyncio.Event = field(default_factory=asyncio.Event)
+    aborted: bool = False
+
+
+class RequestAbortedError(Exception):
+    """The server is shutting down without a drain: the request is dropped, as vLLM does."""
 
 
 class RealtimeReplica:
@@ -74,6 +83,18 @@ class RealtimeReplica:
         self._wake = asyncio.Event()
         self.completed = 0
         self.completed_changed = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests submitted and not finished."""
+        return len(self._active)
+
+    def abort_all(self) -> int:
+        """Drop every in-flight request (their handlers raise RequestAbortedError)."""
+        for tracked in self._active.values():
+            tracked.aborted = True
+            tracked.progress.set()
+        return len(self._active)
 
     def fits(self, prompt_tokens: int, output_tokens: int) -> bool:
         return self._engine.fits(SimRequest(-1, 0.0, prompt_tokens, output_tokens))
@@ -142,6 +163,8 @@ class RealtimeReplica:
         while request.finished_at is None:
             await tracked.progress.wait()
             tracked.progress.clear()
+            if tracked.aborted:
+                raise RequestAbortedError(f"request {request.id} aborted by shutdown")
             count = self._engine.tokens_generated(request)
             if count > sent:
                 sent = count
@@ -221,6 +244,25 @@ class _Api:
             chunk=spec.stream,
         )
         tokens = self._replica.generate(spec.prompt_tokens, output, reason)
+        try:
+            return await self._respond(http, spec, base, tokens, output, reason=reason, chat=chat)
+        except RequestAbortedError:
+            # vLLM's abort on shutdown: the connection ends, with no (or half a) response.
+            if http.transport is not None:
+                http.transport.abort()
+            return web.Response(status=503)  # never reaches the client: the transport is gone
+
+    async def _respond(
+        self,
+        http: web.Request,
+        spec: proto.GenerationRequest,
+        base: dict[str, Any],
+        tokens: AsyncIterator[int],
+        output: int,
+        *,
+        reason: str,
+        chat: bool,
+    ) -> web.StreamResponse:
         if not spec.stream:
             async for _ in tokens:
                 pass
@@ -262,16 +304,24 @@ class _Api:
         return response
 
 
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health", "health"),
+    ("GET", "/metrics", "metrics"),
+    ("GET", "/v1/models", "models"),
+    ("POST", "/v1/completions", "completions"),
+    ("POST", "/v1/chat/completions", "chat_completions"),
+)
+"""(method, path, handler): vLLM's routes the simulator serves (the contract check verifies
+each against the pinned vLLM)."""
+
+
 def build_app(
     config: ServerConfig, replica: RealtimeReplica, metrics: ServerMetrics
 ) -> web.Application:
     api = _Api(config, replica, metrics)
     app = web.Application()
-    app.router.add_get("/health", api.health)
-    app.router.add_get("/metrics", api.metrics)
-    app.router.add_get("/v1/models", api.models)
-    app.router.add_post("/v1/completions", api.completions)
-    app.router.add_post("/v1/chat/completions", api.chat_completions)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, getattr(api, handler))
     return app
 
 
@@ -290,8 +340,21 @@ async def _until_completed(replica: RealtimeReplica, count: int) -> None:
         await replica.completed_changed.wait()
 
 
+async def _shut_down(config: ServerConfig, replica: RealtimeReplica, site: web.TCPSite) -> None:
+    """Stop accepting; let in-flight requests finish within shutdown_timeout; abort the rest."""
+    await site.stop()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.shutdown_timeout
+    while replica.in_flight and loop.time() < deadline:
+        replica.completed_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(replica.completed_changed.wait(), deadline - loop.time())
+    replica.abort_all()
+    await asyncio.sleep(0)  # let the aborted handlers close their connections
+
+
 async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
-    """Load, listen, serve until SIGTERM/SIGINT or a self-stop limit, then drain and exit."""
+    """Load, listen, serve until SIGTERM/SIGINT or a self-stop limit, then stop like vLLM."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -303,7 +366,7 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
     metrics = ServerMetrics(config.names[0], legacy_names=config.legacy_metric_names)
     replica = RealtimeReplica(ReplicaEngine(config.profile), metrics)
     runner = web.AppRunner(
-        build_app(config, replica, metrics), shutdown_timeout=config.drain_seconds, access_log=None
+        build_app(config, replica, metrics), shutdown_timeout=1.0, access_log=None
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
@@ -318,8 +381,9 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
         if config.max_requests is not None:
             waits.append(_until_completed(replica, config.max_requests))
         await _first(*waits)
+        await _shut_down(config, replica, site)
     finally:
-        await runner.cleanup()  # stop accepting, wait for in-flight handlers
+        await runner.cleanup()
         driver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await driver

@@ -61,11 +61,14 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--legacy-metric-names", is_flag=True, help="Also emit pre-V1 vLLM metric names.")
 @click.option(
+    "--shutdown-timeout",
     "--drain-seconds",
-    type=click.FloatRange(min=0),
-    default=60.0,
+    "shutdown_timeout",
+    type=click.IntRange(min=0),
+    default=0,
     show_default=True,
-    help="On SIGTERM, how long in-flight requests may take to finish.",
+    help="As vLLM's: seconds in-flight requests may take to finish after SIGTERM (or a "
+    "self-stop); 0 aborts them. --drain-seconds is an older name.",
 )
 def sim_server(
     *,
@@ -81,7 +84,7 @@ def sim_server(
     max_seconds: float | None,
     seed: int,
     legacy_metric_names: bool,
-    drain_seconds: float,
+    shutdown_timeout: int,
 ) -> None:
     """Serve a simulated vLLM replica (OpenAI API, /health, /metrics) on loopback."""
     if not allow_non_loopback and not is_loopback(host):
@@ -104,6 +107,6 @@ def sim_server(
         max_seconds=max_seconds,
         seed=seed,
         legacy_metric_names=legacy_metric_names,
-        drain_seconds=drain_seconds,
+        shutdown_timeout=shutdown_timeout,
     )
     asyncio.run(serve(config, click.echo))

@@ -136,3 +136,15 @@ def measure(
         mean_prompt_tokens=float(np.mean([prompt for prompt, _ in mix])),
         mean_output_tokens=float(np.mean([output for _, output in mix])),
     )
+
+
+def concurrency_at(
+    profile: ReplicaProfile, trace: Trace, rates: list[float], seed: int
+) -> list[float]:
+    """Mean requests one replica holds in flight at each Poisson arrival rate of ``rates``.
+
+    This is what a load test at that rate shows an SRE (Little's law on the measured
+    latency), and so the per-pod in-flight target that rate corresponds to.
+    """
+    mix = _mix(trace, SAMPLE_REQUESTS, np.random.default_rng(seed))
+    return [trial(profile, mix, rate, seed)[1] for rate in rates]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from forescale.api.spec import LLMDeploymentSpec
 from tests.conftest import SAMPLES
-from tests.unit.api.schema_check import validate
+from tests.unit.api.schema_check import crd_schema, validate
 
 
 def _sample() -> dict[str, Any]:
@@ -38,6 +38,10 @@ CASES = [
     ("scaling.minReplicas", 9, "spec.scaling.minReplicas"),
     ("replicas", 20, "spec.replicas"),
     ("engine.tensorParallelSize", 2, "spec.engine.tensorParallelSize"),
+    ("engine.pipelineParallelSize", 3, "spec.engine.pipelineParallelSize"),
+    ("model.quantization", "bitsandbytes", "model.quantization"),
+    ("model.cache", {"pvc": "c", "hostPath": "/mnt/c"}, "spec.model.cache"),
+    ("engine.drain", "Sometimes", "engine.drain"),
     ("scaling.policy", "aggressive", "scaling.policy"),
     ("scaling.mode", "maybe", "scaling.mode"),
     ("resources.gpuCount", -1, "resources.gpuCount"),
@@ -47,6 +51,20 @@ CASES = [
     ("engine.extraArgs", ["--port=9000"], "spec.engine.extraArgs"),
     ("resources.memory", "lots", "resources.memory"),
     ("model.dtype", "int3", "model.dtype"),
+    # Issue 12: values that cannot become valid children are refused up front.
+    (
+        "model.source",
+        {"huggingFace": {"tokenSecret": {"name": "../../kube-system/secrets/oracle-yes"}}},
+        "tokenSecret.name",
+    ),
+    ("model.source", {"pvc": {"claimName": "a/b"}}, "claimName"),
+    ("scaling.capacity", {"requestsPerSecond": "0"}, "requestsPerSecond"),
+    ("placement.nodeSelector", {"bad key!": "x"}, "nodeSelector"),
+    ("placement.nodeSelector", {"ok": "bad value!"}, "nodeSelector"),
+    ("podMetadata.labels", {"team": "a" * 64}, "labels"),
+    ("podMetadata.annotations", {f"a{i}": "x" * 60_000 for i in range(5)}, "annotations"),
+    ("podMetadata.annotations", {"no spaces": "x"}, "annotations"),
+    ("placement.priorityClassName", "High Priority", "priorityClassName"),
 ]
 
 
@@ -79,3 +97,38 @@ def test_missing_model_is_rejected() -> None:
     manifest = _sample()
     del manifest["spec"]["model"]
     assert any("model" in e for e in validate(manifest))
+
+
+@pytest.mark.parametrize(
+    "name", ["x" * 64, "llama.v1.prod", "9lives", "Upper", "trailing-"], ids=str
+)
+def test_schema_rejects_names_that_cannot_name_the_children(name: str) -> None:
+    """The name is the Service's (DNS-1035 label, <= 63) and a label value."""
+    manifest = _sample()
+    manifest["metadata"]["name"] = name
+    errors = validate(manifest)
+    assert any("metadata.name" in e for e in errors), errors
+
+
+def test_longest_valid_name_is_accepted() -> None:
+    manifest = _sample()
+    manifest["metadata"]["name"] = "a" + "-b" * 31
+    assert len(manifest["metadata"]["name"]) == 63
+    assert validate(manifest) == []
+
+
+def test_affinity_accepts_only_its_three_kinds() -> None:
+    """``affinity: {foo: bar}`` is refused (the API server prunes or, with kubectl's
+    strict field validation, rejects unknown fields; the model forbids them)."""
+    placement = crd_schema()["properties"]["spec"]["properties"]["placement"]
+    assert set(placement["properties"]["affinity"]["properties"]) == {
+        "nodeAffinity",
+        "podAffinity",
+        "podAntiAffinity",
+    }
+    with pytest.raises(ValidationError, match="foo"):
+        LLMDeploymentSpec.model_validate(_with("placement.affinity", {"foo": "bar"})["spec"])
+    spec = LLMDeploymentSpec.model_validate(
+        _with("placement.affinity", {"nodeAffinity": {"x": 1}})["spec"]
+    )
+    assert spec.placement.affinity is not None

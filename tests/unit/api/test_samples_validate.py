@@ -43,7 +43,16 @@ def test_full_sample_sets_every_spec_field() -> None:
         return missing
 
     # A source sets exactly one of its alternatives, so the other two stay unset.
-    allowed = {"spec.model.source.huggingFace", "spec.model.source.uri", "spec.engine.env[].value"}
+    # Likewise the model cache is a PVC or a host path.
+    allowed = {
+        "spec.model.source.huggingFace",
+        "spec.model.source.uri",
+        "spec.engine.env[].value",
+        "spec.model.cache.pvc",
+        # Affinity has three kinds; the sample shows one.
+        "spec.placement.affinity.nodeAffinity",
+        "spec.placement.affinity.podAffinity",
+    }
     missing = set(unset(spec_schema, manifest["spec"], "spec")) - allowed
     assert missing == set()
 
@@ -54,7 +63,8 @@ def test_minimal_sample_gets_complete_defaults() -> None:
     assert defaulted["scaling"]["minReplicas"] == 1
     assert defaulted["scaling"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     assert defaulted["scaling"]["slo"]["ttftP95Milliseconds"] == 2000
-    assert defaulted["engine"]["tensorParallelSize"] == 1
+    assert "tensorParallelSize" not in defaulted["engine"]  # derived from gpuCount
+    assert defaulted["engine"]["drain"] == "ShutdownTimeout"
     assert "source" not in defaulted["model"]
     # Schema defaults and model defaults are the same numbers (empty containers aside).
     model = LLMDeploymentSpec.model_validate(manifest["spec"])

@@ -44,10 +44,12 @@ def test_external_spec_replicas_is_reported_not_obeyed() -> None:
     assert "spec.replicas was set to 7" in message
 
 
-def test_direct_deployment_scale_is_undone_with_event() -> None:
-    choice = choose_replicas(_spec(policy="fixed", replicas=2), ReplicaTarget(6, 2, None))
-    assert choice.replicas == 2
-    assert [e[1] for e in choice.events] == ["ExternalScaleOverridden"]
+def test_another_writer_of_deployment_replicas_is_handed_the_count() -> None:
+    """No tug-of-war: an HPA's count stays, with one ExternalScaler Warning to post."""
+    choice = choose_replicas(_spec(), ReplicaTarget(6, 2, 3, external_writer="hpa"))
+    assert choice.replicas == 6
+    assert [e[:2] for e in choice.events] == [("Warning", "ExternalScaler")]
+    assert "hpa set the Deployment's replicas to 6" in choice.events[0][2]
 
 
 def test_recommend_mode_keeps_count() -> None:

@@ -103,3 +103,29 @@ def test_rolling_out_and_scaling_down() -> None:
     assert down.condition("Progressing").reason == "ScalingDown"
     missing = assess(None, [], 1, "nvidia.com/gpu")
     assert missing.condition("Progressing").reason == "Creating"
+
+
+def test_a_missing_secret_is_read_off_the_pods_not_probed() -> None:
+    """Least privilege (issue 11 item 8): no Secret read; the kubelet's message says it."""
+    pod = _pod("a", phase="Pending", waiting="CreateContainerConfigError")
+    pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"] = (
+        'secret "hf-token" not found'
+    )
+    health = assess(_deployment(1, 0, 1), [pod], 1, "nvidia.com/gpu")
+    degraded = health.condition("Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "MissingSecret")
+    assert 'secret "hf-token" not found' in degraded.message
+
+
+def test_pods_refused_by_admission_make_it_degraded_with_the_message() -> None:
+    """Finding: Pod Security refused the pods while Degraded said "No problem detected"."""
+    deployment = _deployment(1, 0, 0)
+    message = 'pods "llm-1" is forbidden: violates PodSecurity "restricted:latest"'
+    deployment["status"]["conditions"] = [
+        {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}
+    ]
+    health = assess(deployment, [], 1, "nvidia.com/gpu")
+    degraded = health.condition("Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "PodsRejected")
+    assert "violates PodSecurity" in degraded.message
+    assert health.condition("Ready").status == "False"

@@ -1,4 +1,4 @@
-"""Turning query answers into Observations: live pods, freshness, unbelievable values."""
+"""Turning query answers into Observations: the census, freshness, unbelievable values."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from forescale.metrics.errors import QueryFailedError
 AT = 1_000.0
 
 
-def pod(name: str, newest: float, deployment: str = "llm") -> Row:
-    return Row("ns", deployment, name, newest)
+def census(pods: int, newest: float, deployment: str = "llm") -> list[Row]:
+    return [Row("ns", deployment, "pods", pods), Row("ns", deployment, "newest", newest)]
 
 
 def value(v: float, deployment: str = "llm") -> Row:
@@ -23,11 +23,14 @@ def value(v: float, deployment: str = "llm") -> Row:
 def test_parse_vector_reads_labels_and_string_values() -> None:
     result = [
         {"metric": {"namespace": "ns", "llmdeployment": "llm"}, "value": [AT, "2.5"]},
-        {"metric": {"namespace": "ns", "llmdeployment": "x", "pod": "p"}, "value": [AT, "NaN"]},
+        {
+            "metric": {"namespace": "ns", "llmdeployment": "x", "forescale_census": "pods"},
+            "value": [AT, "NaN"],
+        },
     ]
     rows = parse_vector("q", result)
     assert rows[0] == Row("ns", "llm", None, 2.5)
-    assert rows[1].pod == "p"
+    assert rows[1].census == "pods"
     assert math.isnan(rows[1].value)
 
 
@@ -45,15 +48,15 @@ def test_parse_vector_rejects_answers_that_are_not_instant_vectors(result: objec
         parse_vector("q", result)
 
 
-def test_only_live_pods_count_as_reporting() -> None:
-    pods = [pod("a", AT - 1), pod("b", AT - 1), pod("gone", AT - 1)]
-    observations = assemble(AT, pods, {"waiting": [value(3)]}, {"ns/llm": {"a", "b"}}, 10)
+def test_the_census_gives_pods_reporting_and_freshness() -> None:
+    observations = assemble(AT, census(2, AT - 1), {"waiting": [value(3)]}, ["ns/llm"], 10)
     assert observations["ns/llm"].replicas_reporting == 2
+    assert observations["ns/llm"].fresh
     assert observations["ns/llm"].waiting == 3.0
 
 
 def test_every_requested_deployment_is_reported_even_without_data() -> None:
-    observations = assemble(AT, [pod("a", AT - 1)], {}, {"ns/llm": {"a"}, "ns/idle": set()}, 10)
+    observations = assemble(AT, census(1, AT - 1), {}, ["ns/llm", "ns/idle"], 10)
     idle = observations["ns/idle"]
     assert idle.replicas_reporting == 0
     assert not idle.fresh
@@ -62,9 +65,16 @@ def test_every_requested_deployment_is_reported_even_without_data() -> None:
     assert not idle.usable
 
 
-def test_without_live_pods_every_deployment_seen_is_reported() -> None:
+def test_deployments_not_asked_for_are_left_out() -> None:
+    """Another shard's deployments in the same Prometheus are not this operator's."""
+    rows = census(1, AT - 1) + census(3, AT - 1, "theirs")
+    observations = assemble(AT, rows, {"running": [value(2), value(5, "theirs")]}, ["ns/llm"], 10)
+    assert set(observations) == {"ns/llm"}
+
+
+def test_without_a_deployment_list_every_deployment_seen_is_reported() -> None:
     observations = assemble(
-        AT, [pod("a", AT - 1)], {"running": [value(2), value(1, "other")]}, None, 10
+        AT, census(1, AT - 1), {"running": [value(2), value(1, "other")]}, None, 10
     )
     assert set(observations) == {"ns/llm", "ns/other"}
     assert observations["ns/other"].replicas_reporting == 0
@@ -72,11 +82,18 @@ def test_without_live_pods_every_deployment_seen_is_reported() -> None:
 
 
 def test_freshness_is_the_newest_sample_age_against_the_limit() -> None:
-    fresh = assemble(AT, [pod("a", AT - 20), pod("b", AT - 4)], {}, None, 5)["ns/llm"]
+    fresh = assemble(AT, census(2, AT - 4), {}, None, 5)["ns/llm"]
     assert fresh.fresh
-    stale = assemble(AT, [pod("a", AT - 20)], {}, None, 5)["ns/llm"]
+    stale = assemble(AT, census(1, AT - 20), {}, None, 5)["ns/llm"]
     assert not stale.fresh
     assert any("20.0s old" in note for note in stale.notes)
+
+
+def test_a_census_without_its_newest_row_is_nobody_reporting() -> None:
+    rows = [Row("ns", "llm", "pods", 2)]
+    observation = assemble(AT, rows, {}, None, 5)["ns/llm"]
+    assert observation.replicas_reporting == 0
+    assert not observation.usable
 
 
 def test_nan_inf_and_negative_values_become_missing_with_a_note() -> None:
@@ -86,7 +103,7 @@ def test_nan_inf_and_negative_values_become_missing_with_a_note() -> None:
         "running": [value(math.inf)],
         "arrival_rate": [value(4.0)],
     }
-    observation = assemble(AT, [pod("a", AT)], signals, None, 5)["ns/llm"]
+    observation = assemble(AT, census(1, AT), signals, None, 5)["ns/llm"]
     assert (observation.ttft_p95, observation.waiting, observation.running) == (None, None, None)
     assert observation.arrival_rate == 4.0
     assert {"ttft_p95", "waiting", "running"} <= set(observation.missing)

@@ -1,4 +1,4 @@
-"""The reader's PromQL: one query per signal, grouped per LLMDeployment, live pods only."""
+"""The reader's PromQL: a fixed set of queries, grouped per LLMDeployment, naming no pod."""
 
 from __future__ import annotations
 
@@ -10,36 +10,51 @@ from forescale.metrics.observation import SIGNALS
 BY_DEPLOYMENT = "by (namespace, llmdeployment)"
 
 
-def test_there_is_one_query_per_observation_signal_plus_the_pod_census() -> None:
-    queries = promql.observation_queries(60, None)
-    assert set(queries) == {*SIGNALS, promql.PODS}
+def test_there_is_one_query_per_observation_signal_plus_the_census() -> None:
+    queries = promql.observation_queries(60)
+    assert set(queries) == {*SIGNALS, promql.CENSUS}
+    assert len(queries) <= 12
 
 
 def test_every_signal_is_aggregated_per_deployment_in_one_query() -> None:
-    for name, query in promql.observation_queries(60, None).items():
-        if name == promql.PODS:
-            assert "by (namespace, llmdeployment, pod)" in query
-        elif name.endswith(("_p50", "_p95")):
+    for name, query in promql.observation_queries(60).items():
+        if name.endswith(("_p50", "_p95")):
             assert "sum by (namespace, llmdeployment, le) (rate(" in query
         else:
             assert BY_DEPLOYMENT in query
         assert "namespace=" not in query  # never one query per deployment
+        assert "pod=" not in query  # never a list of pods
 
 
-def test_selector_requires_the_deployment_label_and_filters_live_pods() -> None:
-    assert promql.selector("vllm:x", None) == 'vllm:x{llmdeployment!=""}'
-    assert promql.selector("vllm:x", ["b", "a.1"]) == (
-        'vllm:x{llmdeployment!="", pod=~"a\\\\.1|b"}'
+def test_the_census_answers_one_row_per_deployment_not_per_pod() -> None:
+    query = promql.census(None)
+    assert query.count("count by (namespace, llmdeployment) (") == 1
+    assert "max by (namespace, llmdeployment) (timestamp(" in query
+    assert '"forescale_census", "pods"' in query
+    assert '"forescale_census", "newest"' in query
+
+
+def test_queries_are_small_and_do_not_depend_on_the_fleet() -> None:
+    """The issue's bound: every query under 4 KB, whatever the number of deployments."""
+    sizes = {name: len(q.encode()) for name, q in promql.observation_queries(60).items()}
+    assert max(sizes.values()) < 1024, sizes
+
+
+def test_selector_requires_the_deployment_label_and_scopes_a_namespace_shard() -> None:
+    assert promql.selector("vllm:x") == 'vllm:x{llmdeployment!=""}'
+    assert promql.selector("vllm:x", ["team-b", "team-a"]) == (
+        'vllm:x{llmdeployment!="", namespace=~"team-a|team-b"}'
     )
 
 
-def test_pod_regex_escapes_regex_metacharacters() -> None:
-    assert promql.pod_regex(["llm-7f9c.x", "a+b"]) == "a\\+b|llm-7f9c\\.x"
+def test_a_namespace_scope_reaches_every_query() -> None:
+    for query in promql.observation_queries(60, ["team-a"]).values():
+        assert query.count('llmdeployment!=""') == query.count('namespace=~"team-a"')
 
 
-def test_an_empty_pod_set_is_refused_rather_than_matching_pod_less_series() -> None:
-    with pytest.raises(ValueError, match="no pods"):
-        promql.pod_regex([])
+def test_an_empty_namespace_scope_is_refused_rather_than_matching_nothing() -> None:
+    with pytest.raises(ValueError, match="no namespaces"):
+        promql.namespace_regex([])
 
 
 def test_renamed_metrics_are_read_through_or_per_series() -> None:

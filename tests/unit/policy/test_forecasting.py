@@ -32,7 +32,7 @@ def test_holt_recovers_a_linear_trend() -> None:
 
 
 def test_damped_trend_flattens_far_forecasts() -> None:
-    damped = SmoothingParameters(phi=0.9)
+    damped = SmoothingParameters(beta=0.3, phi=0.9)
     state = fit([float(t) for t in range(60)], damped)
     near = predict(state, damped, 1) - 59
     far_gain = predict(state, damped, 100) - predict(state, damped, 50)

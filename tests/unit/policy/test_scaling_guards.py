@@ -17,9 +17,7 @@ from forescale.policy import (
 
 from .support import observation, run
 
-PARAMS = ScalingParameters(
-    min_replicas=1, max_replicas=40, capacity_requests_per_second=10.0, target_utilization=1.0
-)
+PARAMS = ScalingParameters(min_replicas=1, max_replicas=40, capacity_requests_per_second=10.0)
 
 
 def test_scale_up_reason_carries_the_numbers() -> None:
@@ -28,31 +26,37 @@ def test_scale_up_reason_carries_the_numbers() -> None:
     assert decision.action is Action.SCALE_UP
     assert decision.desired_replicas == 5
     assert decision.reason.startswith(
-        "Scaled up from 2 to 5: demand 50.0 req/s (forecaster warming up, 1 of 8 samples)"
+        "Scaled up from 2 to 5: demand 50.0 req/s (the first 60 s rate window is still filling)"
     )
     assert "capacity 20.0 req/s of 2 replicas" in decision.reason
 
 
 def test_the_horizon_is_cold_start_plus_interval_plus_observation_lag() -> None:
     """180 s cold start + 15 s interval + 45 s lag of the observed rate = 240 s."""
-    decisions = run([50.0] * 10, PARAMS)
+    decisions = run([50.0] * 14, PARAMS)
     assert decisions[-1].horizon_seconds == 240.0
     assert "forecast 50.0 req/s in 240 s" in decisions[-1].reason
-    shorter = run([50.0] * 10, replace(PARAMS, observation_lag_seconds=0.0))
-    assert shorter[-1].horizon_seconds == 195.0
+    # The lag is half the rate window plus a scrape: a 15 s window read every 5 s lags 12.5 s.
+    shorter = run(
+        [50.0] * 10, replace(PARAMS, rate_window_seconds=15.0, scrape_interval_seconds=5.0)
+    )
+    assert shorter[-1].horizon_seconds == 180.0 + 15.0 + 12.5
 
 
 def test_a_filling_rate_window_is_not_extrapolated() -> None:
-    """A new deployment's rate climbs while Prometheus' window fills: the first samples must
-    not be read as a trend (the forecaster waits for 8 samples); a rise after that is."""
+    """A new deployment's rate climbs while Prometheus' window fills: those partial-window
+    samples never reach the forecaster, which then waits for 8 samples; a rise after that
+    is extrapolated."""
     rates = [10.0, 20.0, 30.0, 40.0, 40.0, 40.0, 40.0]
     filling = run(rates, PARAMS)
-    assert all("warming up" in d.reason for d in filling)
+    assert all("still filling" in d.reason for d in filling[:4])  # t < 60 s
+    assert all("warming up" in d.reason for d in filling[4:])
     assert [d.forecast_requests_per_second for d in filling] == rates  # planned as observed
-    warm = run([40.0] * 12 + [60.0, 80.0], PARAMS)
+    assert filling[-1].state.forecaster.samples == 3
+    warm = run([40.0] * 16 + [60.0, 80.0, 100.0], PARAMS)
     assert "warming up" not in warm[-1].reason
     planned = warm[-1].forecast_requests_per_second
-    assert planned is not None and planned > 80.0  # the rise is extrapolated
+    assert planned is not None and planned > 100.0  # the rise is extrapolated
 
 
 def test_pending_replicas_absorb_the_backlog() -> None:
@@ -98,8 +102,9 @@ def test_scale_up_is_limited_per_period() -> None:
 
 def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
     params = ScalingParameters(
+        max_replicas=40,
         capacity_requests_per_second=10.0,
-        target_utilization=1.0,
+        attainment=0.9,  # 10 windows of history make the envelope trusted
         scale_down_stabilization_seconds=120,
         scale_down_max_step=2,
         scale_down_period_seconds=60,
@@ -115,7 +120,8 @@ def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
 
 def test_min_and_max_bound_the_decision() -> None:
     params = ScalingParameters(min_replicas=2, max_replicas=6, capacity_requests_per_second=1.0)
-    up = decide([observation(0.0, 1000.0, 5)], PolicyState(), params, ReplicaCounts(5, 5), 0.0)
+    obs = observation(0.0, 1000.0, 5, completion_rate=5.0)
+    up = decide([obs], PolicyState(), params, ReplicaCounts(5, 5), 0.0)
     assert up.desired_replicas == 6
 
 
@@ -140,10 +146,14 @@ def test_a_spike_scales_up_at_once_beyond_the_current_rate() -> None:
     assert decisions[-1].forecast_requests_per_second >= 60.0 + 40.0
 
 
-def test_fixed_policy_asks_for_min_replicas() -> None:
-    params = ScalingParameters(min_replicas=3, max_replicas=3, policy=PolicyKind.FIXED)
-    decision = decide([observation(0.0, 500.0, 1)], PolicyState(), params, ReplicaCounts(1, 1), 0.0)
+def test_fixed_policy_keeps_the_count_spec_replicas_set() -> None:
+    """``fixed`` has one meaning everywhere: no autoscaling, the Deployment's count stands."""
+    params = ScalingParameters(min_replicas=1, max_replicas=8, policy=PolicyKind.FIXED)
+    obs = observation(0.0, 500.0, 3)
+    decision = decide([obs], PolicyState(), params, ReplicaCounts(3, 3), 0.0)
     assert decision.desired_replicas == 3
+    assert decision.action is Action.HOLD
+    assert "fixed policy" in decision.reason
 
 
 def test_policy_accepts_the_crd_string() -> None:

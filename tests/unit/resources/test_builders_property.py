@@ -13,7 +13,7 @@ specs = st.builds(
     lambda gpus, tp, port, cold, minr, extra, seqs: {
         "model": {"name": "org/model"},
         "resources": {"gpuCount": gpus},
-        "engine": {"tensorParallelSize": min(tp, gpus), "maxNumSeqs": seqs},
+        "engine": {"tensorParallelSize": min(tp, gpus), "allowIdleGpus": True, "maxNumSeqs": seqs},
         "service": {"port": port},
         "scaling": {"coldStartSeconds": cold, "minReplicas": minr, "maxReplicas": minr + extra},
     },

@@ -10,6 +10,9 @@ from forescale.resources.deployment import (
     startup_failure_threshold,
     termination_grace_seconds,
 )
+from forescale.resources.settings import RenderSettings
+from forescale.resources.vllm_args import uri_directory
+from forescale.vllm_contract.release import DEFAULT_IMAGE
 from tests.unit.resources.builders_support import owner_from
 
 
@@ -29,6 +32,7 @@ def test_replicas_are_not_part_of_the_template_apply() -> None:
 def test_gpu_cpu_memory_requests_equal_limits() -> None:
     container = _container(build_deployment(owner_from("llmdeployment-full.yaml")))
     expected = {"cpu": "16", "memory": "128Gi", "nvidia.com/gpu": "4"}
+    # The full sample caches on a host path: no scratch space to request.
     assert container["resources"] == {"requests": expected, "limits": expected}
 
 
@@ -78,12 +82,53 @@ def test_minimal_spec_has_no_placement() -> None:
 def test_hugging_face_token_and_cache() -> None:
     deployment = build_deployment(owner_from())
     container = _container(deployment)
-    assert {
+    token = {
         "name": "HF_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
-    } in container["env"]
+    }
+    assert token in container["env"]
+    assert {"name": "HF_HOME", "value": "/cache/huggingface"} in container["env"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"/dev/shm", "/root/.cache/huggingface"}
+    assert mounts == {"/dev/shm", "/cache"}
+    pod = deployment["spec"]["template"]["spec"]
+    # The scratch cache is bounded and its size requested, so the scheduler accounts for it.
+    assert {"name": "cache", "emptyDir": {"sizeLimit": "200Gi"}} in pod["volumes"]
+    assert container["resources"]["requests"]["ephemeral-storage"] == "200Gi"
+    (check,) = pod["initContainers"]  # the token is checked before vLLM starts
+    assert check["name"] == "model-fetch"
+    assert token in check["env"]
+
+
+def test_shared_cache_pvc_and_host_path() -> None:
+    owner = owner_from(model={"name": "m", "cache": {"pvc": "model-cache"}})
+    pod = build_deployment(owner)["spec"]["template"]["spec"]
+    assert {"name": "cache", "persistentVolumeClaim": {"claimName": "model-cache"}} in pod[
+        "volumes"
+    ]
+    assert (
+        "ephemeral-storage"
+        not in _container({"spec": {"template": {"spec": pod}}})["resources"]["requests"]
+    )
+    owner = owner_from(model={"name": "m", "cache": {"hostPath": "/mnt/nvme/cache"}})
+    pod = build_deployment(owner)["spec"]["template"]["spec"]
+    assert {
+        "name": "cache",
+        "hostPath": {"path": "/mnt/nvme/cache", "type": "DirectoryOrCreate"},
+    } in pod["volumes"]
+
+
+def test_restricted_security_and_no_token_mount() -> None:
+    owner = owner_from(model={"name": "m", "source": {"uri": "gs://b/m"}})
+    pod = build_deployment(owner)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"] + pod["initContainers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert context["runAsNonRoot"] is True
+        assert context["runAsUser"] != 0
 
 
 def test_pvc_weights_mounted_read_only_with_sub_path() -> None:
@@ -103,10 +148,31 @@ def test_pvc_weights_mounted_read_only_with_sub_path() -> None:
     }
 
 
-def test_uri_source_passes_uri_to_launcher() -> None:
+def test_uri_source_is_fetched_by_an_init_container() -> None:
     owner = owner_from(model={"name": "m", "source": {"uri": "s3://bucket/m"}})
-    env = _container(build_deployment(owner))["env"]
-    assert {"name": "FORESCALE_MODEL_URI", "value": "s3://bucket/m"} in env
+    settings = RenderSettings(model_fetch_image="mirror/fetch:1")
+    pod = build_deployment(owner, settings)["spec"]["template"]["spec"]
+    (fetch,) = pod["initContainers"]
+    assert fetch["image"] == "mirror/fetch:1"
+    assert fetch["command"] == ["python3", "/usr/local/bin/forescale-fetch-model"]
+    assert {"name": "FORESCALE_MODEL_URI", "value": "s3://bucket/m"} in fetch["env"]
+    directory = {"name": "FORESCALE_MODEL_DIR", "value": uri_directory("s3://bucket/m")}
+    assert directory in fetch["env"]
+    assert fetch["volumeMounts"] == [{"name": "cache", "mountPath": "/cache"}]
+    assert not any(
+        e["name"].startswith("FORESCALE_")
+        for e in _container({"spec": {"template": {"spec": pod}}})["env"]
+    )
+
+
+def test_hub_and_pvc_sources_need_no_init_container() -> None:
+    for model in (
+        {"name": "org/m"},
+        {"name": "m", "source": {"uri": "hf://org/m"}},
+        {"name": "m", "source": {"pvc": {"claimName": "w"}}},
+    ):
+        pod = build_deployment(owner_from(model=model))["spec"]["template"]["spec"]
+        assert "initContainers" not in pod, model
 
 
 def test_user_env_and_secret_refs() -> None:
@@ -118,11 +184,34 @@ def test_user_env_and_secret_refs() -> None:
     } in env
 
 
+def test_any_vllm_image_gets_an_explicit_command() -> None:
+    container = _container(build_deployment(owner_from("llmdeployment-full.yaml")))
+    assert container["image"] == "vllm/vllm-openai:v0.33.0"
+    assert container["command"] == ["vllm", "serve"]
+    assert container["args"][0] == "/models/meta-llama/Llama-3.1-70B-Instruct"
+
+
+def test_default_image_is_the_operator_setting() -> None:
+    owner = owner_from()
+    assert owner.spec.engine.image is None
+    assert _container(build_deployment(owner))["image"] == DEFAULT_IMAGE
+    settings = RenderSettings(default_image="registry.local/vllm:v9")
+    assert _container(build_deployment(owner, settings))["image"] == "registry.local/vllm:v9"
+
+
+def test_drain_modes() -> None:
+    pre_wait = build_deployment(owner_from(engine={"drain": "PreStopWait"}))
+    container = _container(pre_wait)
+    grace = pre_wait["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == grace - 5
+    none = _container(build_deployment(owner_from(engine={"drain": "None"})))
+    assert none["lifecycle"]["preStop"]["sleep"]["seconds"] == 10
+    assert not any("shutdown-timeout" in a for a in none["args"])
+
+
 def test_image_port_and_pod_metadata() -> None:
     deployment = build_deployment(owner_from("llmdeployment-full.yaml"))
     container = _container(deployment)
-    assert container["image"] == "forescale/vllm-inference:0.1.0-vllm0.10.1"
-    assert container["args"][:2] == ["vllm", "serve"]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     meta = deployment["spec"]["template"]["metadata"]
     assert meta["labels"]["team"] == "serving"

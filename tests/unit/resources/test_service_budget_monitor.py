@@ -31,5 +31,6 @@ def test_pod_monitor_relabels_llmdeployment() -> None:
         {
             "sourceLabels": ["__meta_kubernetes_pod_label_forescale_io_llmdeployment"],
             "targetLabel": "llmdeployment",
-        }
+        },
+        {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forescale.resources.vllm_args import build_vllm_args
+from forescale.resources.vllm_args import RENDERED_FLAGS, build_vllm_args, uri_directory
 from tests.unit.resources.builders_support import owner_from
 
 
@@ -18,6 +18,7 @@ def test_sample_args() -> None:
         "--max-num-seqs=256",
         "--dtype=auto",
         "--max-model-len=8192",
+        "--shutdown-timeout=115",
     ]
 
 
@@ -40,7 +41,49 @@ def test_served_name_defaults_to_model_name() -> None:
 
 def test_uri_source_serves_the_download_directory() -> None:
     owner = owner_from(model={"name": "m", "source": {"uri": "s3://bucket/m"}})
-    assert build_vllm_args(owner.spec)[0] == "/models"
+    assert build_vllm_args(owner.spec)[0] == uri_directory("s3://bucket/m")
+    assert uri_directory("s3://bucket/m").startswith("/cache/uri/")
+    assert uri_directory("s3://bucket/m") != uri_directory("s3://bucket/n")
+
+
+def test_hf_uri_is_left_to_vllm_with_its_revision() -> None:
+    owner = owner_from(model={"name": "m", "source": {"uri": "hf://org/model@abc123"}})
+    args = build_vllm_args(owner.spec)
+    assert args[0] == "org/model"
+    assert "--revision=abc123" in args
+
+
+def test_tensor_parallel_defaults_to_gpu_count() -> None:
+    owner = owner_from(resources={"gpuCount": 4})
+    assert "--tensor-parallel-size=4" in build_vllm_args(owner.spec)
+    owner = owner_from(resources={"gpuCount": 8}, engine={"pipelineParallelSize": 2})
+    args = build_vllm_args(owner.spec)
+    assert "--tensor-parallel-size=4" in args
+    assert "--pipeline-parallel-size=2" in args
+
+
+def test_shutdown_timeout_follows_grace_and_drain_mode() -> None:
+    spec = owner_from().spec
+    assert "--shutdown-timeout=55" in build_vllm_args(spec, grace_seconds=70, pre_stop_seconds=10)
+    for drain in ("PreStopWait", "None"):
+        args = build_vllm_args(owner_from(engine={"drain": drain}).spec)
+        assert not any(a.startswith("--shutdown-timeout") for a in args)
+    user = owner_from(engine={"extraArgs": ["--shutdown-timeout=7"]}).spec
+    assert [a for a in build_vllm_args(user) if "shutdown" in a] == ["--shutdown-timeout=7"]
+
+
+def test_every_rendered_flag_is_declared() -> None:
+    """RENDERED_FLAGS is what the contract check verifies: it must cover the output."""
+    owners = [
+        owner_from("llmdeployment-full.yaml"),
+        owner_from(model={"name": "m", "source": {"uri": "hf://org/m@r"}}),
+        owner_from(resources={"gpuCount": 2}, engine={"pipelineParallelSize": 2}),
+    ]
+    for owner in owners:
+        extras = set(owner.spec.engine.extra_args)
+        for arg in build_vllm_args(owner.spec)[1:]:
+            if arg not in extras:
+                assert arg.split("=", 1)[0] in RENDERED_FLAGS, arg
 
 
 def test_absolute_path_on_pvc_is_kept() -> None:

@@ -125,8 +125,20 @@ def test_sim_server_argv_binds_loopback_with_the_pods_model() -> None:
     assert "--port=41234" in argv
     assert "--served-model-name=llama-demo" in argv
     assert "--set=max_num_seqs=4" in argv
-    assert "--drain-seconds=12" in argv
+    # The rendered --shutdown-timeout (115 s) reaches the replica, capped by the sandbox.
+    assert spec.shutdown_timeout == 115
+    assert "--shutdown-timeout=12" in argv
     assert any(a.startswith("--load-seconds=") for a in argv)
+
+
+def test_a_pod_without_shutdown_timeout_aborts_like_vllm() -> None:
+    pod = demo_pod()
+    (container,) = pod["spec"]["containers"]
+    container["args"] = [a for a in container["args"] if "shutdown-timeout" not in a]
+    spec = replica_spec(pod, default_load_seconds=60, now=NOW.timestamp())
+    assert spec is not None
+    assert spec.shutdown_timeout == 0
+    assert "--shutdown-timeout=0" in sim_server_argv(spec, 1, python="python3", drain_seconds=12)
 
 
 def test_pod_ready_reads_the_condition() -> None:

@@ -47,17 +47,24 @@ def test_results_have_the_issue_columns_one_row_per_policy(
     small_run: tuple[Path, list[dict[str, object]]],
 ) -> None:
     out, rows = small_run
-    assert [r["policy"] for r in rows] == ["forescale", "hpa", "fixed"]
+    # The oracle always runs: it is the GPU-hours yardstick of every other row.
+    assert [r["policy"] for r in rows] == ["oracle", "forescale", "hpa", "fixed"]
+    assert all(r["variant"] == "" for r in rows)  # without --sweep: the main variants only
     expected = [
-        *("trace", "policy", "requests", "slo_attainment", "ttft_p50", "ttft_p95", "ttft_p99"),
-        *("gpu_hours", "gpu_hours_over_oracle", "scale_events", "peak_waiting", "dropped"),
+        *("trace", "policy", "variant", "knob", "knob_value", "seed", "requests"),
+        *("slo_attainment", "gpu_hours", "ttft_p50", "ttft_p95", "ttft_p99", "scale_events"),
+        *("dropped", "gpu_hours_over_oracle", "peak_waiting"),
     ]
     assert list(RESULT_FIELDS) == expected
     for row in rows:
         assert list(row) == expected
         assert row["trace"] == "step"
-    assert (out / "report.md").read_text().count("| forescale |") == 1
+        assert row["seed"] == 0
+    report = (out / "report.md").read_text()
+    assert report.count("| forescale |") == 1
+    assert "spec.scaling.maxReplicas`: `6`" in report  # overrides of the CRD defaults printed
     assert (out / "step.png").stat().st_size > 1000
+    assert "step" in json.loads((out / "frontier.json").read_text())
 
 
 def test_values_are_sane(small_run: tuple[Path, list[dict[str, object]]]) -> None:
@@ -103,8 +110,8 @@ def test_another_seed_another_run() -> None:
         max_replicas=6,
         scenario_seconds=120.0,
     )
-    first = run_bench(["flash"], ["forescale"], config)[0].rows
-    other = run_bench(["flash"], ["forescale"], replace(config, seed=1))[0].rows
+    first = run_bench(["flash"], ["forescale"], config).rows
+    other = run_bench(["flash"], ["forescale"], replace(config, seed=1)).rows
     assert json.dumps(first) != json.dumps(other)
 
 
@@ -132,7 +139,7 @@ def test_one_request_trace_runs(tmp_path: Path) -> None:
     code, output, out = run(tmp_path, "one", "--trace", str(path), "--policies", "forescale,hpa")
     assert code == 0, output
     rows = json.loads((out / "results.json").read_text())
-    assert [r["requests"] for r in rows] == [1, 1]  # replayed as recorded, not multiplied
+    assert [r["requests"] for r in rows] == [1, 1, 1]  # replayed as recorded, not multiplied
     assert all(r["slo_attainment"] == 1.0 for r in rows)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from forescale.metrics.observation import Observation
 from forescale.policy.parameters import ReplicaCounts
 from forescale.sim.peers.hpa import (
+    UNIFORM_BEHAVIOR,
     HpaController,
     HpaScaler,
     external_average_replicas,
@@ -119,3 +120,23 @@ def test_keda_scales_on_waiting_requests_over_threshold_5() -> None:
     scaler = KedaScaler(1, 32)
     out = scaler.decide(view(0.0, ReplicaCounts(2, 2), pods(8, 8), waiting=40.0))
     assert out.desired_replicas == 6  # ceil(40 / 5) = 8, limited to max(2 x 2, 2 + 4) = 6
+
+
+def test_uniform_behavior_removes_at_most_4_pods_per_60s() -> None:
+    """The benchmark's scale-down for every policy, as an HPA ``behavior`` pods policy."""
+    controller = HpaController(1, 100, UNIFORM_BEHAVIOR)
+    assert controller.normalize(20, 20, 0.0) == 20
+    assert controller.normalize(20, 2, 300.0) == 16  # the window passed; 4 pods at most
+    assert controller.normalize(16, 2, 315.0) == 16  # the 60 s period is not over
+    assert controller.normalize(16, 2, 360.0) == 12
+
+
+def test_keda_rate_trigger_divides_the_request_rate_by_the_per_pod_rate() -> None:
+    scaler = KedaScaler(1, 32, threshold=10.0, query="arrival_rate")
+    obs = Observation("ns/llm", 0.0, replicas_reporting=2, arrival_rate=55.0, waiting=0.0)
+    out = scaler.decide(ScalerInput(0.0, ReplicaCounts(2, 2), obs, pods(1, 1), lambda w: 0.0))
+    assert out.desired_replicas == 6  # ceil(55 / 10), within the scale-up limit of 6
+    # The tutorial's trigger reads the empty queue as no load at all.
+    tutorial = KedaScaler(1, 32)
+    out = tutorial.decide(ScalerInput(0.0, ReplicaCounts(2, 2), obs, pods(1, 1), lambda w: 0.0))
+    assert out.desired_replicas == 2  # ceil(0 / 5) = 0, held by the fresh 300 s window

@@ -49,3 +49,18 @@ def test_a_flat_history_predicts_the_same_count() -> None:
     phpa = PhpaScaler(1, 100, target_inflight_per_pod=10)
     outs = [phpa.decide(view(15.0 * s, 8, 10.0)).desired_replicas for s in range(30)]
     assert outs == [8] * 30
+
+
+def test_linear_model_extrapolates_the_hpa_counts_one_look_ahead() -> None:
+    """PHPA's Linear model: a line through the stored counts, read ``lookAhead`` ahead."""
+    phpa = PhpaScaler(1, 100, target_inflight_per_pod=10, model="linear", look_ahead_seconds=60.0)
+    hpa = HpaScaler(1, 100, target_inflight_per_pod=10)
+    # In flight grows so the HPA count rises by one pod per 15 s sync: 4, 5, 6 ...
+    outs = []
+    for step in range(4):
+        replicas = 4 + step
+        sample = view(15.0 * step, replicas, 10.0 + 10.0 / replicas)
+        outs.append((phpa.decide(sample).desired_replicas, hpa.decide(sample).desired_replicas))
+    # The line through (0, 5), (15, 6), (30, 7), (45, 8) read 60 s ahead says 12, within the
+    # scale-up limit (the larger of 100 % or 4 pods) from 7.
+    assert outs[-1] == (12, 8)

@@ -39,8 +39,22 @@ class HpaBehavior:
     scale_up_pods: int = 4
     scale_up_period_seconds: float = 15.0
     scale_down_stabilization_seconds: float = 300.0
-    scale_down_percent: float = 100.0
+    scale_down_percent: float | None = 100.0
+    """Percent of the replicas one period may remove; None: no percent policy."""
+    scale_down_pods: int | None = None
+    """Pods one period may remove; None: no pods policy. With both, the larger change wins
+    (``selectPolicy: Max``)."""
     scale_down_period_seconds: float = 15.0
+
+
+#: The scale-down every policy of the benchmark gets unless a variant says otherwise:
+#: stabilization 300 s and at most 4 pods per 60 s, written as an HPA ``behavior``.
+UNIFORM_BEHAVIOR = HpaBehavior(
+    scale_down_stabilization_seconds=300.0,
+    scale_down_percent=None,
+    scale_down_pods=4,
+    scale_down_period_seconds=60.0,
+)
 
 
 def pods_metric_replicas(
@@ -127,8 +141,12 @@ class HpaController:
                 d for t, d in self.events if d < 0 and now - t < b.scale_down_period_seconds
             )
             start = current + removed
-            limit = math.ceil(start * (1 - b.scale_down_percent / 100))
-            desired = max(stabilized, limit)
+            limits = []
+            if b.scale_down_percent is not None:
+                limits.append(math.ceil(start * (1 - b.scale_down_percent / 100)))
+            if b.scale_down_pods is not None:
+                limits.append(start - b.scale_down_pods)
+            desired = max(stabilized, min(limits)) if limits else stabilized
         desired = min(max(desired, self.min_replicas), self.max_replicas)
         period = max(b.scale_up_period_seconds, b.scale_down_period_seconds)
         self.events = [(t, d) for t, d in self.events if now - t < period]
@@ -149,16 +167,17 @@ class HpaScaler:
     target_inflight_per_pod: float
     name: str = "hpa"
     interval_seconds: float = 15.0
+    behavior: HpaBehavior = field(default_factory=HpaBehavior)
     controller: HpaController = field(init=False)
 
     def __post_init__(self) -> None:
-        self.controller = HpaController(self.min_replicas, self.max_replicas)
+        self.controller = HpaController(self.min_replicas, self.max_replicas, self.behavior)
 
     def decide(self, view: ScalerInput) -> ScalerOutput:
         current = view.counts.desired
         reporting = {p.name for p in view.pods if not p.terminating}
         missing = max(0, view.counts.ready + view.counts.pending - len(reporting))
         proposed = pods_metric_replicas(
-            view.pods, missing, current, self.target_inflight_per_pod, HpaBehavior().tolerance
+            view.pods, missing, current, self.target_inflight_per_pod, self.behavior.tolerance
         )
         return ScalerOutput(self.controller.normalize(current, proposed, view.now))

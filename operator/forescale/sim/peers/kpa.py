@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from forescale.sim.scaler import ScalerInput, ScalerOutput
 
@@ -21,6 +21,13 @@ class KpaScaler:
     ``desired_panic / ready >= 2`` and lasts until a stable window passes without that;
     in panic the count never decreases. The concurrency is what the queue-proxies report
     each second (requests in flight per pod, summed).
+
+    Initial panic mode (``pkg/autoscaler/scaling/autoscaler.go``, ``New``): an autoscaler
+    that starts with more than one pod starts in panic with ``maxPanicPods`` = the current
+    count, so a restarted autoscaler without metric history does not scale down before a
+    stable window has passed. ``scale_down_delay_seconds`` is Knative's
+    ``scale-down-delay`` (default 0): the count applied is the highest one computed over
+    that window.
     """
 
     min_replicas: int
@@ -35,10 +42,19 @@ class KpaScaler:
     max_scale_down_rate: float = 2.0
     name: str = "kpa"
     interval_seconds: float = 2.0
+    scale_down_delay_seconds: float = 0.0
+    initial_panic: bool = True
     panic_since: float | None = None
     max_panic_pods: int = 0
+    started: bool = False
+    delayed: list[tuple[float, int]] = field(default_factory=list)
 
     def decide(self, view: ScalerInput) -> ScalerOutput:
+        if not self.started:
+            self.started = True
+            if self.initial_panic and view.counts.desired > 1:
+                self.panic_since = view.now
+                self.max_panic_pods = view.counts.desired
         target = self.target_concurrency * self.target_utilization
         ready = max(view.counts.ready, 1)
         panic_window = self.stable_window_seconds * self.panic_window_percentage / 100
@@ -60,4 +76,9 @@ class KpaScaler:
         if self.panic_since is not None:
             self.max_panic_pods = max(self.max_panic_pods, desired_panic, view.counts.desired)
             desired = self.max_panic_pods
+        if self.scale_down_delay_seconds > 0:
+            window = self.scale_down_delay_seconds
+            self.delayed = [(t, d) for t, d in self.delayed if now - t < window]
+            self.delayed.append((now, desired))
+            desired = max(d for _, d in self.delayed)
         return ScalerOutput(min(max(desired, self.min_replicas), self.max_replicas))

@@ -19,15 +19,14 @@ from forescale.sim.traces import IntArray, Trace
 class OracleScaler:
     """Clairvoyant provisioning: the GPU-hours yardstick, not a deployable autoscaler.
 
-    It knows every future arrival. The replicas a moment needs are the next minute's
-    request and token rates divided by one replica's planning rates (the tightest, rounded
-    up; see :func:`need_per_second`); at each tick it asks
-    for the most any moment needs from now until a (p99) cold start plus one interval
-    ahead, so capacity is Ready when the load arrives and released as soon as it passes.
+    It knows every future arrival. The benchmark hands it a per-second plan
+    (:func:`oracle_plan`: the need of short windows, each replica started one p99 cold
+    start ahead and kept through short gaps); at each tick it asks for the most the plan
+    holds from now until ``horizon_seconds`` ahead (the next tick).
     """
 
     need: IntArray
-    """Replicas needed, per second of the trace (see :func:`need_per_second`)."""
+    """Replicas to run, per second of the trace (e.g. :func:`oracle_plan`)."""
     horizon_seconds: float
     min_replicas: int
     max_replicas: int
@@ -77,3 +76,47 @@ def need_per_second(
         need = np.maximum(need, ahead / span / capacity)
     result: IntArray = np.ceil(need - 1e-9).astype(np.int64)
     return result
+
+
+def oracle_plan(need: IntArray, lead_seconds: float, keep_gap_seconds: float) -> IntArray:
+    """Replicas to run each second so that the need of every second is met, in hindsight.
+
+    Each replica (one level of the need curve) is started ``lead_seconds`` (a p99 cold start
+    plus a control interval) before the first second that needs it, and a replica whose
+    level falls idle for less than ``keep_gap_seconds`` (one cold start) is kept rather than
+    stopped and restarted, as a person planning with the whole trace in hand would.
+    """
+    seconds = len(need)
+    lead = max(0, math.ceil(lead_seconds))
+    padded = np.concatenate([need, np.zeros(lead, dtype=np.int64)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, lead + 1)
+    ahead = windows.max(axis=1)[:seconds]
+    gap = math.ceil(keep_gap_seconds)
+    plan = np.zeros(seconds, dtype=np.int64)
+    for level in range(1, int(ahead.max(initial=0)) + 1):
+        on = ahead >= level
+        where = np.flatnonzero(on)
+        if len(where) == 0:
+            break
+        holes = np.flatnonzero(np.diff(where) > 1)
+        for hole in holes:
+            start, end = where[hole] + 1, where[hole + 1]
+            if end - start < gap:
+                on[start:end] = True
+        plan += on
+    result: IntArray = plan.astype(np.int64)
+    return result
+
+
+def fluid_gpu_seconds(trace: Trace, per_replica: tuple[float, float, float]) -> float:
+    """Total work over one replica's rate at the SLO: no autoscaler can spend less.
+
+    The tightest of requests, prompt tokens and generated tokens, as if work could be split
+    across replicas and over time at will (no cold start, no rounding, no queueing noise).
+    """
+    totals = (
+        float(len(trace)),
+        float(trace.prompt_tokens.sum()),
+        float(trace.output_tokens.sum()),
+    )
+    return max(total / rate for total, rate in zip(totals, per_replica, strict=True))

@@ -1,0 +1,209 @@
+"""The burst envelope: how far the peak over the next horizon exceeds the planned base.
+
+Why. A replica started now is Ready one horizon later (cold start + control interval + the
+lag of the observed rate), so what must run now is capacity for the *highest* demand that
+arrives within that horizon, not for the average the forecaster predicts. How much higher
+the peak runs than the forecast is a property of the deployment's traffic: near 1 for a
+steady stream of many users (run hot), several times for an API hit by batch jobs. So it is
+learned from the deployment's own history rather than set by a user or read from a normal
+table:
+
+* At every decision the policy's **base** (the forecaster's point forecast over the
+  horizon: level, trend, season) opens a window. When the horizon has passed, the window
+  closes with the **ratio** of the highest arrival rate observed inside it to the base.
+* Ratios go into a log-spaced histogram, **weighted by the requests that arrived in the
+  window** (its mean rate): the SLO counts requests, so a burst that carries many requests
+  weighs more than a quiet minute. Weights decay with a half-life, so the envelope follows a
+  deployment whose traffic changes, and a flash crowd seen once is still provisioned for
+  when the next one comes within hours.
+* The envelope is the ratio at the SLO's attainment quantile: with ``attainment`` 0.99,
+  the windows carrying 99 % of the requests peaked at most that far above their base.
+
+The state is a fixed-size histogram plus the windows still open (one horizon of decisions),
+small enough to persist in status (sparse), and every update is O(bins + open windows).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: Lower edge of the histogram's first bin (a peak at half the base: a falling load).
+LOWEST_RATIO = 0.5
+#: Each bin is this factor wider than the one below it (2 %).
+BIN_GROWTH = 1.02
+#: Bins from 0.5x to 0.5 x 1.02^245 = 64x; ratios outside fall into the edge bins.
+BINS = 245
+
+
+@dataclass(frozen=True)
+class OpenWindow:
+    """A base waiting for its horizon to pass."""
+
+    at: float
+    base: float
+    peak: float = 0.0
+    total: float = 0.0
+    """Sum of the arrival rates observed inside the window."""
+    count: int = 0
+
+    def to_list(self) -> list[float]:
+        return [self.at, self.base, self.peak, self.total, float(self.count)]
+
+    @classmethod
+    def from_list(cls, values: object) -> OpenWindow:
+        if not isinstance(values, list) or len(values) != 5:
+            raise ValueError(
+                f"an open envelope window is [at, base, peak, total, count], got {values!r}"
+            )
+        numbers = [_number(v) for v in values]
+        return cls(numbers[0], numbers[1], numbers[2], numbers[3], int(numbers[4]))
+
+
+@dataclass(frozen=True)
+class EnvelopeState:
+    """Decayed, request-weighted histogram of peak-to-base ratios, and the open windows."""
+
+    weights: tuple[float, ...] = ()
+    """One weight per bin; empty until the first window closes."""
+    ratios: tuple[float, ...] = ()
+    """Per bin, the weighted sum of its ratios: ``ratios[i] / weights[i]`` is the bin's mean,
+    what a quantile falling in it returns (a steady load's 1.00 stays 1.00, not the edge
+    of a 2 % bin)."""
+    updated_at: float | None = None
+    """When ``weights`` were last decayed."""
+    windows: int = 0
+    """Windows closed so far (not decayed): the evidence a quantile rests on."""
+    open: tuple[OpenWindow, ...] = ()
+
+    @property
+    def samples_weight(self) -> float:
+        return sum(self.weights)
+
+    def to_dict(self) -> dict[str, object]:
+        # Sparse: most bins of a real deployment stay empty.
+        return {
+            "weights": [[i, w, self.ratios[i]] for i, w in enumerate(self.weights) if w > 0],
+            "updated_at": self.updated_at,
+            "windows": self.windows,
+            "open": [w.to_list() for w in self.open],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> EnvelopeState:
+        if not isinstance(data, dict):
+            raise ValueError(f"envelope must be an object, got {data!r}")
+        sparse = data.get("weights", [])
+        if not isinstance(sparse, list):
+            raise ValueError("envelope weights must be a list of [bin, weight, ratios]")
+        weights = [0.0] * BINS if sparse else []
+        ratios = list(weights)
+        for entry in sparse:
+            if not isinstance(entry, list) or len(entry) != 3:
+                raise ValueError(f"envelope weights hold [bin, weight, ratios], got {entry!r}")
+            index = int(_number(entry[0]))
+            if not 0 <= index < BINS:
+                raise ValueError(f"envelope bin {index} outside 0..{BINS - 1}")
+            weights[index], ratios[index] = _number(entry[1]), _number(entry[2])
+        opened = data.get("open", [])
+        if not isinstance(opened, list):
+            raise ValueError("envelope open windows must be a list")
+        updated = data.get("updated_at")
+        return cls(
+            weights=tuple(weights),
+            ratios=tuple(ratios),
+            updated_at=None if updated is None else _number(updated),
+            windows=int(_number(data.get("windows", 0))),
+            open=tuple(OpenWindow.from_list(w) for w in opened),
+        )
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _bin(ratio: float) -> int:
+    if ratio <= LOWEST_RATIO:
+        return 0
+    index = int(math.log(ratio / LOWEST_RATIO) / math.log(BIN_GROWTH))
+    return min(index, BINS - 1)
+
+
+def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle would hide them)
+    state: EnvelopeState,
+    at: float,
+    rate: float,
+    base: float | None,
+    horizon_seconds: float,
+    half_life_seconds: float,
+) -> EnvelopeState:
+    """Fold the arrival ``rate`` observed at ``at`` into the envelope.
+
+    Open windows younger than the horizon take ``rate`` into their peak; older ones close
+    into the histogram. A new window opens at ``at`` when a positive ``base`` is given
+    (None while the forecaster warms up: a filling rate window is not a burst).
+    """
+    still_open: list[OpenWindow] = []
+    closing: list[OpenWindow] = []
+    for window in state.open:
+        if at <= window.at:
+            still_open.append(window)
+            continue
+        grown = OpenWindow(
+            window.at,
+            window.base,
+            max(window.peak, rate),
+            window.total + rate,
+            window.count + 1,
+        )
+        (closing if at - window.at >= horizon_seconds else still_open).append(grown)
+    weights, ratios, updated = state.weights, state.ratios, state.updated_at
+    if closing:
+        bins = list(weights) if weights else [0.0] * BINS
+        sums = list(ratios) if ratios else [0.0] * BINS
+        if updated is not None and at > updated:
+            decay = 0.5 ** ((at - updated) / half_life_seconds)
+            bins = [w * decay for w in bins]
+            sums = [r * decay for r in sums]
+        for window in closing:
+            mean_rate = window.total / window.count
+            if mean_rate > 0:
+                ratio = window.peak / window.base
+                index = _bin(ratio)
+                bins[index] += mean_rate
+                sums[index] += mean_rate * ratio
+        if any(bins):
+            weights, ratios = tuple(bins), tuple(sums)
+        updated = at
+    if base is not None and base > 0:
+        still_open.append(OpenWindow(at, base))
+    return EnvelopeState(weights, ratios, updated, state.windows + len(closing), tuple(still_open))
+
+
+def trusted(state: EnvelopeState, q: float) -> bool:
+    """Whether enough windows closed for quantile ``q`` to rest on evidence: at least one
+    window is expected beyond it (``windows x (1 - q) >= 1``; 100 windows for 0.99)."""
+    return state.windows * (1 - q) >= 1
+
+
+def quantile(state: EnvelopeState, q: float) -> float | None:
+    """The peak-to-base ratio at request-weighted quantile ``q`` (None: nothing learned).
+
+    Walks down from the highest bin until ``1 - q`` of the weight lies above and returns
+    the mean ratio of the bin where that happens.
+    """
+    total = sum(state.weights)
+    if total <= 0:
+        return None
+    tail = (1 - q) * total
+    above = 0.0
+    for index in range(BINS - 1, -1, -1):
+        weight = state.weights[index]
+        if weight <= 0:
+            continue
+        above += weight
+        if above >= tail:
+            return state.ratios[index] / weight
+    return state.ratios[0] / state.weights[0]

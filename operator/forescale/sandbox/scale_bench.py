@@ -1,0 +1,641 @@
+"""``forescale sandbox scale``: what one operator costs for N LLMDeployments, measured.
+
+A benchmark, not a test: it starts the sandbox (control plane, kwok GPU nodes, Prometheus,
+the operator as its own process and RBAC user), creates N LLMDeployments with the
+predictive policy, drives a light simulated load on a small sample of them, and writes
+the figures the scale issue asks for to a JSON file:
+
+* time from the first create to every LLMDeployment current (``observedGeneration``) and
+  ``Ready``, and from deleting them all to nothing left;
+* the operator's RSS and CPU over a quiet minute (nothing created, changed or deleted;
+  the sample still under load), from ``/proc``;
+* the operator's API requests per second by verb, from the API server's audit log (a
+  policy that records only the operator's user);
+* Prometheus queries per minute and the largest query, recorded by a loopback proxy in
+  front of Prometheus (what the operator really sent, not what the code should send);
+* the autoscaler tick's duration, from the operator's own histogram.
+
+Only the sample gets simulated vLLM processes (one process per pod would not fit 1,000
+on a laptop); the other deployments have pods kwok keeps Running and Ready but that expose
+no metrics, so the operator holds them (``MetricsUnavailable``) and decides every
+interval like any other. The pure parts (sizes, manifests, audit counting, quantiles) are
+unit-tested; the run itself is not a test.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from forescale.api import identity
+from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.controlplane import OPERATOR_USER, KubeApiserver, control_plane
+from forescale.sandbox.demo import create_namespace, install_crds
+from forescale.sandbox.fleet_bridge import MANAGED_SELECTOR, FleetBridge
+from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION, GpuNodePool
+from forescale.sandbox.kubeapi import ApiError, KubeApi
+from forescale.sandbox.kwok import Kwok
+from forescale.sandbox.operator_process import OperatorProcess
+from forescale.sandbox.processes import SupervisedProcess, wait_until
+from forescale.sandbox.prometheus_component import PrometheusComponent
+from forescale.sandbox.routing import Router
+
+logger = logging.getLogger("forescale.sandbox.scale")
+
+LLMD_PATH = f"/apis/{identity.API_VERSION}"
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}],
+}
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """One benchmark run."""
+
+    deployments: int
+    loaded: int = 3
+    """How many of them get simulated replicas and load (in ``loaded_namespace``)."""
+    load_rate: float = 1.0
+    """Requests per second sent to each loaded deployment."""
+    load_seconds: float = 5.0
+    """Simulated model load before a pod turns Ready."""
+    quiet_seconds: float = 60.0
+    settle_seconds: float = 20.0
+    """Wait after convergence before the quiet minute starts."""
+    tick_seconds: float = 5.0
+    converge_timeout: float = 900.0
+    gpus_per_node: int = 8
+    namespace: str = "scale"
+    loaded_namespace: str = "scale-load"
+    workers: int = 8
+    """Parallel clients creating and deleting the LLMDeployments."""
+
+    def __post_init__(self) -> None:
+        if self.deployments < 1 or not 0 <= self.loaded <= self.deployments:
+            raise ValueError("need deployments >= 1 and 0 <= loaded <= deployments")
+
+    @property
+    def nodes(self) -> int:
+        """GPU nodes: one GPU per replica, room for every loaded one to double, one spare."""
+        gpus = self.deployments + self.loaded
+        return math.ceil(gpus / self.gpus_per_node) + 1
+
+
+def llmdeployment_manifest(index: int, settings: ScaleSettings) -> dict[str, Any]:
+    """The i-th LLMDeployment: predictive, 1 GPU, the first ``loaded`` in the load namespace."""
+    loaded = index < settings.loaded
+    return {
+        "apiVersion": identity.API_VERSION,
+        "kind": identity.KIND,
+        "metadata": {
+            "name": f"llm-{index:04d}",
+            "namespace": settings.loaded_namespace if loaded else settings.namespace,
+        },
+        "spec": {
+            "model": {"name": f"bench/model-{index:04d}"},
+            "scaling": {"policy": "predictive", "minReplicas": 1, "maxReplicas": 2},
+            "podMetadata": {"annotations": {LOAD_ANNOTATION: f"{settings.load_seconds:g}"}},
+        },
+    }
+
+
+def count_audit(lines: Iterable[str], start: float, end: float) -> dict[str, int]:
+    """Requests by verb whose response completed (or a watch started) in [start, end).
+
+    ``lines`` are the API server's JSON audit events; times are Unix seconds.
+    """
+    counts: Counter[str] = Counter()
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        stage = event.get("stage")
+        verb = event.get("verb", "?")
+        if stage != "ResponseComplete" and not (stage == "ResponseStarted" and verb == "watch"):
+            continue
+        if stage == "ResponseComplete" and verb == "watch":
+            continue  # counted when it started
+        at = _rfc3339(event.get("stageTimestamp", ""))
+        if at is not None and start <= at < end:
+            counts[verb] += 1
+    return dict(sorted(counts.items()))
+
+
+def _rfc3339(text: str) -> float | None:
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", text)
+    if match is None:
+        return None
+    whole = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+    return whole + float(match.group(2) or 0)
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """The upper bound of the bucket holding the q-quantile (cumulative ``(le, count)``).
+
+    An upper bound on purpose: the figure is compared with a target, so it must not flatter.
+    """
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    rank = q * buckets[-1][1]
+    for le, count in buckets:
+        if count >= rank:
+            return le
+    return math.inf
+
+
+def parse_histogram(text: str, name: str) -> tuple[list[tuple[float, float]], float, float]:
+    """Cumulative buckets, sum and count of one label-less histogram in an exposition."""
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = re.search(r'le="([^"]+)"', line)
+            if le is not None:
+                buckets.append((float(le.group(1)), float(line.rsplit(" ", 1)[1])))
+        elif line.startswith(f"{name}_sum "):
+            total = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(f"{name}_count "):
+            count = float(line.rsplit(" ", 1)[1])
+    return sorted(buckets), total, count
+
+
+# -- measuring parts ------------------------------------------------------------------------
+
+
+@dataclass
+class QueryLog:
+    """What the operator asked Prometheus: (time, bytes of the PromQL text) per query."""
+
+    queries: list[tuple[float, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def between(self, start: float, end: float) -> list[int]:
+        with self.lock:
+            return [size for at, size in self.queries if start <= at < end]
+
+
+class PrometheusProxy:
+    """A loopback HTTP proxy to Prometheus that records every query the operator sends."""
+
+    def __init__(self, upstream: Callable[[], str]) -> None:
+        self._upstream = upstream
+        self.log = QueryLog()
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log, upstream = self.log, self._upstream
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._forward(self.rfile.read(length))
+
+            def _forward(self, body: bytes | None) -> None:
+                parsed = urllib.parse.urlparse(self.path)
+                params = urllib.parse.parse_qs(parsed.query)
+                if body:
+                    params.update(urllib.parse.parse_qs(body.decode()))
+                if parsed.path.endswith("/query") and "query" in params:
+                    with log.lock:
+                        log.queries.append((time.time(), len(params["query"][0].encode())))
+                request = urllib.request.Request(upstream() + self.path, data=body)
+                if body:
+                    request.add_header(
+                        "Content-Type", self.headers.get("Content-Type") or "text/plain"
+                    )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, payload = response.status, response.read()
+                except urllib.error.HTTPError as error:
+                    status, payload = error.code, error.read()
+                except OSError:
+                    status, payload = 502, b"upstream unavailable"
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    # The operator gave up waiting (its read budget): nothing to answer.
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                del format, args
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class AuditedApiserver(KubeApiserver):
+    """The sandbox's kube-apiserver with an audit log of the operator's requests only."""
+
+    def start(self, cluster: Cluster) -> None:
+        self.audit_log = cluster.workdir / "audit.log"
+        self._policy = cluster.workdir / "audit-policy.json"
+        self._policy.write_text(json.dumps(AUDIT_POLICY))
+        super().start(cluster)
+
+    def _launch(self, cluster: Cluster, argv: list[str]) -> SupervisedProcess:
+        return super()._launch(
+            cluster,
+            [
+                *argv,
+                f"--audit-policy-file={self._policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=2000",
+                "--audit-log-maxbackup=1",
+            ],
+        )
+
+
+class SampleBridge(FleetBridge):
+    """The fleet bridge, serving only the loaded namespace (one process per pod there)."""
+
+    def __init__(self, namespace: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.namespace = namespace
+
+    def _list_pods(self) -> list[dict[str, Any]]:
+        if self._api is None:
+            raise RuntimeError("fleet bridge not started")
+        query = urllib.parse.urlencode({"labelSelector": MANAGED_SELECTOR})
+        items: list[dict[str, Any]] = self._api.get(
+            f"/api/v1/namespaces/{self.namespace}/pods?{query}"
+        )["items"]
+        return items
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """CPU seconds (user + system) and RSS of one process at one moment."""
+
+    at: float
+    cpu_seconds: float
+    rss_bytes: int
+
+
+def sample_process(pid: int) -> ProcessSample:
+    """Read ``/proc/<pid>`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) * 1024
+    return ProcessSample(time.time(), cpu, rss)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ScaleResult:
+    """The figures of one run (written as JSON)."""
+
+    settings: dict[str, Any]
+    nodes: int
+    create_seconds: float = 0.0
+    converge_seconds: float | None = None
+    rss_mib_converged: float | None = None
+    rss_mib_after_quiet: float | None = None
+    quiet_cpu_percent: float | None = None
+    api_requests_per_second_quiet: dict[str, float] = field(default_factory=dict)
+    api_requests_converge: dict[str, int] = field(default_factory=dict)
+    prometheus_queries_per_minute: float | None = None
+    prometheus_queries_per_tick: float | None = None
+    largest_query_bytes: int | None = None
+    tick_p50_seconds: float | None = None
+    tick_p99_seconds: float | None = None
+    tick_mean_seconds: float | None = None
+    ticks: int | None = None
+    passes_by_why: dict[str, float] = field(default_factory=dict)
+    delete_seconds: float | None = None
+    cpu_seconds_to_converge: float | None = None
+    """Operator CPU (user + system) from its start to convergence: contention-free cost."""
+    timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
+    """(seconds since the first create, LLMDeployments current, current and Ready,
+    Deployments with a Ready replica): says whether the operator or the workload lags."""
+    notes: list[str] = field(default_factory=list)
+
+
+def _create_all(api: KubeApi, settings: ScaleSettings) -> None:
+    def create(index: int) -> None:
+        manifest = llmdeployment_manifest(index, settings)
+        namespace = manifest["metadata"]["namespace"]
+        for attempt in range(5):
+            try:
+                api.request(
+                    "POST",
+                    f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}",
+                    json.dumps(manifest).encode(),
+                )
+                return
+            except (ApiError, OSError) as error:
+                if isinstance(error, ApiError) and error.status == 409:
+                    return
+                time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not create {manifest['metadata']['name']}")
+
+    with ThreadPoolExecutor(settings.workers) as pool:
+        list(pool.map(create, range(settings.deployments)))
+
+
+def _llmds(api: KubeApi) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api.get(f"{LLMD_PATH}/{identity.PLURAL}")["items"]
+    return items
+
+
+def progress(items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(LLMDeployments with ``observedGeneration`` current, of those how many are Ready)."""
+    current = ready = 0
+    for item in items:
+        status = item.get("status") or {}
+        if status.get("observedGeneration") != item["metadata"].get("generation"):
+            continue
+        current += 1
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        ready += bool(conditions and conditions[0].get("status") == "True")
+    return current, ready
+
+
+def converged(items: list[dict[str, Any]], expected: int) -> bool:
+    """Every LLMDeployment current (observedGeneration) and Ready."""
+    return len(items) >= expected and progress(items)[1] == len(items)
+
+
+def _metrics_text(port: int | None) -> str:
+    if port is None:
+        return ""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text: str = response.read().decode()
+        return text
+
+
+def _counter_values(text: str, name: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{"):
+            label = re.search(r'why="([^"]+)"', line)
+            if label is not None:
+                values[label.group(1)] = float(line.rsplit(" ", 1)[1])
+    return values
+
+
+def _loadgens(
+    settings: ScaleSettings, router: Router, cluster: Cluster, seconds: float
+) -> list[SupervisedProcess]:
+    processes = []
+    for index in range(settings.loaded):
+        model = llmdeployment_manifest(index, settings)["spec"]["model"]["name"]
+        argv = [
+            sys.executable, "-m", "forescale", "loadgen", f"--target={router.url}",
+            f"--rate={settings.load_rate:g}", f"--model={model}",
+            "--prompt-tokens=200", "--output-tokens=64", f"--max-seconds={seconds:g}",
+            f"--max-requests={int(settings.load_rate * seconds * 2) + 50}",
+            "--drain-seconds=10", f"--seed={index}",
+            f"--out={cluster.logs_dir / f'loadgen-{index}.jsonl'}",
+        ]  # fmt: skip
+        processes.append(
+            SupervisedProcess(f"loadgen-{index}", argv, cluster.logs_dir / f"loadgen-{index}.log")
+        )
+    return processes
+
+
+def _delete_all(api: KubeApi, settings: ScaleSettings) -> None:
+    patient = dataclasses.replace(api, timeout=120.0)
+    for namespace in (settings.namespace, settings.loaded_namespace):
+        # Timed out (client side, or the API server's own 504) or cut: the deletion goes
+        # on server-side, and the wait below measures it.
+        with contextlib.suppress(OSError, ApiError):
+            patient.request("DELETE", f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}")
+
+
+def _deployments_ready(api: KubeApi) -> int:
+    query = urllib.parse.urlencode({"labelSelector": MANAGED_SELECTOR})
+    items = api.get(f"/apis/apps/v1/deployments?{query}")["items"]
+    return sum(1 for d in items if (d.get("status") or {}).get("readyReplicas"))
+
+
+def _nothing_left(api: KubeApi, settings: ScaleSettings) -> bool:
+    if _llmds(api):
+        return False
+    for namespace in (settings.namespace, settings.loaded_namespace):
+        query = urllib.parse.urlencode({"labelSelector": MANAGED_SELECTOR, "limit": "1"})
+        for path in (
+            f"/apis/apps/v1/namespaces/{namespace}/deployments?{query}",
+            f"/api/v1/namespaces/{namespace}/pods?{query}",
+        ):
+            if api.get(path)["items"]:
+                return False
+    return True
+
+
+def build_cluster(settings: ScaleSettings) -> tuple[Cluster, AuditedApiserver, Router]:
+    """The sandbox for the run: audited control plane, kwok nodes, Prometheus, sample fleet."""
+    components = control_plane()
+    plain = components[1]
+    apiserver = AuditedApiserver(plain.operator_role_file)
+    components[1] = apiserver
+    cluster = Cluster(components)
+    pool = GpuNodePool(count=settings.nodes, gpus_per_node=settings.gpus_per_node)
+    cluster.add(Kwok(pool, default_load_seconds=settings.load_seconds))
+    prometheus = PrometheusComponent(1.0)
+    bridge = SampleBridge(
+        settings.loaded_namespace,
+        prometheus,
+        default_load_seconds=settings.load_seconds,
+        drain_seconds=5.0,
+    )
+    router = Router(bridge.backends)
+    cluster.add(prometheus)
+    cluster.add(bridge)
+    cluster.add(router)
+    cluster.extras["prometheus"] = prometheus
+    return cluster, apiserver, router
+
+
+def run_scale(
+    settings: ScaleSettings,
+    repo: Path,
+    echo: Callable[[str], None],
+    logs: Path | None = None,
+    out: Path | None = None,
+) -> ScaleResult:
+    """Run the benchmark once; every process it started is stopped when it returns.
+
+    ``logs``: where to copy the operator's and the API server's logs (the sandbox's own
+    work directory goes with it). ``out``: the JSON file, rewritten after every phase, so
+    a run that fails late keeps the figures it measured.
+    """
+    result = ScaleResult(settings=asdict(settings), nodes=settings.nodes)
+    cluster, apiserver, router = build_cluster(settings)
+    prometheus: PrometheusComponent = cluster.extras["prometheus"]
+    proxy = PrometheusProxy(lambda: prometheus.url)
+
+    def report(line: str) -> None:
+        echo(line)
+        if out is not None:
+            write_result(result, out)
+
+    with cluster:
+        api = cluster.admin_api()
+        install_crds(cluster, repo)
+        for namespace in (settings.namespace, settings.loaded_namespace):
+            create_namespace(cluster, namespace)
+        proxy.start()
+        try:
+            operator = OperatorProcess(
+                [settings.namespace, settings.loaded_namespace],
+                proxy.url,
+                reconcile_seconds=settings.tick_seconds,
+                rate_window_seconds=15,
+            )
+            cluster.add(operator)
+            report(
+                f"sandbox up: {settings.nodes} kwok nodes x {settings.gpus_per_node} GPUs; "
+                f"operator pid {operator.process.pid if operator.process else '?'}"
+            )
+            _measure(settings, result, cluster, api, apiserver, operator, router, proxy, report)
+        finally:
+            proxy.stop()
+            if logs is not None:
+                logs.mkdir(parents=True, exist_ok=True)
+                for name in ("forescale-operator.log", "kube-apiserver.log"):
+                    source = cluster.logs_dir / name
+                    if source.is_file():
+                        (logs / name).write_bytes(source.read_bytes()[-5_000_000:])
+    return result
+
+
+def _measure(  # noqa: PLR0917 - the run's parts, passed once
+    settings: ScaleSettings,
+    result: ScaleResult,
+    cluster: Cluster,
+    api: KubeApi,
+    apiserver: AuditedApiserver,
+    operator: OperatorProcess,
+    router: Router,
+    proxy: PrometheusProxy,
+    echo: Callable[[str], None],
+) -> None:
+    process = operator.process
+    assert process is not None and process.pid is not None
+    pid = process.pid
+    started = time.time()
+    _create_all(api, settings)
+    result.create_seconds = round(time.time() - started, 1)
+    echo(f"created {settings.deployments} LLMDeployments in {result.create_seconds} s")
+
+    def done() -> bool:
+        process.ensure_running()
+        items = _llmds(api)
+        result.timeline.append(
+            (round(time.time() - started, 1), *progress(items), _deployments_ready(api))
+        )
+        return converged(items, settings.deployments)
+
+    wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=3.0)
+    converged_at = time.time()
+    result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
+    result.converge_seconds = round(converged_at - started, 1)
+    result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
+    result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
+    echo(f"converged after {result.converge_seconds} s, RSS {result.rss_mib_converged} MiB")
+
+    load_for = settings.settle_seconds + settings.quiet_seconds + 15
+    loadgens = _loadgens(settings, router, cluster, load_for)
+    for loadgen in loadgens:
+        loadgen.start()
+    try:
+        time.sleep(settings.settle_seconds)
+        before, metrics_before = sample_process(pid), _metrics_text(operator.metrics_port)
+        time.sleep(settings.quiet_seconds)
+        after, metrics_after = sample_process(pid), _metrics_text(operator.metrics_port)
+    finally:
+        for loadgen in loadgens:
+            loadgen.stop(timeout=15)
+    span = after.at - before.at
+    result.quiet_cpu_percent = round(100 * (after.cpu_seconds - before.cpu_seconds) / span, 2)
+    result.rss_mib_after_quiet = round(after.rss_bytes / 2**20, 1)
+    quiet = count_audit(_lines(apiserver.audit_log), before.at, after.at)
+    result.api_requests_per_second_quiet = {v: round(n / span, 3) for v, n in quiet.items()}
+    sizes = proxy.log.between(before.at, after.at)
+    result.prometheus_queries_per_minute = round(len(sizes) * 60 / span, 1)
+    every = proxy.log.between(0, math.inf)
+    result.largest_query_bytes = max(every) if every else None
+    _, _, ticks_before = parse_histogram(metrics_before, "forescale_autoscaler_tick_seconds")
+    buckets, total, count = parse_histogram(metrics_after, "forescale_autoscaler_tick_seconds")
+    if count - ticks_before > 0:
+        result.prometheus_queries_per_tick = round(len(sizes) / (count - ticks_before), 2)
+    result.ticks = int(count)
+    result.tick_p50_seconds = histogram_quantile(0.5, buckets)
+    result.tick_p99_seconds = histogram_quantile(0.99, buckets)
+    result.tick_mean_seconds = round(total / count, 4) if count else None
+    result.passes_by_why = _counter_values(metrics_after, "forescale_tick_passes_total")
+    echo(
+        f"quiet minute: CPU {result.quiet_cpu_percent} % of a core, "
+        f"API {result.api_requests_per_second_quiet} req/s, "
+        f"Prometheus {result.prometheus_queries_per_minute} queries/min"
+    )
+
+    deleting = time.time()
+    _delete_all(api, settings)
+    wait_until(
+        lambda: _nothing_left(api, settings),
+        timeout=settings.converge_timeout,
+        what="every LLMDeployment, Deployment and pod gone",
+        interval=2.0,
+    )
+    result.delete_seconds = round(time.time() - deleting, 1)
+    echo(f"deleted all in {result.delete_seconds} s")
+
+
+def _lines(path: Path) -> Iterator[str]:
+    for candidate in sorted(path.parent.glob(path.stem + "*" + path.suffix)):
+        with candidate.open() as handle:
+            yield from handle
+
+
+def write_result(result: ScaleResult, out: Path) -> None:
+    """The figures as indented JSON."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(asdict(result), indent=2, default=str) + "\n")

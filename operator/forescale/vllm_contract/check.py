@@ -1,0 +1,286 @@
+"""The vLLM contract check: what forescale renders, reads and simulates, against a vLLM wheel.
+
+``python -m forescale.vllm_contract.check [VERSION ...]`` (default: the pinned and the
+previous release, see release.py; wheels from ``make vllm-wheels``) prints one line per
+finding and exits 1 when any check fails. It compares, with the facts
+:mod:`forescale.vllm_contract.wheel` reads from the wheel:
+
+* flags:        every flag the Deployment builder can render (vllm_args.RENDERED_FLAGS)
+* shutdown:     ``--shutdown-timeout`` exists and defaults to 0 (abort), which is what the
+                sim-server does without it
+* quantization: every value the CRD offers is a non-deprecated vLLM choice; dtype likewise
+* reader:       every metric the reader uses (metrics.contract) exists with its type (a
+                renamed metric passes only through a declared older name) and its
+                histogram buckets equal vLLM's
+* alerts, dashboard: every ``vllm:`` series they select exists (or is a declared older
+                name of a metric that does)
+* sim-server:   every family it exposes exists with the same type and buckets, and every
+                route it serves is a vLLM route
+* health:       ``/health`` (the probes) and ``/metrics`` (the PodMonitor) are served
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+
+import yaml
+
+from forescale.api.spec import ModelSpec, QuantizationMethod
+from forescale.metrics import contract
+from forescale.resources.vllm_args import RENDERED_FLAGS
+from forescale.vllm_contract.fetch import cached_wheel
+from forescale.vllm_contract.release import PREVIOUS_VLLM_VERSION, VLLM_VERSION
+from forescale.vllm_contract.wheel import VllmFacts, read_wheel
+
+REPO = Path(__file__).resolve().parents[3]
+ALERT_FILES = ("manifests/prometheus/rules.yaml", "manifests/prometheus/prometheus_rule.yaml")
+DASHBOARD_FILES = ("manifests/grafana/forescale-dashboard.json",)
+PROBED_ROUTES = ("/health", "/metrics")
+_SERIES = re.compile(r"vllm:[A-Za-z0-9_:]+")
+_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check result. ``ok`` False is a failure; ``note`` marks a passing remark."""
+
+    area: str
+    ok: bool
+    message: str
+
+    def __str__(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.area}: {self.message}"
+
+
+def family(sample: str) -> str:
+    """The metric family of a sample name (``vllm:x_total`` -> ``vllm:x``)."""
+    for suffix in _SUFFIXES:
+        if sample.endswith(suffix):
+            return sample.removesuffix(suffix)
+    return sample
+
+
+def _signal_family(name: str, kind: contract.Kind) -> str:
+    return name.removesuffix("_total") if kind is contract.Kind.COUNTER else name
+
+
+def _legacy_families(facts: VllmFacts) -> set[str]:
+    """Older names of reader signals whose current (or some) name the release has."""
+    allowed: set[str] = set()
+    for signal in contract.ALL_SIGNALS:
+        names = [_signal_family(n, signal.kind) for n in signal.names]
+        if any(n in facts.metrics for n in names):
+            allowed.update(names)
+    return allowed
+
+
+def check_flags(facts: VllmFacts) -> list[Finding]:
+    missing = sorted(set(RENDERED_FLAGS) - facts.flags)
+    if not missing:
+        return [Finding("flags", True, f"all {len(RENDERED_FLAGS)} rendered flags accepted")]
+    return [Finding("flags", False, f"vllm serve does not accept {flag}") for flag in missing]
+
+
+def check_shutdown(facts: VllmFacts, sim_default: object) -> list[Finding]:
+    flag = "--shutdown-timeout"
+    if flag not in facts.flags:
+        return [
+            Finding(
+                "shutdown",
+                False,
+                f"no {flag}: SIGTERM aborts in-flight requests; use spec.engine.drain: "
+                "PreStopWait with this release",
+            )
+        ]
+    default = facts.flag_defaults.get(flag)
+    found = [Finding("shutdown", default == 0, f"{flag} defaults to {default!r} (0 = abort)")]
+    found.append(
+        Finding(
+            "shutdown",
+            sim_default == default,
+            f"sim-server {flag} default {sim_default!r} vs vLLM {default!r}",
+        )
+    )
+    return found
+
+
+def check_choices(facts: VllmFacts) -> list[Finding]:
+    found: list[Finding] = []
+    offered = get_args(QuantizationMethod)
+    for method in offered:
+        if method not in facts.quantization:
+            found.append(Finding("quantization", False, f"{method} is not a vLLM choice"))
+        elif method in facts.deprecated_quantization:
+            found.append(Finding("quantization", False, f"{method} is deprecated in vLLM"))
+    if not found:
+        found.append(Finding("quantization", True, f"all {len(offered)} offered values valid"))
+    dtypes = get_args(ModelSpec.model_fields["dtype"].annotation)
+    bad = [d for d in dtypes if d not in facts.dtypes]
+    found.append(
+        Finding("dtype", not bad, f"not vLLM choices: {bad}" if bad else "all dtypes valid")
+    )
+    return found
+
+
+def check_reader(facts: VllmFacts) -> list[Finding]:
+    found: list[Finding] = []
+    for signal in contract.ALL_SIGNALS:
+        names = [_signal_family(n, signal.kind) for n in signal.names]
+        present = next((n for n in names if n in facts.metrics), None)
+        if present is None:
+            found.append(Finding("reader", False, f"{signal.key}: none of {names} exists"))
+            continue
+        fact = facts.metrics[present]
+        if fact.kind != signal.kind.value:
+            found.append(
+                Finding(
+                    "reader",
+                    False,
+                    f"{present} is a {fact.kind}, the reader expects a {signal.kind.value}",
+                )
+            )
+            continue
+        via = "" if present == names[0] else f" (through the older name; {names[0]} absent)"
+        if signal.kind is contract.Kind.HISTOGRAM and fact.buckets != signal.buckets:
+            found.append(
+                Finding(
+                    "reader",
+                    False,
+                    f"{present} buckets {fact.buckets} differ from the reader's {signal.buckets}",
+                )
+            )
+            continue
+        found.append(Finding("reader", True, f"{signal.key}: {present}{via}"))
+    return found
+
+
+def referenced_series(paths: Iterable[Path]) -> dict[str, set[str]]:
+    """``vllm:`` sample names in PromQL files (YAML rules, dashboard JSON), by file."""
+    series: dict[str, set[str]] = {}
+    for path in paths:
+        text = path.read_text()
+        # Parse to be sure the file is what we think; names come from the raw text.
+        json.loads(text) if path.suffix == ".json" else list(yaml.safe_load_all(text))
+        series[path.name] = set(_SERIES.findall(text))
+    return series
+
+
+def check_references(facts: VllmFacts, area: str, paths: Iterable[Path]) -> list[Finding]:
+    allowed = set(facts.metrics) | _legacy_families(facts)
+    found: list[Finding] = []
+    for name, samples in referenced_series(paths).items():
+        unknown = sorted(s for s in samples if family(s) not in allowed)
+        found.append(
+            Finding(
+                area,
+                not unknown,
+                f"{name}: unknown series {unknown}"
+                if unknown
+                else f"{name}: {len(samples)} series known",
+            )
+        )
+    return found
+
+
+def sim_server_families() -> dict[str, tuple[str, tuple[float, ...] | None]]:
+    """Families the sim-server exposes (with the older names): kind and histogram bounds."""
+    from forescale.sim.server_metrics import ServerMetrics  # noqa: PLC0415 - sim deps
+
+    families: dict[str, tuple[str, tuple[float, ...] | None]] = {}
+    for metric in ServerMetrics("m", legacy_names=True).registry.collect():
+        bounds: tuple[float, ...] | None = None
+        if metric.type == "histogram":
+            les = {s.labels["le"] for s in metric.samples if s.name.endswith("_bucket")}
+            bounds = tuple(sorted(float(le) for le in les if le != "+Inf"))
+        families[metric.name] = (metric.type, bounds)
+    return families
+
+
+def sim_server_routes() -> set[str]:
+    from forescale.sim.server import ROUTES  # noqa: PLC0415 - sim deps
+
+    return {path for _, path, _ in ROUTES}
+
+
+def sim_shutdown_default() -> object:
+    from forescale.sim.server_cli import sim_server  # noqa: PLC0415 - sim deps
+
+    option = next(p for p in sim_server.params if "--shutdown-timeout" in p.opts)
+    return option.default
+
+
+def check_sim_server(facts: VllmFacts) -> list[Finding]:
+    legacy = _legacy_families(facts)
+    found: list[Finding] = []
+    for name, (kind, bounds) in sorted(sim_server_families().items()):
+        fact = facts.metrics.get(name)
+        if fact is None:
+            ok = name in legacy
+            why = "another name the reader declares for a metric vLLM has"
+            if not ok:
+                why = "not a vLLM metric"
+            found.append(Finding("sim-server", ok, f"{name}: {why}"))
+        elif fact.kind != kind:
+            found.append(Finding("sim-server", False, f"{name} is a {kind}, vLLM's a {fact.kind}"))
+        elif kind == "histogram" and fact.buckets != bounds:
+            found.append(
+                Finding("sim-server", False, f"{name} buckets {bounds} vs vLLM {fact.buckets}")
+            )
+        else:
+            found.append(Finding("sim-server", True, f"{name} matches"))
+    extra = sorted(sim_server_routes() - facts.routes)
+    found.append(
+        Finding("sim-server", not extra, f"routes vLLM lacks: {extra}" if extra else "routes ok")
+    )
+    return found
+
+
+def check_health(facts: VllmFacts) -> list[Finding]:
+    missing = [r for r in PROBED_ROUTES if r not in facts.routes]
+    message = f"missing routes {missing}" if missing else "/health and /metrics served"
+    return [Finding("health", not missing, message)]
+
+
+def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
+    """Every check against one release's facts."""
+    return [
+        *check_flags(facts),
+        *check_shutdown(facts, sim_shutdown_default()),
+        *check_choices(facts),
+        *check_reader(facts),
+        *check_references(facts, "alerts", [repo / p for p in ALERT_FILES]),
+        *check_references(facts, "dashboard", [repo / p for p in DASHBOARD_FILES]),
+        *check_sim_server(facts),
+        *check_health(facts),
+    ]
+
+
+def failures(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if not f.ok]
+
+
+def main(argv: list[str] | None = None) -> int:
+    versions = (argv if argv is not None else sys.argv[1:]) or [VLLM_VERSION, PREVIOUS_VLLM_VERSION]
+    status = 0
+    for version in versions:
+        wheel = cached_wheel(version)
+        if wheel is None:
+            print(f"vllm {version}: no wheel cached; run `make vllm-wheels`", file=sys.stderr)
+            return 2
+        findings = check(read_wheel(wheel))
+        print(f"== vllm {version} ({wheel.name})")
+        for finding in findings:
+            print(f"  {finding}")
+        if failures(findings):
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

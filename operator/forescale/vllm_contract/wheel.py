@@ -1,0 +1,301 @@
+"""What a published vLLM wheel declares, read from its Python sources as a zip archive.
+
+vLLM is never imported (that pulls in torch and CUDA): its modules are parsed with
+:mod:`ast`, and only literal facts are taken, which is what makes the reading reliable
+across releases that moved files around:
+
+* CLI flags: every ``"--flag"`` string given to an ``add_argument`` call in the engine and
+  frontend argument modules, plus the fields of the frontend argument dataclasses (vLLM
+  turns ``host`` into ``--host``); with the literal ``default=`` where one is given.
+* ``--quantization`` choices: the ``QuantizationMethods`` Literal, and the deprecated list.
+* ``--dtype`` choices: the ``ModelDType`` Literal.
+* Prometheus metrics of the V1 engine's stat logger: ``name=`` of each gauge, counter and
+  histogram it creates, and a histogram's ``buckets=`` resolved through a literal list, a
+  local variable, or vLLM's bucket-family table.
+* HTTP routes: first arguments of ``get``/``post``/``api_route``/``Mount``/``Route`` calls.
+
+Where vLLM hides a fact behind code this reader cannot evaluate, the fact is *unresolved*
+(None), and the checks report that rather than guessing.
+"""
+
+from __future__ import annotations
+
+import ast
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ARG_MODULES = ("vllm/engine/arg_utils.py",)
+"""Engine arguments; frontend arguments are every ``vllm/entrypoints/**/cli_args.py``."""
+QUANTIZATION_MODULE = "vllm/model_executor/layers/quantization/__init__.py"
+DTYPE_MODULES = ("vllm/config/model.py", "vllm/config/__init__.py")
+METRICS_MODULE = "vllm/v1/metrics/loggers.py"
+BUCKETS_MODULE = "vllm/v1/metrics/buckets.py"
+_KINDS = {"_gauge_cls": "gauge", "_counter_cls": "counter", "_histogram_cls": "histogram"}
+_ROUTE_CALLS = frozenset({"get", "post", "api_route", "Mount", "Route", "add_api_route"})
+
+
+@dataclass(frozen=True)
+class MetricFact:
+    """One metric family the stat logger creates."""
+
+    kind: str
+    buckets: tuple[float, ...] | None = None
+    """Histogram bucket bounds; None when not a histogram or not resolvable."""
+
+
+@dataclass(frozen=True)
+class VllmFacts:
+    """The facts of one vLLM release that forescale depends on."""
+
+    version: str
+    flags: frozenset[str]
+    flag_defaults: dict[str, object] = field(default_factory=dict)
+    quantization: tuple[str, ...] = ()
+    deprecated_quantization: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    metrics: dict[str, MetricFact] = field(default_factory=dict)
+    routes: frozenset[str] = frozenset()
+
+
+class WheelSources:
+    """Python sources of a wheel (or of any zip laid out like one), read once each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._texts: dict[str, str] = {}
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename.startswith("vllm/") and info.filename.endswith(".py"):
+                    self._texts[info.filename] = archive.read(info).decode("utf-8")
+
+    def names(self) -> list[str]:
+        return list(self._texts)
+
+    def read(self, name: str) -> str | None:
+        return self._texts.get(name)
+
+    def parse(self, name: str) -> ast.Module | None:
+        text = self.read(name)
+        return None if text is None else ast.parse(text, filename=name)
+
+
+def version_of(path: Path) -> str:
+    """The version in a wheel file name (``vllm-0.33.0-cp38-...whl`` -> ``0.33.0``)."""
+    return path.name.split("-")[1]
+
+
+def _call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def _calls(tree: ast.AST) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def _literal(node: ast.AST | None) -> object:
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+def _literal_strings(node: ast.AST) -> tuple[str, ...]:
+    """The strings of ``Literal["a", "b"]`` (or of a plain tuple/list of strings)."""
+    if isinstance(node, ast.Subscript):
+        node = node.slice
+    if isinstance(node, ast.Tuple | ast.List):
+        return tuple(
+            e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        )
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return (node.value,)
+    return ()
+
+
+def _module_assignment(tree: ast.Module, name: str) -> ast.AST | None:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return node.value
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == name
+        ):
+            return node.value
+    return None
+
+
+def read_flags(sources: WheelSources) -> tuple[frozenset[str], dict[str, object]]:
+    """CLI flags of ``vllm serve`` and their literal defaults."""
+    modules = [*ARG_MODULES]
+    modules += [
+        n
+        for n in sources.names()
+        if n.startswith("vllm/entrypoints/") and n.endswith("cli_args.py")
+    ]
+    flags: set[str] = set()
+    defaults: dict[str, object] = {}
+    for name in modules:
+        tree = sources.parse(name)
+        if tree is None:
+            continue
+        for call in _calls(tree):
+            if _call_name(call) != "add_argument":
+                continue
+            given = [
+                a.value
+                for a in call.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                and a.value.startswith("--")
+            ]  # fmt: skip
+            flags.update(given)
+            for keyword in call.keywords:
+                if keyword.arg == "default" and given:
+                    value = _literal(keyword.value)
+                    for flag in given:
+                        defaults[flag] = value
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("FrontendArgs"):
+                for statement in node.body:
+                    if isinstance(statement, ast.AnnAssign) and isinstance(
+                        statement.target, ast.Name
+                    ):
+                        flag = "--" + statement.target.id.replace("_", "-")
+                        flags.add(flag)
+                        defaults.setdefault(flag, _literal(statement.value))
+    return frozenset(flags), defaults
+
+
+def read_quantization(sources: WheelSources) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(``--quantization`` choices, deprecated ones)."""
+    tree = sources.parse(QUANTIZATION_MODULE)
+    if tree is None:
+        return (), ()
+    methods = _module_assignment(tree, "QuantizationMethods")
+    deprecated = _module_assignment(tree, "DEPRECATED_QUANTIZATION_METHODS")
+    return (
+        _literal_strings(methods) if methods is not None else (),
+        _literal_strings(deprecated) if deprecated is not None else (),
+    )
+
+
+def read_dtypes(sources: WheelSources) -> tuple[str, ...]:
+    """``--dtype`` choices."""
+    for name in DTYPE_MODULES:
+        tree = sources.parse(name)
+        value = None if tree is None else _module_assignment(tree, "ModelDType")
+        if value is not None:
+            return _literal_strings(value)
+    return ()
+
+
+class _BucketResolver:
+    """Resolves a histogram's ``buckets=`` expression to numbers, where it is literal."""
+
+    def __init__(self, sources: WheelSources, module: ast.Module) -> None:
+        self._module = module
+        self._families: dict[str, tuple[float, ...]] = {}
+        table = sources.parse(BUCKETS_MODULE)
+        if table is not None:
+            defaults = _module_assignment(table, "_STATIC_FAMILY_DEFAULTS")
+            if isinstance(defaults, ast.Dict):
+                for key, value in zip(defaults.keys, defaults.values, strict=True):
+                    family = _literal(key)
+                    if isinstance(family, str) and isinstance(value, ast.Name):
+                        bounds = _literal(_module_assignment(table, value.id))
+                        if isinstance(bounds, tuple | list):
+                            self._families[family] = tuple(float(b) for b in bounds)
+
+    def resolve(self, node: ast.AST, scope: dict[str, ast.AST]) -> tuple[float, ...] | None:
+        value = _literal(node)
+        if isinstance(value, tuple | list) and all(isinstance(v, int | float) for v in value):
+            return tuple(float(v) for v in value)
+        if isinstance(node, ast.Name):
+            target = scope.get(node.id) or _module_assignment(self._module, node.id)
+            return None if target is None else self.resolve(target, {})
+        if isinstance(node, ast.Call) and _call_name(node) == "histogram_buckets" and node.args:
+            family = _literal(node.args[0])
+            return self._families.get(family) if isinstance(family, str) else None
+        return None
+
+
+def _assignments(function: ast.AST) -> dict[str, ast.AST]:
+    scope: dict[str, ast.AST] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    scope[target.id] = node.value
+    return scope
+
+
+def read_metrics(sources: WheelSources) -> dict[str, MetricFact]:
+    """Metric families the V1 stat logger creates, with histogram buckets."""
+    tree = sources.parse(METRICS_MODULE)
+    if tree is None:
+        return {}
+    resolver = _BucketResolver(sources, tree)
+    metrics: dict[str, MetricFact] = {}
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    for function in functions:
+        scope = _assignments(function)
+        for call in _calls(function):
+            kind = _KINDS.get(_call_name(call) or "")
+            if kind is None:
+                continue
+            keywords = {k.arg: k.value for k in call.keywords if k.arg}
+            name = _literal(keywords.get("name"))
+            if not isinstance(name, str) or not name.startswith("vllm:"):
+                continue
+            buckets = None
+            if kind == "histogram" and "buckets" in keywords:
+                buckets = resolver.resolve(keywords["buckets"], scope)
+            metrics.setdefault(name, MetricFact(kind, buckets))
+    return metrics
+
+
+def read_routes(sources: WheelSources) -> frozenset[str]:
+    """HTTP paths the OpenAI-compatible server declares."""
+    routes: set[str] = set()
+    for name in sources.names():
+        if not name.startswith("vllm/entrypoints/"):
+            continue
+        text = sources.read(name)
+        if text is None or not any(c in text for c in _ROUTE_CALLS):
+            continue
+        for call in _calls(ast.parse(text, filename=name)):
+            if _call_name(call) in _ROUTE_CALLS and call.args:
+                path = _literal(call.args[0])
+                if isinstance(path, str) and path.startswith("/"):
+                    routes.add(path)
+    return frozenset(routes)
+
+
+def read_wheel(path: Path) -> VllmFacts:
+    """Every fact forescale checks, from one wheel."""
+    sources = WheelSources(path)
+    flags, defaults = read_flags(sources)
+    quantization, deprecated = read_quantization(sources)
+    return VllmFacts(
+        version=version_of(path),
+        flags=flags,
+        flag_defaults=defaults,
+        quantization=quantization,
+        deprecated_quantization=deprecated,
+        dtypes=read_dtypes(sources),
+        metrics=read_metrics(sources),
+        routes=read_routes(sources),
+    )

@@ -1,0 +1,231 @@
+"""Two operator replicas with Lease leader election: one writer at every instant.
+
+The finding this pins down: with kopf peering, a leader frozen by SIGSTOP for 75 s and
+then resumed acted *together* with the standby that had taken over. Here both replicas are
+real ``forescale run --leader-elect`` processes under the operator's RBAC user (plus the
+Lease Role of manifests/rbac/leader_election_role.yaml); each logs every write it sends
+(FORESCALE_LOG_WRITES=1), and the test checks from those logs that the write periods of
+the two never interleave: all of the old leader's writes end before the first write of
+the new one, including after the old leader resumes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from forescale.sandbox.cluster import free_port
+from forescale.sandbox.pytest_plugin import Kubectl
+from tests.conftest import SAMPLES
+
+from .operator_support import apply, events, eventually, get, sample
+
+pytestmark = pytest.mark.integration
+
+LEASE = "forescale"
+# Short timings so the test takes seconds: renew deadline < lease duration.
+TIMINGS = ("--lease-duration=6", "--renew-deadline=4", "--retry-period=1")
+ROLE_FILE = SAMPLES.parent / "rbac" / "leader_election_role.yaml"
+
+
+class Replica:
+    """One ``forescale run`` process and its log."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "FORESCALE_RECONCILE_SECONDS": "1",
+            "FORESCALE_LOG_WRITES": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = log
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
+                f"--leader-elect={namespace}/{LEASE}", *TIMINGS, "--metrics-port", "0",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
+            ],
+            env=env, stdout=self._out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def writes(self) -> list[float]:
+        """Times (from the log's own timestamps) of every write this replica sent."""
+        out = []
+        for line in self.text().splitlines():
+            if " WRITE " in line:
+                stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                out.append(stamp.timestamp())
+        return out
+
+    def tail(self, lines: int = 40) -> str:
+        code = self.process.poll()
+        state = "running" if code is None else f"exited with {code}"
+        return f"--- {self.log.name} ({state}) ---\n" + "\n".join(self.text().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._out.close()
+
+
+def _grant_lease(kubectl: Kubectl, namespace: str) -> None:
+    """The Lease Role of the manifests, in the test namespace, for the operator user."""
+    role, binding = yaml.safe_load_all(ROLE_FILE.read_text())
+    for obj in (role, binding):
+        obj["metadata"]["namespace"] = namespace
+    role["rules"][1]["resourceNames"] = [LEASE]
+    binding["subjects"] = [
+        {"kind": "User", "name": "forescale-operator", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    kubectl.ok("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+
+
+def _holder(kubectl: Kubectl, namespace: str) -> str:
+    lease = get(kubectl, namespace, "lease", LEASE) or {}
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+@pytest.fixture
+def replicas(
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    llmd_crd: list[Path],
+    tmp_path: Path,
+) -> Iterator[tuple[Replica, Replica]]:
+    _grant_lease(kubectl, namespace)
+    first = Replica(operator_kubeconfig, namespace, tmp_path / "first.log")
+    try:
+        eventually(lambda: _holder(kubectl, namespace) != "", 60, "the first replica to lead")
+    except AssertionError as error:
+        first.stop()
+        raise AssertionError(f"{error}\n{first.tail()}") from None
+    second = Replica(operator_kubeconfig, namespace, tmp_path / "second.log")
+    try:
+        yield first, second
+    finally:
+        kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+        first.stop()
+        second.stop()
+
+
+def _assert_never_together(old: Replica, new: Replica, context: str) -> None:
+    """Every write of ``old`` precedes every write of ``new`` (one writer at a time)."""
+    old_writes, new_writes = old.writes(), new.writes()
+    assert new_writes, f"{context}: the new leader never wrote\n{new.tail()}"
+    if old_writes:
+        overlap = [t for t in old_writes if t >= min(new_writes)]
+        assert not overlap, (
+            f"{context}: {len(overlap)} write(s) of the old leader at or after the new "
+            f"leader's first\n{old.tail()}\n{new.tail()}"
+        )
+
+
+def test_a_frozen_leader_never_writes_alongside_its_successor(
+    kubectl: Kubectl, namespace: str, replicas: tuple[Replica, Replica]
+) -> None:
+    first, second = replicas
+    manifest = sample(
+        "llmdeployment-minimal.yaml",
+        podMetadata={"annotations": {"forescale.io/simulated-load-seconds": "1"}},
+    )
+    manifest["spec"]["scaling"] = {"policy": "fixed", "maxReplicas": 4}
+    manifest["spec"]["replicas"] = 1
+    apply(kubectl, namespace, manifest)
+    eventually(
+        lambda: (
+            (get(kubectl, namespace, "llmd", "qwen-small") or {})
+            .get("status", {})
+            .get("readyReplicas")
+            == 1
+        ),
+        60,
+        f"Ready under the first leader\n{first.tail()}",
+    )
+    assert first.writes() and not second.writes(), second.tail()
+    first_identity = _holder(kubectl, namespace)
+
+    # Freeze the leader well past the lease duration; the standby must take over.
+    first.process.send_signal(signal.SIGSTOP)
+    eventually(
+        lambda: _holder(kubectl, namespace) not in ("", first_identity),
+        30,
+        f"the standby to take the Lease\n{second.tail()}",
+    )
+    manifest["spec"]["replicas"] = 2
+    apply(kubectl, namespace, manifest)
+    eventually(
+        lambda: (
+            (get(kubectl, namespace, "deployment", "qwen-small") or {})["spec"]["replicas"] == 2
+        ),
+        30,
+        f"the new leader to act\n{second.tail()}",
+    )
+    time.sleep(4)
+    first.process.send_signal(signal.SIGCONT)
+    # The resumed replica sees the Lease taken and stays passive; meanwhile scale events
+    # keep both busy if they were both acting.
+    for replicas_now in (3, 1, 2):
+        manifest["spec"]["replicas"] = replicas_now
+        apply(kubectl, namespace, manifest)
+        time.sleep(3)
+    _assert_never_together(first, second, "after SIGSTOP/SIGCONT")
+    assert "is no longer the leader" in first.text() or not [
+        t for t in first.writes() if t > min(second.writes())
+    ]
+    assert _holder(kubectl, namespace) != first_identity
+
+    # An external writer on the child's replicas is reported once, by one replica.
+    for count in (3, 1, 2):
+        kubectl.ok("scale", "deployment", "qwen-small", "-n", namespace, f"--replicas={count}")
+        time.sleep(2)
+    found = eventually(
+        lambda: [
+            e for e in events(kubectl, namespace, "qwen-small") if e["reason"] == "ExternalScaler"
+        ],
+        30,
+        "an ExternalScaler Event",
+    )
+    assert len(found) == 1 and found[0].get("count", 1) == 1, json.dumps(found, indent=1)
+    llmd: dict[str, Any] = get(kubectl, namespace, "llmd", "qwen-small") or {}
+    scaling = next(c for c in llmd["status"]["conditions"] if c["type"] == "ScalingActive")
+    assert (scaling["status"], scaling["reason"]) == ("False", "ExternalScaler")
+    assert (get(kubectl, namespace, "deployment", "qwen-small") or {})["spec"]["replicas"] == 2
+
+
+def test_a_clean_stop_hands_over_at_once(
+    kubectl: Kubectl, namespace: str, replicas: tuple[Replica, Replica]
+) -> None:
+    first, second = replicas
+    first_identity = _holder(kubectl, namespace)
+    started = time.monotonic()
+    first.stop()
+    eventually(
+        lambda: _holder(kubectl, namespace) not in ("", first_identity),
+        30,
+        f"the standby to take the released Lease\n{second.tail()}",
+    )
+    # Released, not expired: faster than waiting out the 6 s lease duration plus a poll.
+    assert time.monotonic() - started < 6 + 5

@@ -1,0 +1,119 @@
+"""Two operators, two shards: each acts only on the LLMDeployments labelled for it.
+
+Both run as real ``forescale run --shard NAME`` processes as the operator's RBAC user,
+watching the same namespace, as two shards of one cluster would. Which one acted is read
+from the cluster (a Deployment exists, or does not) and from their logs, where the
+reconciler logs every Event it posts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forescale.sandbox.cluster import free_port
+from forescale.sandbox.pytest_plugin import Kubectl
+
+from .operator_support import apply, eventually, get, sample
+
+pytestmark = pytest.mark.integration
+
+SHARD_LABEL = "forescale.io/shard"
+QUIET_SECONDS = 8.0
+"""How long an operator is given to (wrongly) act on another shard's LLMDeployment."""
+
+
+class ShardOperator:
+    """One ``forescale run --shard NAME`` process and its log."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, shard: str, log: Path) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "FORESCALE_RECONCILE_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = log
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
+                "--shard", shard, "--metrics-port", "0",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
+            ],
+            env=env, stdout=self._out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._out.close()
+
+
+def _model(name: str, shard: str) -> dict[str, Any]:
+    manifest = sample("llmdeployment-minimal.yaml", replicas=1)
+    manifest["metadata"] = {"name": name, "labels": {SHARD_LABEL: shard}}
+    manifest["spec"]["scaling"] = {"policy": "fixed", "maxReplicas": 3}
+    return manifest
+
+
+def _replicas(kubectl: Kubectl, namespace: str, name: str) -> int | None:
+    deployment = get(kubectl, namespace, "deployment", name)
+    return None if deployment is None else int(deployment["spec"]["replicas"])
+
+
+@pytest.fixture
+def operators(
+    kubectl: Kubectl, namespace: str, llmd_crd: list[Path]
+) -> Iterator[dict[str, ShardOperator]]:
+    started: dict[str, ShardOperator] = {}
+    try:
+        yield started
+    finally:
+        kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+        for operator in started.values():
+            operator.stop()
+
+
+def test_each_shard_acts_only_on_its_own(
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    operators: dict[str, ShardOperator],
+    tmp_path: Path,
+) -> None:
+    apply(kubectl, namespace, _model("alpha", "a"))
+    apply(kubectl, namespace, _model("beta", "b"))
+    operators["a"] = ShardOperator(operator_kubeconfig, namespace, "a", tmp_path / "a.log")
+    eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
+    time.sleep(QUIET_SECONDS)
+    assert get(kubectl, namespace, "deployment", "beta") is None, "shard a acted on beta"
+    assert (get(kubectl, namespace, "llmd", "beta") or {}).get("status") is None
+
+    operators["b"] = ShardOperator(operator_kubeconfig, namespace, "b", tmp_path / "b.log")
+    eventually(lambda: _replicas(kubectl, namespace, "beta") == 1, 60, "shard b creates beta")
+
+    # A change to each is applied by its own shard only: stop b, scale both.
+    operators["b"].stop()
+    kubectl.ok("scale", "llmd", "alpha", "--replicas=2", "-n", namespace)
+    kubectl.ok("scale", "llmd", "beta", "--replicas=2", "-n", namespace)
+    eventually(lambda: _replicas(kubectl, namespace, "alpha") == 2, 30, "shard a scales alpha")
+    time.sleep(QUIET_SECONDS)
+    assert _replicas(kubectl, namespace, "beta") == 1, "shard a scaled beta"
+    assert f"{namespace}/beta " not in operators["a"].text()  # the reconciler's Event log

@@ -1,0 +1,181 @@
+"""The autoscaler step with a fake Prometheus reader: honest counts, no false alarms, a
+state that survives a restart. Each test names the issue-12 finding it pins down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from forescale.api.spec import LLMDeploymentSpec
+from forescale.handlers import autoscaling, telemetry
+from forescale.handlers.autoscaling import Autoscaler
+from forescale.metrics.errors import PrometheusUnavailableError
+from forescale.metrics.observation import Observation
+from forescale.policy import ReplicaCounts
+from forescale.resources.owner import Owner
+
+KEY = "ml/llm"
+OWNER = Owner("llm", "ml", "uid", LLMDeploymentSpec.model_validate({"model": {"name": "m"}}))
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeReader:
+    window_seconds = 60.0
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.rate: float | None = 5.0
+        self.clock = clock or Clock()
+
+    async def read_async(self, deployments: list[str]) -> dict[str, Observation]:
+        if self.rate is None:
+            raise PrometheusUnavailableError("connection refused")
+        obs = Observation(
+            deployment=KEY,
+            timestamp=self.clock.now,
+            replicas_reporting=1,
+            arrival_rate=self.rate,
+            completion_rate=self.rate,
+            waiting=0.0,
+            running=self.rate,
+            ttft_p95=0.2,
+            generation_token_rate=self.rate * 100,
+        )
+        return {KEY: obs}
+
+
+def _pod(name: str, *, ready: bool = False, unschedulable: bool = False) -> dict[str, Any]:
+    conditions = []
+    if ready:
+        conditions.append(
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2023-11-14T22:15:00Z"}
+        )
+    if unschedulable:
+        conditions.append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable"})
+    phase = "Running" if ready else "Pending"
+    return {
+        "metadata": {"name": name, "creationTimestamp": "2023-11-14T22:12:00Z"},
+        "status": {"phase": phase, "conditions": conditions},
+    }
+
+
+DEPLOYMENT = {"spec": {"replicas": 2}}
+
+
+def tick(
+    scaler: Autoscaler,
+    body: dict[str, Any],
+    deployment: dict[str, Any],
+    pods: list[dict[str, Any]],
+) -> autoscaling.AutoscalerDecision:
+    """What the autoscaler tick does for one deployment: one read, one decision."""
+    asyncio.run(scaler.refresh([KEY]))
+    return scaler.decide_now(OWNER, body, deployment, pods)
+
+
+def test_an_unschedulable_pod_is_neither_capacity_nor_loading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding: a Pending pod (no GPU) counted as loading and held scale-down for 90 s+."""
+    seen: list[ReplicaCounts] = []
+    real = autoscaling.decide
+
+    def spy(*args: Any) -> Any:
+        seen.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(autoscaling, "decide", spy)
+    scaler = Autoscaler(FakeReader(), clock=Clock())  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", unschedulable=True)]
+    tick(scaler, {}, DEPLOYMENT, pods)
+    assert (seen[0].ready, seen[0].pending) == (1, 0)
+
+
+def test_a_zero_right_after_a_gap_is_not_trusted_until_the_window_refills() -> None:
+    """Finding: right after a Prometheus restart, 0.00 req/s was taken as a valid reading."""
+    clock = Clock()
+    reader = FakeReader(clock)
+    scaler = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    step = OWNER.spec.scaling.interval_seconds
+
+    def decide() -> Any:
+        clock.now += step
+        return tick(scaler, {}, DEPLOYMENT, pods)
+
+    assert decide().hold_reason is None or "gap" not in (decide().hold_reason or "")
+    reader.rate = None  # Prometheus down
+    assert "Prometheus unavailable" in (decide().hold_reason or "")
+    reader.rate = 0.0  # back, with a half-empty rate window
+    held = decide()
+    assert held.starved and "not trusted" in (held.hold_reason or "")
+    assert scaler.condition(OWNER, held).reason == "MetricsUnavailable"
+    clock.now += reader.window_seconds
+    trusted = decide()
+    assert "not trusted" not in (trusted.hold_reason or "")
+    assert not trusted.starved
+
+
+def test_no_metrics_while_the_first_replica_loads_is_not_an_alarm() -> None:
+    """Finding: make demo opened with Warning MetricsUnavailable while the model loaded."""
+    clock = Clock()
+    reader = FakeReader(clock)
+    reader.rate = None
+    scaler = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    decision = tick(scaler, {}, {"spec": {"replicas": 1}}, [_pod("a")])
+    condition = scaler.condition(OWNER, decision)
+    assert (condition.status, condition.reason) == ("False", "AwaitingMetrics")
+    # ... and the "no usable metrics" alert's series is absent, not 0.
+    samples = {
+        s.name: s.value
+        for metric in telemetry.REGISTRY.collect()
+        for s in metric.samples
+        if s.labels.get("llmdeployment") == "llm" and s.name == "forescale_metrics_available"
+    }
+    assert samples == {}
+
+
+def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> None:
+    """Finding: after kill -9 the forecaster restarted at "1 of 8 samples"."""
+    clock = Clock()
+    reader = FakeReader(clock)
+    first = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    for _ in range(5):
+        clock.now += 15
+        decision = tick(first, {}, DEPLOYMENT, pods)
+    status = first.status(OWNER, decision, 2, "now").model_dump(by_alias=True, exclude_none=True)
+    text = status["policyState"]
+    assert json.loads(text)["version"] == autoscaling.PolicyState().to_dict()["version"]
+    before = first._tracks[("ml", "llm")].state
+
+    restarted = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    body = {"status": {"autoscaling": status}}
+    clock.now += 15
+    tick(restarted, body, DEPLOYMENT, pods)
+    after = restarted._tracks[("ml", "llm")].state
+    assert after.forecaster.samples == before.forecaster.samples + 1
+    assert after.startup_seconds == before.startup_seconds  # pods not learned twice
+
+
+@pytest.mark.parametrize("text", ['{"version": 999}', "not json", '["a list"]'])
+def test_an_unreadable_persisted_state_starts_fresh(text: str) -> None:
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    body = {"status": {"autoscaling": {"policyState": text}}}
+    decision = tick(scaler, body, DEPLOYMENT, [_pod("a", ready=True)])
+    assert decision is not None
+    fresh = Autoscaler(FakeReader(Clock()), clock=Clock())  # type: ignore[arg-type]
+    tick(fresh, {}, DEPLOYMENT, [_pod("a", ready=True)])
+    # Exactly what an autoscaler without any persisted state holds after the same reading.
+    assert scaler._tracks[("ml", "llm")].state == fresh._tracks[("ml", "llm")].state

@@ -1,0 +1,132 @@
+"""The Lease protocol with a fake API and fake clocks: at no instant two leaders."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import pytest
+
+from forescale.handlers.api_client import ApiError
+from forescale.handlers.leader_election import LeaderElector, LeaseTimings
+
+TIMINGS = LeaseTimings(lease_duration=15, renew_deadline=10, retry_period=2)
+
+
+class FakeLeases:
+    """One Lease with optimistic concurrency (resourceVersion), like the API server."""
+
+    def __init__(self) -> None:
+        self.lease: dict[str, Any] | None = None
+        self.version = 0
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.lease)
+
+    async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        if create and self.lease is not None:
+            raise ApiError(409, "AlreadyExists", "")
+        if not create:
+            assert self.lease is not None
+            if lease["metadata"]["resourceVersion"] != self.lease["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", "")
+        self.version += 1
+        self.lease = copy.deepcopy(lease)
+        self.lease["metadata"]["resourceVersion"] = str(self.version)
+        return copy.deepcopy(self.lease)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pair() -> tuple[FakeLeases, Clock, LeaderElector, LeaderElector]:
+    leases, clock = FakeLeases(), Clock()
+    a = LeaderElector(leases, "ns", "forescale", "a", TIMINGS, clock=clock)
+    b = LeaderElector(leases, "ns", "forescale", "b", TIMINGS, clock=clock)
+    return leases, clock, a, b
+
+
+def test_timings_must_put_the_renew_deadline_inside_the_lease() -> None:
+    with pytest.raises(ValueError, match="renew deadline < lease duration"):
+        LeaseTimings(lease_duration=10, renew_deadline=10, retry_period=2)
+
+
+def test_one_acquires_the_other_waits() -> None:
+    _, clock, a, b = _pair()
+    assert asyncio.run(a.try_acquire_or_renew())
+    for _ in range(20):
+        clock.now += 2
+        assert asyncio.run(a.try_acquire_or_renew())
+        assert not asyncio.run(b.try_acquire_or_renew())
+        assert a.is_leader() and not b.is_leader()
+
+
+def test_a_frozen_leader_stops_before_the_standby_starts() -> None:
+    """The SIGSTOP finding: both acted for 40 s after the resume under kopf peering.
+
+    The leader freezes (no renewals) while the standby keeps polling; at every instant at
+    most one of them may act, and after the resume the old leader stays passive.
+    """
+    _, clock, a, b = _pair()
+    asyncio.run(a.try_acquire_or_renew())
+    asyncio.run(b.try_acquire_or_renew())
+    took_over_at = None
+    for _ in range(200):  # a is frozen: only b runs rounds, every 0.5 s
+        clock.now += 0.5
+        asyncio.run(b.try_acquire_or_renew())
+        assert not (a.is_leader() and b.is_leader()), f"two leaders at t={clock.now}"
+        if b.is_leader() and took_over_at is None:
+            took_over_at = clock.now
+    assert took_over_at is not None and took_over_at >= TIMINGS.lease_duration
+    # a resumes: its first round sees b's Lease and it stays a follower.
+    assert not asyncio.run(a.try_acquire_or_renew())
+    for _ in range(20):
+        clock.now += 2
+        asyncio.run(b.try_acquire_or_renew())
+        asyncio.run(a.try_acquire_or_renew())
+        assert b.is_leader() and not a.is_leader()
+
+
+def test_a_leader_that_cannot_renew_stops_at_the_renew_deadline() -> None:
+    leases, clock, a, _ = _pair()
+    asyncio.run(a.try_acquire_or_renew())
+
+    async def broken(lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        raise ApiError(503, "Unavailable", "")
+
+    leases.write_lease = broken  # type: ignore[method-assign]
+    clock.now += TIMINGS.renew_deadline - 0.1
+    asyncio.run(a.try_acquire_or_renew())
+    assert a.is_leader()
+    clock.now += 0.2
+    asyncio.run(a.try_acquire_or_renew())
+    assert not a.is_leader()
+
+
+def test_a_clean_release_hands_over_at_once() -> None:
+    _, clock, a, b = _pair()
+    asyncio.run(a.try_acquire_or_renew())
+    asyncio.run(b.try_acquire_or_renew())
+    asyncio.run(a.release())
+    assert not a.is_leader()
+    clock.now += 2
+    assert asyncio.run(b.try_acquire_or_renew())
+
+
+def test_only_one_of_two_candidates_wins_a_free_lease() -> None:
+    leases, _, a, b = _pair()
+    leases.lease = {
+        "metadata": {"name": "forescale", "namespace": "ns", "resourceVersion": "0"},
+        "spec": {"holderIdentity": ""},
+    }
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(a.try_acquire_or_renew(), b.try_acquire_or_renew()))
+
+    assert sorted(asyncio.run(both())) == [False, True]

@@ -1,0 +1,189 @@
+"""The reconciler's safety rules with a fake client: what it refuses to touch, what it
+hands over, how it fails. Each test names the issue-12 finding it pins down."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from forescale.handlers.autoscaling import Autoscaler
+from forescale.handlers.reconciler import Reconciler
+from tests.unit.handlers.fake_cluster import NS, UID, FakeCluster, api_error, llmd, managed
+
+FIXED = {"scaling": {"policy": "fixed"}, "replicas": 1}
+
+
+def _reconciler(cluster: FakeCluster, **kwargs: Any) -> Reconciler:
+    return Reconciler(
+        cluster.as_client(), Autoscaler(None), clock=lambda: "2026-01-01T00:00:00Z", **kwargs
+    )
+
+
+def _condition(cluster: FakeCluster, kind: str) -> dict[str, Any]:
+    for cond in cluster.body.get("status", {}).get("conditions", []):
+        if cond["type"] == kind:
+            return dict(cond)
+    return {}
+
+
+def test_a_foreign_object_with_the_childs_name_is_never_touched() -> None:
+    """Finding: an LLMDeployment named like a Service took it over (selector rewritten, GC'd)."""
+    cluster = FakeCluster(llmd("victim", **FIXED))
+    victim = {"kind": "Service", "metadata": {"name": "victim", "namespace": NS}, "spec": {}}
+    cluster.objects[("Service", NS, "victim")] = victim
+    asyncio.run(_reconciler(cluster).reconcile(NS, "victim"))
+    asyncio.run(_reconciler(cluster).reconcile(NS, "victim"))
+    assert cluster.writes == [], "nothing may be applied while a child's name is taken"
+    assert cluster.objects[("Service", NS, "victim")] == victim
+    degraded = _condition(cluster, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "NameConflict")
+    assert "Service victim already exists" in degraded["message"]
+    assert [e[1] for e in cluster.events].count("NameConflict") == 2  # once per process
+
+
+def test_own_children_are_applied() -> None:
+    cluster = FakeCluster(llmd(**FIXED))
+    service = {
+        "kind": "Service",
+        "metadata": {"name": "llm", "namespace": NS, "ownerReferences": [{"uid": UID}]},
+        "spec": {},
+    }
+    cluster.objects[("Service", NS, "llm")] = service
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
+    assert ("apply", "Service", "forescale") in cluster.writes
+    assert ("apply", "Deployment", "forescale") in cluster.writes
+    assert _condition(cluster, "Degraded").get("reason") != "NameConflict"
+
+
+def test_fields_others_injected_into_the_pod_template_are_removed() -> None:
+    """Finding: a privileged sidecar and hostNetwork added by someone else stayed."""
+    cluster = FakeCluster(llmd(**FIXED))
+    injected = {
+        "f:spec": {
+            "f:template": {
+                "f:spec": {
+                    "f:hostNetwork": {},
+                    "f:containers": {
+                        'k:{"name":"sidecar"}': {".": {}, "f:name": {}, "f:image": {}}
+                    },
+                }
+            }
+        }
+    }
+    cluster.extra_managed[("Deployment", "llm")] = [managed("kubectl-edit", injected)]
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
+    assert ("replace_pod_template", "Deployment", "forescale") in cluster.writes
+    (restored,) = [e for e in cluster.events if e[1] == "PodTemplateRestored"]
+    assert "template.spec.hostNetwork" in restored[2]
+    assert 'template.spec.containers.{"name":"sidecar"}.image' in restored[2]
+    cluster.writes.clear()
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
+    assert ("replace_pod_template", "Deployment", "forescale") not in cluster.writes
+
+
+def test_an_external_scaler_is_handed_the_count_once_without_a_fight() -> None:
+    """Finding: an HPA on the child Deployment caused 8 replica flips in 25 s."""
+    cluster = FakeCluster(llmd(**FIXED))
+    reconciler = _reconciler(cluster)
+    asyncio.run(reconciler.reconcile(NS, "llm"))
+    for replicas in (3, 5, 2):
+        cluster.external_scale("llm", replicas, "kube-controller-manager")
+        cluster.writes.clear()
+        asyncio.run(reconciler.reconcile(NS, "llm"))
+        replica_writes = [w for w in cluster.writes if w[2] == "forescale-scaler"]
+        assert replica_writes == [], f"forescale fought the external count {replicas}"
+        assert cluster.objects[("Deployment", NS, "llm")]["spec"]["replicas"] == replicas
+    scaling = _condition(cluster, "ScalingActive")
+    assert (scaling["status"], scaling["reason"]) == ("False", "ExternalScaler")
+    assert [e[1] for e in cluster.events].count("ExternalScaler") == 1
+    # A spec change hands the count back.
+    cluster.body["metadata"]["generation"] = 2
+    asyncio.run(reconciler.reconcile(NS, "llm"))
+    assert ("apply", "Deployment", "forescale-scaler") in cluster.writes
+    assert cluster.objects[("Deployment", NS, "llm")]["spec"]["replicas"] == 1
+
+
+def test_a_child_the_api_server_refuses_is_invalid_spec_with_its_message() -> None:
+    """Finding: a 422 on the Service became a misleading DriftRepaired and a 404 log."""
+    cluster = FakeCluster(llmd(**FIXED))
+    cluster.fail["apply"] = api_error(422, 'Service "x" is invalid: metadata.name: Invalid value')
+    cluster.fail["merge_patch"] = api_error(404, "not found")
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
+    degraded = _condition(cluster, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
+    assert "metadata.name: Invalid value" in degraded["message"]
+    assert _condition(cluster, "Ready")["status"] == "False"
+    assert [e[:2] for e in cluster.events] == [("Warning", "InvalidSpec")]
+    assert "DriftRepaired" not in [e[1] for e in cluster.events]
+
+
+def test_a_stored_name_that_cannot_name_children_is_invalid_spec() -> None:
+    cluster = FakeCluster(llmd("llama.v1.prod", **FIXED))
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llama.v1.prod"))
+    assert _condition(cluster, "Degraded")["reason"] == "InvalidSpec"
+    assert cluster.writes == []
+
+
+def test_any_exception_ends_at_the_boundary_with_condition_event_and_backoff() -> None:
+    """Finding: a ValueError escaped the pass ("Task exception was never retrieved")."""
+    cluster = FakeCluster(llmd(**FIXED))
+    cluster.fail["list"] = ValueError("boom")
+    now = [100.0]
+    reconciler = _reconciler(cluster, monotonic=lambda: now[0])
+
+    async def two_failures() -> None:
+        reconciler.trigger(NS, "llm")
+        await reconciler.wait_idle()
+        reconciler.trigger_all()  # within the backoff: nothing runs
+        await reconciler.wait_idle()
+        now[0] += 10
+        reconciler.trigger_all()
+        await reconciler.wait_idle()
+
+    asyncio.run(two_failures())
+    reasons = [e[1] for e in cluster.events]
+    assert reasons.count("ReconcileError") == 2
+    messages = [e[2] for e in cluster.events if e[1] == "ReconcileError"]
+    assert "retrying in 1 s" in messages[0] and "retrying in 2 s" in messages[1]
+    assert _condition(cluster, "Degraded")["reason"] == "ReconcileError"
+
+
+def test_status_is_written_only_when_it_changed() -> None:
+    cluster = FakeCluster(llmd(**FIXED))
+    reconciler = _reconciler(cluster)
+    asyncio.run(reconciler.reconcile(NS, "llm"))
+    writes = len(cluster.status_patches)
+    assert writes >= 1
+    asyncio.run(reconciler.reconcile(NS, "llm"))
+    assert len(cluster.status_patches) == writes
+
+
+def test_a_replica_that_is_not_the_leader_does_nothing() -> None:
+    cluster = FakeCluster(llmd(**FIXED))
+    reconciler = _reconciler(cluster, is_leader=lambda: False)
+
+    async def triggered() -> None:
+        reconciler.trigger(NS, "llm")
+        reconciler.trigger_all()
+        await reconciler.wait_idle()
+
+    asyncio.run(triggered())
+    assert cluster.writes == [] and cluster.status_patches == [] and cluster.events == []
+
+
+def test_missing_secrets_are_not_probed() -> None:
+    """Least privilege: no Secret read; the pods' CreateContainerConfigError tells instead."""
+    spec = {
+        **FIXED,
+        "model": {"name": "m", "source": {"huggingFace": {"tokenSecret": {"name": "s"}}}},
+    }
+    cluster = FakeCluster(llmd(**spec))
+    probed: list[str] = []
+
+    async def exists(kind: str, namespace: str, name: str) -> bool:
+        probed.append(kind)
+        return False
+
+    cluster.exists = exists  # type: ignore[method-assign]
+    asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
+    assert "Secret" not in probed

@@ -1,0 +1,105 @@
+"""The scale benchmark's pure parts: sizing, manifests, audit counting, quantiles."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from forescale.api.spec import LLMDeploymentSpec
+from forescale.sandbox.cli import sandbox
+from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION
+from forescale.sandbox.scale_bench import (
+    ScaleSettings,
+    converged,
+    count_audit,
+    histogram_quantile,
+    llmdeployment_manifest,
+    parse_histogram,
+)
+
+
+def test_nodes_hold_every_replica_and_a_doubling_of_the_sample() -> None:
+    settings = ScaleSettings(deployments=1000, loaded=3)
+    assert settings.nodes * settings.gpus_per_node >= 1000 + 3
+    assert ScaleSettings(deployments=100, loaded=3).nodes == 14
+
+
+def test_settings_refuse_a_sample_larger_than_the_fleet() -> None:
+    with pytest.raises(ValueError, match="loaded"):
+        ScaleSettings(deployments=2, loaded=3)
+
+
+def test_manifests_are_valid_predictive_and_the_sample_is_apart() -> None:
+    settings = ScaleSettings(deployments=10, loaded=2, load_seconds=7)
+    manifests = [llmdeployment_manifest(i, settings) for i in range(10)]
+    assert len({m["metadata"]["name"] for m in manifests}) == 10
+    assert [m["metadata"]["namespace"] for m in manifests[:3]] == [
+        "scale-load", "scale-load", "scale",
+    ]  # fmt: skip
+    for manifest in manifests:
+        spec = LLMDeploymentSpec.model_validate(manifest["spec"])
+        assert spec.scaling.policy == "predictive"
+        assert spec.resources.gpu_count == 1
+        assert manifest["spec"]["podMetadata"]["annotations"][LOAD_ANNOTATION] == "7"
+
+
+def _event(verb: str, stage: str, at: str) -> str:
+    return json.dumps({"verb": verb, "stage": stage, "stageTimestamp": at})
+
+
+def test_audit_counts_completed_requests_and_watches_once_inside_the_window() -> None:
+    lines = [
+        _event("get", "ResponseComplete", "2026-01-01T00:00:01.500000Z"),
+        _event("patch", "ResponseComplete", "2026-01-01T00:00:02.000000Z"),
+        _event("watch", "ResponseStarted", "2026-01-01T00:00:03.000000Z"),
+        _event("watch", "ResponseComplete", "2026-01-01T00:05:00.000000Z"),
+        _event("get", "ResponseComplete", "2026-01-01T00:00:09.000000Z"),  # after the window
+        "not json",
+    ]
+    start = 1767225600.0  # 2026-01-01T00:00:00Z
+    assert count_audit(lines, start + 1, start + 5) == {"get": 1, "patch": 1, "watch": 1}
+
+
+def test_histogram_quantile_is_the_upper_bound_of_its_bucket() -> None:
+    text = "\n".join(
+        [
+            'tick_bucket{le="0.01"} 50.0',
+            'tick_bucket{le="0.1"} 98.0',
+            'tick_bucket{le="1.0"} 100.0',
+            'tick_bucket{le="+Inf"} 100.0',
+            "tick_sum 3.0",
+            "tick_count 100.0",
+        ]
+    )
+    buckets, total, count = parse_histogram(text, "tick")
+    assert (total, count) == (3.0, 100.0)
+    assert histogram_quantile(0.5, buckets) == 0.01
+    assert histogram_quantile(0.99, buckets) == 1.0
+    assert histogram_quantile(0.5, []) is None
+    assert histogram_quantile(1.0, [(1.0, 5.0), (math.inf, 6.0)]) == math.inf
+
+
+def _llmd(generation: int, observed: int, ready: str) -> dict[str, object]:
+    return {
+        "metadata": {"generation": generation},
+        "status": {
+            "observedGeneration": observed,
+            "conditions": [{"type": "Ready", "status": ready}],
+        },
+    }
+
+
+def test_converged_needs_every_object_current_and_ready() -> None:
+    assert converged([_llmd(1, 1, "True"), _llmd(2, 2, "True")], 2)
+    assert not converged([_llmd(1, 1, "True")], 2)
+    assert not converged([_llmd(2, 1, "True"), _llmd(1, 1, "True")], 2)
+    assert not converged([_llmd(1, 1, "False"), _llmd(1, 1, "True")], 2)
+
+
+def test_the_command_refuses_a_bad_size_before_starting_anything() -> None:
+    result = CliRunner().invoke(sandbox, ["scale", "--deployments", "0", "--out", "x.json"])
+    assert result.exit_code == 2
+    assert "deployments" in result.output

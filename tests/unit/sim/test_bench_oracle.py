@@ -1,0 +1,105 @@
+"""The feasible oracle: its plan, its replay at the target, and no policy beating it.
+
+The oracle is the GPU-hours yardstick of the benchmark. If any policy reaches the oracle's
+attainment with fewer GPU-hours on the same trace and seed, the oracle is not a lower bound
+and every "x oracle" figure is wrong: this test runs every policy on a small flash-crowd
+scenario (two seeds) and fails on such a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forescale.sim import bench_variants
+from forescale.sim.bench import BenchConfig, prepare, run_bench, run_oracle, score, size
+from forescale.sim.bench_frontier import oracle_violations
+from forescale.sim.peers.provisioning import fluid_gpu_seconds, oracle_plan
+from forescale.sim.replica_profiles import get_profile
+from forescale.sim.traces import Trace
+
+PROFILE = get_profile("llama-3.1-8b-h100")
+
+
+def test_each_replica_starts_one_lead_ahead_and_short_gaps_are_kept() -> None:
+    need = np.array([1] * 10 + [3] * 5 + [1] * 4 + [3] * 5 + [1] * 30, dtype=np.int64)
+    plan = oracle_plan(need, lead_seconds=3, keep_gap_seconds=5)
+    assert list(plan[:7]) == [1] * 7
+    assert list(plan[7:10]) == [3, 3, 3]  # started 3 s before second 10 needs them
+    assert list(plan[10:24]) == [3] * 14  # the 4 s gap (1 s after the lead) is bridged
+    assert plan[24] == 1
+    long_gap = oracle_plan(need, lead_seconds=0, keep_gap_seconds=3)
+    assert list(long_gap[15:19]) == [1, 1, 1, 1]  # a 4 s gap is longer than 3 s: released
+
+
+def test_fluid_bound_is_the_tightest_of_requests_and_tokens() -> None:
+    trace = Trace("t", np.zeros(100), np.full(100, 1000, np.int64), np.full(100, 10, np.int64))
+    # 100 requests at 1 req/s = 100 s; 100k prompt tokens at 500 tok/s = 200 s.
+    assert fluid_gpu_seconds(trace, (1.0, 500.0, 1e9)) == pytest.approx(200.0)
+
+
+def bursty_csv(path: Path) -> Path:
+    """14 minutes of 2 req/s with a 10 s burst of 6 req/s more in every minute.
+
+    The bursts are shorter than a minute: an oracle that provisions each minute's mean need
+    (the benchmark's oracle before issue 9) met the SLO for 53 % of this trace's requests.
+    """
+    rng = np.random.default_rng(0)
+    arrivals: list[float] = []
+    for minute in range(14):
+        start = 60.0 * minute
+        arrivals += list(start + rng.uniform(0, 60, 120))
+        arrivals += list(start + 20 + rng.uniform(0, 10, 60))
+    rows = "".join(f"{a:.3f},200,150\n" for a in sorted(arrivals))
+    path.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + rows, encoding="utf-8")
+    return path
+
+
+def test_the_oracle_meets_the_target_on_a_trace_bursty_within_the_minute(tmp_path: Path) -> None:
+    config = BenchConfig(
+        profile=PROFILE,
+        cold_start_seconds=60.0,
+        peak_replicas=4.0,
+        max_replicas=16,
+        warmup_seconds=120.0,
+        copy_jitter_seconds=0.5,
+    )
+    spec = str(bursty_csv(tmp_path / "bursty.csv"))
+    prepared = prepare(spec, config, 0, size(spec, config))
+    result, _ = run_oracle(prepared, config)
+    attainment = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
+    assert isinstance(attainment, float) and attainment >= 0.99
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    config = BenchConfig(
+        profile=PROFILE,
+        cold_start_seconds=60.0,
+        peak_replicas=4.0,
+        max_replicas=8,
+        scenario_seconds=480.0,
+        warmup_seconds=120.0,
+    )
+    policies = [p for p in bench_variants.POLICIES]
+    outcome = run_bench(["flash"], policies, config, sweep=True, seeds=2, points=2, jobs=2)
+    return outcome.rows
+
+
+def test_the_oracle_meets_the_target_on_its_replay(rows: list[dict[str, object]]) -> None:
+    oracle = [r for r in rows if r["policy"] == "oracle"]
+    assert len(oracle) == 2
+    assert all(float(str(r["slo_attainment"])) >= 0.99 for r in oracle)
+
+
+def test_no_policy_beats_the_oracle_at_equal_or_higher_attainment(
+    rows: list[dict[str, object]],
+) -> None:
+    assert len({r["policy"] for r in rows}) == len(bench_variants.POLICIES)
+    beating = [
+        (r["policy"], r["variant"], r["knob_value"], r["seed"], r["slo_attainment"], r["gpu_hours"])
+        for r in oracle_violations(rows)
+    ]
+    assert beating == []

@@ -1,0 +1,147 @@
+"""The contract check against the published vLLM wheels (``make vllm-wheels`` fetches them).
+
+The pinned release must pass every check; the previous pin fails exactly where
+docs/operations.md says it does. A missing wheel fails these tests with the command that
+fetches it, never skips them. The last tests break a copy of the pinned wheel on purpose
+and show each kind of drift is caught, so a passing check means something.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from forescale.vllm_contract import check
+from forescale.vllm_contract.fetch import cached_wheel
+from forescale.vllm_contract.release import PREVIOUS_VLLM_VERSION, VLLM_VERSION
+from forescale.vllm_contract.wheel import VllmFacts, WheelSources, read_wheel
+
+REPO = Path(__file__).resolve().parents[3]
+
+PREVIOUS_BREAKS = {
+    "flags: vllm serve does not accept --shutdown-timeout",
+    "shutdown: no --shutdown-timeout: SIGTERM aborts in-flight requests; use "
+    "spec.engine.drain: PreStopWait with this release",
+}
+"""How the previous pin fails the contract (documented in docs/operations.md)."""
+
+
+def _wheel(version: str) -> Path:
+    wheel = cached_wheel(version)
+    if wheel is None:
+        pytest.fail(f"no vllm {version} wheel cached: run `make vllm-wheels`")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def pinned() -> VllmFacts:
+    return read_wheel(_wheel(VLLM_VERSION))
+
+
+@pytest.fixture(scope="module")
+def previous() -> VllmFacts:
+    return read_wheel(_wheel(PREVIOUS_VLLM_VERSION))
+
+
+def test_the_reader_sees_real_facts(pinned: VllmFacts) -> None:
+    """Guards the reader itself: an empty reading would make every check vacuous."""
+    assert len(pinned.flags) > 100
+    assert "--model" not in pinned.flags or "--tensor-parallel-size" in pinned.flags
+    assert len(pinned.quantization) > 10
+    assert sum(m.kind == "histogram" for m in pinned.metrics.values()) >= 8
+    assert {"/health", "/metrics", "/v1/completions"} <= pinned.routes
+
+
+def test_the_pinned_release_passes_every_check(pinned: VllmFacts) -> None:
+    findings = check.check(pinned)
+    assert check.failures(findings) == []
+    assert not [f for f in findings if "older name" in f.message and f.area == "reader"], (
+        "the pinned release must carry every metric under its current name"
+    )
+
+
+def test_the_previous_release_breaks_only_as_documented(previous: VllmFacts) -> None:
+    broken = {str(f).removeprefix("FAIL ") for f in check.failures(check.check(previous))}
+    assert broken == PREVIOUS_BREAKS
+    docs = (REPO / "docs" / "operations.md").read_text()
+    assert f"vLLM {PREVIOUS_VLLM_VERSION}" in docs and "PreStopWait" in docs
+
+
+def test_the_cli_reports_both_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check.main([VLLM_VERSION]) == 0
+    assert check.main([PREVIOUS_VLLM_VERSION]) == 1
+    out = capsys.readouterr().out
+    assert f"== vllm {VLLM_VERSION}" in out
+    assert "FAIL flags: vllm serve does not accept --shutdown-timeout" in out
+
+
+# --- the check catches drift --------------------------------------------------------------
+
+_MODULES = (
+    "vllm/engine/arg_utils.py",
+    "vllm/model_executor/layers/quantization/__init__.py",
+    "vllm/config/model.py",
+    "vllm/v1/metrics/loggers.py",
+    "vllm/v1/metrics/buckets.py",
+)
+
+
+def _tampered(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> VllmFacts:
+    """A wheel holding the pinned release's relevant sources, with ``edits`` applied."""
+    sources = WheelSources(_wheel(VLLM_VERSION))
+    names = [n for n in sources.names() if n.startswith("vllm/entrypoints/") or n in _MODULES]
+    path = tmp_path / f"vllm-{VLLM_VERSION}-tampered.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in names:
+            text = sources.read(name) or ""
+            if name in edits:
+                old, new = edits[name]
+                assert old in text, (name, old)
+                text = text.replace(old, new)
+            archive.writestr(name, text)
+    return read_wheel(path)
+
+
+def test_an_untouched_copy_passes(tmp_path: Path) -> None:
+    assert check.failures(check.check(_tampered(tmp_path, {}))) == []
+
+
+def test_drift_in_each_area_is_caught(tmp_path: Path) -> None:
+    facts = _tampered(
+        tmp_path,
+        {
+            "vllm/v1/metrics/loggers.py": (
+                'name="vllm:num_requests_waiting"',
+                'name="vllm:num_requests_queued"',
+            ),
+            "vllm/v1/metrics/buckets.py": ("    2560.0,\n", "    1280.0,\n"),
+            "vllm/engine/arg_utils.py": ('"--max-num-seqs"', '"--max-sequences"'),
+            "vllm/model_executor/layers/quantization/__init__.py": ('    "mxfp4",\n', ""),
+        },
+    )
+    failed = "\n".join(str(f) for f in check.failures(check.check(facts)))
+    assert "vllm serve does not accept --max-num-seqs" in failed
+    assert "mxfp4 is not a vLLM choice" in failed
+    assert "waiting: none of ['vllm:num_requests_waiting'] exists" in failed
+    assert "vllm:time_to_first_token_seconds buckets" in failed  # the reader's
+    assert "sim-server: vllm:time_to_first_token_seconds buckets" in failed
+    assert "sim-server: vllm:num_requests_waiting: not a vLLM metric" in failed
+    assert "alerts: rules.yaml: unknown series ['vllm:num_requests_waiting']" in failed
+    assert "dashboard" in failed
+
+
+def test_a_changed_shutdown_default_is_caught(tmp_path: Path) -> None:
+    facts = _tampered(
+        tmp_path,
+        {
+            "vllm/engine/arg_utils.py": (
+                '"--shutdown-timeout",\n            type=int,\n            default=0,',
+                '"--shutdown-timeout",\n            type=int,\n            default=30,',
+            )
+        },
+    )
+    failed = {str(f) for f in check.failures(check.check(facts))}
+    assert "FAIL shutdown: --shutdown-timeout defaults to 30 (0 = abort)" in failed
+    assert "FAIL shutdown: sim-server --shutdown-timeout default 0 vs vLLM 30" in failed
