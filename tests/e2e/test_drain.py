@@ -72,12 +72,18 @@ def test_scale_down_under_load(
     try:
         time.sleep(12)  # ~4 requests in flight per replica by now
         apply(kubectl, namespace, _fixed(1, drain))
-        # Watch the replicas go; note what the router had in flight on each as it went.
+        # Watch the replicas go; note the most the router had in flight on each while it was
+        # being removed (at the instant its process is gone, aborted requests have already
+        # ended, so a sample taken then reads 0 with drain off).
+        peak: dict[str, int] = {}
         deadline = time.monotonic() + 60
         while len(in_flight_at_removal) < 2 and time.monotonic() < deadline:
             current = {r.spec.pod for r in fleet.bridge.replicas() if r.spec.namespace == namespace}
+            for pod in current & pods:
+                now_in_flight = fleet.router.in_flight.get(f"{namespace}/{pod}", 0)
+                peak[pod] = max(peak.get(pod, 0), now_in_flight)
             for pod in pods - current - in_flight_at_removal.keys():
-                in_flight_at_removal[pod] = fleet.router.in_flight.get(f"{namespace}/{pod}", 0)
+                in_flight_at_removal[pod] = peak.get(pod, 0)
             time.sleep(0.05)
         assert get(kubectl, namespace, "deployment", NAME)["spec"]["replicas"] == 1
         assert load.wait(timeout=120) == 0, out.with_suffix(".log").read_text()
