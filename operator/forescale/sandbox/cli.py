@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -57,6 +58,24 @@ def _alive(pid: int | None, expect: str | None = None) -> bool:
     return expect is None or expect in cmdline
 
 
+def claim_sandbox() -> tuple[Path, Path]:
+    """The state directory and an emptied run directory, if no sandbox is running.
+
+    One sandbox at a time: ``up``, ``demo`` and ``compare`` share the state directory.
+    """
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = _read_state(directory)
+    if previous and _alive(previous.get("pid"), "sandbox"):
+        raise click.ClickException(
+            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
+        )
+    workdir = directory / "run"
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    return directory, workdir
+
+
 @click.group()
 def sandbox() -> None:
     """A local Kubernetes control plane with fake GPU nodes (all on 127.0.0.1)."""
@@ -100,18 +119,7 @@ def up(  # noqa: PLR0917 - one parameter per CLI option
         standard_cluster,
     )
 
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    previous = _read_state(directory)
-    if previous and _alive(previous.get("pid"), "sandbox"):
-        raise click.ClickException(
-            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
-        )
-    workdir = directory / "run"
-    if workdir.exists():
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(workdir)
+    directory, workdir = claim_sandbox()
     pool = GpuNodePool(count=nodes, gpus_per_node=gpus_per_node, product=gpu_product)
     stack = (
         fleet_stack(workdir=workdir, pool=pool, default_load_seconds=load_seconds)
@@ -264,18 +272,7 @@ def demo(
     from forescale.sandbox.stack import FleetStack  # noqa: PLC0415
 
     repo = binaries.repo_root() or Path.cwd()
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    previous = _read_state(directory)
-    if previous and _alive(previous.get("pid"), "sandbox"):
-        raise click.ClickException(
-            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
-        )
-    workdir = directory / "run"
-    if workdir.exists():
-        import shutil  # noqa: PLC0415
-
-        shutil.rmtree(workdir)
+    directory, workdir = claim_sandbox()
     settings = DemoSettings(
         duration_seconds=duration,
         spike_factor=spike_factor,

@@ -11,14 +11,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from forescale.sandbox import binaries
 from forescale.sandbox.kubeapi import KubeApi
-from forescale.sandbox.processes import SupervisedProcess, install_signal_handlers
+from forescale.sandbox.processes import (
+    ComponentError,
+    SupervisedProcess,
+    install_signal_handlers,
+)
 
 
 class Component(Protocol):
@@ -108,6 +114,21 @@ class Cluster:
         if self.access is None:
             raise RuntimeError("the kube-apiserver component has not started yet")
         return self.access
+
+    def kubectl(self, *args: str, input_text: str | None = None) -> str:
+        """The real kubectl as the sandbox admin; raises ComponentError with its stderr."""
+        access = self.require_access()
+        result = subprocess.run(
+            [str(binaries.find("kubectl")), f"--kubeconfig={access.admin_kubeconfig}", *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ComponentError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
 
     def admin_api(self) -> KubeApi:
         """A loopback client authenticated as the admin user."""

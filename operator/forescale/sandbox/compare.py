@@ -48,7 +48,7 @@ from forescale.sandbox.compare_report import (
     timeline_difference,
 )
 from forescale.sandbox.gpu_nodes import GpuNodePool
-from forescale.sandbox.keda import Keda, kubectl
+from forescale.sandbox.keda import Keda
 from forescale.sandbox.kubeapi import ApiError, KubeApi
 from forescale.sandbox.operator_process import OperatorProcess
 from forescale.sandbox.processes import ComponentError, SupervisedProcess, wait_until
@@ -429,8 +429,7 @@ def setup(
         scaled_object(s, settings, stack.prometheus.url) for s in sides if s.keda_query is not None
     ]
     (settings.out_dir / "objects.json").write_text(json.dumps(manifests, indent=2) + "\n")
-    kubectl(
-        cluster,
+    cluster.kubectl(
         "apply",
         "--server-side",
         "-f",

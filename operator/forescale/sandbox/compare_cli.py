@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import click
@@ -101,21 +100,12 @@ def compare(  # noqa: PLR0917 - one parameter per CLI option
 ) -> None:
     """forescale and the real KEDA + HPA side by side on the same compressed trace."""
     from forescale.sandbox import binaries  # noqa: PLC0415 - keep CLI import light
-    from forescale.sandbox.cli import _alive, _read_state, _state_file, state_dir  # noqa: PLC0415
+    from forescale.sandbox.cli import _state_file, claim_sandbox  # noqa: PLC0415
     from forescale.sandbox.compare import DEFAULT_TRACE, CompareSettings, run_compare  # noqa: PLC0415
     from forescale.sandbox.stack import FleetStack  # noqa: PLC0415
 
     repo = binaries.repo_root() or Path.cwd()
-    directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    previous = _read_state(directory)
-    if previous and _alive(previous.get("pid"), "sandbox"):
-        raise click.ClickException(
-            f"a sandbox is already running (pid {previous['pid']}); run `forescale sandbox down`"
-        )
-    workdir = directory / "run"
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    directory, workdir = claim_sandbox()
     settings = CompareSettings(
         trace=trace or Path(DEFAULT_TRACE),
         duration_seconds=duration,

@@ -19,7 +19,6 @@ import contextlib
 import json
 import math
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -257,21 +256,6 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 # -- talking to the sandbox --------------------------------------------------------------------
 
 
-def _kubectl(cluster: Cluster, *args: str, input_text: str | None = None) -> str:
-    access = cluster.require_access()
-    result = subprocess.run(
-        [str(binaries.find("kubectl")), f"--kubeconfig={access.admin_kubeconfig}", *args],
-        input=input_text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ComponentError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def install_crds(cluster: Cluster, repo: Path) -> None:
     """Apply crds/*.yaml and wait until the API serves LLMDeployments."""
     api = cluster.admin_api()
@@ -420,7 +404,7 @@ def prepare(stack: FleetStack, settings: DemoSettings, repo: Path, echo: Echo) -
     )
     manifest = yaml.safe_load(manifest_path.read_text())
     target = DemoTarget.from_manifest(manifest)
-    _kubectl(cluster, "apply", "-n", settings.namespace, "-f", str(manifest_path))
+    cluster.kubectl("apply", "-n", settings.namespace, "-f", str(manifest_path))
     shown = manifest_path.relative_to(repo) if manifest_path.is_relative_to(repo) else manifest_path
     echo(
         f"applied {shown}: LLMDeployment {target.name}, model {target.model}, "

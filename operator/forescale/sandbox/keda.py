@@ -99,22 +99,6 @@ def crd_files(source: Path) -> list[Path]:
     return sorted((source / "config" / "crd" / "bases").glob("*.yaml"))
 
 
-def kubectl(cluster: Cluster, *args: str, input_text: str | None = None) -> str:
-    """kubectl as the sandbox admin; raises ComponentError with stderr on failure."""
-    access = cluster.require_access()
-    result = subprocess.run(
-        [str(binaries.find("kubectl")), f"--kubeconfig={access.admin_kubeconfig}", *args],
-        input=input_text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise ComponentError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def service_account_token(api: KubeApi, namespace: str, name: str, seconds: int) -> str:
     """A bound token for a ServiceAccount (TokenRequest), as the kubelet would mount."""
     body = {
@@ -207,7 +191,7 @@ class Keda:
             }
         )
         files = [arg for path in RBAC_FILES for arg in ("-f", str(source / path))]
-        kubectl(cluster, "apply", "--server-side", "--force-conflicts", *files)
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", *files)
 
         home = cluster.workdir / "keda"
         certs = home / "certs"
@@ -296,8 +280,8 @@ class Keda:
         manifest = "\n---\n".join(
             json.dumps(obj) for obj in api_service_objects(serving_port, ca_cert.read_bytes())
         )
-        kubectl(
-            cluster, "apply", "--server-side", "--force-conflicts", "-f", "-", input_text=manifest
+        cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", input_text=manifest
         )
         wait_until(
             lambda: self.available(api),
