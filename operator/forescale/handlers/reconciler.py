@@ -158,17 +158,6 @@ class Reconciler:
             if memory.retry_at <= now:
                 self.trigger(*key)
 
-    async def run_periodically(self, interval: float) -> None:
-        """The level-based timer: repairs drift nobody told us about, refreshes status.
-
-        Our own loop instead of a kopf timer: kopf's timers put a finalizer on every
-        object, which a stopped operator cannot remove (deletion hangs) and which every
-        replica would write.
-        """
-        while True:
-            await asyncio.sleep(interval)
-            self.trigger_all()
-
     async def wait_idle(self) -> None:
         """Wait for running passes (used on shutdown)."""
         while self._tasks:
