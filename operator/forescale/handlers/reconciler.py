@@ -7,8 +7,16 @@ apply; status and conditions from the pure assessment; replica count from the au
 Because every trigger leads to the same full reconciliation, a missed event, a restart in
 the middle of a rollout or a hand edit all end in the same place.
 
-Triggers for one object are coalesced: while a reconciliation runs, further triggers only
-mark it dirty, so a burst of child events costs one extra pass, not one pass each.
+Triggers for one object are coalesced: while a pass waits for its turn, further triggers
+change nothing (it has not read anything yet); while it runs, they mark it dirty, so a burst
+of child events costs one extra pass, not one pass each.
+
+Passes in flight are bounded (``PASSES_PER_THREAD`` times the API client's threads), and
+wait their turn in the order they were asked for. Unbounded, the 1,000 passes a fleet's
+creation asks for interleaved their API calls on the client's threads, and every one of
+them finished late together; bounded, they finish one by one from the start. A child
+applied before and unchanged since (:mod:`forescale.handlers.applied_children`) is not
+applied again, so a pass a Deployment's status triggers costs reads and a status write.
 
 Safety rules a shared cluster needs, each enforced here:
 - *own only what we created*: before applying, every child that already exists must carry
@@ -60,7 +68,8 @@ from forescale.assessment.replica_target import ReplicaTarget, choose_replicas
 from forescale.assessment.spec_problems import references_of
 from forescale.assessment.workload_health import SpecProblem, assess
 from forescale.handlers import telemetry
-from forescale.handlers.api_client import ApiError, ClusterClient, NotLeaderError
+from forescale.handlers.api_client import API_THREADS, ApiError, ClusterClient, NotLeaderError
+from forescale.handlers.applied_children import Applied, WatchedChildren, record
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.resources.children import build_children
 from forescale.resources.deployment import REPLICAS_FIELD_MANAGER, build_replicas_patch
@@ -74,6 +83,9 @@ Key = tuple[str, str]
 OUR_MANAGERS = {identity.FIELD_MANAGER, REPLICAS_FIELD_MANAGER}
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
+PASSES_PER_THREAD = 2
+"""Passes in flight per API thread: enough to keep every thread busy while a pass
+computes between calls, few enough that each one finishes soon after it starts."""
 
 
 def utc_now() -> str:
@@ -95,6 +107,9 @@ class _Memory:
     """What the operator remembers about one LLMDeployment between passes."""
 
     running: bool = False
+    """A pass is queued or running."""
+    started: bool = False
+    """The pass has its turn and reads the world: a trigger now needs another pass."""
     dirty: bool = False
     last_events: dict[str, str] = field(default_factory=dict)
     applied_replicas: int | None = None
@@ -104,6 +119,8 @@ class _Memory:
     failures: int = 0
     retry_at: float = 0.0
     seen_generation: Any = None
+    applied: dict[str, Applied] = field(default_factory=dict)
+    """kind -> our last apply of that child (see applied_children)."""
 
 
 class Reconciler:
@@ -116,6 +133,8 @@ class Reconciler:
         clock: Callable[[], str] = utc_now,
         is_leader: Callable[[], bool] = lambda: True,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        passes_in_flight: int = PASSES_PER_THREAD * API_THREADS,
     ) -> None:
         self._client = client
         self._autoscaler = autoscaler
@@ -125,6 +144,11 @@ class Reconciler:
         self._memory: dict[Key, _Memory] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._pod_monitors: bool | None = None
+        self._turns = asyncio.Semaphore(passes_in_flight)
+        self.children = WatchedChildren()
+        """Children's write histories from watch events (fed by ``handlers/triggers.py``)."""
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     def trigger(self, namespace: str, name: str) -> None:
         """Ask for a reconciliation of ``namespace/name`` soon (coalesced).
@@ -136,7 +160,7 @@ class Reconciler:
         if not self._is_leader():
             return
         if memory.running:
-            memory.dirty = True
+            memory.dirty = memory.dirty or memory.started
             return
         memory.running = True
         task = asyncio.get_running_loop().create_task(self._run((namespace, name), memory))
@@ -173,18 +197,24 @@ class Reconciler:
         """The one exception boundary: no error ends as a dead task or a lost retry."""
         try:
             while True:
-                memory.dirty = False
-                try:
-                    await self.reconcile(*key)
-                    memory.failures, memory.retry_at = 0, 0.0
-                except NotLeaderError:
-                    logger.info("%s/%s: lost the leader Lease mid-pass; stopping", *key)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as err:
-                    await self._failed(key, memory, err)
-                    return
+                async with self._turns:
+                    memory.started, memory.dirty = True, False
+                    self.in_flight += 1
+                    self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                    try:
+                        await self.reconcile(*key)
+                        memory.failures, memory.retry_at = 0, 0.0
+                    except NotLeaderError:
+                        logger.info("%s/%s: lost the leader Lease mid-pass; stopping", *key)
+                        return
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as err:
+                        await self._failed(key, memory, err)
+                        return
+                    finally:
+                        memory.started = False
+                        self.in_flight -= 1
                 if not memory.dirty:
                     break
         finally:
@@ -262,7 +292,10 @@ class Reconciler:
         return problems
 
     async def _check_ownership(self, owner: Owner, children: list[dict[str, Any]]) -> None:
-        """Before any apply: an existing child that is not ours stops the pass untouched."""
+        """Before any apply: an existing child that is not ours stops the pass untouched.
+
+        Only the children about to be applied are read: a skipped one was ours when we
+        last applied it and nobody has written to it since."""
         for child in children:
             live = await self._client.get(child["kind"], owner.namespace, child["metadata"]["name"])
             if live is not None and not owned_by(live, owner.uid):
@@ -309,6 +342,7 @@ class Reconciler:
         """Remove what others put into the pod template (sidecars, privileges, host access)."""
         foreign = foreign_template_fields(live, OUR_MANAGERS)
         if not foreign:
+            memory.applied["Deployment"] = record(desired, live)
             return
         await self._client.replace_pod_template(live, desired["spec"]["template"])
         await self._client.apply(desired)
@@ -457,12 +491,18 @@ class Reconciler:
         """Check ownership, apply every child, own the pod template; read Deployment + pods."""
         problems = await self._spec_problems(owner)
         children = build_children(owner, pod_monitor=await self._supports_pod_monitors())
-        await self._check_ownership(owner, children)
+        changed = [
+            c for c in children if not self.children.unchanged(c, memory.applied.get(c["kind"]))
+        ]
+        await self._check_ownership(owner, changed)
         deployment: dict[str, Any] | None = None
-        for child in children:
+        for child in changed:
+            memory.applied.pop(child["kind"], None)
             applied = await self._apply_child(body, child, memory)
             if child["kind"] == "Deployment" and applied is not None:
                 await self._own_pod_template(body, applied, child, memory)
+            elif applied is not None:
+                memory.applied[child["kind"]] = record(child, applied)
         deployment = await self._client.get("Deployment", owner.namespace, owner.name)
         pods = await self._client.list("Pod", owner.namespace, selector_string(owner.name))
         return deployment, pods, problems

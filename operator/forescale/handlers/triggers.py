@@ -14,6 +14,10 @@ operator can remove makes deletion hang when the operator is down or the object 
 patched. Without them kopf only watches; every write is the reconciler's, behind the
 leader fence.
 
+Every child event also records the child's write history for the reconciler
+(:mod:`forescale.handlers.applied_children`): a child nobody wrote to since our last apply
+is not applied again.
+
 Sharding: only LLMDeployments of this operator's shard (``configuring.in_shard``) are
 served, and a child or pod event counts only when its owner is one of them.
 """
@@ -93,6 +97,7 @@ async def deployment_changed(
     Recorded even before the owner is known (watches start in no particular order), so
     the tick knows every Deployment's replica count without asking the API server.
     """
+    _child_seen(memo, "Deployment", type, body)
     owner = _owner_name((body.get("metadata") or {}).get("ownerReferences"))
     if owner is None or not namespace:
         return
@@ -102,8 +107,11 @@ async def deployment_changed(
 
 
 @kopf.on.event("", "v1", "services", labels=_MANAGED)
-async def service_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any) -> None:
+async def service_changed(
+    type: str | None, body: kopf.Body, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
+) -> None:
     """The Service moved (hand edit, deletion): reconcile its owner, if it is ours."""
+    _child_seen(memo, "Service", type, body)
     owner = _our_owner(namespace, meta, memo)
     if owner is not None:
         _reconciler(memo).trigger(*owner)
@@ -111,7 +119,7 @@ async def service_changed(namespace: str | None, meta: kopf.Meta, memo: Any, **_
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=_MANAGED)
 async def budget_changed(
-    type: str | None, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
+    type: str | None, body: kopf.Body, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
 ) -> None:
     """The PDB's spec moved or it was deleted: reconcile its owner, if it is ours.
 
@@ -119,6 +127,7 @@ async def budget_changed(
     no news to the owner (its Deployment's status says the same), so a modification that
     leaves ``metadata.generation`` (bumped only by spec changes) alone triggers nothing.
     """
+    _child_seen(memo, "PodDisruptionBudget", type, body)
     owner = _our_owner(namespace, meta, memo)
     if owner is None:
         return
@@ -132,6 +141,14 @@ async def budget_changed(
     else:
         seen[key] = generation
     _reconciler(memo).trigger(*owner)
+
+
+def _child_seen(memo: Any, kind: str, type: str | None, body: kopf.Body) -> None:
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if namespace and name:
+        seen = None if type == "DELETED" else dict(body)
+        _reconciler(memo).children.seen(kind, str(namespace), str(name), seen)
 
 
 def _our_owner(namespace: str | None, meta: Any, memo: Any) -> tuple[str, str] | None:

@@ -31,6 +31,12 @@ OPERATOR_BINDING = "forescale-sandbox-operator"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_CLUSTER_IP = "10.96.0.1"
 START_TIMEOUT = 90.0
+CONTROLLER_CLIENT_LIMITS = ["--kube-api-qps=100", "--kube-api-burst=100"]
+"""Client-side rate limits of the controller manager and scheduler, as Kubernetes' own
+scale tests run their control planes (kubemark's master components, clusterloader2 load
+tests: ``--kube-api-qps=100 --kube-api-burst=100``). The defaults (controller manager
+20/30, scheduler 50/100) are for small clusters: at 1,000 Deployments created at once the
+controller manager's clients queued their writes for minutes (docs/scale.md)."""
 
 
 def _http_ok(url: str, insecure_tls: bool = False) -> bool:
@@ -308,6 +314,7 @@ class KubeControllerManager(_SingleProcess):
                 f"--cluster-signing-cert-file={cluster.extras['ca_cert']}",
                 f"--cluster-signing-key-file={cluster.extras['ca_key']}",
                 "--allocate-node-cidrs=false",
+                *CONTROLLER_CLIENT_LIMITS,
                 f"--cert-dir={cluster.workdir / 'kcm-certs'}",
                 "--profiling=false",
                 "--v=1",
@@ -338,6 +345,7 @@ class KubeScheduler(_SingleProcess):
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
                 "--leader-elect=false",
+                *CONTROLLER_CLIENT_LIMITS,
                 f"--cert-dir={cluster.workdir / 'scheduler-certs'}",
                 "--profiling=false",
                 "--v=1",

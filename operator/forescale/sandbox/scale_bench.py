@@ -5,8 +5,11 @@ the operator as its own process and RBAC user), creates N LLMDeployments with th
 predictive policy, drives a light simulated load on a small sample of them, and writes
 the figures the scale issue asks for to a JSON file:
 
-* time from the first create to every LLMDeployment current (``observedGeneration``) and
-  ``Ready``, and from deleting them all to nothing left;
+* the time ``kubectl apply -f`` of one multi-document file of all N takes (how a user
+  applies a fleet), and from its start to: every LLMDeployment current
+  (``observedGeneration``: the operator has passed over each), every Deployment with a
+  Ready replica (the workload: controller manager, scheduler, kwok), and every
+  LLMDeployment current and ``Ready``; then from deleting them all to nothing left;
 * the operator's RSS and CPU over a quiet minute (nothing created, changed or deleted;
   the sample still under load), from ``/proc``;
 * the operator's API requests per second by verb, from the API server's audit log (a
@@ -32,6 +35,7 @@ import logging
 import math
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -40,13 +44,13 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from forescale.api import identity
+from forescale.sandbox import binaries
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import OPERATOR_USER, KubeApiserver, control_plane
 from forescale.sandbox.demo import create_namespace, install_crds
@@ -89,8 +93,6 @@ class ScaleSettings:
     gpus_per_node: int = 8
     namespace: str = "scale"
     loaded_namespace: str = "scale-load"
-    workers: int = 8
-    """Parallel clients creating and deleting the LLMDeployments."""
 
     def __post_init__(self) -> None:
         if self.deployments < 1 or not 0 <= self.loaded <= self.deployments:
@@ -334,7 +336,13 @@ class ScaleResult:
     settings: dict[str, Any]
     nodes: int
     create_seconds: float = 0.0
+    """``kubectl apply -f`` of the file of all N, start to exit."""
+    operator_seconds: float | None = None
+    """Apply start to every LLMDeployment ``observedGeneration``-current (the operator)."""
+    workload_seconds: float | None = None
+    """Apply start to every Deployment with a Ready replica (controllers, scheduler, kwok)."""
     converge_seconds: float | None = None
+    """Apply start to every LLMDeployment current and Ready."""
     rss_mib_converged: float | None = None
     rss_mib_after_quiet: float | None = None
     quiet_cpu_percent: float | None = None
@@ -354,29 +362,40 @@ class ScaleResult:
     timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
     """(seconds since the first create, LLMDeployments current, current and Ready,
     Deployments with a Ready replica): says whether the operator or the workload lags."""
+    load_average: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds since the first create, the machine's 1-minute load average)."""
     notes: list[str] = field(default_factory=list)
 
 
-def _create_all(api: KubeApi, settings: ScaleSettings) -> None:
-    def create(index: int) -> None:
-        manifest = llmdeployment_manifest(index, settings)
-        namespace = manifest["metadata"]["namespace"]
-        for attempt in range(5):
-            try:
-                api.request(
-                    "POST",
-                    f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}",
-                    json.dumps(manifest).encode(),
-                )
-                return
-            except (ApiError, OSError) as error:
-                if isinstance(error, ApiError) and error.status == 409:
-                    return
-                time.sleep(0.5 * (attempt + 1))
-        raise RuntimeError(f"could not create {manifest['metadata']['name']}")
+def fleet_file(settings: ScaleSettings) -> str:
+    """Every LLMDeployment of the run as one multi-document YAML (JSON documents)."""
+    return "".join(
+        f"---\n{json.dumps(llmdeployment_manifest(i, settings))}\n"
+        for i in range(settings.deployments)
+    )
 
-    with ThreadPoolExecutor(settings.workers) as pool:
-        list(pool.map(create, range(settings.deployments)))
+
+def _apply_all(cluster: Cluster, settings: ScaleSettings) -> None:
+    """``kubectl apply -f`` of the whole fleet, as a user would (client-side apply)."""
+    path = cluster.workdir / "fleet.yaml"
+    path.write_text(fleet_file(settings))
+    access = cluster.require_access()
+    subprocess.run(
+        [str(binaries.find("kubectl")), f"--kubeconfig={access.admin_kubeconfig}", "apply",
+         "-f", str(path), "-o", "name"],
+        check=True, capture_output=True, timeout=settings.converge_timeout,
+    )  # fmt: skip
+
+
+def first_time(
+    timeline: list[tuple[float, int, int, int]], column: int, expected: int
+) -> float | None:
+    """When ``timeline``'s ``column`` (1: current, 2: current and Ready, 3: Deployments
+    with a Ready replica) first reached ``expected``."""
+    for entry in timeline:
+        if entry[column] >= expected:
+            return entry[0]
+    return None
 
 
 def _llmds(api: KubeApi) -> list[dict[str, Any]]:
@@ -539,7 +558,13 @@ def run_scale(
             proxy.stop()
             if logs is not None:
                 logs.mkdir(parents=True, exist_ok=True)
-                for name in ("forescale-operator.log", "kube-apiserver.log"):
+                for name in (
+                    "forescale-operator.log",
+                    "kube-apiserver.log",
+                    "kube-controller-manager.log",
+                    "kube-scheduler.log",
+                    "kwok.log",
+                ):
                     source = cluster.logs_dir / name
                     if source.is_file():
                         (logs / name).write_bytes(source.read_bytes()[-5_000_000:])
@@ -561,25 +586,31 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     assert process is not None and process.pid is not None
     pid = process.pid
     started = time.time()
-    _create_all(api, settings)
+    _apply_all(cluster, settings)
     result.create_seconds = round(time.time() - started, 1)
-    echo(f"created {settings.deployments} LLMDeployments in {result.create_seconds} s")
+    echo(f"kubectl apply of {settings.deployments} LLMDeployments took {result.create_seconds} s")
 
     def done() -> bool:
         process.ensure_running()
         items = _llmds(api)
-        result.timeline.append(
-            (round(time.time() - started, 1), *progress(items), _deployments_ready(api))
-        )
+        since = round(time.time() - started, 1)
+        result.timeline.append((since, *progress(items), _deployments_ready(api)))
+        result.load_average.append((since, round(os.getloadavg()[0], 2)))
         return converged(items, settings.deployments)
 
     wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=3.0)
     converged_at = time.time()
     result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
     result.converge_seconds = round(converged_at - started, 1)
+    result.operator_seconds = first_time(result.timeline, 1, settings.deployments)
+    result.workload_seconds = first_time(result.timeline, 3, settings.deployments)
     result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
     result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
-    echo(f"converged after {result.converge_seconds} s, RSS {result.rss_mib_converged} MiB")
+    echo(
+        f"converged after {result.converge_seconds} s (operator: all current after "
+        f"{result.operator_seconds} s; workload: all Deployments Ready after "
+        f"{result.workload_seconds} s), RSS {result.rss_mib_converged} MiB"
+    )
 
     load_for = settings.settle_seconds + settings.quiet_seconds + 15
     loadgens = _loadgens(settings, router, cluster, load_for)

@@ -15,6 +15,8 @@ from forescale.sandbox.scale_bench import (
     ScaleSettings,
     converged,
     count_audit,
+    first_time,
+    fleet_file,
     histogram_quantile,
     llmdeployment_manifest,
     parse_histogram,
@@ -103,3 +105,18 @@ def test_the_command_refuses_a_bad_size_before_starting_anything() -> None:
     result = CliRunner().invoke(sandbox, ["scale", "--deployments", "0", "--out", "x.json"])
     assert result.exit_code == 2
     assert "deployments" in result.output
+
+
+def test_the_fleet_file_holds_every_manifest_once() -> None:
+    settings = ScaleSettings(deployments=5, loaded=1)
+    documents = [d for d in fleet_file(settings).split("---\n") if d.strip()]
+    assert [json.loads(d) for d in documents] == [
+        llmdeployment_manifest(i, settings) for i in range(5)
+    ]
+
+
+def test_first_time_tells_the_operator_from_the_workload() -> None:
+    timeline = [(3.0, 2, 0, 0), (6.0, 10, 1, 4), (9.0, 10, 9, 10), (12.0, 10, 10, 10)]
+    assert first_time(timeline, 1, 10) == 6.0
+    assert first_time(timeline, 3, 10) == 9.0
+    assert first_time(timeline, 2, 11) is None
