@@ -8,7 +8,7 @@ import os
 import click
 import kopf
 
-from forescale.handlers import configuring, telemetry
+from forescale.handlers import configuring, memory_release, telemetry
 from forescale.handlers.leader_election import LeaseTimings
 
 
@@ -107,6 +107,7 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
         os.environ[configuring.LEASE_TIMINGS_ENV] = (
             f"{lease_duration},{renew_deadline},{retry_period}"
         )
+    memory_release.limit_arenas()  # before any thread starts (docs/scale.md, RSS)
     if metrics_port:
         telemetry.serve(metrics_port, metrics_host)
     kopf.run(

@@ -20,7 +20,7 @@ from typing import Any
 import kopf
 
 from forescale.api import identity
-from forescale.handlers import memory_profile
+from forescale.handlers import memory_profile, memory_release
 from forescale.handlers.api_client import ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.fleet_view import FleetView
@@ -158,6 +158,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         elector.on_started_leading = reconciler.trigger_all
         tasks.append(asyncio.create_task(elector.run(), name="forescale-lease"))
     tasks.append(asyncio.create_task(ticker.run(), name="forescale-tick"))
+    tasks.append(asyncio.create_task(memory_release.run(), name="forescale-trim"))
     profile = memory_profile.requested()
     if profile is not None:
         tasks.append(asyncio.create_task(memory_profile.run(profile), name="forescale-memory"))
