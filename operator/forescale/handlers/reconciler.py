@@ -83,6 +83,11 @@ Key = tuple[str, str]
 OUR_MANAGERS = {identity.FIELD_MANAGER, REPLICAS_FIELD_MANAGER}
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
+COALESCE_SECONDS = 1.0
+"""How long a pass waits before taking its turn, so a burst of events coalesces into it:
+the controller manager writes a new Deployment's status several times within a second,
+and applying four children sends four ADDED events back. Measured at 300 LLMDeployments
+without the wait: 5 passes each to converge."""
 PASSES_PER_THREAD = 2
 """Passes in flight per API thread: enough to keep every thread busy while a pass
 computes between calls, few enough that each one finishes soon after it starts."""
@@ -135,6 +140,7 @@ class Reconciler:
         monotonic: Callable[[], float] = time.monotonic,
         *,
         passes_in_flight: int = PASSES_PER_THREAD * API_THREADS,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         self._client = client
         self._autoscaler = autoscaler
@@ -145,6 +151,7 @@ class Reconciler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pod_monitors: bool | None = None
         self._turns = asyncio.Semaphore(passes_in_flight)
+        self._coalesce = coalesce_seconds
         self.children = WatchedChildren()
         """Children's write histories from watch events (fed by ``handlers/triggers.py``)."""
         self.in_flight = 0
@@ -197,6 +204,8 @@ class Reconciler:
         """The one exception boundary: no error ends as a dead task or a lost retry."""
         try:
             while True:
+                if self._coalesce > 0:
+                    await asyncio.sleep(self._coalesce)
                 async with self._turns:
                     memory.started, memory.dirty = True, False
                     self.in_flight += 1

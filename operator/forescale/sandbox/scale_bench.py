@@ -86,11 +86,11 @@ class ScaleSettings:
     load_seconds: float = 5.0
     """Simulated model load before a pod turns Ready."""
     quiet_seconds: float = 60.0
-    settle_seconds: float = 60.0
+    settle_seconds: float = 90.0
     """Wait after convergence before the quiet minute starts: longer than the first-metrics
     grace (2 x the 15 s rate window + the 15 s control interval), after which every idle
     deployment's hold turns ``MetricsUnavailable`` once (a pass, an Event, a status write):
-    a fleet that converged within the last 45 s is not quiet yet."""
+    the last of a fleet turn so up to ~75 s after it converged (measured at 300)."""
     tick_seconds: float = 5.0
     converge_timeout: float = 900.0
     gpus_per_node: int = 8

@@ -15,7 +15,11 @@ FIXED = {"scaling": {"policy": "fixed"}, "replicas": 1}
 
 def _reconciler(cluster: FakeCluster, **kwargs: Any) -> Reconciler:
     return Reconciler(
-        cluster.as_client(), Autoscaler(None), clock=lambda: "2026-01-01T00:00:00Z", **kwargs
+        cluster.as_client(),
+        Autoscaler(None),
+        clock=lambda: "2026-01-01T00:00:00Z",
+        coalesce_seconds=0,
+        **kwargs,
     )
 
 

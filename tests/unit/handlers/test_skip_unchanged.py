@@ -137,7 +137,7 @@ class _SlowCluster(FakeCluster):
 
 def test_passes_in_flight_are_bounded_and_finish_in_order() -> None:
     cluster = _SlowCluster(llmd(**FIXED))
-    reconciler = _reconciler(cluster, passes_in_flight=2)
+    reconciler = _reconciler(cluster, passes_in_flight=2, coalesce_seconds=0)
     names = [f"llm-{i}" for i in range(10)]
 
     async def burst() -> None:
@@ -156,7 +156,7 @@ def test_passes_in_flight_are_bounded_and_finish_in_order() -> None:
 def test_a_trigger_while_queued_costs_no_extra_pass() -> None:
     """A queued pass has read nothing yet; one that has started must run again."""
     cluster = _SlowCluster(llmd(**FIXED))
-    reconciler = _reconciler(cluster, passes_in_flight=1)
+    reconciler = _reconciler(cluster, passes_in_flight=1, coalesce_seconds=0)
 
     async def scenario() -> None:
         reconciler.trigger(NS, "a")
@@ -170,3 +170,18 @@ def test_a_trigger_while_queued_costs_no_extra_pass() -> None:
     starts = [name for what, name in cluster.order if what == "start"]
     assert starts.count("a") == 2
     assert starts.count("b") == 1
+
+
+def test_a_burst_of_triggers_coalesces_into_one_pass() -> None:
+    """The controller manager writes a new Deployment's status several times a second."""
+    cluster = _SlowCluster(llmd(**FIXED))
+    reconciler = _reconciler(cluster, coalesce_seconds=0.05)
+
+    async def burst() -> None:
+        for _ in range(5):
+            reconciler.trigger(NS, "a")
+            await asyncio.sleep(0.005)
+        await reconciler.wait_idle()
+
+    asyncio.run(burst())
+    assert [name for what, name in cluster.order if what == "start"] == ["a"]
