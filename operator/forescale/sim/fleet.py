@@ -78,6 +78,11 @@ class FleetConfig:
     account_from: float = 0.0
     """GPU-hours are counted from this time on (the end of an unscored warm-up)."""
     deployment: str = "bench/llm"
+    abort_after_misses: int | None = None
+    """Stop the run once more scored requests than this have missed ``miss_ttft_seconds``
+    (checked at each scrape): a search that only asks "does this plan meet the target?"
+    learns "no" without replaying the rest of the trace. None: always run to the end."""
+    miss_ttft_seconds: float = math.inf
 
 
 class PodState(IntEnum):
@@ -122,6 +127,8 @@ class RunResult:
     scale_events: int
     peak_waiting: float
     timeline: Timeline
+    aborted: bool = False
+    """The run stopped early (``FleetConfig.abort_after_misses``): its figures are partial."""
 
 
 # Event kinds, in the order simultaneous events are handled.
@@ -166,6 +173,8 @@ class FleetSimulator:
         self.pending_ttft: list[float] = []
         self.pending_e2e: list[float] = []
         self.pending_queue: list[float] = []
+        self.pending_arrival: list[float] = []
+        self.misses = 0
         self.rows: list[tuple[float, int, int, int, float]] = []
 
     # ------------------------------------------------------------------ plumbing
@@ -217,6 +226,7 @@ class FleetSimulator:
         self.pending_ttft.append(ttft)
         self.pending_e2e.append((request.finished_at or first) - arrival)
         self.pending_queue.append(admitted - arrival)
+        self.pending_arrival.append(arrival)
         if pod.state is PodState.DRAINING and pod.inflight == 0:
             self._remove(pod, request.finished_at or first)
 
@@ -273,7 +283,12 @@ class FleetSimulator:
 
     def _flush_histograms(self) -> None:
         self.histograms.observe_many(self.pending_ttft, self.pending_e2e, self.pending_queue)
+        if self.config.abort_after_misses is not None and self.pending_ttft:
+            ttft = np.asarray(self.pending_ttft)
+            scored = np.asarray(self.pending_arrival) >= self.config.account_from
+            self.misses += int(np.count_nonzero(scored & (ttft > self.config.miss_ttft_seconds)))
         self.pending_ttft, self.pending_e2e, self.pending_queue = [], [], []
+        self.pending_arrival = []
 
     def _scrape(self, now: float) -> None:
         self._flush_histograms()
@@ -371,6 +386,8 @@ class FleetSimulator:
         pop, push = heapq.heappop, heapq.heappush
         engine_kind, draining, gone = _ENGINE, PodState.DRAINING, PodState.GONE
         index = 0
+        abort_after = config.abort_after_misses
+        aborted = False
         while index < total or self.finished + self.dropped < total:
             next_arrival = arrivals[index] if index < total else math.inf
             if heap and heap[0][0] <= next_arrival:
@@ -398,6 +415,7 @@ class FleetSimulator:
                         self.pending_ttft.append(ttft)
                         self.pending_e2e.append((done.finished_at or first) - arrival)
                         self.pending_queue.append((done.admitted_at or arrival) - arrival)
+                        self.pending_arrival.append(arrival)
                         if pod.state is draining and pod.inflight == 0:
                             self._remove(pod, done.finished_at or first)
                     if pod.state is not gone:
@@ -417,6 +435,9 @@ class FleetSimulator:
                     self._push(now + 1.0, _SAMPLE)
                 elif kind == _SCRAPE:
                     self._scrape(now)
+                    if abort_after is not None and self.misses > abort_after:
+                        aborted = True
+                        break
                     self._push(now + config.scrape_interval_seconds, _SCRAPE)
                 else:
                     self._tick(now)
@@ -453,6 +474,7 @@ class FleetSimulator:
             gpu_seconds=self.gpu_seconds,
             scale_events=self.scale_events,
             peak_waiting=self.peak_waiting,
+            aborted=aborted,
             timeline=Timeline(
                 time=columns[:, 0],
                 desired=columns[:, 1],

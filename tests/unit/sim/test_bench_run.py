@@ -53,7 +53,7 @@ def test_results_have_the_issue_columns_one_row_per_policy(
     expected = [
         *("trace", "policy", "variant", "knob", "knob_value", "seed", "requests"),
         *("slo_attainment", "gpu_hours", "ttft_p50", "ttft_p95", "ttft_p99", "scale_events"),
-        *("dropped", "gpu_hours_over_oracle", "peak_waiting"),
+        *("dropped", "gpu_hours_over_oracle", "peak_waiting", "second_crowd_attainment"),
     ]
     assert list(RESULT_FIELDS) == expected
     for row in rows:
