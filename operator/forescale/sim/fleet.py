@@ -105,7 +105,9 @@ class Pod:
         self.scheduled: float | None = None
 
 
-@dataclass(frozen=True)
+# Timeline and RunResult cross process boundaries (bench --jobs) and are not frozen: a
+# frozen dataclass compiled by mypyc (``sim.bench_compile``) cannot be unpickled.
+@dataclass
 class Timeline:
     """One row per autoscaler tick."""
 
@@ -117,7 +119,7 @@ class Timeline:
     """The scaler's planned demand (req/s), NaN when it has none."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunResult:
     scaler: str
     ttft: FloatArray
