@@ -47,6 +47,10 @@ class Scrape:
     pods: tuple[PodSample, ...]
 
 
+_TTFT_BOUNDS = np.array(TTFT_BUCKETS, dtype=np.float64)
+_LATENCY_BOUNDS = np.array(REQUEST_LATENCY_BUCKETS, dtype=np.float64)
+
+
 class LatencyHistograms:
     """Cumulative per-bucket counts of TTFT, end-to-end latency and queue time."""
 
@@ -69,13 +73,13 @@ class LatencyHistograms:
         read the counts, so batching changes no figure and saves a bisect per request.
         """
         for counts, bounds, values in (
-            (self.ttft, TTFT_BUCKETS, ttft),
-            (self.e2e, REQUEST_LATENCY_BUCKETS, e2e),
-            (self.queue, REQUEST_LATENCY_BUCKETS, queue),
+            (self.ttft, _TTFT_BOUNDS, ttft),
+            (self.e2e, _LATENCY_BOUNDS, e2e),
+            (self.queue, _LATENCY_BOUNDS, queue),
         ):
             if not values:
                 continue
-            index = np.searchsorted(np.asarray(bounds), np.asarray(values), side="left")
+            index = bounds.searchsorted(np.array(values, dtype=np.float64), side="left")
             added = np.bincount(index, minlength=len(counts)).tolist()
             for i, n in enumerate(added):
                 counts[i] += n
