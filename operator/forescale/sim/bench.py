@@ -16,11 +16,13 @@ For each trace (a file, or a synthetic scenario name):
    (dropped requests count as misses), TTFT percentiles, GPU-hours, scale events, dropped.
 
 The **oracle** is a feasible hindsight plan (``provisioning.oracle_plan``), replayed like any
-policy, with the per-replica capacity it assumes searched (10 % steps, then a bisection) for
-the cheapest plan whose replay still meets ``attainment_target`` (``run_oracle``). Beside
-it, the **fluid bound**: the trace's work over one replica's within-SLO rate. (A fleet
-behind a least-loaded router pools its queues, so it can run above one replica's
-within-SLO rate: the oracle may come out under this "bound"; it is a reference, not a proof.)
+policy. Its search (``search_oracle``) builds the plans of several need windows (15, 30 and
+60 s) at per-replica capacities from 0.8 to 2.4 times the planning rate (a pooled fleet
+behind a least-loaded router runs hotter than one replica alone), orders them by what they
+cost, and bisects that order for the cheapest plan whose replay meets
+``attainment_target``; a replay that has already missed too many requests stops early.
+Beside it, the **fluid bound**: the trace's work over one replica's within-SLO rate (a
+reference, not a proof: pooled queues let a fleet run above one replica's SLO rate).
 """
 
 from __future__ import annotations
@@ -74,17 +76,18 @@ RESULT_FIELDS: tuple[str, ...] = (
     "dropped",
     "gpu_hours_over_oracle",
     "peak_waiting",
+    "second_crowd_attainment",
 )
 #: Window of the busiest-minute rate that rate scaling targets (``traces.peak_rate``).
 RATE_WINDOW_SECONDS = 60.0
 #: z of the cold-start quantile the oracle provisions ahead by (p99).
 ORACLE_COLD_START_Z = 2.33
-#: The oracle's capacity search: a factor per step, at most this many replays, and a cap.
-ORACLE_STEP = 1.1
-ORACLE_MAX_TRIES = 6
-ORACLE_MAX_SHARE = 2.0
-#: Need windows the oracle plans over (the issue's 15-30 s range).
-ORACLE_WINDOWS_SECONDS = (30.0, 15.0)
+#: The oracle's search: per-replica capacities as shares of the planning rate (5 % steps
+#: from 0.8 to about 2.4: above one replica's SLO rate too), need windows, and a cap on
+#: replays (a bisection over about 70 distinct plans needs 7).
+ORACLE_SHARES: tuple[float, ...] = tuple(round(0.8 * 1.05**i, 4) for i in range(23))
+ORACLE_WINDOWS_SECONDS = (15.0, 30.0, 60.0)
+ORACLE_MAX_REPLAYS = 9
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,29 @@ def score(
         "dropped": int(np.count_nonzero(np.isnan(ttft))),
         "gpu_hours_over_oracle": None,
         "peak_waiting": result.peak_waiting,
+        "second_crowd_attainment": None,
     }
+
+
+def second_crowd(spec: str, prepared: PreparedTrace, config: BenchConfig) -> tuple[float, float]:
+    """flash2's second crowd, in the prepared trace's time: from its onset to the end."""
+    if spec != "flash2":
+        raise ValueError(f"{spec} has no second crowd")
+    onset = config.scenario_seconds / 3 + scenarios.FLASH2_GAP_SECONDS
+    return prepared.warmup_seconds + onset, prepared.warmup_seconds + config.scenario_seconds
+
+
+def segment_attainment(
+    prepared: PreparedTrace, result: RunResult, slo_ttft_seconds: float, start: float, end: float
+) -> float | None:
+    """Attainment of the requests arriving in [start, end) (None when there are none)."""
+    arrivals = prepared.trace.arrivals
+    inside = (arrivals >= start) & (arrivals < end)
+    ttft = result.ttft[inside]
+    if len(ttft) == 0:
+        return None
+    within = np.count_nonzero(ttft[~np.isnan(ttft)] <= slo_ttft_seconds)
+    return float(within / len(ttft))
 
 
 @dataclass(frozen=True)
@@ -300,83 +325,120 @@ class TaskResult:
     timeline: Timeline | None
     oracle_capacity_share: float | None = None
     fluid_gpu_hours: float | None = None
+    oracle_window_seconds: float | None = None
 
 
 def _shifted(timeline: Timeline, by: float) -> Timeline:
     return replace(timeline, time=timeline.time - by)
 
 
-def _oracle_search(
-    prepared: PreparedTrace, config: BenchConfig, window_seconds: float
-) -> tuple[RunResult, float, bool]:
-    """Cheapest feasible plan of one need window: (replay, capacity share, met the target).
+@dataclass(frozen=True)
+class OracleCandidate:
+    window_seconds: float
+    share: float
+    """Per-replica capacity the plan assumes, as a share of the planning rate."""
+    plan: IntArray
+    cost: float
+    """Replica-seconds the plan asks for over the scored trace, tick by tick."""
 
-    The plan assumes each replica serves ``share`` times the planning rate (a fleet behind
-    a least-loaded router pools its queues and can run hotter than one replica alone).
-    Starting at 1, the share grows by ``ORACLE_STEP`` while the replay still meets the
-    target (or shrinks until it does), then one bisection step between the last share that
-    met the target and the first that did not.
-    """
+
+@dataclass(frozen=True)
+class OraclePick:
+    result: RunResult
+    candidate: OracleCandidate
+    feasible: bool
+    replays: int
+
+
+def oracle_candidates(prepared: PreparedTrace, config: BenchConfig) -> list[OracleCandidate]:
+    """Every distinct plan of the search grid, cheapest first."""
     cold = ColdStart(config.cold_start_seconds, config.cold_start_sigma)
     lead = cold.quantile(ORACLE_COLD_START_Z) + config.control_interval_seconds
-    fleet = fleet_config(prepared, config)
     requests, prompt, output = prepared.capacity.planning_rates
+    interval = config.control_interval_seconds
+    ticks = np.arange(interval, prepared.trace.duration, interval)
+    scored = ticks >= prepared.warmup_seconds
+    horizon = math.ceil(interval) + 1
+    seen: set[bytes] = set()
+    out = []
+    for window_seconds in ORACLE_WINDOWS_SECONDS:
+        for share in ORACLE_SHARES:
+            rates = (share * requests, share * prompt, share * output)
+            need = need_per_second(prepared.trace, rates, window_seconds)
+            plan = oracle_plan(need, lead, config.cold_start_seconds)
+            key = plan.tobytes()
+            if key in seen:
+                continue
+            seen.add(key)
+            # What OracleScaler asks for at each tick: the plan's most over the next tick.
+            padded = np.concatenate([plan, np.zeros(horizon, dtype=np.int64)])
+            windows = np.lib.stride_tricks.sliding_window_view(padded, horizon)
+            asked = np.clip(windows.max(axis=1)[ticks.astype(np.int64)], 1, config.max_replicas)
+            cost = float(asked[scored].sum() * interval)
+            out.append(OracleCandidate(window_seconds, share, plan, cost))
+    return sorted(out, key=lambda c: (c.cost, c.window_seconds, c.share))
 
-    def replay(share: float) -> tuple[RunResult, bool]:
-        rates = (share * requests, share * prompt, share * output)
-        need = need_per_second(prepared.trace, rates, window_seconds)
-        plan = oracle_plan(need, lead, config.cold_start_seconds)
-        scaler = OracleScaler(plan, config.control_interval_seconds, 1, config.max_replicas)
+
+def search_oracle(prepared: PreparedTrace, config: BenchConfig) -> OraclePick:
+    """The cheapest candidate plan whose replay meets ``attainment_target``.
+
+    Candidates are ordered by cost; the search replays the most generous one, then bisects
+    the order (feasibility grows with cost, nearly monotonically: a plan for 60 s windows at
+    a low share and one for 15 s windows at a high share can cost the same). Replays that
+    cannot reach the target any more stop early (``FleetConfig.abort_after_misses``).
+    If even the most generous plan misses the target, it is returned with ``feasible``
+    False (the report shows the oracle's attainment, so a reader sees it).
+    """
+    candidates = oracle_candidates(prepared, config)
+    scored = prepared.scored_requests
+    budget = math.floor((1.0 - config.attainment_target) * scored + 1e-9)
+    fleet = replace(
+        fleet_config(prepared, config),
+        abort_after_misses=budget,
+        miss_ttft_seconds=config.slo_ttft_seconds,
+    )
+    replays = 0
+
+    def replay(candidate: OracleCandidate) -> tuple[RunResult, bool]:
+        nonlocal replays
+        replays += 1
+        scaler = OracleScaler(
+            candidate.plan, config.control_interval_seconds, 1, config.max_replicas
+        )
         result = simulate(prepared.trace, scaler, fleet)
+        if result.aborted:
+            return result, False
         attained = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
         assert isinstance(attained, float)
         return result, attained >= config.attainment_target
 
-    share = 1.0
-    result, ok = replay(share)
-    tries = 1
-    passed: tuple[float, RunResult] | None = (share, result) if ok else None
-    failed: float | None = None if ok else share
-    factor = ORACLE_STEP if ok else 1 / ORACLE_STEP
-    while tries < ORACLE_MAX_TRIES and (passed is None or failed is None):
-        share *= factor
-        result, ok = replay(share)
-        tries += 1
+    low, high = -1, len(candidates) - 1
+    best, ok = replay(candidates[high])
+    if not ok:
+        return OraclePick(best, candidates[high], False, replays)
+    while high - low > 1 and replays < ORACLE_MAX_REPLAYS:
+        middle = (low + high) // 2
+        result, ok = replay(candidates[middle])
         if ok:
-            passed = (share, result)
+            high, best = middle, result
         else:
-            failed = share
-        if share > ORACLE_MAX_SHARE:
-            break
-    if passed is not None and failed is not None and tries < ORACLE_MAX_TRIES:
-        middle = math.sqrt(passed[0] * failed)
-        result, ok = replay(middle)
-        if ok:
-            passed = (middle, result)
-    if passed is None:
-        return result, share, False  # never met the target: the most generous plan tried
-    return passed[1], passed[0], True
+            low = middle
+    return OraclePick(best, candidates[high], True, replays)
 
 
 def run_oracle(prepared: PreparedTrace, config: BenchConfig) -> tuple[RunResult, float]:
-    """The cheapest feasible oracle found over the need windows ``ORACLE_WINDOWS_SECONDS``.
-
-    Returns its replay and the capacity share it planned with. A plan over 30 s windows
-    absorbs bursts of a few seconds in the queue (cheaper on smooth traces); one over 15 s
-    windows provisions for them (feasible on traces bursty within the minute).
-    """
-    found = [_oracle_search(prepared, config, window) for window in ORACLE_WINDOWS_SECONDS]
-    feasible = [(result, share) for result, share, ok in found if ok]
-    if not feasible:
-        return found[-1][0], found[-1][1]
-    return min(feasible, key=lambda pair: pair[0].gpu_seconds)
+    """The oracle's replay and the capacity share it planned with (``search_oracle``)."""
+    pick = search_oracle(prepared, config)
+    return pick.result, pick.candidate.share
 
 
 def run_task(task: Task, config: BenchConfig, sized: Sizing) -> TaskResult:
     prepared = _prepared(task.spec, config, task.seed, sized)
-    share = fluid = None
+    share = fluid = window = None
     if task.label == "oracle":
-        result, share = run_oracle(prepared, config)
+        pick = search_oracle(prepared, config)
+        result, share = pick.result, pick.candidate.share
+        window = pick.candidate.window_seconds
         fluid = fluid_gpu_hours(prepared)
         labels: dict[str, object] = {
             "policy": "oracle",
@@ -397,8 +459,13 @@ def run_task(task: Task, config: BenchConfig, sized: Sizing) -> TaskResult:
             "knob_value": task.knob_value,
         }
     row = score(prepared, result, config.slo_ttft_seconds, labels)
+    if task.spec == "flash2":
+        start, end = second_crowd(task.spec, prepared, config)
+        row["second_crowd_attainment"] = segment_attainment(
+            prepared, result, config.slo_ttft_seconds, start, end
+        )
     timeline = _shifted(result.timeline, prepared.warmup_seconds) if task.keep_timeline else None
-    return TaskResult(task, row, timeline, share, fluid)
+    return TaskResult(task, row, timeline, share, fluid, window)
 
 
 @dataclass
@@ -412,6 +479,7 @@ class TraceSummary:
     fluid_gpu_hours: float
     """Mean over seeds of the fluid lower bound."""
     oracle_capacity_shares: list[float] = field(default_factory=list)
+    oracle_windows_seconds: list[float] = field(default_factory=list)
     timelines: dict[str, Timeline] = field(default_factory=dict)
     """label -> the first seed's run at the label's default knob."""
 
@@ -534,6 +602,8 @@ def run_bench(
         for r in mine:
             if r.oracle_capacity_share is not None:
                 summary.oracle_capacity_shares.append(r.oracle_capacity_share)
+            if r.oracle_window_seconds is not None:
+                summary.oracle_windows_seconds.append(r.oracle_window_seconds)
             if r.timeline is not None:
                 summary.timelines[r.task.label] = r.timeline
         summaries.append(summary)

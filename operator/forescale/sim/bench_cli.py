@@ -264,7 +264,8 @@ def forescale_overrides(config: benchmark.BenchConfig) -> dict[str, object]:
         uniform_scale_down=True,
     )
     found = bench_spec.overrides(document)
+    scaled = " (x knob)" if bench_spec.FORESCALE_KNOB.relative_to_slo_rate else ""
     for path in ("scaling.capacity.requestsPerSecond", "scaling.capacity.outputTokensPerSecond"):
         if path in found:
-            found[path] = "per trace: the load test's within-SLO rate (x knob)"
+            found[path] = f"per trace: the load test's within-SLO rate{scaled}"
     return found

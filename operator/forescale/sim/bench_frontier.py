@@ -8,6 +8,7 @@ a peer point that is at least as good as *every* point of forescale's curve on b
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -37,15 +38,21 @@ def points(rows: Iterable[Row]) -> list[dict[str, Any]]:
         group = by_value[value]
         slo = [float(r["slo_attainment"]) for r in group]
         gpu = [float(r["gpu_hours"]) for r in group]
-        out.append(
-            {
-                "knob_value": value,
-                "slo_attainment": statistics.fmean(slo),
-                "gpu_hours": statistics.fmean(gpu),
-                "spread": {"slo_attainment": _sd(slo), "gpu_hours": _sd(gpu)},
-                "seeds": len(group),
-            }
-        )
+        point: dict[str, Any] = {
+            "knob_value": value,
+            "slo_attainment": statistics.fmean(slo),
+            "gpu_hours": statistics.fmean(gpu),
+            "spread": {"slo_attainment": _sd(slo), "gpu_hours": _sd(gpu)},
+            "seeds": len(group),
+        }
+        crowd = [
+            float(r["second_crowd_attainment"])
+            for r in group
+            if r.get("second_crowd_attainment") is not None
+        ]
+        if crowd:
+            point["second_crowd_attainment"] = statistics.fmean(crowd)
+        out.append(point)
     return out
 
 
@@ -90,6 +97,23 @@ def beating_every_point(
     return out
 
 
+def beating_the_oracle(
+    policies: Mapping[str, Mapping[str, Any]], oracle: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Policy points (means over seeds) at or above the oracle's attainment for fewer
+    GPU-hours: each one means the oracle is not a lower bound on that trace."""
+    if oracle is None:
+        return []
+    out = []
+    for name, entry in policies.items():
+        for point in entry["points"]:
+            if float(point["slo_attainment"]) >= float(oracle["slo_attainment"]) and float(
+                point["gpu_hours"]
+            ) < float(oracle["gpu_hours"]):
+                out.append({"policy": name, **_brief(point)})
+    return out
+
+
 def frontier(
     rows: Sequence[Row], fluid_bounds: Mapping[str, float], target: float = 0.99
 ) -> dict[str, Any]:
@@ -124,8 +148,48 @@ def frontier(
             "attainment_target": target,
             "policies": policies,
             "beating_every_forescale_point": beating_every_point(policies),
+            "beating_the_oracle": beating_the_oracle(policies, oracle),
         }
     return out
+
+
+def summary(entry: Mapping[str, Any], default_knob: float, ours: str = FORESCALE) -> dict[str, Any]:
+    """The figures a reader needs first, for one trace of ``frontier``'s output.
+
+    forescale at its default knob and its cheapest point at the target, the cheapest peer
+    point at the target (any other policy or variant), forescale's default over the
+    oracle's GPU-hours, the peer points beating every forescale point, the policy points
+    beating the oracle, and (flash2) the second crowd's attainment at forescale's default.
+    """
+    policies = entry["policies"]
+    mine = policies.get(ours, {})
+    default = next(
+        (p for p in mine.get("points", []) if math.isclose(p["knob_value"], default_knob)), None
+    )
+    target = float(entry.get("attainment_target", 0.99))
+    peers = [
+        {"policy": name, **_brief(p)}
+        for name, policy in policies.items()
+        if name.split(":")[0] != ours
+        for p in policy["points"]
+        if p["slo_attainment"] >= target
+    ]
+    oracle = entry.get("oracle")
+    ratio = None
+    if default is not None and oracle and oracle["gpu_hours"] > 0:
+        ratio = default["gpu_hours"] / oracle["gpu_hours"]
+    return {
+        "oracle": oracle,
+        "fluid_bound_gpu_hours": entry.get("fluid_bound_gpu_hours"),
+        "forescale_default": _brief(default) if default else None,
+        "forescale_cheapest_at_slo": mine.get("cheapest_at_slo"),
+        "forescale_best_attainment": mine.get("best_attainment"),
+        "cheapest_peer_at_slo": min(peers, key=lambda p: p["gpu_hours"]) if peers else None,
+        "forescale_default_over_oracle": ratio,
+        "beating_every_forescale_point": entry.get("beating_every_forescale_point", []),
+        "beating_the_oracle": entry.get("beating_the_oracle", []),
+        "second_crowd_attainment": default.get("second_crowd_attainment") if default else None,
+    }
 
 
 def oracle_violations(rows: Sequence[Row]) -> list[Row]:

@@ -71,10 +71,11 @@ def _header(
             for v in bench_variants.VARIANTS
             if v.label in outcome.labels
         ),
-        "- `oracle`: hindsight plan of each 30 s (or 15 s) window's need, each replica "
+        "- `oracle`: hindsight plan of each 15, 30 or 60 s window's need, each replica "
         "started one p99 cold start ahead and kept through gaps shorter than a cold start; "
-        "replayed, with the per-replica capacity it assumes searched for the cheapest plan "
-        "that meets the target (knob `capacity_share`: that capacity over the planning rate).",
+        "the cheapest plan (over the windows and per-replica capacities of 0.8-2.4 times the "
+        "planning rate) whose replay meets the target (knob `capacity_share`: that capacity "
+        "over the planning rate).",
         "",
     ]
     return lines
@@ -102,10 +103,16 @@ def _point(point: Mapping[str, Any]) -> str:
 def _sweep_section(summary: TraceSummary, entry: Mapping[str, Any]) -> list[str]:
     oracle = entry["oracle"] or {}
     oracle_gpu = oracle.get("gpu_hours")
-    shares = ", ".join(f"{s:.2f}" for s in summary.oracle_capacity_shares)
+    shares = ", ".join(
+        f"{s:.2f} over {w:g} s"
+        for s, w in zip(
+            summary.oracle_capacity_shares, summary.oracle_windows_seconds, strict=False
+        )
+    )
     lines = [
         f"Oracle: {_number(oracle.get('slo_attainment'), '.2%')} at "
-        f"{_number(oracle_gpu, '.2f')} GPU-h (capacity share per seed: {shares}); "
+        f"{_number(oracle_gpu, '.2f')} GPU-h (capacity share and need window per seed: "
+        f"{shares}); "
         f"fluid bound {_number(entry['fluid_bound_gpu_hours'], '.2f')} GPU-h.",
         "",
         "| policy | knob | value | attainment (mean ± sd) | GPU-h (mean ± sd) | x oracle |",
@@ -140,6 +147,9 @@ def _sweep_section(summary: TraceSummary, entry: Mapping[str, Any]) -> list[str]
             else "No peer point beats every forescale point on both axes."
         ),
         "",
+        "Policy points beating the oracle (at or above its attainment, fewer GPU-hours): "
+        + _points(entry.get("beating_the_oracle", [])),
+        "",
         f"![{summary.name} frontier]({summary.name}-frontier.png)",
         f"![{summary.name} timelines]({summary.name}.png)",
         "",
@@ -165,6 +175,60 @@ def _table_section(summary: TraceSummary, rows: Sequence[Mapping[str, Any]]) -> 
     return [*lines, "", f"![{summary.name}]({summary.name}.png)", ""]
 
 
+def _cell(point: Mapping[str, Any] | None, with_knob: bool = False) -> str:
+    if not point:
+        return "-"
+    text = f"{point['slo_attainment']:.2%} / {point['gpu_hours']:.2f}"
+    if with_knob:
+        text = f"{point['knob_value']:g}: {text}"
+    if "policy" in point:
+        text = f"{point['policy']} @ {text}"
+    return text
+
+
+def _points(points: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(_cell(p, with_knob=True) for p in points) if points else "none"
+
+
+def summary_section(frontiers: Mapping[str, Any]) -> list[str]:
+    """The per-trace table a reader needs first (``bench_frontier.summary``)."""
+    default = bench_variants.BY_LABEL["forescale"].default
+    lines = [
+        "## Summary",
+        "",
+        "Cells: mean attainment / GPU-hours over the seeds (knob value first). forescale "
+        f"default: knob {default:g}. Cheapest at the target: the cheapest point reaching it "
+        "(forescale: its best attainment in parentheses if it never does). Dominating: peer "
+        "points at least as good as every forescale point on both axes. Beating the oracle: "
+        "points at or above its attainment for fewer GPU-hours (the oracle is then no lower "
+        "bound on that trace).",
+        "",
+        "| trace | oracle | fluid bound | forescale default | forescale cheapest at target "
+        "| cheapest peer at target | default / oracle | dominating every forescale point "
+        "| beating the oracle | flash2 second crowd (forescale default) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for trace, entry in frontiers.items():
+        s = bench_frontier.summary(entry, default)
+        cheapest = s["forescale_cheapest_at_slo"]
+        cheapest_text = (
+            _cell(cheapest, with_knob=True)
+            if cheapest
+            else f"never ({_cell(s['forescale_best_attainment'], with_knob=True)})"
+        )
+        crowd = s["second_crowd_attainment"]
+        lines.append(
+            f"| {trace} | {_cell(s['oracle'])} | {_number(s['fluid_bound_gpu_hours'], '.2f')} "
+            f"| {_cell(s['forescale_default'])} | {cheapest_text} "
+            f"| {_cell(s['cheapest_peer_at_slo'], with_knob=True)} "
+            f"| {_number(s['forescale_default_over_oracle'], '.2f')} "
+            f"| {_points(s['beating_every_forescale_point'])} "
+            f"| {_points(s['beating_the_oracle'])} "
+            f"| {'-' if crowd is None else format(crowd, '.2%')} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(
     outcome: BenchOutcome,
     config: BenchConfig,
@@ -172,6 +236,8 @@ def markdown(
     overrides: Mapping[str, object],
 ) -> str:
     lines = _header(outcome, config, overrides)
+    if outcome.sweep:
+        lines += summary_section(frontiers)
     for summary in outcome.traces:
         lines += _trace_intro(summary)
         if outcome.sweep:

@@ -20,11 +20,16 @@ the same replica the sim-server serves. Design choices:
 
 Performance: engine events use lazy invalidation on the heap (a pod's newest scheduled
 time is the valid one), the router's least-loaded choice is a C-level ``min`` over the
-Ready list, and per-request state lives in numpy arrays.
+Ready list, latency histograms are filled once per scrape (only scrapes read them), and
+:meth:`FleetSimulator.run` inlines the per-request path (arrival, dispatch, completion),
+which a million-request run takes millions of times. The inlined code does what
+routing, ``_dispatch``, ``_complete`` and ``_schedule`` do, in the same order, so that a
+run's figures do not change (``tests/unit/sim/test_fleet_equivalence.py`` pins them).
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -74,6 +79,11 @@ class FleetConfig:
     account_from: float = 0.0
     """GPU-hours are counted from this time on (the end of an unscored warm-up)."""
     deployment: str = "bench/llm"
+    abort_after_misses: int | None = None
+    """Stop the run once more scored requests than this have missed ``miss_ttft_seconds``
+    (checked at each scrape): a search that only asks "does this plan meet the target?"
+    learns "no" without replaying the rest of the trace. None: always run to the end."""
+    miss_ttft_seconds: float = math.inf
 
 
 class PodState(IntEnum):
@@ -96,7 +106,9 @@ class Pod:
         self.scheduled: float | None = None
 
 
-@dataclass(frozen=True)
+# Timeline and RunResult cross process boundaries (bench --jobs) and are not frozen: a
+# frozen dataclass compiled by mypyc (``sim.bench_compile``) cannot be unpickled.
+@dataclass
 class Timeline:
     """One row per autoscaler tick."""
 
@@ -108,7 +120,7 @@ class Timeline:
     """The scaler's planned demand (req/s), NaN when it has none."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunResult:
     scaler: str
     ttft: FloatArray
@@ -118,6 +130,8 @@ class RunResult:
     scale_events: int
     peak_waiting: float
     timeline: Timeline
+    aborted: bool = False
+    """The run stopped early (``FleetConfig.abort_after_misses``): its figures are partial."""
 
 
 # Event kinds, in the order simultaneous events are handled.
@@ -157,7 +171,13 @@ class FleetSimulator:
         self.concurrency: list[float] = []
         self.startups: list[float] = []
         self.startups_reported = 0
-        self.ttft = np.full(len(trace), math.nan)
+        self.ttft: list[float] = [math.nan] * len(trace)
+        # Latencies finished since the last scrape, binned into ``histograms`` at the next.
+        self.pending_ttft: list[float] = []
+        self.pending_e2e: list[float] = []
+        self.pending_queue: list[float] = []
+        self.pending_arrival: list[float] = []
+        self.misses = 0
         self.rows: list[tuple[float, int, int, int, float]] = []
 
     # ------------------------------------------------------------------ plumbing
@@ -167,7 +187,7 @@ class FleetSimulator:
         heapq.heappush(self.heap, (time, kind, self.sequence, payload))
 
     def _schedule(self, pod: Pod) -> None:
-        upcoming = pod.engine.next_event_time()
+        upcoming = pod.engine.next_at
         if upcoming is not None and upcoming != pod.scheduled:
             self._push(upcoming, _ENGINE, pod)
         pod.scheduled = upcoming
@@ -206,18 +226,12 @@ class FleetSimulator:
         self.prompt_tokens += request.prompt_tokens
         self.generation_tokens += request.output_tokens
         admitted = request.admitted_at or arrival
-        self.histograms.observe(ttft, (request.finished_at or first) - arrival, admitted - arrival)
+        self.pending_ttft.append(ttft)
+        self.pending_e2e.append((request.finished_at or first) - arrival)
+        self.pending_queue.append(admitted - arrival)
+        self.pending_arrival.append(arrival)
         if pod.state is PodState.DRAINING and pod.inflight == 0:
             self._remove(pod, request.finished_at or first)
-
-    def _route(self, request: SimRequest, now: float) -> None:
-        if not pod_fits(self.config.profile, request):
-            self.dropped += 1
-            return
-        if not self.ready:
-            self.router_queue.append(request)
-            return
-        self._dispatch(min(self.ready, key=_INFLIGHT), request, now)
 
     # ------------------------------------------------------------------ pods
 
@@ -270,7 +284,17 @@ class FleetSimulator:
 
     # ------------------------------------------------------------------ periodic
 
+    def _flush_histograms(self) -> None:
+        self.histograms.observe_many(self.pending_ttft, self.pending_e2e, self.pending_queue)
+        if self.config.abort_after_misses is not None and self.pending_ttft:
+            ttft = np.asarray(self.pending_ttft)
+            scored = np.asarray(self.pending_arrival) >= self.config.account_from
+            self.misses += int(np.count_nonzero(scored & (ttft > self.config.miss_ttft_seconds)))
+        self.pending_ttft, self.pending_e2e, self.pending_queue = [], [], []
+        self.pending_arrival = []
+
     def _scrape(self, now: float) -> None:
+        self._flush_histograms()
         reporting = [p for p in self.pods if p.state in (PodState.READY, PodState.DRAINING)]
         samples = tuple(
             PodSample(
@@ -342,6 +366,7 @@ class FleetSimulator:
     # ------------------------------------------------------------------ run
 
     def run(self) -> RunResult:
+        """Replay the trace (the per-request path is inlined, see the module doc)."""
         config = self.config
         self.desired = config.initial_replicas
         for _ in range(config.initial_replicas):
@@ -349,29 +374,60 @@ class FleetSimulator:
         self._push(0.0, _SCRAPE)
         self._push(1.0, _SAMPLE)
         self._push(self.scaler.interval_seconds, _TICK)
-        arrivals = self.trace.arrivals.tolist()
-        prompts = self.trace.prompt_tokens.tolist()
-        outputs = self.trace.output_tokens.tolist()
+        trace = self.trace
+        arrivals = trace.arrivals.tolist()
+        prompts = trace.prompt_tokens.tolist()
+        outputs = trace.output_tokens.tolist()
+        fits = (
+            (trace.prompt_tokens + trace.output_tokens) <= config.profile.kv_cache_tokens
+        ).tolist()
         total = len(arrivals)
         deadline = self.end + config.drain_limit_seconds
         heap = self.heap
+        ready = self.ready
+        ttfts = self.ttft
+        pop, push = heapq.heappop, heapq.heappush
+        engine_kind, draining, gone = _ENGINE, PodState.DRAINING, PodState.GONE
         index = 0
+        abort_after = config.abort_after_misses
+        aborted = False
         while index < total or self.finished + self.dropped < total:
             next_arrival = arrivals[index] if index < total else math.inf
             if heap and heap[0][0] <= next_arrival:
-                now, kind, _, payload = heapq.heappop(heap)
+                now, kind, _, payload = pop(heap)
                 if now > deadline:
                     break
-                if kind == _ENGINE:
+                if kind == engine_kind:
                     pod = payload
                     assert isinstance(pod, Pod)
-                    if pod.scheduled != now or pod.state is PodState.GONE:
+                    if pod.scheduled != now or pod.state is gone:
                         continue
                     pod.scheduled = None
-                    for done in pod.engine.advance(now):
-                        self._complete(pod, done)
-                    if not _gone(pod):
-                        self._schedule(pod)
+                    engine = pod.engine
+                    for done in engine.advance(now):
+                        # _complete, inlined.
+                        pod.inflight -= 1
+                        self.finished += 1
+                        arrival = done.arrival
+                        first = done.first_token_at or arrival
+                        ttft = first - arrival
+                        ttfts[done.id] = ttft
+                        self.completed += 1
+                        self.prompt_tokens += done.prompt_tokens
+                        self.generation_tokens += done.output_tokens
+                        self.pending_ttft.append(ttft)
+                        self.pending_e2e.append((done.finished_at or first) - arrival)
+                        self.pending_queue.append((done.admitted_at or arrival) - arrival)
+                        self.pending_arrival.append(arrival)
+                        if pod.state is draining and pod.inflight == 0:
+                            self._remove(pod, done.finished_at or first)
+                    if pod.state is not gone:
+                        # _schedule, inlined.
+                        upcoming = engine.next_at
+                        if upcoming is not None:
+                            self.sequence += 1
+                            push(heap, (upcoming, engine_kind, self.sequence, pod))
+                        pod.scheduled = upcoming
                 elif kind == _READY:
                     pod = payload
                     assert isinstance(pod, Pod)
@@ -382,24 +438,52 @@ class FleetSimulator:
                     self._push(now + 1.0, _SAMPLE)
                 elif kind == _SCRAPE:
                     self._scrape(now)
+                    if abort_after is not None and self.misses > abort_after:
+                        aborted = True
+                        break
                     self._push(now + config.scrape_interval_seconds, _SCRAPE)
                 else:
                     self._tick(now)
                     self._push(now + self.scaler.interval_seconds, _TICK)
                 continue
             now = next_arrival
-            self._route(SimRequest(index, now, prompts[index], outputs[index]), now)
+            # Routing to the least-loaded Ready pod and _dispatch, inlined.
+            if not fits[index]:
+                self.dropped += 1
+            elif not ready:
+                self.router_queue.append(SimRequest(index, now, prompts[index], outputs[index]))
+            else:
+                # min(ready, key=inflight) as a loop (the first least-loaded pod, like
+                # min): compiled, it reads a native attribute instead of an attrgetter.
+                pod = ready[0]
+                least = pod.inflight
+                for other in ready:
+                    if other.inflight < least:
+                        pod, least = other, other.inflight
+                engine = pod.engine
+                upcoming = engine.next_at
+                if upcoming is not None and upcoming <= now:
+                    for done in engine.advance(now):
+                        self._complete(pod, done)
+                engine.submit(SimRequest(index, now, prompts[index], outputs[index]), now)
+                pod.inflight += 1
+                upcoming = engine.next_at
+                if upcoming is not None and upcoming != pod.scheduled:
+                    self.sequence += 1
+                    push(heap, (upcoming, engine_kind, self.sequence, pod))
+                pod.scheduled = upcoming
             index += 1
         self._account(self.end)
         self.dropped = total - self.finished
         columns = np.array(self.rows, dtype=np.float64).reshape(-1, 5)
         return RunResult(
             scaler=self.scaler.name,
-            ttft=self.ttft,
+            ttft=np.array(self.ttft, dtype=np.float64),
             dropped=self.dropped,
             gpu_seconds=self.gpu_seconds,
             scale_events=self.scale_events,
             peak_waiting=self.peak_waiting,
+            aborted=aborted,
             timeline=Timeline(
                 time=columns[:, 0],
                 desired=columns[:, 1],
@@ -410,14 +494,22 @@ class FleetSimulator:
         )
 
 
-def _gone(pod: Pod) -> bool:
-    return pod.state is PodState.GONE
-
-
 def pod_fits(profile: ReplicaProfile, request: SimRequest) -> bool:
     return request.prompt_tokens + request.output_tokens <= profile.kv_cache_tokens
 
 
 def simulate(trace: Trace, scaler: Scaler, config: FleetConfig) -> RunResult:
-    """Replay ``trace`` against a fleet driven by ``scaler``."""
-    return FleetSimulator(trace, scaler, config).run()
+    """Replay ``trace`` against a fleet driven by ``scaler``.
+
+    The cyclic garbage collector is paused for the run: a run allocates millions of
+    short-lived request objects and heap entries, none in a reference cycle, and the
+    collector's generation scans cost a measurable share of the run (reference counting
+    still frees them).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return FleetSimulator(trace, scaler, config).run()
+    finally:
+        if enabled:
+            gc.enable()

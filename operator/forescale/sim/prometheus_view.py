@@ -21,6 +21,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from forescale.metrics.contract import REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS
 from forescale.metrics.histogram import histogram_quantile
 from forescale.metrics.observation import Observation
@@ -45,6 +47,10 @@ class Scrape:
     pods: tuple[PodSample, ...]
 
 
+_TTFT_BOUNDS = np.array(TTFT_BUCKETS, dtype=np.float64)
+_LATENCY_BOUNDS = np.array(REQUEST_LATENCY_BUCKETS, dtype=np.float64)
+
+
 class LatencyHistograms:
     """Cumulative per-bucket counts of TTFT, end-to-end latency and queue time."""
 
@@ -59,6 +65,24 @@ class LatencyHistograms:
         self.ttft[bisect.bisect_left(TTFT_BUCKETS, ttft)] += 1
         self.e2e[bisect.bisect_left(REQUEST_LATENCY_BUCKETS, e2e)] += 1
         self.queue[bisect.bisect_left(REQUEST_LATENCY_BUCKETS, queue)] += 1
+
+    def observe_many(self, ttft: list[float], e2e: list[float], queue: list[float]) -> None:
+        """:meth:`observe` for many requests at once (the same buckets, one numpy pass each).
+
+        The fleet simulator batches the requests finished between two scrapes: only scrapes
+        read the counts, so batching changes no figure and saves a bisect per request.
+        """
+        for counts, bounds, values in (
+            (self.ttft, _TTFT_BOUNDS, ttft),
+            (self.e2e, _LATENCY_BOUNDS, e2e),
+            (self.queue, _LATENCY_BOUNDS, queue),
+        ):
+            if not values:
+                continue
+            index = bounds.searchsorted(np.array(values, dtype=np.float64), side="left")
+            added = np.bincount(index, minlength=len(counts)).tolist()
+            for i, n in enumerate(added):
+                counts[i] += n
 
 
 def _quantile(

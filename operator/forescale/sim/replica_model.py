@@ -76,14 +76,26 @@ class SimRequest:
 
 
 class ReplicaEngine:
-    """One replica's scheduler and GPU timeline, advanced event by event."""
+    """One replica's scheduler and GPU timeline, advanced event by event.
+
+    The hot paths (``submit``, ``advance`` and the event handlers) read the profile's
+    figures from slots copied at construction and inline the step-time formula, because a
+    benchmark run calls them millions of times; the arithmetic is written exactly as in
+    :meth:`_step_time_now` so that the results do not change by a rounding.
+    """
 
     __slots__ = (
+        "_base",
+        "_batched_tokens",
         "_completed_generation",
         "_decoding",
-        "_next",
+        "_kv_tokens",
+        "_max_seqs",
+        "_per_kv",
+        "_per_seq",
         "_prefill_chunks",
         "_prefill_end",
+        "_prefill_per_token",
         "_prefilling",
         "_reserved",
         "_sequence",
@@ -92,6 +104,7 @@ class ReplicaEngine:
         "_sum_prompt",
         "_waiting",
         "finished_count",
+        "next_at",
         "now",
         "profile",
         "prompt_tokens_total",
@@ -99,6 +112,13 @@ class ReplicaEngine:
 
     def __init__(self, profile: ReplicaProfile, now: float = 0.0) -> None:
         self.profile = profile
+        self._base = profile.decode_base_seconds
+        self._per_seq = profile.decode_per_seq_seconds
+        self._per_kv = profile.decode_per_kv_token_seconds
+        self._prefill_per_token = profile.prefill_seconds_per_token
+        self._kv_tokens = profile.kv_cache_tokens
+        self._max_seqs = profile.max_num_seqs
+        self._batched_tokens = profile.max_num_batched_tokens
         self.now = now
         self.finished_count = 0
         self.prompt_tokens_total = 0
@@ -114,7 +134,9 @@ class ReplicaEngine:
         self._sum_prompt = 0
         self._sum_join = 0.0
         self._reserved = 0
-        self._next: float | None = None
+        self.next_at: float | None = None
+        """When the engine state next changes by itself (read only; the fleet's hot loop
+        reads it directly rather than through :meth:`next_event_time`)."""
 
     # ----------------------------------------------------------------- observation
 
@@ -155,11 +177,11 @@ class ReplicaEngine:
 
     def next_event_time(self) -> float | None:
         """When the engine state next changes by itself (None when idle or blocked)."""
-        return self._next
+        return self.next_at
 
     def fits(self, request: SimRequest) -> bool:
         """Whether the request could ever be admitted (prompt + output within the KV cache)."""
-        return request.prompt_tokens + request.output_tokens <= self.profile.kv_cache_tokens
+        return request.prompt_tokens + request.output_tokens <= self._kv_tokens
 
     # ----------------------------------------------------------------------- input
 
@@ -167,15 +189,14 @@ class ReplicaEngine:
         """Queue ``request`` at ``now`` (after ``advance(now)``); prefill starts if it fits."""
         if request.prompt_tokens < 0 or request.output_tokens < 1:
             raise ValueError(f"request {request.id}: needs prompt >= 0 and output >= 1 tokens")
-        if not self.fits(request):
+        if request.prompt_tokens + request.output_tokens > self._kv_tokens:
             raise ValueError(
                 f"request {request.id}: {request.prompt_tokens + request.output_tokens} tokens "
                 f"exceed the KV cache of {self.profile.kv_cache_tokens} tokens"
             )
-        if self._next is not None and self._next < now - 1e-12:
-            raise ValueError(
-                f"advance({now}) before submitting: an event is pending at {self._next}"
-            )
+        upcoming = self.next_at
+        if upcoming is not None and upcoming < now - 1e-12:
+            raise ValueError(f"advance({now}) before submitting: an event is pending at {upcoming}")
         self._move_to(now)
         self._waiting.append(request)
         if self._prefill_end is None:
@@ -185,13 +206,13 @@ class ReplicaEngine:
     def advance(self, until: float) -> list[SimRequest]:
         """Process every event up to ``until``; return the requests that finished."""
         finished: list[SimRequest] = []
-        while self._next is not None and self._next <= until:
-            event_time = self._next
+        while self.next_at is not None and self.next_at <= until:
+            event_time = self.next_at
             if self._prefill_end is not None:
                 self._end_prefill(event_time, finished)
             else:
                 self._complete_decodes(event_time, finished)
-            if self._prefill_end is None:
+            if self._prefill_end is None and self._waiting:
                 self._start_prefill()
             self._schedule()
         self._move_to(until)
@@ -200,11 +221,9 @@ class ReplicaEngine:
     # -------------------------------------------------------------------- internals
 
     def _step_time_now(self) -> float:
-        profile = self.profile
+        """The reference formula the hot paths inline (keep them in step with it)."""
         return (
-            profile.decode_base_seconds
-            + profile.decode_per_seq_seconds * len(self._decoding)
-            + profile.decode_per_kv_token_seconds * self._cache_tokens()
+            self._base + self._per_seq * len(self._decoding) + self._per_kv * self._cache_tokens()
         )
 
     def _cache_tokens(self) -> float:
@@ -215,18 +234,30 @@ class ReplicaEngine:
         """Advance decode progress continuously to ``now`` (no event crossed)."""
         if now < self.now:
             raise ValueError(f"time goes forward only: {now} < {self.now}")
-        if self._decoding and self._prefill_end is None:
-            self._step += self._steps_in(now - self.now)
+        batch = len(self._decoding)
+        if batch and self._prefill_end is None:
+            step = self._step
+            per_kv = self._per_kv
+            # _steps_in(now - self.now), inlined.
+            c = (
+                self._base
+                + self._per_seq * batch
+                + per_kv * (self._sum_prompt + batch * (1.0 + step) - self._sum_join)
+            )
+            a = per_kv * batch
+            seconds = now - self.now
+            # Root of a x^2 / 2 + c x = seconds, in the form that is stable when a -> 0.
+            self._step = step + 2.0 * seconds / (c + math.sqrt(c * c + 2.0 * a * seconds))
         self.now = now
 
     def _steps_in(self, seconds: float) -> float:
         c = self._step_time_now()
-        a = self.profile.decode_per_kv_token_seconds * len(self._decoding)
+        a = self._per_kv * len(self._decoding)
         # Root of a x^2 / 2 + c x = seconds, in the form that is stable when a -> 0.
         return 2.0 * seconds / (c + math.sqrt(c * c + 2.0 * a * seconds))
 
     def _seconds_for(self, steps: float) -> float:
-        a = self.profile.decode_per_kv_token_seconds * len(self._decoding)
+        a = self._per_kv * len(self._decoding)
         return self._step_time_now() * steps + 0.5 * a * steps * steps
 
     def _start_prefill(self) -> None:
@@ -234,50 +265,68 @@ class ReplicaEngine:
         waiting = self._waiting
         if not waiting:
             return
-        profile = self.profile
-        slots = profile.max_num_seqs - len(self._decoding)
-        free = profile.kv_cache_tokens - self._reserved
+        batch = len(self._decoding)
+        slots = self._max_seqs - batch
+        kv_tokens = self._kv_tokens
+        batched = self._batched_tokens
+        free = kv_tokens - self._reserved
         group: list[SimRequest] = []
         prompt = 0
+        now = self.now
         while waiting and len(group) < slots:
             head = waiting[0]
             need = head.prompt_tokens + head.output_tokens
             if need > free:
                 break
-            if group and prompt + head.prompt_tokens > profile.max_num_batched_tokens:
+            if group and prompt + head.prompt_tokens > batched:
                 break
             waiting.popleft()
             group.append(head)
-            head.admitted_at = self.now
+            head.admitted_at = now
             free -= need
             prompt += head.prompt_tokens
         if not group:
             return
-        self._reserved = profile.kv_cache_tokens - free
-        chunks = max(1, -(-prompt // profile.max_num_batched_tokens))
-        duration = self._seconds_for(chunks) + profile.prefill_seconds_per_token * prompt
+        self._reserved = kv_tokens - free
+        chunks = max(1, -(-prompt // batched))
+        # _seconds_for(chunks), inlined.
+        per_kv = self._per_kv
+        step_time = (
+            self._base
+            + self._per_seq * batch
+            + per_kv * (self._sum_prompt + batch * (1.0 + self._step) - self._sum_join)
+        )
+        a = per_kv * batch
+        duration = step_time * chunks + 0.5 * a * chunks * chunks
+        duration += self._prefill_per_token * prompt
         self._prefilling = group
         self._prefill_chunks = chunks
-        self._prefill_end = self.now + duration
+        self._prefill_end = now + duration
 
     def _end_prefill(self, now: float, finished: list[SimRequest]) -> None:
         self.now = now
-        if self._decoding:
+        decoding = self._decoding
+        if decoding:
             self._step += self._prefill_chunks
         step = self._step
+        sequence = self._sequence
+        sum_prompt = self._sum_prompt
+        sum_join = self._sum_join
         for request in self._prefilling:
             request.first_token_at = now
-            self.prompt_tokens_total += request.prompt_tokens
+            prompt = request.prompt_tokens
+            self.prompt_tokens_total += prompt
             if request.output_tokens == 1:
                 self._finish(request, now, finished)
                 continue
             request.decode_start_step = step
-            self._sum_prompt += request.prompt_tokens
-            self._sum_join += step
-            self._sequence += 1
-            heapq.heappush(
-                self._decoding, (step + request.output_tokens - 1, self._sequence, request)
-            )
+            sum_prompt += prompt
+            sum_join += step
+            sequence += 1
+            heapq.heappush(decoding, (step + request.output_tokens - 1, sequence, request))
+        self._sequence = sequence
+        self._sum_prompt = sum_prompt
+        self._sum_join = sum_join
         self._prefilling = []
         self._prefill_end = None
         self._complete_decodes(now, finished, snap=False)
@@ -289,11 +338,21 @@ class ReplicaEngine:
             self._step = max(self._step, decoding[0][0])
         self.now = now
         limit = self._step + _STEP_EPSILON
-        while decoding and decoding[0][0] <= limit:
-            _, _, request = heapq.heappop(decoding)
-            self._sum_prompt -= request.prompt_tokens
-            self._sum_join -= request.decode_start_step
-            self._finish(request, now, finished)
+        if decoding and decoding[0][0] <= limit:
+            sum_prompt = self._sum_prompt
+            sum_join = self._sum_join
+            pop = heapq.heappop
+            while decoding and decoding[0][0] <= limit:
+                request = pop(decoding)[2]
+                sum_prompt -= request.prompt_tokens
+                sum_join -= request.decode_start_step
+                request.finished_at = now
+                self._reserved -= request.prompt_tokens + request.output_tokens
+                self._completed_generation += request.output_tokens
+                self.finished_count += 1
+                finished.append(request)
+            self._sum_prompt = sum_prompt
+            self._sum_join = sum_join
         if not decoding:  # drop accumulated rounding once the batch empties
             self._sum_prompt = 0
             self._sum_join = 0.0
@@ -307,9 +366,20 @@ class ReplicaEngine:
 
     def _schedule(self) -> None:
         if self._prefill_end is not None:
-            self._next = self._prefill_end
+            self.next_at = self._prefill_end
         elif self._decoding:
-            remaining = max(0.0, self._decoding[0][0] - self._step)
-            self._next = self.now + self._seconds_for(remaining)
+            decoding = self._decoding
+            batch = len(decoding)
+            step = self._step
+            remaining = max(0.0, decoding[0][0] - step)
+            # _seconds_for(remaining), inlined.
+            per_kv = self._per_kv
+            step_time = (
+                self._base
+                + self._per_seq * batch
+                + per_kv * (self._sum_prompt + batch * (1.0 + step) - self._sum_join)
+            )
+            a = per_kv * batch
+            self.next_at = self.now + (step_time * remaining + 0.5 * a * remaining * remaining)
         else:
-            self._next = None
+            self.next_at = None

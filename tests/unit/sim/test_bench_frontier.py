@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from forescale.sim.bench_frontier import frontier, label, oracle_violations
+from forescale.sim.bench_frontier import frontier, label, oracle_violations, summary
 
 
 def row(
@@ -83,3 +83,36 @@ def test_oracle_violations_compare_runs_of_the_same_trace_and_seed() -> None:
     assert oracle_violations([*ROWS, cheaper]) == [cheaper]
     other_seed = row("fixed", 1.0, 0, 0.995, 6.5)  # seed 0 oracle: 99.5 % at 5.0
     assert oracle_violations([*ROWS, other_seed]) == []
+
+
+def test_frontier_flags_points_that_beat_the_oracle_and_summarises_each_trace() -> None:
+    rows = [
+        *ROWS,
+        row("keda", 0.9, 0, 1.0, 5.5),  # mean 100 % at 5.5 GPU-h: the oracle (99.4 %) pays 6.0
+        row("keda", 0.9, 1, 1.0, 5.5),
+    ]
+    entry = frontier(rows, {"t": 4.0})["t"]
+    assert entry["beating_the_oracle"] == [
+        {"policy": "keda", "knob_value": 0.9, "slo_attainment": 1.0, "gpu_hours": 5.5}
+    ]
+    s = summary(entry, default_knob=1.0)
+    assert s["forescale_default"] == {"knob_value": 1.0, "slo_attainment": 0.96, "gpu_hours": 8.0}
+    assert s["forescale_cheapest_at_slo"]["knob_value"] == 0.8
+    assert s["cheapest_peer_at_slo"] == {
+        "policy": "keda", "knob_value": 0.9, "slo_attainment": 1.0, "gpu_hours": 5.5
+    }  # fmt: skip
+    assert s["forescale_default_over_oracle"] == pytest.approx(8.0 / 6.0)
+    assert s["fluid_bound_gpu_hours"] == 4.0
+    assert s["beating_the_oracle"] == entry["beating_the_oracle"]
+    assert s["second_crowd_attainment"] is None
+    # Without the keda rows nothing beats the oracle (5.0 and 7.0 GPU-h at 99.5 / 99.3 %).
+    assert frontier(ROWS, {})["t"]["beating_the_oracle"] == []
+
+
+def test_the_second_crowd_attainment_is_averaged_over_seeds() -> None:
+    rows = [
+        {**row("forescale", 0.99, 0, 0.9, 1.0), "second_crowd_attainment": 0.8},
+        {**row("forescale", 0.99, 1, 0.9, 1.0), "second_crowd_attainment": 0.6},
+    ]
+    entry = frontier(rows, {})["t"]
+    assert summary(entry, 0.99)["second_crowd_attainment"] == pytest.approx(0.7)

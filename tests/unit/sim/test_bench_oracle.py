@@ -8,15 +8,26 @@ scenario (two seeds) and fails on such a run.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from forescale.sim import bench_variants
-from forescale.sim.bench import BenchConfig, prepare, run_bench, run_oracle, score, size
+from forescale.sim.bench import (
+    BenchConfig,
+    fleet_config,
+    oracle_candidates,
+    prepare,
+    run_bench,
+    run_oracle,
+    score,
+    size,
+)
 from forescale.sim.bench_frontier import oracle_violations
-from forescale.sim.peers.provisioning import fluid_gpu_seconds, oracle_plan
+from forescale.sim.fleet import simulate
+from forescale.sim.peers.provisioning import OracleScaler, fluid_gpu_seconds, oracle_plan
 from forescale.sim.replica_profiles import get_profile
 from forescale.sim.traces import Trace
 
@@ -103,3 +114,43 @@ def test_no_policy_beats_the_oracle_at_equal_or_higher_attainment(
         for r in oracle_violations(rows)
     ]
     assert beating == []
+
+
+def test_a_replay_that_cannot_meet_the_target_stops_early_and_is_never_feasible() -> None:
+    config = BenchConfig(
+        profile=PROFILE,
+        cold_start_seconds=60.0,
+        peak_replicas=4.0,
+        max_replicas=8,
+        scenario_seconds=480.0,
+        warmup_seconds=120.0,
+    )
+    prepared = prepare("flash", config, 0, size("flash", config))
+    starved = np.ones(int(prepared.trace.duration) + 2, dtype=np.int64)  # one replica, always
+    fleet = replace(
+        fleet_config(prepared, config, initial=1), abort_after_misses=10, miss_ttft_seconds=2.0
+    )
+    result = simulate(prepared.trace, OracleScaler(starved, 15.0, 1, 8), fleet)
+    assert result.aborted
+    assert result.timeline.time[-1] < prepared.trace.duration - 60  # stopped well before the end
+    full = simulate(
+        prepared.trace, OracleScaler(starved, 15.0, 1, 8), replace(fleet, abort_after_misses=None)
+    )
+    assert not full.aborted
+    assert score(prepared, full, 2.0, {})["slo_attainment"] < 0.99  # the abort was right
+
+
+def test_the_search_covers_several_windows_and_capacities_above_the_slo_rate() -> None:
+    config = BenchConfig(
+        profile=PROFILE, cold_start_seconds=60.0, peak_replicas=4.0, max_replicas=8,
+        scenario_seconds=480.0, warmup_seconds=120.0,
+    )  # fmt: skip
+    prepared = prepare("flash", config, 0, size("flash", config))
+    candidates = oracle_candidates(prepared, config)
+    assert {c.window_seconds for c in candidates} == {15.0, 30.0, 60.0}
+    slo_share = (
+        prepared.capacity.slo_requests_per_second / prepared.capacity.planning_requests_per_second
+    )
+    assert max(c.share for c in candidates) > 2 * slo_share
+    costs = [c.cost for c in candidates]
+    assert costs == sorted(costs)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from forescale.sim.bench import RESULT_FIELDS, BenchConfig, run_bench
+from forescale.sim.bench import RESULT_FIELDS, BenchConfig, prepare, run_bench, second_crowd, size
 from forescale.sim.bench_cli import bench
 from forescale.sim.replica_profiles import get_profile
 
@@ -53,7 +53,7 @@ def test_results_have_the_issue_columns_one_row_per_policy(
     expected = [
         *("trace", "policy", "variant", "knob", "knob_value", "seed", "requests"),
         *("slo_attainment", "gpu_hours", "ttft_p50", "ttft_p95", "ttft_p99", "scale_events"),
-        *("dropped", "gpu_hours_over_oracle", "peak_waiting"),
+        *("dropped", "gpu_hours_over_oracle", "peak_waiting", "second_crowd_attainment"),
     ]
     assert list(RESULT_FIELDS) == expected
     for row in rows:
@@ -149,3 +149,21 @@ def test_empty_trace_is_a_clear_error(tmp_path: Path) -> None:
     code, output, _ = run(tmp_path, "empty", "--trace", str(path), "--policies", "fixed")
     assert code != 0
     assert "no requests" in output
+
+
+def test_flash2_rows_carry_the_second_crowds_attainment_and_others_none() -> None:
+    config = BenchConfig(
+        profile=get_profile("llama-3.1-8b-h100"),
+        cold_start_seconds=60.0,
+        peak_replicas=2.0,
+        max_replicas=4,
+        scenario_seconds=960.0,
+        warmup_seconds=120.0,
+    )
+    outcome = run_bench(["flash2", "steady"], ["fixed"], config)
+    crowd = {r["trace"]: r["second_crowd_attainment"] for r in outcome.rows}
+    assert crowd["steady"] is None
+    assert isinstance(crowd["flash2"], float) and 0.0 <= crowd["flash2"] <= 1.0
+    prepared = prepare("flash2", config, 0, size("flash2", config))
+    # The second crowd starts 10 minutes after the first (a third of the way in).
+    assert second_crowd("flash2", prepared, config) == (120.0 + 320.0 + 600.0, 120.0 + 960.0)
