@@ -54,8 +54,9 @@ class PeakBound:
     rise: float
     """How far the current rate exceeds the highest rate seen at least one horizon ago."""
     pace: float = math.inf
-    """The most demand the forecast may reach above the bound: the current rate plus its
-    own rise over the last horizon (a climb goes on at most as fast as it went)."""
+    """The most demand the forecast may reach above the bound: the current rate plus the
+    rise over the last horizon that has held for a quarter horizon (a climb goes on at
+    most as fast as it went)."""
 
 
 def peak_bound(
@@ -82,7 +83,12 @@ def peak_bound(
     peak = max([arrival, remembered_peak, *(rate for _, rate, _ in history)])
     rise = max(0.0, arrival - max(before))
     then = max((t, rate) for t, rate, _ in history if t <= at - horizon)[1]
-    pace = arrival + max(0.0, arrival - then)
+    # Only the rise that has held counts: the lowest rate of the last quarter horizon over
+    # the rate a horizon ago. A climb holds its gains; a burst's edge (quiet a minute ago)
+    # does not, and extrapolated it planned every burst of the Azure code trace far above
+    # the peak seen.
+    held = min([arrival, *(rate for t, rate, _ in history if t > at - horizon / 4)])
+    pace = arrival + max(0.0, held - then)
     return PeakBound(peak * (1 + params.peak_margin) + rise, peak, rise, pace)
 
 

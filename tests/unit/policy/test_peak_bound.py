@@ -95,3 +95,14 @@ def test_a_forecast_above_the_bound_goes_no_faster_than_the_arrivals_rose() -> N
     plan = predictive(100.0, 100.0, None, 480.0, 400.0, 1.0, 1.0, True, bound, 240.0, 10.0, PARAMS)
     assert plan.rate == pytest.approx(150.0)
     assert "within the rise of the last horizon" in plan.label
+
+
+def test_only_a_rise_that_held_for_a_quarter_horizon_lets_the_forecast_pass_the_bound() -> None:
+    """A burst's edge: 50 req/s 45 s ago, 100 now. The rise has not held, so the plan
+    stays at the bound (peak 100 + 10 %) instead of the edge's extrapolation."""
+    history = [(0.0, 50.0, 100.0), (240.0, 50.0, 100.0), (435.0, 50.0, 100.0)]
+    bound = peak_bound([*history, (480.0, 100.0, 100.0)], 100.0, 480.0, 240.0, PARAMS)
+    assert bound is not None
+    assert bound.pace == pytest.approx(100.0)
+    plan = predictive(100.0, 100.0, None, 480.0, 400.0, 1.0, 1.0, True, bound, 240.0, 10.0, PARAMS)
+    assert plan.rate == pytest.approx(110.0)
