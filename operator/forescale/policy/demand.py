@@ -146,7 +146,10 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
         rate = max(bound.limit, forecast, arrival)
         note = _bound_note(bound, params)
         if forecast > bound.limit:
-            note = f"{note}; the forecast within the rise of the last horizon"
+            note = (
+                f"{note}; the forecast up to {bound.pace:.1f} req/s, the arrivals plus the"
+                " rise that held over the last horizon"
+            )
         label = f"{label}, capped at {rate:.1f} req/s ({note})"
     threshold = max(params.spike_ratio, envelope)
     noise = math.sqrt(max(expected, 0.0) / params.rate_window_seconds)

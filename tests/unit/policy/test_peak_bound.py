@@ -94,7 +94,7 @@ def test_a_forecast_above_the_bound_goes_no_faster_than_the_arrivals_rose() -> N
     assert bound.pace == pytest.approx(150.0)  # 100 now + (100 - 50) over the horizon
     plan = predictive(100.0, 100.0, None, 480.0, 400.0, 1.0, 1.0, True, bound, 240.0, 10.0, PARAMS)
     assert plan.rate == pytest.approx(150.0)
-    assert "within the rise of the last horizon" in plan.label
+    assert "the forecast up to 150.0 req/s, the arrivals plus the rise that held" in plan.label
 
 
 def test_only_a_rise_that_held_for_a_quarter_horizon_lets_the_forecast_pass_the_bound() -> None:
