@@ -5,21 +5,25 @@ and season, highest point over the horizon) times the burst envelope learned fro
 deployment's history at the SLO's attainment quantile (``envelope``). Two things keep it
 honest:
 
-* **Bound by what was seen.** The plan never exceeds the highest arrival rate the
-  deployment has shown (remembered with the envelope's half-life, so a flash crowd seen
-  once still counts hours later) plus ``peak_margin``, plus the rise of the arrival rate
-  over the last horizon above the peak seen before it (a rise is assumed to go on as fast
-  over the next horizon). The envelope is one quantile over all levels: ratios learned
-  from quiet minutes (a burst from near idle is many times its base) must not multiply
-  the base of a busy minute into a rate nobody ever sent.
+* **Bound by what was seen.** The envelope's headroom never takes the plan above the
+  highest arrival rate the deployment has shown (remembered with the envelope's
+  half-life, so a flash crowd seen once still counts hours later) plus ``peak_margin``,
+  plus the rise of the arrival rate over the last horizon above the peak seen before it;
+  the forecast itself is not capped (a climb back towards a known peak is the
+  forecaster's to follow; its trend counts only beyond the noise, ``deciding``). The
+  envelope is one quantile over all levels: ratios learned from quiet minutes (a burst
+  from near idle is many times its base) must not multiply the base of a busy minute into
+  a rate nobody ever sent.
 * **A fast path for the unforeseen.** Arrivals beyond both ``spike_ratio`` and the
   envelope times the expected rate, and beyond the rate window's counting noise, are a
   spike the smoothed base lags on: the current rise
   is extrapolated over the horizon (at most doubling the current rate), within the bound.
 
-Until enough windows have closed for the quantile to rest on evidence (one expected beyond
-it: 100 windows for 0.99), the plan is at least the highest rate seen: a new deployment
-has not shown its bursts yet. ``reactive`` plans for the current arrival rate; while the
+Until a burst window has closed, the envelope is the counting noise a Poisson stream at the
+recent mean rate shows over the horizon at the SLO's quantile (``envelope.prior``). Until
+enough windows have closed for the quantile to rest on evidence (one expected beyond it:
+100 windows for 0.99), the plan is at least the highest rate seen: a new deployment has not
+shown its bursts yet. ``reactive`` plans for the current arrival rate; while the
 forecaster warms up (a rate window still filling looks like a steep rise), so does
 ``predictive``.
 """
@@ -49,10 +53,14 @@ class PeakBound:
     """Highest arrival rate remembered (the current one included)."""
     rise: float
     """How far the current rate exceeds the highest rate seen at least one horizon ago."""
+    pace: float = math.inf
+    """The most demand the forecast may reach above the bound: the current rate plus the
+    rise over the last horizon that has held for a quarter horizon (a climb goes on at
+    most as fast as it went)."""
 
 
 def peak_bound(
-    history: Sequence[tuple[float, float]],
+    history: Sequence[tuple[float, float, float]],
     arrival: float,
     at: float,
     horizon: float,
@@ -64,17 +72,24 @@ def peak_bound(
 
     ``peak x (1 + peak_margin) + rise``, where ``peak`` is the larger of
     ``remembered_peak`` and the history's rates, and ``rise`` the current rate's excess over
-    the highest rate in the history at least one horizon old. The policy's history holds
-    the remembered peak at each time, so a burst that returns to a known peak adds no rise
-    and a ramp into new territory keeps its own. None (no bound) while no
-    observation is a horizon old yet.
+    the highest peak remembered at least one horizon ago. ``history`` holds (time, arrival
+    rate, remembered peak then), so a burst that returns to a known peak adds no rise and a
+    ramp into new territory keeps its own. None (no bound) while no observation is a
+    horizon old yet.
     """
-    before = [rate for t, rate in history if t <= at - horizon]
+    before = [peak_then for t, _, peak_then in history if t <= at - horizon]
     if not before:
         return None
-    peak = max([arrival, remembered_peak, *(rate for _, rate in history)])
+    peak = max([arrival, remembered_peak, *(rate for _, rate, _ in history)])
     rise = max(0.0, arrival - max(before))
-    return PeakBound(peak * (1 + params.peak_margin) + rise, peak, rise)
+    then = max((t, rate) for t, rate, _ in history if t <= at - horizon)[1]
+    # Only the rise that has held counts: the lowest rate of the last quarter horizon over
+    # the rate a horizon ago. A climb holds its gains; a burst's edge (quiet a minute ago)
+    # does not, and extrapolated it planned every burst of the Azure code trace far above
+    # the peak seen.
+    held = min([arrival, *(rate for t, rate, _ in history if t > at - horizon / 4)])
+    pace = arrival + max(0.0, held - then)
+    return PeakBound(peak * (1 + params.peak_margin) + rise, peak, rise, pace)
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,8 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     last: tuple[float, float] | None,
     at: float,
     base: float,
-    envelope: float | None,
+    envelope: float,
+    learned: float | None,
     trusted: bool,
     bound: PeakBound | None,
     horizon: float,
@@ -106,27 +122,36 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     """The predictive plan (see the module docstring).
 
     ``expected`` is the rate the forecaster expected for this sample, ``last`` the previous
-    (time, arrival rate), ``capacity`` one replica's within-SLO requests/s.
+    (time, arrival rate), ``capacity`` one replica's within-SLO requests/s, ``envelope`` the
+    ratio planned with and ``learned`` the histogram's quantile (None: nothing closed yet),
+    which says whether the envelope is learned or the Poisson prior.
     """
     quantile = f"p{params.attainment * 100:g}"
-    if envelope is None:
-        rate = max(base, arrival)
-        label = f"forecast {rate:.1f} req/s in {horizon:.0f} s (burst envelope not learned yet)"
-    else:
-        rate = max(base * envelope, arrival)
-        label = (
-            f"forecast {base:.1f} req/s x burst envelope {envelope:.2f} ({quantile})"
-            f" = {rate:.1f} req/s in {horizon:.0f} s"
-        )
+    source = "Poisson prior" if learned is None or learned < envelope else "learned"
+    rate = max(base * envelope, arrival)
+    label = (
+        f"forecast {base:.1f} req/s x burst envelope {envelope:.2f} ({quantile}, {source})"
+        f" = {rate:.1f} req/s in {horizon:.0f} s"
+    )
     if not trusted and bound is not None and bound.peak > rate:
-        # Too few windows for this quantile: until they exist, plan for the highest rate
-        # the deployment has shown (a new deployment has not seen its bursts yet).
+        # Too few windows for this quantile: until one is expected beyond it, plan for the
+        # highest rate the deployment has shown (a new deployment has not shown its bursts).
         rate = bound.peak
         label = f"{label}; too little history for {quantile}: the peak seen, {rate:.1f} req/s"
     if bound is not None and rate > bound.limit:
-        rate = max(bound.limit, arrival)
-        label = f"{label}, capped at {rate:.1f} req/s ({_bound_note(bound, params)})"
-    threshold = max(params.spike_ratio, envelope or 0.0)
+        # The bound caps the envelope's headroom, not the forecast: a climb back towards
+        # (or past) a known peak is the forecaster's to follow, as fast as the arrivals
+        # rose over the last horizon (a burst's edge extrapolated is no climb).
+        forecast = min(base, bound.pace)
+        rate = max(bound.limit, forecast, arrival)
+        note = _bound_note(bound, params)
+        if forecast > bound.limit:
+            note = (
+                f"{note}; the forecast up to {bound.pace:.1f} req/s, the arrivals plus the"
+                " rise that held over the last horizon"
+            )
+        label = f"{label}, capped at {rate:.1f} req/s ({note})"
+    threshold = max(params.spike_ratio, envelope)
     noise = math.sqrt(max(expected, 0.0) / params.rate_window_seconds)
     surprise = (
         arrival > threshold * expected

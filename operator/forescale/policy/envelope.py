@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 #: Lower edge of the histogram's first bin (a peak at half the base: a falling load).
 LOWEST_RATIO = 0.5
@@ -186,6 +187,50 @@ def trusted(state: EnvelopeState, q: float) -> bool:
     """Whether enough windows closed for quantile ``q`` to rest on evidence: at least one
     window is expected beyond it (``windows x (1 - q) >= 1``; 100 windows for 0.99)."""
     return state.windows * (1 - q) >= 1
+
+
+def prior(rate: float, window_seconds: float, horizon_seconds: float, q: float) -> float:
+    """The envelope before any burst window has closed: pure counting noise.
+
+    A Poisson stream at ``rate`` read through a ``window_seconds`` rate window shows
+    readings of standard deviation ``sqrt(rate / window)``; over the horizon there are about
+    ``horizon / window`` independent readings, and their highest one exceeds its mean by
+    ``z`` standard deviations at quantile ``q`` when each reading stays below it with
+    probability ``q ** (1 / readings)``. So a stream with no bursts at all peaks at
+    ``1 + z / sqrt(rate x window)`` times its rate within the horizon at quantile ``q``:
+    that is the least headroom the SLO's quantile asks for, from the first decision on,
+    and the learned histogram can only raise it (``envelope``).
+    """
+    if rate <= 0 or window_seconds <= 0:
+        return 1.0
+    readings = max(1.0, horizon_seconds / window_seconds)
+    z = NormalDist().inv_cdf(q ** (1.0 / readings))
+    return 1.0 + max(z, 0.0) / math.sqrt(rate * window_seconds)
+
+
+def envelope(  # noqa: PLR0917 (each a different quantity)
+    state: EnvelopeState,
+    base: float,
+    rate: float,
+    window_seconds: float,
+    horizon_seconds: float,
+    q: float,
+) -> tuple[float, float | None]:
+    """The envelope a plan uses over ``base``, and the learned quantile (None: no window
+    has closed yet).
+
+    Until a window has closed it is what the Poisson ``prior`` of a stream at ``rate`` (the
+    traffic's mean rate, not the floored base) peaks at over ``base``; then the learned
+    quantile, whose ratios include the counting noise of their own windows (so on a steady
+    stream the two agree) and rise above it as burst windows close. The quantile moves the
+    plan from the first decision on.
+    """
+    learned = quantile(state, q)
+    if learned is not None:
+        return learned, learned
+    if base <= 0:
+        return 1.0, None
+    return max(1.0, rate * prior(rate, window_seconds, horizon_seconds, q) / base), None
 
 
 def quantile(state: EnvelopeState, q: float) -> float | None:

@@ -15,8 +15,8 @@ from forescale.policy.envelope import EnvelopeState
 from forescale.policy.forecasting import ForecasterState
 
 #: State format version; bump when a field's meaning changes (2: the burst envelope;
-#: 3: its window count).
-STATE_VERSION = 3
+#: 3: its window count; 4: arrival_history holds arrival rates and remembered peaks).
+STATE_VERSION = 4
 #: How many observed pod start times the horizon is learned from.
 STARTUP_SAMPLES = 16
 
@@ -32,9 +32,9 @@ class PolicyState:
     first_observation_at: float | None = None
     """When this state first saw data: no scale-down before a full stabilization window."""
     last_arrival_rate: float | None = None
-    arrival_history: tuple[tuple[float, float], ...] = ()
-    """(observation time, remembered peak rate then) over the last horizon: the bound
-    allows the rise of the peak over one horizon to go on."""
+    arrival_history: tuple[tuple[float, float, float], ...] = ()
+    """(observation time, arrival rate, remembered peak then) over the last horizon: the
+    Poisson prior's mean rate, and the bound's rise above the peak a horizon ago."""
     remembered_peak: float | None = None
     """Highest arrival rate seen, decaying with the memory half-life: the plan's bound."""
     capacity_requests_per_second: float | None = None
@@ -63,7 +63,7 @@ class PolicyState:
             "last_observation_at": self.last_observation_at,
             "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
-            "arrival_history": [[t, r] for t, r in self.arrival_history],
+            "arrival_history": [list(entry) for entry in self.arrival_history],
             "remembered_peak": self.remembered_peak,
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
@@ -127,15 +127,16 @@ def _floats(data: dict[str, object], key: str) -> list[float]:
     return [_required({key: v}, key) for v in values]
 
 
-def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float], ...]:
+def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float, float], ...]:
     values = data.get(key, [])
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list")
     out = []
-    for pair in values:
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ValueError(f"{key} entries must be [time, rate], got {pair!r}")
-        out.append((_required({key: pair[0]}, key), _required({key: pair[1]}, key)))
+    for entry in values:
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise ValueError(f"{key} entries must be [time, rate, peak], got {entry!r}")
+        t, rate, peak = (_required({key: v}, key) for v in entry)
+        out.append((t, rate, peak))
     return tuple(out)
 
 

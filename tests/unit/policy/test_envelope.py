@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import yaml
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.metrics.observation import Observation
 from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
-from forescale.policy.envelope import EnvelopeState, observe, quantile
+from forescale.policy.envelope import EnvelopeState, observe, prior, quantile
 from forescale.policy.spec_mapping import parameters_from_spec
 from tests.conftest import SAMPLES
 
@@ -179,6 +181,31 @@ def test_a_filling_rate_window_on_the_demo_does_not_scale_up() -> None:
             decision = decide([obs], state, params, ReplicaCounts(1, 1), float(now))
             state = decision.state
             assert decision.desired_replicas == 1, (seed, now, decision.reason)
+
+
+def test_the_poisson_prior_is_the_counting_noise_of_the_rate_window() -> None:
+    """A stream with no bursts, read through a 60 s window over a 240 s horizon (four
+    independent readings): the highest reading exceeds the rate by z(q^(1/4)) standard
+    deviations of one reading, sqrt(rate / 60)."""
+    z = NormalDist().inv_cdf(0.99**0.25)
+    assert prior(100.0, 60.0, 240.0, 0.99) == pytest.approx(1 + z * math.sqrt(100 / 60) / 100)
+    assert prior(100.0, 60.0, 240.0, 0.9) < prior(100.0, 60.0, 240.0, 0.99)
+    assert prior(1.0, 60.0, 240.0, 0.99) > prior(100.0, 60.0, 240.0, 0.99)  # relative noise
+    assert prior(0.0, 60.0, 240.0, 0.99) == 1.0
+
+
+def test_the_attainment_moves_the_plan_from_the_first_decision() -> None:
+    """Before any burst window has closed (a new deployment), the envelope is the Poisson
+    prior at the SLO's quantile: the knob changes the plan at once (it planned the bare
+    forecast, whatever the knob, until a window closed)."""
+    params = ScalingParameters(max_replicas=100, capacity_requests_per_second=10.0)
+    planned = {}
+    for q in (0.9, 0.99, 0.999):
+        decision = run([100.0] * 25, replace(params, attainment=q), replicas=10)[-1]
+        assert "Poisson prior" in decision.reason
+        assert decision.forecast_requests_per_second is not None
+        planned[q] = decision.forecast_requests_per_second
+    assert 100.0 < planned[0.9] < planned[0.99] < planned[0.999] < 120.0
 
 
 def test_until_the_quantile_has_evidence_the_plan_holds_the_peak_seen() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from forescale.policy import ScalingParameters
-from forescale.policy.demand import peak_bound
+from forescale.policy.demand import peak_bound, predictive
 
 from .support import run
 
@@ -16,14 +16,20 @@ BURST = [0.0] * 12 + [50.0, 150.0, 250.0, 300.0, 250.0, 150.0, 50.0, 0.0]
 
 
 def test_the_bound_is_peak_plus_margin_plus_the_ongoing_rise() -> None:
-    history = [(0.0, 100.0), (60.0, 300.0), (120.0, 80.0), (300.0, 200.0)]
+    history = [
+        (0.0, 100.0, 100.0),
+        (60.0, 300.0, 300.0),
+        (120.0, 80.0, 300.0),
+        (240.0, 50.0, 300.0),
+        (300.0, 200.0, 300.0),
+    ]
     # Samples a horizon (240 s) old or older: 100 and 300 (t <= 60); peak of the window 300.
     bound = peak_bound(history, 200.0, 300.0, 240.0, PARAMS)
     assert bound is not None
     assert (bound.peak, bound.rise) == (300.0, 0.0)
     assert bound.limit == pytest.approx(330.0)
     # A rate above everything seen a horizon ago adds its rise once more.
-    bound = peak_bound([*history[:-1], (300.0, 400.0)], 400.0, 300.0, 240.0, PARAMS)
+    bound = peak_bound([*history[:-1], (300.0, 400.0, 400.0)], 400.0, 300.0, 240.0, PARAMS)
     assert bound is not None
     assert (bound.peak, bound.rise) == (400.0, 100.0)
     assert bound.limit == pytest.approx(400.0 * 1.1 + 100.0)
@@ -33,7 +39,9 @@ def test_the_bound_is_peak_plus_margin_plus_the_ongoing_rise() -> None:
 
 
 def test_no_bound_without_a_sample_a_horizon_old() -> None:
-    assert peak_bound([(200.0, 10.0), (300.0, 20.0)], 20.0, 300.0, 240.0, PARAMS) is None
+    assert (
+        peak_bound([(200.0, 10.0, 10.0), (300.0, 20.0, 20.0)], 20.0, 300.0, 240.0, PARAMS) is None
+    )
 
 
 def test_bursts_are_provisioned_at_their_peak_and_not_beyond() -> None:
@@ -60,3 +68,41 @@ def test_a_sustained_rise_is_planned_ahead() -> None:
     for decision, rate in list(zip(decisions, ramp, strict=True))[30:]:
         assert decision.forecast_requests_per_second is not None
         assert decision.forecast_requests_per_second >= rate + 16 * 2.0
+
+
+def test_a_climb_back_towards_a_known_peak_is_not_capped_below_its_forecast() -> None:
+    """A daily climb: 200 req/s seen, a quiet hour at 100, then +5 req/s per interval. The
+    bound caps what the envelope adds, not the forecast: while the climb passes the old
+    peak the plan keeps the forecaster's extrapolation (it was capped at the peak + 10 %,
+    so the fleet lagged the whole climb)."""
+    rates = [200.0] * 20 + [100.0] * 40 + [100.0 + 5.0 * i for i in range(40)]
+    decisions = run(rates, PARAMS)
+    for decision, rate in list(zip(decisions, rates, strict=True))[60:]:
+        if 200.0 <= rate <= 260.0:
+            assert decision.forecast_requests_per_second is not None
+            assert decision.forecast_requests_per_second >= rate + 40.0, decision.reason
+
+
+def test_a_forecast_above_the_bound_goes_no_faster_than_the_arrivals_rose() -> None:
+    """The forecast may pass the bound (a climb), but only as far as the current rate plus
+    its own rise over the last horizon: a burst's edge (50 -> 100 req/s within a minute)
+    fits a steep trend that extrapolated to 400 req/s; it planned 16 replicas at every
+    burst of the Azure code trace (6.14 GPU-hours against 4.17)."""
+    history = [(0.0, 50.0, 100.0), (240.0, 50.0, 100.0), (480.0, 100.0, 100.0)]
+    bound = peak_bound(history, 100.0, 480.0, 240.0, PARAMS)
+    assert bound is not None
+    assert bound.pace == pytest.approx(150.0)  # 100 now + (100 - 50) over the horizon
+    plan = predictive(100.0, 100.0, None, 480.0, 400.0, 1.0, 1.0, True, bound, 240.0, 10.0, PARAMS)
+    assert plan.rate == pytest.approx(150.0)
+    assert "the forecast up to 150.0 req/s, the arrivals plus the rise that held" in plan.label
+
+
+def test_only_a_rise_that_held_for_a_quarter_horizon_lets_the_forecast_pass_the_bound() -> None:
+    """A burst's edge: 50 req/s 45 s ago, 100 now. The rise has not held, so the plan
+    stays at the bound (peak 100 + 10 %) instead of the edge's extrapolation."""
+    history = [(0.0, 50.0, 100.0), (240.0, 50.0, 100.0), (435.0, 50.0, 100.0)]
+    bound = peak_bound([*history, (480.0, 100.0, 100.0)], 100.0, 480.0, 240.0, PARAMS)
+    assert bound is not None
+    assert bound.pace == pytest.approx(100.0)
+    plan = predictive(100.0, 100.0, None, 480.0, 400.0, 1.0, 1.0, True, bound, 240.0, 10.0, PARAMS)
+    assert plan.rate == pytest.approx(110.0)

@@ -35,7 +35,8 @@ def test_the_horizon_is_cold_start_plus_interval_plus_observation_lag() -> None:
     """180 s cold start + 15 s interval + 45 s lag of the observed rate = 240 s."""
     decisions = run([50.0] * 14, PARAMS)
     assert decisions[-1].horizon_seconds == 240.0
-    assert "forecast 50.0 req/s in 240 s" in decisions[-1].reason
+    assert "forecast 50.0 req/s x burst envelope" in decisions[-1].reason
+    assert "req/s in 240 s" in decisions[-1].reason
     # The lag is half the rate window plus a scrape: a 15 s window read every 5 s lags 12.5 s.
     shorter = run(
         [50.0] * 10, replace(PARAMS, rate_window_seconds=15.0, scrape_interval_seconds=5.0)
@@ -136,7 +137,8 @@ def test_predictive_leads_reactive_on_a_ramp() -> None:
 
 def test_a_spike_scales_up_at_once_beyond_the_current_rate() -> None:
     decisions = run([20.0] * 20 + [60.0], PARAMS, replicas=2)
-    assert decisions[-2].desired_replicas == 2
+    # 20 req/s plus the Poisson prior's headroom (21.6 req/s at p99) on 10 req/s replicas.
+    assert decisions[-2].desired_replicas == 3
     assert decisions[-1].action is Action.SCALE_UP
     assert decisions[-1].required_replicas is not None
     # 60 req/s on 2 replicas taught a capacity of 30 req/s: 2 replicas serve it right now.
