@@ -72,7 +72,8 @@ demo: install
 
 # The policy benchmark of docs/benchmarks.md, in the issue's full configuration: every policy
 # variant over its knob, 5 seeds, the two Azure traces (whole) and six 30-minute scenarios,
-# peak need 16, max 32; then the policy's decision latency. Results, frontiers, report and
+# rate-scaled to a peak need of 8 replicas (max 16: the size whose full sweep fits 30 minutes
+# on 2 cores; peak 16 / max 32 is about twice the CPU); then the policy's decision latency. Results, frontiers, report and
 # figures go to out/bench/ (`make bench-docs` copies them into docs/benchmarks/). The
 # simulator's hot modules run compiled by mypyc (forescale.sim.bench_compile), checked first
 # against the pinned figures of tests/unit/sim/test_fleet_equivalence.py.
@@ -87,7 +88,7 @@ bench: python-deps
 	  --trace ../shared/traces/azure-llm-2023-code.csv \
 	  --trace ../shared/traces/azure-llm-2023-conv.csv \
 	  --trace steady --trace step --trace ramp --trace flash --trace flash2 --trace diurnal \
-	  --sweep --seeds 5 --cold-start 180s --slo-ttft 2s --peak-replicas 16 --max-replicas 32 \
+	  --sweep --seeds 5 --cold-start 180s --slo-ttft 2s --peak-replicas 8 --max-replicas 16 \
 	  --scenario-duration 30m --jobs 2 --seed 0 --out out/bench
 	$(BIN)/python -m forescale.sim.decision_latency --out out/bench/decision-latency.json
 
