@@ -78,10 +78,22 @@ def test_spike_scales_up_through_the_router(
     assert len(sent) > 100, f"only {len(sent)} requests recorded"
     ok = [r for r in sent if r["status"] == "ok"]
     assert len(ok) >= 0.95 * len(sent), {r["status"] for r in sent}
-    # Most requests meet the 1 s TTFT SLO; those sent before the new replicas finish
-    # loading queue (how many depends on the policy and the machine, so only "most").
-    within = [r for r in ok if r["ttft"] is not None and r["ttft"] <= 1.0]
-    assert len(within) > 0.5 * len(sent), f"{len(within)} of {len(sent)} within 1 s TTFT"
+
+    # What scaling must achieve: the SLO holds before the spike and again once the
+    # replicas started for it are Ready. Requests sent during the first cold start queue
+    # on the one replica (how many depends on the policy's first step and on the machine:
+    # 114-115 of 236 met the SLO over the whole run in two runs of this commit), so they
+    # are not judged. Without a scale-up the ~100 requests queued during the spike drain
+    # at 1 req/s net, and every request after it misses.
+    def within(first: float, last: float) -> tuple[int, int]:
+        window = [r for r in sent if first <= r["scheduled"] < last]
+        good = [r for r in window if r["status"] == "ok" and r["ttft"] is not None]
+        return sum(1 for r in good if r["ttft"] <= 1.0), len(window)
+
+    met, count = within(0, 25)
+    assert count > 0 and met >= 0.95 * count, f"before the spike: {met} of {count} within 1 s"
+    met, count = within(65, float("inf"))
+    assert count > 0 and met >= 0.9 * count, f"after the spike: {met} of {count} within 1 s"
     stats = fleet.router.model_stats(MODEL)
     assert stats.forwarded >= len(ok)
     served = {k: v for k, v in fleet.router.served.items() if k.startswith(f"{namespace}/")}
