@@ -80,8 +80,10 @@ class ReplicaEngine:
 
     The hot paths (``submit``, ``advance`` and the event handlers) read the profile's
     figures from slots copied at construction and inline the step-time formula, because a
-    benchmark run calls them millions of times; the arithmetic is written exactly as in
-    :meth:`_step_time_now` so that the results do not change by a rounding.
+    benchmark run calls them millions of times. One decode step takes
+    ``base + per_seq x batch + per_kv x cached tokens`` (cached tokens as in
+    :meth:`_cache_tokens`); the three inlined copies write it in exactly that order, so
+    the results do not change by a rounding.
     """
 
     __slots__ = (
@@ -220,12 +222,6 @@ class ReplicaEngine:
 
     # -------------------------------------------------------------------- internals
 
-    def _step_time_now(self) -> float:
-        """The reference formula the hot paths inline (keep them in step with it)."""
-        return (
-            self._base + self._per_seq * len(self._decoding) + self._per_kv * self._cache_tokens()
-        )
-
     def _cache_tokens(self) -> float:
         batch = len(self._decoding)
         return self._sum_prompt + batch * (1.0 + self._step) - self._sum_join
@@ -238,7 +234,7 @@ class ReplicaEngine:
         if batch and self._prefill_end is None:
             step = self._step
             per_kv = self._per_kv
-            # _steps_in(now - self.now), inlined.
+            # Steps decoded in (now - self.now): the step time grows with the KV cache.
             c = (
                 self._base
                 + self._per_seq * batch
@@ -249,16 +245,6 @@ class ReplicaEngine:
             # Root of a x^2 / 2 + c x = seconds, in the form that is stable when a -> 0.
             self._step = step + 2.0 * seconds / (c + math.sqrt(c * c + 2.0 * a * seconds))
         self.now = now
-
-    def _steps_in(self, seconds: float) -> float:
-        c = self._step_time_now()
-        a = self._per_kv * len(self._decoding)
-        # Root of a x^2 / 2 + c x = seconds, in the form that is stable when a -> 0.
-        return 2.0 * seconds / (c + math.sqrt(c * c + 2.0 * a * seconds))
-
-    def _seconds_for(self, steps: float) -> float:
-        a = self._per_kv * len(self._decoding)
-        return self._step_time_now() * steps + 0.5 * a * steps * steps
 
     def _start_prefill(self) -> None:
         """Admit the FIFO head group that fits and start its mixed prefill step."""
@@ -289,7 +275,7 @@ class ReplicaEngine:
             return
         self._reserved = kv_tokens - free
         chunks = max(1, -(-prompt // batched))
-        # _seconds_for(chunks), inlined.
+        # Seconds for ``chunks`` steps, the step time growing with the KV cache.
         per_kv = self._per_kv
         step_time = (
             self._base
@@ -372,7 +358,7 @@ class ReplicaEngine:
             batch = len(decoding)
             step = self._step
             remaining = max(0.0, decoding[0][0] - step)
-            # _seconds_for(remaining), inlined.
+            # Seconds until the next sequence finishes, ``remaining`` steps away.
             per_kv = self._per_kv
             step_time = (
                 self._base

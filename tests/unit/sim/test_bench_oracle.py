@@ -32,6 +32,15 @@ from forescale.sim.replica_profiles import get_profile
 from forescale.sim.traces import Trace
 
 PROFILE = get_profile("llama-3.1-8b-h100")
+SMALL_FLASH = BenchConfig(
+    profile=PROFILE,
+    cold_start_seconds=60.0,
+    peak_replicas=4.0,
+    max_replicas=8,
+    scenario_seconds=480.0,
+    warmup_seconds=120.0,
+)
+"""An 8-minute flash at a peak need of 4: small enough to sweep in a unit test."""
 
 
 def test_each_replica_starts_one_lead_ahead_and_short_gaps_are_kept() -> None:
@@ -86,14 +95,7 @@ def test_the_oracle_meets_the_target_on_a_trace_bursty_within_the_minute(tmp_pat
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, object]]:
-    config = BenchConfig(
-        profile=PROFILE,
-        cold_start_seconds=60.0,
-        peak_replicas=4.0,
-        max_replicas=8,
-        scenario_seconds=480.0,
-        warmup_seconds=120.0,
-    )
+    config = SMALL_FLASH
     policies = [p for p in bench_variants.POLICIES]
     outcome = run_bench(["flash"], policies, config, sweep=True, seeds=2, points=2, jobs=2)
     return outcome.rows
@@ -117,14 +119,7 @@ def test_no_policy_beats_the_oracle_at_equal_or_higher_attainment(
 
 
 def test_a_replay_that_cannot_meet_the_target_stops_early_and_is_never_feasible() -> None:
-    config = BenchConfig(
-        profile=PROFILE,
-        cold_start_seconds=60.0,
-        peak_replicas=4.0,
-        max_replicas=8,
-        scenario_seconds=480.0,
-        warmup_seconds=120.0,
-    )
+    config = SMALL_FLASH
     prepared = prepare("flash", config, 0, size("flash", config))
     starved = np.ones(int(prepared.trace.duration) + 2, dtype=np.int64)  # one replica, always
     fleet = replace(
@@ -141,10 +136,7 @@ def test_a_replay_that_cannot_meet_the_target_stops_early_and_is_never_feasible(
 
 
 def test_the_search_covers_several_windows_and_capacities_above_the_slo_rate() -> None:
-    config = BenchConfig(
-        profile=PROFILE, cold_start_seconds=60.0, peak_replicas=4.0, max_replicas=8,
-        scenario_seconds=480.0, warmup_seconds=120.0,
-    )  # fmt: skip
+    config = SMALL_FLASH
     prepared = prepare("flash", config, 0, size("flash", config))
     candidates = oracle_candidates(prepared, config)
     assert {c.window_seconds for c in candidates} == {15.0, 30.0, 60.0}
