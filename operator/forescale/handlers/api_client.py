@@ -289,15 +289,19 @@ class ClusterClient:
             raise
         return found
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch the LLMDeployment's status subresource (never its spec)."""
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch the LLMDeployment's status subresource (never its spec); returns the
+        object as the API server answered."""
         path = f"/apis/{identity.API_VERSION}/namespaces/{quote(namespace)}/{identity.PLURAL}"
-        await self._request(
+        answer: dict[str, Any] | None = await self._request(
             "PATCH",
             f"{path}/{quote(name)}/status",
             body={"status": status},
             content_type="application/merge-patch+json",
         )
+        return answer
 
     async def post_event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, now: str

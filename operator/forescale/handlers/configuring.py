@@ -142,11 +142,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         client.gate_writes(elector.is_leader)
         memo.elector = elector
     is_leader = elector.is_leader if elector is not None else (lambda: True)
-    reconciler = Reconciler(client, autoscaler, is_leader=is_leader)
+    view = FleetView()
+    reconciler = Reconciler(client, autoscaler, is_leader=is_leader, view=view)
     memo.reconciler = reconciler
-    memo.view = FleetView()
+    memo.view = view
     ticker = Ticker(
-        memo.view,
+        view,
         autoscaler,
         reconciler.trigger,
         interval=reconcile_interval(),

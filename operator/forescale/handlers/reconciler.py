@@ -1,9 +1,11 @@
 """The level-based control loop behind every kopf handler.
 
 kopf tells us *that* something happened (an LLMDeployment changed, a child was edited or
-deleted, a timer fired); this module decides nothing from *what* happened. It re-reads the
-world and converges it: desired children from the pure builders, applied with server-side
-apply; status and conditions from the pure assessment; replica count from the autoscaler.
+deleted, a timer fired); this module decides nothing from *what* happened. It reads the
+world (from the watches' :class:`~forescale.handlers.fleet_view.FleetView`, the API server
+only for what no watch holds) and converges it: desired children from the pure
+builders, applied with server-side apply; status and conditions from the pure
+assessment; replica count from the autoscaler.
 Because every trigger leads to the same full reconciliation, a missed event, a restart in
 the middle of a rollout or a hand edit all end in the same place.
 
@@ -16,7 +18,8 @@ wait their turn in the order they were asked for. Unbounded, the 1,000 passes a 
 creation asks for interleaved their API calls on the client's threads, and every one of
 them finished late together; bounded, they finish one by one from the start. A child
 applied before and unchanged since (:mod:`forescale.handlers.applied_children`) is not
-applied again, so a pass a Deployment's status triggers costs reads and a status write.
+applied again, and the LLMDeployment, its Deployment and its pods are read from the
+watches, so a pass a Deployment's status triggers costs one status write, if anything.
 
 Safety rules a shared cluster needs, each enforced here:
 - *own only what we created*: before applying, every child that already exists must carry
@@ -71,6 +74,7 @@ from forescale.handlers import telemetry
 from forescale.handlers.api_client import API_THREADS, ApiError, ClusterClient, NotLeaderError
 from forescale.handlers.applied_children import Applied, WatchedChildren, record
 from forescale.handlers.autoscaling import Autoscaler
+from forescale.handlers.fleet_view import FleetView
 from forescale.resources.children import build_children
 from forescale.resources.deployment import REPLICAS_FIELD_MANAGER, build_replicas_patch
 from forescale.resources.labels import selector_string
@@ -141,6 +145,7 @@ class Reconciler:
         *,
         passes_in_flight: int = PASSES_PER_THREAD * API_THREADS,
         coalesce_seconds: float = COALESCE_SECONDS,
+        view: FleetView | None = None,
     ) -> None:
         self._client = client
         self._autoscaler = autoscaler
@@ -154,6 +159,8 @@ class Reconciler:
         self._coalesce = coalesce_seconds
         self.children = WatchedChildren()
         """Children's write histories from watch events (fed by ``handlers/triggers.py``)."""
+        self.view = view if view is not None else FleetView()
+        """What the watches hold; an object it lacks is read from the API server."""
         self.in_flight = 0
         self.most_in_flight = 0
 
@@ -347,14 +354,16 @@ class Reconciler:
 
     async def _own_pod_template(
         self, body: dict[str, Any], live: dict[str, Any], desired: dict[str, Any], memory: _Memory
-    ) -> None:
-        """Remove what others put into the pod template (sidecars, privileges, host access)."""
+    ) -> dict[str, Any]:
+        """Remove what others put into the pod template (sidecars, privileges, host access).
+
+        Returns the Deployment as the API server last answered."""
         foreign = foreign_template_fields(live, OUR_MANAGERS)
         if not foreign:
             memory.applied["Deployment"] = record(desired, live)
-            return
+            return live
         await self._client.replace_pod_template(live, desired["spec"]["template"])
-        await self._client.apply(desired)
+        restored: dict[str, Any] | None = await self._client.apply(desired)
         shown = ", ".join(foreign[:8]) + (
             f" (+{len(foreign) - 8} more)" if len(foreign) > 8 else ""
         )
@@ -366,10 +375,12 @@ class Reconciler:
             f"from the pod template: {shown}. Change the LLMDeployment instead.",
             memory,
         )
+        return restored if restored is not None else live
 
     async def reconcile(self, namespace: str, name: str) -> None:
         """One full pass for one LLMDeployment."""
-        body = await self._client.get_llmdeployment(namespace, name)
+        watched = self.view.body((namespace, name))
+        body = watched or await self._client.get_llmdeployment(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
             return
@@ -395,7 +406,9 @@ class Reconciler:
             return
         owner = Owner(name=name, namespace=namespace, uid=meta["uid"], spec=spec)
         try:
-            deployment, pods, problems = await self._converge_children(body, owner, memory)
+            deployment, pods, problems = await self._converge_children(
+                body, owner, memory, watched=watched is not None
+            )
         except StopPass as stop:
             await self._stop(body, conditions, stop, memory)
             return
@@ -433,7 +446,7 @@ class Reconciler:
         if external is None:
             memory.last_events.pop("ExternalScaler", None)
         if target.replicas != current and external is None:
-            await self._client.apply(
+            scaled: dict[str, Any] | None = await self._client.apply(
                 build_replicas_patch(owner, target.replicas), REPLICAS_FIELD_MANAGER
             )
             if decision is not None and decision.scaled_message:
@@ -449,7 +462,11 @@ class Reconciler:
                     f"Scaled from {current} to {target.replicas}: {target.why}",
                     memory,
                 )
-            deployment = await self._client.get("Deployment", namespace, name)
+            if scaled is not None and "metadata" in scaled:
+                deployment = scaled
+                self.view.deployment_written((namespace, name), scaled)
+            else:
+                deployment = await self._client.get("Deployment", namespace, name)
         memory.applied_replicas = target.replicas
         if decision is not None and decision.recommendation_message and external is None:
             await self._event(
@@ -495,25 +512,36 @@ class Reconciler:
         )
 
     async def _converge_children(
-        self, body: dict[str, Any], owner: Owner, memory: _Memory
+        self, body: dict[str, Any], owner: Owner, memory: _Memory, *, watched: bool
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[SpecProblem]]:
-        """Check ownership, apply every child, own the pod template; read Deployment + pods."""
+        """Check ownership, apply every child, own the pod template; read Deployment + pods.
+
+        The Deployment is the apply's answer when this pass applied it, else the watched
+        copy; pods are the watched ones (``watched``: the watches feed this object; if not,
+        both are read from the API server)."""
         problems = await self._spec_problems(owner)
         children = build_children(owner, pod_monitor=await self._supports_pod_monitors())
         changed = [
             c for c in children if not self.children.unchanged(c, memory.applied.get(c["kind"]))
         ]
         await self._check_ownership(owner, changed)
+        key = (owner.namespace, owner.name)
         deployment: dict[str, Any] | None = None
         for child in changed:
             memory.applied.pop(child["kind"], None)
             applied = await self._apply_child(body, child, memory)
             if child["kind"] == "Deployment" and applied is not None:
-                await self._own_pod_template(body, applied, child, memory)
+                deployment = await self._own_pod_template(body, applied, child, memory)
+                self.view.deployment_written(key, deployment)
             elif applied is not None:
                 memory.applied[child["kind"]] = record(child, applied)
-        deployment = await self._client.get("Deployment", owner.namespace, owner.name)
-        pods = await self._client.list("Pod", owner.namespace, selector_string(owner.name))
+        if watched:
+            deployment = deployment or self.view.deployment(key)
+            pods = self.view.pods(key)
+        else:
+            pods = await self._client.list("Pod", owner.namespace, selector_string(owner.name))
+        if deployment is None:
+            deployment = await self._client.get("Deployment", owner.namespace, owner.name)
         return deployment, pods, problems
 
     async def _stop(
@@ -546,7 +574,8 @@ class Reconciler:
         if not changed:
             return
         meta = body["metadata"]
-        await self._client.patch_status(meta["namespace"], meta["name"], changed)
+        written = await self._client.patch_status(meta["namespace"], meta["name"], changed)
+        self.view.llmdeployment_written(written)
 
     async def _announce_transitions(
         self,

@@ -92,17 +92,21 @@ def _owner_name(owner_references: Any) -> str | None:
 async def deployment_changed(
     type: str | None, body: kopf.Body, namespace: str | None, memo: Any, **_: Any
 ) -> None:
-    """The owner's Deployment moved: record its replica count, reconcile the owner.
+    """The owner's Deployment moved: record it; reconcile the owner if it is news to it.
 
     Recorded even before the owner is known (watches start in no particular order), so
-    the tick knows every Deployment's replica count without asking the API server.
+    the tick knows every Deployment's replica count without asking the API server. Only
+    a change to what the owner's pass reads triggers one (``deployment_signature``): the
+    controller manager writes a new Deployment's status four or five times on its way to
+    Ready, and only some of those writes move a count the owner reports.
     """
     _child_seen(memo, "Deployment", type, body)
     owner = _owner_name((body.get("metadata") or {}).get("ownerReferences"))
     if owner is None or not namespace:
         return
-    _view(memo).deployment_seen(namespace, owner, None if type == "DELETED" else dict(body))
-    if _view(memo).body((namespace, owner)) is not None:
+    view = _view(memo)
+    news = view.deployment_seen(namespace, owner, None if type == "DELETED" else dict(body))
+    if news and view.body((namespace, owner)) is not None:
         _reconciler(memo).trigger(namespace, owner)
 
 

@@ -126,10 +126,14 @@ def llmdeployment_manifest(index: int, settings: ScaleSettings) -> dict[str, Any
     }
 
 
-def count_audit(lines: Iterable[str], start: float, end: float) -> dict[str, int]:
+def count_audit(
+    lines: Iterable[str], start: float, end: float, *, by_resource: bool = False
+) -> dict[str, int]:
     """Requests by verb whose response completed (or a watch started) in [start, end).
 
-    ``lines`` are the API server's JSON audit events; times are Unix seconds.
+    ``lines`` are the API server's JSON audit events; times are Unix seconds. With
+    ``by_resource`` the keys are ``verb resource[/subresource]`` (``patch deployments``),
+    which says which part of a pass the requests come from.
     """
     counts: Counter[str] = Counter()
     for line in lines:
@@ -144,7 +148,13 @@ def count_audit(lines: Iterable[str], start: float, end: float) -> dict[str, int
         if stage == "ResponseComplete" and verb == "watch":
             continue  # counted when it started
         at = _rfc3339(event.get("stageTimestamp", ""))
-        if at is not None and start <= at < end:
+        if at is None or not start <= at < end:
+            continue
+        if by_resource:
+            ref = event.get("objectRef") or {}
+            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+            counts[f"{verb} {ref.get('resource', '?')}{sub}"] += 1
+        else:
             counts[verb] += 1
     return dict(sorted(counts.items()))
 
@@ -351,6 +361,7 @@ class ScaleResult:
     quiet_cpu_percent: float | None = None
     api_requests_per_second_quiet: dict[str, float] = field(default_factory=dict)
     api_requests_converge: dict[str, int] = field(default_factory=dict)
+    api_requests_converge_by_resource: dict[str, int] = field(default_factory=dict)
     prometheus_queries_per_minute: float | None = None
     prometheus_queries_per_tick: float | None = None
     largest_query_bytes: int | None = None
@@ -617,6 +628,9 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     result.workload_seconds = first_time(result.timeline, 3, settings.deployments)
     result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
     result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
+    result.api_requests_converge_by_resource = count_audit(
+        _lines(apiserver.audit_log), started, converged_at, by_resource=True
+    )
     echo(
         f"converged after {result.converge_seconds} s (operator: all current after "
         f"{result.operator_seconds} s; workload: all Deployments Ready after "

@@ -40,6 +40,8 @@ class FakeCluster:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.body = body
         self.writes: list[tuple[str, str, str]] = []
+        self.reads: list[tuple[str, str]] = []
+        """(verb, kind) of every read, as the API server would count them."""
         self.events: list[tuple[str, str, str]] = []
         self.status_patches: list[dict[str, Any]] = []
         self.fail: dict[str, Exception] = {}
@@ -54,12 +56,16 @@ class FakeCluster:
 
     async def get_llmdeployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._maybe_fail("get_llmdeployment")
+        self.reads.append(("get", "LLMDeployment"))
         return copy.deepcopy(self.body)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
         self._maybe_fail("patch_status")
         self.status_patches.append(copy.deepcopy(status))
         self.body.setdefault("status", {}).update(copy.deepcopy(status))
+        return copy.deepcopy(self.body)
 
     async def post_event(
         self, involved: dict[str, Any], kind: str, reason: str, message: str, now: str
@@ -77,11 +83,13 @@ class FakeCluster:
 
     async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self._maybe_fail("get")
+        self.reads.append(("get", kind))
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
     async def list(self, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
         self._maybe_fail("list")
+        self.reads.append(("list", kind))
         return [
             copy.deepcopy(o) for (k, n, _), o in self.objects.items() if (k, n) == (kind, namespace)
         ]

@@ -65,6 +65,28 @@ def test_audit_counts_completed_requests_and_watches_once_inside_the_window() ->
     assert count_audit(lines, start + 1, start + 5) == {"get": 1, "patch": 1, "watch": 1}
 
 
+def test_audit_counts_by_resource_name_the_subresource() -> None:
+    def event(verb: str, resource: str, sub: str | None = None) -> str:
+        ref = {"resource": resource, **({"subresource": sub} if sub else {})}
+        at = "2026-01-01T00:00:01.000000Z"
+        return json.dumps(
+            {"verb": verb, "stage": "ResponseComplete", "stageTimestamp": at, "objectRef": ref}
+        )
+
+    lines = [
+        event("patch", "llmdeployments", "status"),
+        event("patch", "deployments"),
+        event("patch", "deployments"),
+        event("create", "events"),
+    ]
+    start = 1767225600.0
+    assert count_audit(lines, start, start + 5, by_resource=True) == {
+        "create events": 1,
+        "patch deployments": 2,
+        "patch llmdeployments/status": 1,
+    }
+
+
 def test_histogram_quantile_is_the_upper_bound_of_its_bucket() -> None:
     text = "\n".join(
         [
