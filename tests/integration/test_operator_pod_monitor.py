@@ -8,6 +8,8 @@ applies against. It is removed after the test so other tests see a cluster witho
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +83,18 @@ def test_pod_monitor_is_created_and_owned(
         )
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert all(pod_labels.get(k) == v for k, v in selector.items())
+        # The operator watches PodMonitors: a hand edit is news to the owner and is undone
+        # (an unchanged one is not applied again every pass: see applied_children).
+        edited = [{**endpoint, "path": "/edited"}]
+        kubectl.ok(
+            "patch", "podmonitor", "llama-8b", "-n", namespace, "--type=merge",
+            "-p", json.dumps({"spec": {"podMetricsEndpoints": edited}}),
+        )  # fmt: skip
+        eventually(
+            lambda: (get(kubectl, namespace, "podmonitor", "llama-8b") or {})["spec"][
+                "podMetricsEndpoints"
+            ][0]["path"]
+            == "/metrics",
+            60,
+            "the hand-edited PodMonitor restored",
+        )

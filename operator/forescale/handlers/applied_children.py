@@ -19,8 +19,8 @@ The replica count is written by its own field manager and read from the Deployme
 pass, so its entry is left out: a scale does not force a re-apply of the Deployment.
 
 The watched copies come from the kopf handlers of the kinds they watch
-(:mod:`forescale.handlers.triggers`); a kind no watch reports (PodMonitor) has no
-watched copy and is always applied.
+(:mod:`forescale.handlers.triggers`); a kind no watch reports (the PodMonitor where
+prometheus-operator's API is not served) has no watched copy and is always applied.
 """
 
 from __future__ import annotations

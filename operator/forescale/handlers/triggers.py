@@ -147,6 +147,22 @@ async def budget_changed(
     _reconciler(memo).trigger(*owner)
 
 
+@kopf.on.event("monitoring.coreos.com", "v1", "podmonitors", labels=_MANAGED)
+async def pod_monitor_changed(
+    type: str | None, body: kopf.Body, namespace: str | None, meta: kopf.Meta, memo: Any, **_: Any
+) -> None:
+    """The PodMonitor moved (hand edit, deletion): reconcile its owner, if it is ours.
+
+    Served only where prometheus-operator's API is (kopf skips a resource the cluster
+    does not serve, with a warning at start). Without this watch every pass applied the
+    PodMonitor again, two requests a pass, since no watched copy said it was unchanged.
+    """
+    _child_seen(memo, "PodMonitor", type, body)
+    owner = _our_owner(namespace, meta, memo)
+    if owner is not None:
+        _reconciler(memo).trigger(*owner)
+
+
 def _child_seen(memo: Any, kind: str, type: str | None, body: kopf.Body) -> None:
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace"), meta.get("name")
