@@ -9,7 +9,6 @@ applies against. It is removed after the test so other tests see a cluster witho
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,10 +90,12 @@ def test_pod_monitor_is_created_and_owned(
             "-p", json.dumps({"spec": {"podMetricsEndpoints": edited}}),
         )  # fmt: skip
         eventually(
-            lambda: (get(kubectl, namespace, "podmonitor", "llama-8b") or {})["spec"][
-                "podMetricsEndpoints"
-            ][0]["path"]
-            == "/metrics",
+            lambda: (
+                (get(kubectl, namespace, "podmonitor", "llama-8b") or {})["spec"][
+                    "podMetricsEndpoints"
+                ][0]["path"]
+                == "/metrics"
+            ),
             60,
             "the hand-edited PodMonitor restored",
         )
