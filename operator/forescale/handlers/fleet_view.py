@@ -220,6 +220,8 @@ class FleetView:
         as ``CreateContainerConfigError`` or ``ImagePullBackOff``, or the scheduler calling
         it unschedulable): the Deployment's status does not move for those, so only the pod
         tells the owner's ``Degraded`` condition that something is wrong, or no longer is.
+        So does a pod starting to run: the Deployment's status moves only when it is Ready,
+        and a model loads for minutes, which ``Progressing=ModelLoading`` should say.
         """
         name = body["metadata"]["name"]
         pods = self._pods.setdefault((namespace, owner), {})
@@ -228,6 +230,8 @@ class FleetView:
             pods.pop(name, None)
             return troubles.pop(name, ()) != ()
         trouble = _trouble(body)
+        if (body.get("status") or {}).get("phase") == "Running":
+            trouble += ("Running",)
         changed = troubles.get(name, ()) != trouble
         troubles[name] = trouble
         meta = body["metadata"]

@@ -192,7 +192,8 @@ async def pod_changed(
 
     Most pod changes reach the owner through its Deployment's status, so this mostly only
     records. A pod that gets stuck (a missing Secret, an image pull failure, no node fits)
-    or unstuck moves no Deployment status, so that triggers the owner's pass.
+    or unstuck, or starts running (its model loading), moves no Deployment status, so
+    that triggers the owner's pass.
     """
     owner = labels.get(identity.LABEL_LLMDEPLOYMENT)
     if owner is None or not namespace:

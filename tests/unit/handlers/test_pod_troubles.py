@@ -34,3 +34,14 @@ def test_unschedulable_is_news_and_a_stuck_pod_leaving_is_news() -> None:
     assert view.pod_seen("ml", "llm", _pod(unschedulable=True), gone=False)
     assert view.pod_seen("ml", "llm", _pod(unschedulable=True), gone=True)
     assert not view.pod_seen("ml", "llm", _pod(), gone=True)
+
+
+def test_a_pod_starting_to_run_is_news_once() -> None:
+    """Running but not Ready: the model is loading, and no Deployment status says so."""
+    view = FleetView()
+    pending = _pod("ContainerCreating")
+    assert not view.pod_seen("ml", "llm", pending, gone=False)
+    running = _pod()
+    running["status"]["phase"] = "Running"
+    assert view.pod_seen("ml", "llm", running, gone=False)
+    assert not view.pod_seen("ml", "llm", running, gone=False)
