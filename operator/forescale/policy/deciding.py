@@ -115,7 +115,15 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     return replace(
         state,
         forecaster=forecaster,
-        envelope=envelope.observe(state.envelope, obs.timestamp, arrival, base, horizon, half_life),
+        envelope=envelope.observe(
+            state.envelope,
+            obs.timestamp,
+            arrival,
+            base,
+            horizon,
+            half_life,
+            min(horizon, params.scale_down_stabilization_seconds),
+        ),
         remembered_peak=peak,
         last_observation_at=obs.timestamp,
         first_observation_at=first,
@@ -126,6 +134,12 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             if t > obs.timestamp - keep
         ),
     )
+
+
+def _reading_variance(forecaster: ForecasterState, window: float) -> float:
+    """The variance of one reading of the rate: the rate window's counting noise (a Poisson
+    count over ``window`` seconds) or the forecaster's one-step error, the larger."""
+    return max(max(forecaster.level, 0.0) / window, forecaster.error_variance)
 
 
 def base_forecast(
@@ -153,7 +167,7 @@ def base_forecast(
     # forecaster's own one-step error: traffic burstier than Poisson (the Azure code
     # trace's bursts, shorter than a cold start) fits steep trends at every burst edge, and
     # those are noise to extrapolate, not a climb.
-    per_step = max(max(forecaster.level, 0.0) / window, forecaster.error_variance)
+    per_step = _reading_variance(forecaster, window)
     noise = math.sqrt(per_step * steps)
     if rise <= TREND_SIGNIFICANCE_SIGMAS * noise:
         return level
@@ -293,6 +307,7 @@ def decide(
             horizon,
             params,
             remembered_peak=state.remembered_peak or 0.0,
+            noise=math.sqrt(2 * _reading_variance(state.forecaster, params.rate_window_seconds)),
         )
         plan = planning.predictive(
             arrival,
