@@ -59,6 +59,10 @@ class PeakBound:
     """How far the current rate exceeds the highest rate seen at least one horizon ago: how
     far a spike's fast path may go beyond ``limit`` (a spike into new territory)."""
     pace: float = math.inf
+    current_rise: float = 0.0
+    """The arrivals' rise over the last quarter horizon (0 when no climb held)."""
+    rise_seconds: float = 0.0
+    """The time that rise took: ``pace`` is the arrivals plus it x horizon / this."""
     """The most demand the forecast may reach above the bound: the current rate plus its
     rise over the last quarter horizon extrapolated over the horizon, once the arrivals'
     rise over the last horizon has held for a quarter horizon beyond the noise (a climb
@@ -100,14 +104,16 @@ def peak_bound(
     # not, and extrapolated it planned every burst of the Azure code trace far above the
     # peak seen. A climb goes on at its current pace (the rise over the last quarter
     # horizon, one rate window: independent readings): the rise over the whole horizon
-    # lags an accelerating morning (diurnal 85.56 % against 96.80 % with the current pace),
-    # and a step that levelled off has no current pace left to extrapolate.
+    # lags an accelerating morning (diurnal 85.56 % with the rise over the horizon, 96.80 %
+    # with the current pace, reduced bench), and a step that levelled off has no current
+    # pace left to extrapolate.
     held = min([arrival, *(rate for t, rate, _ in history if t > at - horizon / 4)])
-    pace = arrival
+    current = seconds = 0.0
     if held - then > CLIMB_SIGNIFICANCE_SIGMAS * noise:
         since, earlier = max((t, rate) for t, rate, _ in history if t <= at - horizon / 4)
-        pace += max(0.0, arrival - earlier) * horizon / max(at - since, 1e-9)
-    return PeakBound(peak * (1 + params.peak_margin), peak, rise, pace)
+        current, seconds = max(0.0, arrival - earlier), max(at - since, 1e-9)
+    pace = arrival + (current * horizon / seconds if seconds else 0.0)
+    return PeakBound(peak * (1 + params.peak_margin), peak, rise, pace, current, seconds)
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,9 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
         if forecast > bound.limit:
             note = (
                 f"{note}; the forecast up to {bound.pace:.1f} req/s, the arrivals plus"
-                " their current rise over the horizon, a climb that held"
+                f" their current rise over the horizon, a climb that held: {arrival:.1f}"
+                f" + {bound.current_rise:.1f} req/s per {bound.rise_seconds:.0f} s x"
+                f" {horizon:.0f} s"
             )
         label = f"{label}, capped at {rate:.1f} req/s ({note})"
     # Arrivals within the envelope are planned for, unless the bound cut its headroom: then
