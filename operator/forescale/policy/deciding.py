@@ -54,6 +54,20 @@ FORECAST_WARMUP_SAMPLES = 8
 #: A trend is extrapolated only when it adds more than this many standard deviations of
 #: the rate window's counting noise over the horizon.
 TREND_SIGNIFICANCE_SIGMAS = 3.0
+#: Scale down only when the need, raised by one standard deviation of the counting noise
+#: of the rate it is measured from (``1 / sqrt(rate x window)``), fits the lower count, and
+#: by at most the HPA's 10 % tolerance: a need hovering at a whole number (3.0 +- a token
+#: estimate's drift at 2 req/s) must not take a replica away and give it back a moment
+#: later, and a fleet at 271 req/s, whose need is known to 0.8 %, may still run at 98 %.
+SCALE_DOWN_TOLERANCE = 0.1
+
+
+def scale_down_tolerance(rate: float, window_seconds: float) -> float:
+    """The relative margin a scale-down leaves: the rate's counting noise, at most 10 %."""
+    requests = rate * window_seconds
+    if requests <= 0:
+        return SCALE_DOWN_TOLERANCE
+    return min(SCALE_DOWN_TOLERANCE, 1.0 / math.sqrt(requests))
 
 
 def _floor(capacity: float | None, params: ScalingParameters) -> float:
@@ -101,7 +115,15 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     return replace(
         state,
         forecaster=forecaster,
-        envelope=envelope.observe(state.envelope, obs.timestamp, arrival, base, horizon, half_life),
+        envelope=envelope.observe(
+            state.envelope,
+            obs.timestamp,
+            arrival,
+            base,
+            horizon,
+            half_life,
+            min(horizon, params.scale_down_stabilization_seconds),
+        ),
         remembered_peak=peak,
         last_observation_at=obs.timestamp,
         first_observation_at=first,
@@ -112,6 +134,12 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             if t > obs.timestamp - keep
         ),
     )
+
+
+def _reading_variance(forecaster: ForecasterState, window: float) -> float:
+    """The variance of one reading of the rate: the rate window's counting noise (a Poisson
+    count over ``window`` seconds) or the forecaster's one-step error, the larger."""
+    return max(max(forecaster.level, 0.0) / window, forecaster.error_variance)
 
 
 def base_forecast(
@@ -139,7 +167,7 @@ def base_forecast(
     # forecaster's own one-step error: traffic burstier than Poisson (the Azure code
     # trace's bursts, shorter than a cold start) fits steep trends at every burst edge, and
     # those are noise to extrapolate, not a climb.
-    per_step = max(max(forecaster.level, 0.0) / window, forecaster.error_variance)
+    per_step = _reading_variance(forecaster, window)
     noise = math.sqrt(per_step * steps)
     if rise <= TREND_SIGNIFICANCE_SIGMAS * noise:
         return level
@@ -247,6 +275,7 @@ def decide(
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
     notes: list[str] = []
+    measured = arrival  # the rate the need is measured from (its counting noise)
     warming = state.forecaster.samples < FORECAST_WARMUP_SAMPLES
     if params.policy is PolicyKind.PREDICTIVE and warming:
         demand = arrival
@@ -267,6 +296,7 @@ def decide(
         mean = sum(recent) / len(recent) if recent else arrival
         # A spike departs from the recent level: the one-step forecast alone dips on noise.
         expected = max(expected, mean)
+        measured = mean
         ratio, learned = envelope.envelope(
             state.envelope, base, mean, params.rate_window_seconds, horizon, params.attainment
         )
@@ -277,6 +307,7 @@ def decide(
             horizon,
             params,
             remembered_peak=state.remembered_peak or 0.0,
+            noise=math.sqrt(2 * _reading_variance(state.forecaster, params.rate_window_seconds)),
         )
         plan = planning.predictive(
             arrival,
@@ -310,11 +341,24 @@ def decide(
             token_note = (
                 f"; {tpr:.0f} output tokens per request at {cap_tps:.0f} tokens/s per replica"
             )
-    backlog = waiting / (cap_rps * params.backlog_drain_seconds)
+    # The queue is pinned to the replicas that hold it (the router assigns at arrival): new
+    # replicas drain it only by taking the arrivals off them, so at most one new replica
+    # per Ready one helps, however long the queue (asking more held 16 replicas for a
+    # one-minute need of 7 on a step).
+    backlog = min(waiting / (cap_rps * params.backlog_drain_seconds), float(counts.ready))
     backlog_extra = max(0.0, backlog - counts.pending)
     if backlog_extra > 0:
         notes.append(f"backlog {waiting:.0f} waiting")
     required = _clamp(math.ceil(needed + backlog_extra - 1e-9), params)
+    if required < current:
+        tolerance = scale_down_tolerance(measured, params.rate_window_seconds)
+        tolerant = math.ceil((needed + backlog_extra) * (1 + tolerance) - 1e-9)
+        if tolerant >= current:
+            notes.append(
+                f"{needed + backlog_extra:.2f} replicas needed, within the"
+                f" {tolerance:.1%} scale-down tolerance of {current}"
+            )
+        required = _clamp(min(current, max(required, tolerant)), params)
     window = max(params.scale_down_stabilization_seconds, params.scale_up_stabilization_seconds)
     recommendations = remember(state.recommendations, now, required, window)
     state = replace(state, recommendations=recommendations)
@@ -389,4 +433,5 @@ def decide(
         return sized(
             current, f"Holding at {current}: {required} would do for {explain}, but {why}", state
         )
-    return sized(current, f"Holding at {current}: {explain}", state)
+    detail = f" ({'; '.join(notes)})" if notes else ""
+    return sized(current, f"Holding at {current}: {explain}{detail}", state)

@@ -47,18 +47,28 @@ class OpenWindow:
     total: float = 0.0
     """Sum of the arrival rates observed inside the window."""
     count: int = 0
+    reference: float = 0.0
+    """What the ratio is measured against: the highest base the fleet still holds when the
+    window opens (``observe``); 0 means ``base``."""
+
+    @property
+    def held(self) -> float:
+        return max(self.reference, self.base)
 
     def to_list(self) -> list[float]:
-        return [self.at, self.base, self.peak, self.total, float(self.count)]
+        return [self.at, self.base, self.peak, self.total, float(self.count), self.reference]
 
     @classmethod
     def from_list(cls, values: object) -> OpenWindow:
-        if not isinstance(values, list) or len(values) != 5:
+        # Five entries: written before the reference existed (it was the base).
+        if not isinstance(values, list) or len(values) not in {5, 6}:
             raise ValueError(
-                f"an open envelope window is [at, base, peak, total, count], got {values!r}"
+                "an open envelope window is [at, base, peak, total, count, reference],"
+                f" got {values!r}"
             )
         numbers = [_number(v) for v in values]
-        return cls(numbers[0], numbers[1], numbers[2], numbers[3], int(numbers[4]))
+        reference = numbers[5] if len(numbers) == 6 else 0.0
+        return cls(numbers[0], numbers[1], numbers[2], numbers[3], int(numbers[4]), reference)
 
 
 @dataclass(frozen=True)
@@ -139,12 +149,19 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
     base: float | None,
     horizon_seconds: float,
     half_life_seconds: float,
+    held_seconds: float = 0.0,
 ) -> EnvelopeState:
     """Fold the arrival ``rate`` observed at ``at`` into the envelope.
 
     Open windows younger than the horizon take ``rate`` into their peak; older ones close
     into the histogram. A new window opens at ``at`` when a positive ``base`` is given
     (None while the forecaster warms up: a filling rate window is not a burst).
+
+    The window's ratio is measured against what the fleet holds, not the momentary base:
+    the highest base of the last ``held_seconds`` (the scale-down stabilization keeps the
+    capacity planned for it that long). A dip followed by its recovery is then no burst:
+    measured against the dip's base, the Azure conv trace's dips (47 -> 23 -> 62 req/s)
+    taught a 2.7x envelope, and the fleet ran at its peak seen.
     """
     still_open: list[OpenWindow] = []
     closing: list[OpenWindow] = []
@@ -158,6 +175,7 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
             max(window.peak, rate),
             window.total + rate,
             window.count + 1,
+            window.reference,
         )
         (closing if at - window.at >= horizon_seconds else still_open).append(grown)
     weights, ratios, updated = state.weights, state.ratios, state.updated_at
@@ -171,7 +189,7 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
         for window in closing:
             mean_rate = window.total / window.count
             if mean_rate > 0:
-                ratio = window.peak / window.base
+                ratio = window.peak / window.held
                 index = _bin(ratio)
                 bins[index] += mean_rate
                 sums[index] += mean_rate * ratio
@@ -179,7 +197,8 @@ def observe(  # noqa: PLR0917 (each argument is a different quantity; a bundle w
             weights, ratios = tuple(bins), tuple(sums)
         updated = at
     if base is not None and base > 0:
-        still_open.append(OpenWindow(at, base))
+        held = [w.base for w in still_open if at - w.at < held_seconds]
+        still_open.append(OpenWindow(at, base, reference=max([base, *held])))
     return EnvelopeState(weights, ratios, updated, state.windows + len(closing), tuple(still_open))
 
 

@@ -225,3 +225,28 @@ def test_until_the_quantile_has_evidence_the_plan_holds_the_peak_seen() -> None:
     quick = run(rates, replace(params, attainment=0.9), replicas=10)
     assert quick[60].forecast_requests_per_second is not None
     assert quick[60].forecast_requests_per_second <= 120.0
+
+
+def test_a_dip_and_its_recovery_teach_no_burst() -> None:
+    """The Azure conv trace dipped from 47 to 23 req/s and came back to 62 within a
+    horizon; measured against the dip's base those windows taught a 2.7x envelope and the
+    fleet ran at its peak seen. The fleet still holds the capacity planned before the dip
+    (scale-down stabilization), so a window is measured against the highest base of the
+    last ``held_seconds``: the dip teaches 1.0x. Measured against the momentary base (the
+    mechanism off, ``held_seconds`` 0) it teaches the dip's depth."""
+    rates = ([100.0] * 8 + [50.0] * 2 + [100.0] * 8) * 10
+
+    def learned(held: float) -> float | None:
+        state = EnvelopeState()
+        for step, rate in enumerate(rates):
+            state = observe(state, step * 15.0, rate, rate, HORIZON, HALF_LIFE, held)
+        return quantile(state, 0.99)
+
+    assert learned(HORIZON) == pytest.approx(1.0, abs=0.02)
+    assert learned(0.0) == pytest.approx(2.0, rel=0.02)
+
+
+def test_an_open_window_written_before_the_reference_still_loads() -> None:
+    state = EnvelopeState.from_dict({"open": [[0.0, 10.0, 12.0, 30.0, 3.0]]})
+    assert state.open[0].held == 10.0
+    assert EnvelopeState.from_dict(json.loads(json.dumps(state.to_dict()))) == state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import replace
 
 from forescale.policy import (
@@ -182,3 +183,34 @@ def test_decisions_are_deterministic() -> None:
     first = [(d.desired_replicas, d.reason) for d in run(rates, PARAMS)]
     second = [(d.desired_replicas, d.reason) for d in run(rates, PARAMS)]
     assert first == second
+
+
+def test_a_need_hovering_at_a_whole_number_does_not_flap() -> None:
+    """The demo's flap: at a constant load the need moved across 3.0 (2.95 <-> 3.05, a
+    token estimate's drift) and the fleet went 4 -> 3 -> 4. A scale-down needs the need
+    plus the counting noise of its rate (here 3 req/s over 60 s: 7.5 %, at most 10 %) to
+    fit the lower count, so the fleet holds 4; without the tolerance (the mechanism off)
+    it flaps. A well-measured need (300 req/s: 0.75 %) still runs its fleet hot."""
+    params = ScalingParameters(
+        policy=PolicyKind.REACTIVE, max_replicas=40, capacity_requests_per_second=1.0
+    )
+    per_replica = 1.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    rates = ([2.95 * per_replica] * 30 + [3.05 * per_replica] * 4) * 3
+    replicas = [d.desired_replicas for d in run(rates, params, replicas=4)]
+    assert replicas == [4] * len(rates)
+    assert "tolerance" in run([2.95 * per_replica] * 30, params, replicas=4)[-1].reason
+    assert run([2.5 * per_replica] * 30, params, replicas=4)[-1].desired_replicas == 3
+    busy = replace(params, capacity_requests_per_second=100.0)
+    per_replica = 100.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    assert run([2.95 * per_replica] * 30, busy, replicas=4)[-1].desired_replicas == 3
+
+
+def test_a_backlog_asks_at_most_one_new_replica_per_replica_holding_it() -> None:
+    """Queued requests stay on the replicas that hold them (the router assigns at arrival):
+    new replicas only take the arrivals off them. 80 req/s at 10 req/s each needs 8, and
+    10,000 waiting on 2 Ready replicas add at most 2, not the 33 a 30 s drain would ask."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    obs = observation(0.0, 80.0, 2, waiting=10_000.0, completion_rate=20.0)
+    decision = decide([obs], PolicyState(), params, ReplicaCounts(2, 2), 0.0)
+    per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    assert decision.required_replicas == math.ceil(80.0 / per_replica) + 2
