@@ -340,6 +340,12 @@ def demo(
 @click.option(
     "--converge-timeout", default=900.0, show_default=True, type=click.FloatRange(30, 3600)
 )
+@click.option(
+    "--without-operator",
+    is_flag=True,
+    help="The floor: no operator; apply the Services, PDBs and Deployments it would "
+    "create as plain objects and time the workload alone.",
+)
 def scale(  # noqa: PLR0917 - one parameter per CLI option
     deployments: int,
     out_file: Path,
@@ -347,12 +353,14 @@ def scale(  # noqa: PLR0917 - one parameter per CLI option
     load_rate: float,
     quiet_seconds: float,
     converge_timeout: float,
+    without_operator: bool,
 ) -> None:
     """Measure one operator with N LLMDeployments (docs/scale.md); figures to a JSON file."""
     from forescale.sandbox import binaries  # noqa: PLC0415 - keep CLI import light
     from forescale.sandbox.scale_bench import (  # noqa: PLC0415
         ScaleSettings,
         run_scale,
+        run_workload_baseline,
         write_result,
     )
 
@@ -367,6 +375,14 @@ def scale(  # noqa: PLR0917 - one parameter per CLI option
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
     repo = binaries.repo_root() or Path.cwd()
+    if without_operator:
+        try:
+            result = run_workload_baseline(settings, repo, click.echo, out=out_file)
+        except ComponentError as error:
+            raise click.ClickException(str(error)) from None
+        write_result(result, out_file)
+        click.echo(f"figures written to {out_file}")
+        return
     try:
         result = run_scale(
             settings,

@@ -50,6 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from forescale.api import identity
+from forescale.api.spec import LLMDeploymentSpec
+from forescale.resources.children import build_children
+from forescale.resources.owner import Owner
 from forescale.sandbox import binaries
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import OPERATOR_USER, KubeApiserver, control_plane
@@ -389,10 +392,35 @@ def fleet_file(settings: ScaleSettings) -> str:
     )
 
 
-def _apply_all(cluster: Cluster, settings: ScaleSettings) -> None:
+def workload_file(settings: ScaleSettings) -> str:
+    """What the operator would create for the fleet, as plain objects of a user's own.
+
+    The Service, PodDisruptionBudget and Deployment the operator renders for each
+    LLMDeployment (the same builders), without the ownerReference (there is no owner: the
+    garbage collector would delete them). Applied with no operator running, this is the
+    floor any operator of this fleet stands on: the control plane's and kwok's time for
+    the workload itself.
+    """
+    documents = []
+    for index in range(settings.deployments):
+        manifest = llmdeployment_manifest(index, settings)
+        meta = manifest["metadata"]
+        owner = Owner(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=f"baseline-{index}",
+            spec=LLMDeploymentSpec.model_validate(manifest["spec"]),
+        )
+        for child in build_children(owner, pod_monitor=False):
+            child["metadata"].pop("ownerReferences", None)
+            documents.append(f"---\n{json.dumps(child)}\n")
+    return "".join(documents)
+
+
+def _apply_all(cluster: Cluster, settings: ScaleSettings, *, workload_only: bool = False) -> None:
     """``kubectl apply -f`` of the whole fleet, as a user would (client-side apply)."""
     path = cluster.workdir / "fleet.yaml"
-    path.write_text(fleet_file(settings))
+    path.write_text(workload_file(settings) if workload_only else fleet_file(settings))
     access = cluster.require_access()
     subprocess.run(
         [str(binaries.find("kubectl")), f"--kubeconfig={access.admin_kubeconfig}", "apply",
@@ -590,6 +618,71 @@ def run_scale(
                     source = cluster.logs_dir / name
                     if source.is_file():
                         (logs / name).write_bytes(source.read_bytes()[-5_000_000:])
+    return result
+
+
+def run_workload_baseline(
+    settings: ScaleSettings,
+    repo: Path,
+    echo: Callable[[str], None],
+    out: Path | None = None,
+) -> ScaleResult:
+    """The same sandbox and fleet with no operator: ``kubectl apply -f`` of the children
+    the operator would create (:func:`workload_file`), then every Deployment with a Ready
+    replica, then deleting them all. The operator's run is judged against this floor."""
+    result = ScaleResult(settings=asdict(settings), nodes=settings.nodes)
+    result.notes.append(
+        "workload baseline: no operator; kubectl apply -f of the Service, "
+        "PodDisruptionBudget and Deployment the operator renders for each LLMDeployment"
+    )
+    cluster, _, _ = build_cluster(settings)
+    with cluster:
+        api = cluster.admin_api()
+        install_crds(cluster, repo)
+        for namespace in (settings.namespace, settings.loaded_namespace):
+            create_namespace(cluster, namespace)
+        echo(
+            f"sandbox up: {settings.nodes} kwok nodes x {settings.gpus_per_node} GPUs; no operator"
+        )
+        started = time.time()
+        _apply_all(cluster, settings, workload_only=True)
+        result.create_seconds = round(time.time() - started, 1)
+        echo(f"kubectl apply of {3 * settings.deployments} objects took {result.create_seconds} s")
+
+        def done() -> bool:
+            ready = _deployments_ready(api)
+            since = round(time.time() - started, 1)
+            result.timeline.append((since, 0, 0, ready))
+            result.load_average.append((since, round(os.getloadavg()[0], 2)))
+            return ready >= settings.deployments
+
+        wait_until(
+            done, timeout=settings.converge_timeout, what="every Deployment Ready", interval=3.0
+        )
+        result.workload_seconds = round(time.time() - started, 1)
+        result.converge_seconds = result.workload_seconds
+        echo(
+            f"every Deployment had a Ready replica {result.workload_seconds} s from the apply start"
+        )
+        if out is not None:
+            write_result(result, out)
+        deleting = time.time()
+        for namespace in (settings.namespace, settings.loaded_namespace):
+            for kind in ("apps/v1/deployments", "v1/services", "policy/v1/poddisruptionbudgets"):
+                prefix = "/api" if kind.startswith("v1/") else "/apis"
+                group, plural = kind.rsplit("/", 1)
+                with contextlib.suppress(OSError, ApiError):
+                    dataclasses.replace(api, timeout=120.0).request(
+                        "DELETE", f"{prefix}/{group}/namespaces/{namespace}/{plural}"
+                    )
+        wait_until(
+            lambda: _nothing_left(api, settings),
+            timeout=settings.converge_timeout,
+            what="every Deployment and pod gone",
+            interval=2.0,
+        )
+        result.delete_seconds = round(time.time() - deleting, 1)
+        echo(f"deleted all in {result.delete_seconds} s")
     return result
 
 

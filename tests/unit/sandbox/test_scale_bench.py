@@ -20,6 +20,7 @@ from forescale.sandbox.scale_bench import (
     histogram_quantile,
     llmdeployment_manifest,
     parse_histogram,
+    workload_file,
 )
 
 
@@ -135,6 +136,18 @@ def test_the_fleet_file_holds_every_manifest_once() -> None:
     assert [json.loads(d) for d in documents] == [
         llmdeployment_manifest(i, settings) for i in range(5)
     ]
+
+
+def test_the_workload_baseline_is_the_operators_children_without_an_owner() -> None:
+    """What the operator would create for each LLMDeployment, as a user's own objects."""
+    settings = ScaleSettings(deployments=4, loaded=1)
+    objects = [json.loads(d) for d in workload_file(settings).split("---\n") if d.strip()]
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["Deployment"] * 4 + ["PodDisruptionBudget"] * 4 + ["Service"] * 4
+    assert all("ownerReferences" not in o["metadata"] for o in objects)
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {f"llm-{i:04d}" for i in range(4)}
+    assert deployments[0]["metadata"]["namespace"] == settings.loaded_namespace
 
 
 def test_first_time_tells_the_operator_from_the_workload() -> None:
