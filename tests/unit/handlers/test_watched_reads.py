@@ -7,6 +7,7 @@ import asyncio
 import copy
 from typing import Any
 
+from forescale.assessment.ownership import replicas_writer
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.fleet_view import FleetView
 from forescale.handlers.reconciler import Reconciler
@@ -129,3 +130,36 @@ def test_only_what_the_owner_reads_of_a_deployment_is_news() -> None:
     ]
     assert view.deployment_seen(NS, "llm", refused)
     assert view.deployment_seen(NS, "llm", None)
+
+
+def test_the_view_keeps_who_writes_the_count_and_not_the_whole_write_history() -> None:
+    """An external scaler's hand-over reads who writes spec.replicas; the rest of the
+    write history (every pod-template field) is kept only as a digest."""
+    body = _deployment(3, replicas=4)
+    body["metadata"]["managedFields"] = [
+        {
+            "manager": "forescale",
+            "operation": "Apply",
+            "time": "t1",
+            "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}},
+        },
+        {
+            "manager": "horizontal-pod-autoscaler",
+            "operation": "Update",
+            "subresource": "scale",
+            "time": "t2",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}},
+        },
+    ]
+    view = FleetView()
+    view.deployment_seen(NS, "llm", body)
+    kept = view.deployment((NS, "llm")) or {}
+    assert replicas_writer(kept) == ("horizontal-pod-autoscaler", "t2")
+    assert [e["manager"] for e in kept["metadata"]["managedFields"]] == [
+        "horizontal-pod-autoscaler"
+    ]
+    # A change to the rest of the history is still news (a hand edit of the template).
+    edited = copy.deepcopy(body)
+    edited["metadata"]["resourceVersion"] = "4"
+    edited["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:paused"] = {}
+    assert view.deployment_seen(NS, "llm", edited)
