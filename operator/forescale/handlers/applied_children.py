@@ -77,13 +77,21 @@ class WatchedChildren:
 
     _seen: dict[ChildKey, bytes] = field(default_factory=dict)
 
-    def seen(self, kind: str, namespace: str, name: str, body: dict[str, Any] | None) -> None:
-        """A watch event for a child (None: it was deleted)."""
+    def seen(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        body: dict[str, Any] | None,
+        history: bytes | None = None,
+    ) -> None:
+        """A watch event for a child (None: it was deleted); ``history``: its
+        :func:`write_history`, if the caller has it already."""
         key = (kind, namespace, name)
         if body is None:
             self._seen.pop(key, None)
         else:
-            self._seen[key] = write_history(body)
+            self._seen[key] = history if history is not None else write_history(body)
 
     def unchanged(self, child: dict[str, Any], last: Applied | None) -> bool:
         """True when applying ``child`` again would change nothing anyone wrote since

@@ -78,7 +78,7 @@ def _slim(body: dict[str, Any]) -> dict[str, Any]:
 _REPLICAS_FIELDS: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
 
 
-def _slim_deployment(body: dict[str, Any]) -> dict[str, Any]:
+def _slim_deployment(body: dict[str, Any], history: bytes | None = None) -> dict[str, Any]:
     """The Deployment as the pass reads it: who writes the replica count, the count,
     status, and a digest of who wrote what (``history``).
 
@@ -99,7 +99,7 @@ def _slim_deployment(body: dict[str, Any]) -> dict[str, Any]:
         "metadata": slim_meta,
         "spec": {"replicas": (body.get("spec") or {}).get("replicas")},
         "status": body.get("status") or {},
-        "history": write_history(body),
+        "history": history if history is not None else write_history(body),
     }
 
 
@@ -126,8 +126,10 @@ def deployment_signature(body: dict[str, Any] | None) -> tuple[Any, ...]:
     manager's ``availableReplicas``, its conditions' timestamps) is no news to it.
 
     The spec generation and replica count, the status counts the owner reports, the
-    ``ReplicaFailure`` condition, who writes the count, and who wrote which other fields
-    (a hand edit is re-applied): ``body`` is a Deployment as the view keeps it.
+    ``ReplicaFailure`` condition, and the write history (its digest covers the uid, the
+    ownerReferences and who wrote which field outside status, an external scaler of the
+    count included; a hand edit is re-applied): ``body`` is a Deployment as the view
+    keeps it.
     """
     if body is None:
         return ()
@@ -138,21 +140,14 @@ def deployment_signature(body: dict[str, Any] | None) -> tuple[Any, ...]:
         for c in status.get("conditions") or []
         if c.get("type") == "ReplicaFailure"
     ]
-    writers = [
-        (e.get("manager"), e.get("operation"), e.get("subresource"))
-        for e in meta.get("managedFields") or []
-    ]
     return (
-        meta.get("uid"),
         meta.get("generation"),
         meta.get("deletionTimestamp"),
-        repr(meta.get("ownerReferences")),
         (body.get("spec") or {}).get("replicas"),
         status.get("replicas"),
         status.get("readyReplicas"),
         status.get("updatedReplicas"),
         repr(failure),
-        repr(writers),
         body.get("history"),
     )
 
@@ -209,8 +204,15 @@ class FleetView:
         self._pods.pop((namespace, name), None)
         self._troubles.pop((namespace, name), None)
 
-    def deployment_seen(self, namespace: str, owner: str, body: dict[str, Any] | None) -> bool:
-        """The owner's Deployment changed (None: it was deleted).
+    def deployment_seen(
+        self,
+        namespace: str,
+        owner: str,
+        body: dict[str, Any] | None,
+        history: bytes | None = None,
+    ) -> bool:
+        """The owner's Deployment changed (None: it was deleted); ``history``: its
+        ``write_history``, if the caller has it already.
 
         Returns True when something its owner's pass reads changed
         (:func:`deployment_signature`), i.e. when the owner needs a pass.
@@ -222,7 +224,7 @@ class FleetView:
             return old is not None
         if is_older(body, old):
             return False
-        slim = _slim_deployment(body)
+        slim = _slim_deployment(body, history)
         self._deployments[key] = slim
         return deployment_signature(old) != deployment_signature(slim)
 

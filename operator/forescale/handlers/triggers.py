@@ -30,6 +30,7 @@ import kopf
 
 from forescale.api import identity
 from forescale.handlers import telemetry
+from forescale.handlers.applied_children import write_history
 from forescale.handlers.configuring import in_shard
 from forescale.handlers.fleet_view import FleetView
 from forescale.handlers.reconciler import Reconciler
@@ -100,12 +101,14 @@ async def deployment_changed(
     controller manager writes a new Deployment's status four or five times on its way to
     Ready, and only some of those writes move a count the owner reports.
     """
-    _child_seen(memo, "Deployment", type, body)
+    live = None if type == "DELETED" else dict(body)
+    history = write_history(live) if live is not None else None  # once for both records
+    _child_seen(memo, "Deployment", type, body, history)
     owner = _owner_name((body.get("metadata") or {}).get("ownerReferences"))
     if owner is None or not namespace:
         return
     view = _view(memo)
-    news = view.deployment_seen(namespace, owner, None if type == "DELETED" else dict(body))
+    news = view.deployment_seen(namespace, owner, live, history)
     if news and view.body((namespace, owner)) is not None:
         _reconciler(memo).trigger(namespace, owner)
 
@@ -163,12 +166,14 @@ async def pod_monitor_changed(
         _reconciler(memo).trigger(*owner)
 
 
-def _child_seen(memo: Any, kind: str, type: str | None, body: kopf.Body) -> None:
+def _child_seen(
+    memo: Any, kind: str, type: str | None, body: kopf.Body, history: bytes | None = None
+) -> None:
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace"), meta.get("name")
     if namespace and name:
         seen = None if type == "DELETED" else dict(body)
-        _reconciler(memo).children.seen(kind, str(namespace), str(name), seen)
+        _reconciler(memo).children.seen(kind, str(namespace), str(name), seen, history)
 
 
 def _our_owner(namespace: str | None, meta: Any, memo: Any) -> tuple[str, str] | None:

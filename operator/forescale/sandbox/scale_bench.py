@@ -501,21 +501,62 @@ def _loadgens(
     return processes
 
 
-def _delete_all(api: KubeApi, settings: ScaleSettings) -> None:
-    """A collection DELETE per namespace, sent again while LLMDeployments remain.
+LLMD_COLLECTION = f"{LLMD_PATH}/namespaces/{{namespace}}/{identity.PLURAL}"
+WORKLOAD_COLLECTIONS = (
+    "/apis/apps/v1/namespaces/{namespace}/deployments",
+    "/api/v1/namespaces/{namespace}/services",
+    "/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets",
+)
+
+
+def _delete_all(
+    api: KubeApi, settings: ScaleSettings, collections: Iterable[str] = (LLMD_COLLECTION,)
+) -> None:
+    """A collection DELETE per namespace and collection (a path with ``{namespace}``), sent
+    again while objects remain.
 
     The API server ends a request after 60 s and a collection DELETE stops where it was
     cut (the 1,000 run of round 2 kept 80 of 1,000, docs/scale.md): as a person would,
     send it again."""
     patient = dataclasses.replace(api, timeout=120.0)
     for namespace in (settings.namespace, settings.loaded_namespace):
-        path = f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}"
-        for _ in range(20):
-            with contextlib.suppress(OSError, ApiError):
-                patient.request("DELETE", path)
-            with contextlib.suppress(OSError, ApiError):
-                if not api.get(f"{path}?limit=1")["items"]:
-                    break
+        for collection in collections:
+            path = collection.format(namespace=namespace)
+            for _ in range(20):
+                with contextlib.suppress(OSError, ApiError):
+                    patient.request("DELETE", path)
+                with contextlib.suppress(OSError, ApiError):
+                    if not api.get(f"{path}?limit=1")["items"]:
+                        break
+
+
+def _timed_deletion(
+    api: KubeApi,
+    settings: ScaleSettings,
+    echo: Callable[[str], None],
+    collections: Iterable[str] = (LLMD_COLLECTION,),
+) -> float:
+    """Delete the fleet's collections; seconds until no LLMDeployment, Deployment or pod
+    is left."""
+    deleting = time.time()
+    _delete_all(api, settings, collections)
+    wait_until(
+        lambda: _nothing_left(api, settings),
+        timeout=settings.converge_timeout,
+        what="every LLMDeployment, Deployment and pod gone",
+        interval=2.0,
+    )
+    seconds = round(time.time() - deleting, 1)
+    echo(f"deleted all in {seconds} s")
+    return seconds
+
+
+def _prepare(cluster: Cluster, settings: ScaleSettings, repo: Path) -> KubeApi:
+    """The CRD and the run's namespaces; the admin's API client."""
+    install_crds(cluster, repo)
+    for namespace in (settings.namespace, settings.loaded_namespace):
+        create_namespace(cluster, namespace)
+    return cluster.admin_api()
 
 
 def _deployments_ready(api: KubeApi) -> int:
@@ -586,10 +627,7 @@ def run_scale(
             write_result(result, out)
 
     with cluster:
-        api = cluster.admin_api()
-        install_crds(cluster, repo)
-        for namespace in (settings.namespace, settings.loaded_namespace):
-            create_namespace(cluster, namespace)
+        api = _prepare(cluster, settings, repo)
         proxy.start()
         try:
             operator = OperatorProcess(
@@ -637,10 +675,7 @@ def run_workload_baseline(
     )
     cluster, _, _ = build_cluster(settings)
     with cluster:
-        api = cluster.admin_api()
-        install_crds(cluster, repo)
-        for namespace in (settings.namespace, settings.loaded_namespace):
-            create_namespace(cluster, namespace)
+        api = _prepare(cluster, settings, repo)
         echo(
             f"sandbox up: {settings.nodes} kwok nodes x {settings.gpus_per_node} GPUs; no operator"
         )
@@ -666,23 +701,7 @@ def run_workload_baseline(
         )
         if out is not None:
             write_result(result, out)
-        deleting = time.time()
-        for namespace in (settings.namespace, settings.loaded_namespace):
-            for kind in ("apps/v1/deployments", "v1/services", "policy/v1/poddisruptionbudgets"):
-                prefix = "/api" if kind.startswith("v1/") else "/apis"
-                group, plural = kind.rsplit("/", 1)
-                with contextlib.suppress(OSError, ApiError):
-                    dataclasses.replace(api, timeout=120.0).request(
-                        "DELETE", f"{prefix}/{group}/namespaces/{namespace}/{plural}"
-                    )
-        wait_until(
-            lambda: _nothing_left(api, settings),
-            timeout=settings.converge_timeout,
-            what="every Deployment and pod gone",
-            interval=2.0,
-        )
-        result.delete_seconds = round(time.time() - deleting, 1)
-        echo(f"deleted all in {result.delete_seconds} s")
+        result.delete_seconds = _timed_deletion(api, settings, echo, WORKLOAD_COLLECTIONS)
     return result
 
 
@@ -766,16 +785,7 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
         f"Prometheus {result.prometheus_queries_per_minute} queries/min"
     )
 
-    deleting = time.time()
-    _delete_all(api, settings)
-    wait_until(
-        lambda: _nothing_left(api, settings),
-        timeout=settings.converge_timeout,
-        what="every LLMDeployment, Deployment and pod gone",
-        interval=2.0,
-    )
-    result.delete_seconds = round(time.time() - deleting, 1)
-    echo(f"deleted all in {result.delete_seconds} s")
+    result.delete_seconds = _timed_deletion(api, settings, echo)
 
 
 def _lines(path: Path) -> Iterator[str]:
