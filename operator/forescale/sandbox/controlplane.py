@@ -12,6 +12,7 @@ address may not appear in Endpoints, and nothing in-cluster needs to reach it).
 
 from __future__ import annotations
 
+import os
 import secrets
 import ssl
 import urllib.request
@@ -32,6 +33,15 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_CLUSTER_IP = "10.96.0.1"
 START_TIMEOUT = 90.0
 CONTROLLER_CLIENT_LIMITS = ["--kube-api-qps=100", "--kube-api-burst=100"]
+
+
+def profiling_flag() -> str:
+    """``--profiling``: off unless ``FORESCALE_SANDBOX_PROFILING=1`` (then
+    ``kubectl get --raw /debug/pprof/profile`` reads the API server's CPU profile, which is
+    how docs/scale.md found what a fleet's apply waits on)."""
+    return f"--profiling={os.environ.get('FORESCALE_SANDBOX_PROFILING') == '1'}".lower()
+
+
 """Client-side rate limits of the controller manager and scheduler, as Kubernetes' own
 scale tests run their control planes (kubemark's master components, clusterloader2 load
 tests: ``--kube-api-qps=100 --kube-api-burst=100``). The defaults (controller manager
@@ -195,7 +205,7 @@ class KubeApiserver(_SingleProcess):
                 "--endpoint-reconciler-type=none",
                 "--kubelet-preferred-address-types=InternalIP",
                 "--allow-privileged=true",
-                "--profiling=false",
+                profiling_flag(),
                 f"--cert-dir={cluster.workdir / 'pki'}",
                 f"--requestheader-client-ca-file={front_proxy.ca_cert}",
                 f"--requestheader-allowed-names={front_proxy.client_name}",

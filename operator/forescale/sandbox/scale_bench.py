@@ -16,7 +16,10 @@ the figures the scale issue asks for to a JSON file:
   policy that records only the operator's user);
 * Prometheus queries per minute and the largest query, recorded by a loopback proxy in
   front of Prometheus (what the operator really sent, not what the code should send);
-* the autoscaler tick's duration, from the operator's own histogram.
+* the autoscaler tick's duration, from the operator's own histogram;
+* the CPU seconds every process of the sandbox spent from the apply's start to
+  convergence, and what the rest of the machine took: the whole sandbox shares one
+  machine, so this says what the wait was made of (and whether other work stole from it).
 
 Only the sample gets simulated vLLM processes (one process per pod would not fit 1,000
 on a laptop); the other deployments have pods kwok keeps Running and Ready but that expose
@@ -35,6 +38,7 @@ import logging
 import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -342,6 +346,53 @@ def sample_process(pid: int) -> ProcessSample:
     return ProcessSample(time.time(), cpu, rss)
 
 
+def machine_busy_seconds(stat_text: str) -> float:
+    """CPU seconds the whole machine has been busy, from ``/proc/stat``'s ``cpu`` line.
+
+    Busy is everything but idle and iowait, so the difference over a window, less what the
+    sandbox's own processes used, is what other work on the machine took from the run."""
+    for line in stat_text.splitlines():
+        if line.startswith("cpu "):
+            ticks = [int(value) for value in line.split()[1:]]
+            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+            return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    raise ValueError("no aggregate cpu line in /proc/stat")
+
+
+def cpu_by_process(cluster: Cluster) -> dict[str, float]:
+    """CPU seconds so far of every process the sandbox runs (by process name), of the
+    finished children of this process (``kubectl``: ``apply`` runs as one), and of the
+    whole machine (``machine``)."""
+    seconds: dict[str, float] = {}
+    for component in cluster.components:
+        for process in component.processes():
+            if process.pid is None:
+                continue
+            try:
+                seconds[process.name] = sample_process(process.pid).cpu_seconds
+            except OSError:  # it has exited
+                continue
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds["kubectl"] = children.ru_utime + children.ru_stime
+    seconds["machine"] = machine_busy_seconds(Path("/proc/stat").read_text())
+    return seconds
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process spent between two :func:`cpu_by_process` samples, largest
+    first, with ``other`` for what the rest of the machine took (another job's load shows
+    up there, not in the sandbox's figures)."""
+    spent = {
+        name: round(after[name] - before.get(name, 0.0), 1)
+        for name in after
+        if name != "machine" and after[name] - before.get(name, 0.0) > 0
+    }
+    if "machine" in after and "machine" in before:
+        machine = after["machine"] - before["machine"]
+        spent["other"] = round(max(0.0, machine - sum(spent.values())), 1)
+    return dict(sorted(spent.items(), key=lambda item: -item[1]))
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -376,6 +427,10 @@ class ScaleResult:
     delete_seconds: float | None = None
     cpu_seconds_to_converge: float | None = None
     """Operator CPU (user + system) from its start to convergence: contention-free cost."""
+    cpu_seconds_by_process: dict[str, float] = field(default_factory=dict)
+    """CPU seconds from the apply's start to convergence, by process: the API server,
+    etcd, the controllers, kwok, the operator, kubectl, and ``other`` (the rest of the
+    machine). On a machine the whole sandbox shares, the sum is what the wait is made of."""
     timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
     """(seconds since the first create, LLMDeployments current, current and Ready,
     Deployments with a Ready replica): says whether the operator or the workload lags."""
@@ -679,6 +734,7 @@ def run_workload_baseline(
         echo(
             f"sandbox up: {settings.nodes} kwok nodes x {settings.gpus_per_node} GPUs; no operator"
         )
+        cpu_before = cpu_by_process(cluster)
         started = time.time()
         _apply_all(cluster, settings, workload_only=True)
         result.create_seconds = round(time.time() - started, 1)
@@ -694,6 +750,7 @@ def run_workload_baseline(
         wait_until(
             done, timeout=settings.converge_timeout, what="every Deployment Ready", interval=3.0
         )
+        result.cpu_seconds_by_process = cpu_spent(cpu_before, cpu_by_process(cluster))
         result.workload_seconds = round(time.time() - started, 1)
         result.converge_seconds = result.workload_seconds
         echo(
@@ -719,6 +776,7 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     process = operator.process
     assert process is not None and process.pid is not None
     pid = process.pid
+    cpu_before = cpu_by_process(cluster)
     started = time.time()
     _apply_all(cluster, settings)
     result.create_seconds = round(time.time() - started, 1)
@@ -734,6 +792,7 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
 
     wait_until(done, timeout=settings.converge_timeout, what="convergence", interval=3.0)
     converged_at = time.time()
+    result.cpu_seconds_by_process = cpu_spent(cpu_before, cpu_by_process(cluster))
     result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
     result.converge_seconds = round(converged_at - started, 1)
     result.operator_seconds = first_time(result.timeline, 1, settings.deployments)
@@ -746,7 +805,8 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     echo(
         f"converged after {result.converge_seconds} s (operator: all current after "
         f"{result.operator_seconds} s; workload: all Deployments Ready after "
-        f"{result.workload_seconds} s), RSS {result.rss_mib_converged} MiB"
+        f"{result.workload_seconds} s), RSS {result.rss_mib_converged} MiB; CPU seconds "
+        f"by process: {result.cpu_seconds_by_process}"
     )
 
     load_for = settings.settle_seconds + settings.quiet_seconds + 15

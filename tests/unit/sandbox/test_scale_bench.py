@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -15,10 +16,12 @@ from forescale.sandbox.scale_bench import (
     ScaleSettings,
     converged,
     count_audit,
+    cpu_spent,
     first_time,
     fleet_file,
     histogram_quantile,
     llmdeployment_manifest,
+    machine_busy_seconds,
     parse_histogram,
     workload_file,
 )
@@ -155,3 +158,27 @@ def test_first_time_tells_the_operator_from_the_workload() -> None:
     assert first_time(timeline, 1, 10) == 6.0
     assert first_time(timeline, 3, 10) == 9.0
     assert first_time(timeline, 2, 11) is None
+
+
+def test_machine_busy_seconds_leave_out_idle_and_iowait() -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    stat = f"cpu  {hz * 3} 0 {hz} {hz * 50} {hz * 7} 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"
+    assert machine_busy_seconds(stat) == 4.0
+    with pytest.raises(ValueError, match="no aggregate cpu"):
+        machine_busy_seconds("cpu0 1 2 3 4\n")
+
+
+def test_cpu_spent_names_every_process_and_what_other_work_took() -> None:
+    before = {"kube-apiserver": 10.0, "forescale-operator": 2.0, "kubectl": 1.0, "machine": 100.0}
+    after = {
+        "kube-apiserver": 70.0,
+        "forescale-operator": 22.0,
+        "kubectl": 6.0,
+        "etcd": 4.0,  # started inside the window
+        "machine": 200.0,
+    }
+    spent = cpu_spent(before, after)
+    assert spent == {"kube-apiserver": 60.0, "forescale-operator": 20.0, "other": 11.0,
+                     "kubectl": 5.0, "etcd": 4.0}  # fmt: skip
+    assert list(spent) == ["kube-apiserver", "forescale-operator", "other", "kubectl", "etcd"]
+    assert cpu_spent(before, {**after, "machine": 150.0})["other"] == 0.0
