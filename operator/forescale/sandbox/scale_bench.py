@@ -39,6 +39,7 @@ import math
 import os
 import re
 import resource
+import ssl
 import subprocess
 import sys
 import threading
@@ -434,6 +435,13 @@ class ScaleResult:
     timeline: list[tuple[float, int, int, int]] = field(default_factory=list)
     """(seconds since the first create, LLMDeployments current, current and Ready,
     Deployments with a Ready replica): says whether the operator or the workload lags."""
+    per_object_seconds: dict[str, float] = field(default_factory=dict)
+    """Per LLMDeployment of the unloaded namespace, from when a watch first saw it to when
+    it first saw it current and Ready: p50, p90, p99, max (how far behind the apply the
+    operator ran, whatever the apply's own length)."""
+    followed: list[tuple[float, int, int]] = field(default_factory=list)
+    """Every 10 s from the apply's start: (seconds, LLMDeployments created, of them
+    current and Ready), from that watch, so through the apply as well."""
     load_average: list[tuple[float, float]] = field(default_factory=list)
     """(seconds since the first create, the machine's 1-minute load average)."""
     notes: list[str] = field(default_factory=list)
@@ -511,6 +519,83 @@ def progress(items: list[dict[str, Any]]) -> tuple[int, int]:
         conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
         ready += bool(conditions and conditions[0].get("status") == "True")
     return current, ready
+
+
+def follow_up(
+    added: dict[str, float], done: dict[str, float], step: float = 10.0
+) -> tuple[dict[str, float], list[tuple[float, int, int]]]:
+    """From when each object was first seen (``added``) and first seen current and Ready
+    (``done``), both in seconds since the apply started: the per-object wait's p50, p90,
+    p99 and max, and every ``step`` seconds (created so far, converged so far)."""
+    waits = sorted(done[name] - added[name] for name in done if name in added)
+    figures: dict[str, float] = {}
+    if waits:
+        for label, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            figures[label] = round(waits[min(len(waits) - 1, math.ceil(q * len(waits)) - 1)], 1)
+        figures["max"] = round(waits[-1], 1)
+    end = max([*added.values(), *done.values(), 0.0])
+    timeline = [
+        (
+            round(t, 1),
+            sum(1 for v in added.values() if v <= t),
+            sum(1 for v in done.values() if v <= t),
+        )
+        for t in [step * i for i in range(1, math.ceil(end / step) + 1)]
+    ]
+    return figures, timeline
+
+
+class ConvergenceWatch:
+    """Follows every LLMDeployment of a namespace from its creation to current and Ready.
+
+    The benchmark's poll runs once ``kubectl apply`` has returned; a watch sees each object
+    as the apply creates it, so the per-object figures say how far behind the apply the
+    operator was all along (one more watcher costs the API server one write per event,
+    not a list of the fleet every few seconds).
+    """
+
+    def __init__(self, api: KubeApi, namespace: str, timeout: float) -> None:
+        self._api = api
+        self._path = (
+            f"{LLMD_PATH}/namespaces/{namespace}/{identity.PLURAL}"
+            f"?watch=1&timeoutSeconds={int(timeout)}"
+        )
+        self._timeout = timeout
+        self.origin = time.time()
+        self.added: dict[str, float] = {}
+        self.done: dict[str, float] = {}
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="llmd-watch", daemon=True)
+
+    def start(self, origin: float) -> None:
+        """Start watching; times are seconds since ``origin`` (the apply's start)."""
+        self.origin = origin
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following (the stream ends at its timeout; the thread is a daemon)."""
+        self._thread.join(timeout=0.1)
+
+    def _run(self) -> None:
+        request = urllib.request.Request(self._api.server + self._path)
+        request.add_header("Authorization", f"Bearer {self._api.token}")
+        context = ssl.create_default_context(cafile=str(self._api.ca_file))
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout, context=context) as stream:
+                for line in stream:
+                    self._seen(json.loads(line))
+        except (OSError, ValueError) as err:
+            self.error = f"{type(err).__name__}: {err}"
+
+    def _seen(self, event: dict[str, Any]) -> None:
+        item = event.get("object") or {}
+        name = (item.get("metadata") or {}).get("name")
+        if event.get("type") not in ("ADDED", "MODIFIED") or not name:
+            return
+        since = time.time() - self.origin
+        self.added.setdefault(name, since)
+        if name not in self.done and progress([item])[1] == 1:
+            self.done[name] = since
 
 
 def converged(items: list[dict[str, Any]], expected: int) -> bool:
@@ -776,8 +861,10 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     process = operator.process
     assert process is not None and process.pid is not None
     pid = process.pid
+    watch = ConvergenceWatch(api, settings.namespace, settings.converge_timeout)
     cpu_before = cpu_by_process(cluster)
     started = time.time()
+    watch.start(started)
     _apply_all(cluster, settings)
     result.create_seconds = round(time.time() - started, 1)
     echo(f"kubectl apply of {settings.deployments} LLMDeployments took {result.create_seconds} s")
@@ -794,6 +881,10 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     converged_at = time.time()
     result.cpu_seconds_by_process = cpu_spent(cpu_before, cpu_by_process(cluster))
     result.cpu_seconds_to_converge = round(sample_process(pid).cpu_seconds, 1)
+    watch.stop()
+    result.per_object_seconds, result.followed = follow_up(watch.added, watch.done)
+    if watch.error is not None:
+        result.notes.append(f"the LLMDeployment watch ended early: {watch.error}")
     result.converge_seconds = round(converged_at - started, 1)
     result.operator_seconds = first_time(result.timeline, 1, settings.deployments)
     result.workload_seconds = first_time(result.timeline, 3, settings.deployments)
@@ -806,7 +897,8 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
         f"converged after {result.converge_seconds} s (operator: all current after "
         f"{result.operator_seconds} s; workload: all Deployments Ready after "
         f"{result.workload_seconds} s), RSS {result.rss_mib_converged} MiB; CPU seconds "
-        f"by process: {result.cpu_seconds_by_process}"
+        f"by process: {result.cpu_seconds_by_process}; per LLMDeployment, creation to "
+        f"Ready: {result.per_object_seconds}"
     )
 
     load_for = settings.settle_seconds + settings.quiet_seconds + 15

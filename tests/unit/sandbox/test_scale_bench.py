@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -13,12 +14,14 @@ from forescale.api.spec import LLMDeploymentSpec
 from forescale.sandbox.cli import sandbox
 from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION
 from forescale.sandbox.scale_bench import (
+    ConvergenceWatch,
     ScaleSettings,
     converged,
     count_audit,
     cpu_spent,
     first_time,
     fleet_file,
+    follow_up,
     histogram_quantile,
     llmdeployment_manifest,
     machine_busy_seconds,
@@ -182,3 +185,37 @@ def test_cpu_spent_names_every_process_and_what_other_work_took() -> None:
                      "kubectl": 5.0, "etcd": 4.0}  # fmt: skip
     assert list(spent) == ["kube-apiserver", "forescale-operator", "other", "kubectl", "etcd"]
     assert cpu_spent(before, {**after, "machine": 150.0})["other"] == 0.0
+
+
+def test_follow_up_gives_each_objects_wait_and_the_fleet_through_the_apply() -> None:
+    added = {f"llm-{i}": float(i) for i in range(100)}  # one created per second
+    done = {f"llm-{i}": i + 2.0 + (30.0 if i == 99 else 0.0) for i in range(100) if i != 50}
+    figures, timeline = follow_up(added, done)
+    assert figures == {"p50": 2.0, "p90": 2.0, "p99": 32.0, "max": 32.0}  # nearest rank of 99
+    assert timeline[0] == (10.0, 11, 9)  # created 0-10, converged 0-8
+    assert timeline[-1] == (140.0, 100, 99)  # llm-50 never converged
+    assert [t for t, _, _ in timeline] == [10.0 * i for i in range(1, 15)]
+    assert follow_up({}, {}) == ({}, [])
+
+
+def test_the_watch_times_each_object_from_first_sight_to_current_and_ready() -> None:
+    watch = ConvergenceWatch.__new__(ConvergenceWatch)
+    watch.origin, watch.added, watch.done = 0.0, {}, {}
+
+    def event(kind: str, generation: int, observed: int | None, ready: str) -> dict[str, Any]:
+        status = {"conditions": [{"type": "Ready", "status": ready}]}
+        if observed is not None:
+            status["observedGeneration"] = observed
+        meta = {"name": "llm-0", "generation": generation}
+        return {"type": kind, "object": {"metadata": meta, "status": status}}
+
+    watch._seen(event("ADDED", 1, None, "Unknown"))
+    assert "llm-0" in watch.added and not watch.done
+    watch._seen(event("MODIFIED", 2, 1, "True"))  # Ready, but a generation behind
+    assert not watch.done
+    watch._seen(event("MODIFIED", 2, 2, "True"))
+    first = watch.done["llm-0"]
+    watch._seen(event("MODIFIED", 2, 2, "True"))
+    assert watch.done["llm-0"] == first  # the first time counts
+    watch._seen({"type": "DELETED", "object": {"metadata": {"name": "llm-1"}}})
+    assert "llm-1" not in watch.added
