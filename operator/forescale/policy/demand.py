@@ -107,9 +107,18 @@ def peak_bound(
     # lags an accelerating morning (diurnal 85.56 % with the rise over the horizon, 96.80 %
     # with the current pace, reduced bench), and a step that levelled off has no current
     # pace left to extrapolate.
-    held = min([arrival, *(rate for t, rate, _ in history if t > at - horizon / 4)])
+    recent = [arrival, *(rate for t, rate, _ in history if t > at - horizon / 4)]
+    held = min(recent)
+    # A climb that has turned has no pace left: arrivals below the highest reading of the
+    # last quarter horizon by more than the counting noise of two readings are past a
+    # crest (flash: 253 -> 239 req/s, and the rise that led there planned 13 replicas for
+    # a need of 8). The counting noise, not the forecaster's error: the crowd itself made
+    # that error hundreds of req/s.
+    crest = max(recent) - arrival > CLIMB_SIGNIFICANCE_SIGMAS * math.sqrt(
+        2 * max(arrival, 0.0) / params.rate_window_seconds
+    )
     current = seconds = 0.0
-    if held - then > CLIMB_SIGNIFICANCE_SIGMAS * noise:
+    if held - then > CLIMB_SIGNIFICANCE_SIGMAS * noise and not crest:
         since, earlier = max((t, rate) for t, rate, _ in history if t <= at - horizon / 4)
         current, seconds = max(0.0, arrival - earlier), max(at - since, 1e-9)
     pace = arrival + (current * horizon / seconds if seconds else 0.0)

@@ -132,6 +132,25 @@ def test_a_climb_goes_on_at_its_current_pace_and_a_levelled_step_does_not() -> N
     assert noisy.pace == pytest.approx(200.0)
 
 
+def test_a_climb_past_its_crest_has_no_pace_left() -> None:
+    """A crowd's rise held for a quarter horizon (180 -> 253 req/s) but the arrivals have
+    turned (239 now, 14 req/s below the crest, beyond three standard deviations of the
+    counting noise of two 60 s readings, 8.7 req/s): the rise that led to the crest is no
+    pace to extrapolate (flash: it planned 13 replicas for a need of 8). Before the crest,
+    the same rise is a climb."""
+    rising = [(0.0, 60.0, 60.0), (240.0, 60.0, 60.0), (430.0, 183.0, 183.0), (460.0, 225.0, 225.0)]
+    before = peak_bound(rising, 253.0, 480.0, 240.0, PARAMS)
+    assert before is not None
+    assert before.pace > 253.0
+    turned = peak_bound([*rising, (475.0, 253.0, 253.0)], 239.0, 490.0, 240.0, PARAMS)
+    assert turned is not None
+    assert turned.pace == pytest.approx(239.0)
+    # Within the counting noise of the crest, a climb still climbs.
+    wobble = peak_bound([*rising, (475.0, 253.0, 253.0)], 248.0, 490.0, 240.0, PARAMS)
+    assert wobble is not None
+    assert wobble.pace > 248.0
+
+
 def test_the_fast_path_sees_a_spike_the_bound_cut_the_envelope_for() -> None:
     """The step: the windows closing at its onset teach a 2.7x envelope at once, and a
     threshold of 2.7x the expected rate hid the spike from the fast path (151 req/s
