@@ -346,7 +346,12 @@ def decide(
     # per Ready one helps, however long the queue (asking more held 16 replicas for a
     # one-minute need of 7 on a step).
     backlog = min(waiting / (cap_rps * params.backlog_drain_seconds), float(counts.ready))
-    backlog_extra = max(0.0, backlog - counts.pending)
+    # Ready replicas the arrivals leave spare already take the arrivals off the ones that
+    # hold the queue (the router sends each request to the least loaded): new replicas
+    # add nothing the spare ones do not (flash: 9 Ready for 180 req/s, 4 of them spare,
+    # and a pinned queue on the 3 old ones asked 4 more replicas, Ready after the crowd).
+    spare = max(0.0, counts.ready - arrival / cap_rps)
+    backlog_extra = max(0.0, backlog - counts.pending - spare)
     if backlog_extra > 0:
         notes.append(f"backlog {waiting:.0f} waiting")
     required = _clamp(math.ceil(needed + backlog_extra - 1e-9), params)
