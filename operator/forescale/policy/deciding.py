@@ -133,6 +133,14 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             for t, rate, peak_then in (*state.arrival_history, (obs.timestamp, arrival, peak))
             if t > obs.timestamp - keep
         ),
+        noise_history=tuple(
+            (t, variance)
+            for t, variance in (
+                *state.noise_history,
+                (obs.timestamp, _reading_variance(forecaster, params.rate_window_seconds)),
+            )
+            if t > obs.timestamp - keep
+        ),
     )
 
 
@@ -140,6 +148,27 @@ def _reading_variance(forecaster: ForecasterState, window: float) -> float:
     """The variance of one reading of the rate: the rate window's counting noise (a Poisson
     count over ``window`` seconds) or the forecaster's one-step error, the larger."""
     return max(max(forecaster.level, 0.0) / window, forecaster.error_variance)
+
+
+def _climb_variance(state: PolicyState, at: float, horizon: float, window: float) -> float:
+    """The variance of one reading a climb is judged against: the counting noise now, or
+    the forecaster's one-step error as it was one horizon ago, before the rise.
+
+    Not today's one-step error: a climb makes the forecaster err by its own rise at every
+    step, so the bar it had to clear rose with it (ramp, seed 0: the standard deviation of
+    the difference of two readings from 1.5 to 3.9 req/s within 60 s of the climb's
+    start, and the climb was recognised only 90 s in). The error measured before
+    the rise still holds the bursts of traffic burstier than Poisson (Azure code).
+    """
+    counting = max(state.forecaster.level, 0.0) / window
+    before = [variance for t, variance in state.noise_history if t <= at - horizon]
+    if before:
+        then = before[-1]
+    elif state.noise_history:
+        then = state.noise_history[0][1]
+    else:
+        then = state.forecaster.error_variance
+    return max(counting, then)
 
 
 def base_forecast(
@@ -307,7 +336,9 @@ def decide(
             horizon,
             params,
             remembered_peak=state.remembered_peak or 0.0,
-            noise=math.sqrt(2 * _reading_variance(state.forecaster, params.rate_window_seconds)),
+            noise=math.sqrt(
+                2 * _climb_variance(state, obs.timestamp, horizon, params.rate_window_seconds)
+            ),
         )
         plan = planning.predictive(
             arrival,

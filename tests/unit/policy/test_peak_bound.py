@@ -171,3 +171,27 @@ def test_the_fast_path_sees_a_spike_the_bound_cut_the_envelope_for() -> None:
     assert plan.label.startswith("spike: arrivals 151.3 req/s")
     assert plan.rate == pytest.approx(bound.spike_limit)
     assert plan.rate > bound.limit
+
+
+def test_a_climb_is_judged_against_the_noise_from_before_it() -> None:
+    """An accelerating climb from a noisy plateau (100 +- 1.5 req/s): the forecaster errs
+    by the climb's own rise at every step, and judged against that error the climb was
+    recognised two samples later (index 48, 30 s; the ramp scenario: 90 s in). Against
+    the one-step error of one horizon ago it is recognised at index 46, and the fleet
+    asks 21 replicas there instead of 14."""
+    plateau = [100.0 + (1.5 if i % 2 else -1.5) for i in range(40)]
+    rates = plateau + [100.0 + 0.5 * i * i for i in range(1, 21)]
+    decisions = run(rates, PARAMS, replicas=11)
+    first = next(i for i, d in enumerate(decisions) if "a climb that held" in d.reason)
+    assert first <= 46
+    assert decisions[46].desired_replicas >= 20
+
+
+def test_a_climbs_pace_goes_at_most_as_far_as_the_fast_path() -> None:
+    """A rise of 150 req/s within a quarter horizon (a crowd's edge through the rate
+    window) extrapolates to 200 + 600 req/s; the pace, like a spike's fast path, goes at
+    most to twice the current rate."""
+    edge = [(0.0, 50.0, 50.0), (240.0, 50.0, 50.0), (420.0, 50.0, 50.0), (435.0, 120.0, 120.0)]
+    bound = peak_bound(edge, 200.0, 480.0, 240.0, PARAMS)
+    assert bound is not None
+    assert bound.pace == pytest.approx(2 * 200.0)
