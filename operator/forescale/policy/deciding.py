@@ -449,8 +449,13 @@ def decide(
         if counts.pending > 0:
             why = f"{counts.pending} replicas still loading"
             desired = current
-        elif watched < params.scale_down_stabilization_seconds:
-            why = f"only {watched:.0f} s of history, scale-down needs a full stabilization window"
+        elif watched < min(params.scale_down_stabilization_seconds, horizon):
+            # The plan covers the peak within one horizon: once the policy has watched one,
+            # its recommendations cover what the fleet must hold, and the stabilization
+            # window keeps the highest of those it has (the HPA's semantics). Waiting for a
+            # whole window beyond the horizon ran the start's fleet longer (steady: 9
+            # replicas for a need of 7.8 until 300 s, 0.007 GPU-h that tied a fixed fleet).
+            why = f"only {watched:.0f} s of history, scale-down needs {horizon:.0f} s (one horizon)"
             desired = current
         else:
             limited = limit_down(current, recommendations, state.scale_downs, params, now)

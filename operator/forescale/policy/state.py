@@ -30,7 +30,7 @@ class PolicyState:
     """Learned peak-to-base ratios over the horizon (see ``envelope``)."""
     last_observation_at: float | None = None
     first_observation_at: float | None = None
-    """When this state first saw data: no scale-down before a full stabilization window."""
+    """When this state first saw data: no scale-down before one horizon of history."""
     last_arrival_rate: float | None = None
     arrival_history: tuple[tuple[float, float, float], ...] = ()
     """(observation time, arrival rate, remembered peak then) over the last horizon: the

@@ -230,3 +230,17 @@ def test_spare_ready_replicas_count_against_the_backlog_term() -> None:
     busy = observation(0.0, 90.0, 9, waiting=10_000.0, completion_rate=90.0)
     decision = decide([busy], PolicyState(), params, ReplicaCounts(9, 9), 0.0)
     assert decision.required_replicas == math.ceil(90.0 / per_replica) + 9
+
+
+def test_scale_down_waits_one_horizon_of_history_not_a_whole_window() -> None:
+    """A fleet started above its need (10 replicas for 20 req/s at 10 each) scales down
+    once the policy has watched one horizon (180 s cold start + 15 s interval + 45 s lag
+    = 240 s), not the whole 300 s stabilization window: its plan covers the peak within a
+    horizon, and the window keeps the highest recommendation it has (steady ran 9
+    replicas for a need of 7.8 until 300 s)."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    assert params.scale_down_stabilization_seconds == 300
+    decisions = run([20.0] * 30, params, replicas=10)
+    drop = next(i for i, d in enumerate(decisions) if d.desired_replicas < 10)
+    assert drop * 15 == 240
+    assert "one horizon" in decisions[drop - 1].reason
