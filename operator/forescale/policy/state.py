@@ -30,11 +30,14 @@ class PolicyState:
     """Learned peak-to-base ratios over the horizon (see ``envelope``)."""
     last_observation_at: float | None = None
     first_observation_at: float | None = None
-    """When this state first saw data: no scale-down before a full stabilization window."""
+    """When this state first saw data: no scale-down before one horizon of history."""
     last_arrival_rate: float | None = None
     arrival_history: tuple[tuple[float, float, float], ...] = ()
     """(observation time, arrival rate, remembered peak then) over the last horizon: the
     Poisson prior's mean rate, and the bound's rise above the peak a horizon ago."""
+    noise_history: tuple[tuple[float, float], ...] = ()
+    """(observation time, variance of one reading of the rate then) over the last horizon: a
+    climb is judged against the noise measured before it began (``deciding``)."""
     remembered_peak: float | None = None
     """Highest arrival rate seen, decaying with the memory half-life: the plan's bound."""
     capacity_requests_per_second: float | None = None
@@ -64,6 +67,7 @@ class PolicyState:
             "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
             "arrival_history": [list(entry) for entry in self.arrival_history],
+            "noise_history": [list(entry) for entry in self.noise_history],
             "remembered_peak": self.remembered_peak,
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
@@ -93,6 +97,8 @@ class PolicyState:
                 last_arrival_rate=_optional(data, "last_arrival_rate"),
                 # Absent in states written before the peak bound existed: start empty.
                 arrival_history=_rates(data, "arrival_history"),
+                # Absent in states written before it existed: start empty.
+                noise_history=_times(data, "noise_history"),
                 remembered_peak=_optional(data, "remembered_peak"),
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
@@ -137,6 +143,19 @@ def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float, float
             raise ValueError(f"{key} entries must be [time, rate, peak], got {entry!r}")
         t, rate, peak = (_required({key: v}, key) for v in entry)
         out.append((t, rate, peak))
+    return tuple(out)
+
+
+def _times(data: dict[str, object], key: str) -> tuple[tuple[float, float], ...]:
+    values = data.get(key, [])
+    if not isinstance(values, list):
+        raise ValueError(f"{key} must be a list")
+    out = []
+    for entry in values:
+        if not isinstance(entry, list) or len(entry) != 2:
+            raise ValueError(f"{key} entries must be [time, value], got {entry!r}")
+        t, value = (_required({key: v}, key) for v in entry)
+        out.append((t, value))
     return tuple(out)
 
 

@@ -132,6 +132,25 @@ def test_a_climb_goes_on_at_its_current_pace_and_a_levelled_step_does_not() -> N
     assert noisy.pace == pytest.approx(200.0)
 
 
+def test_a_climb_past_its_crest_has_no_pace_left() -> None:
+    """A crowd's rise held for a quarter horizon (180 -> 253 req/s) but the arrivals have
+    turned (239 now, 14 req/s below the crest, beyond three standard deviations of the
+    counting noise of two 60 s readings, 8.7 req/s): the rise that led to the crest is no
+    pace to extrapolate (flash: it planned 13 replicas for a need of 8). Before the crest,
+    the same rise is a climb."""
+    rising = [(0.0, 60.0, 60.0), (240.0, 60.0, 60.0), (430.0, 183.0, 183.0), (460.0, 225.0, 225.0)]
+    before = peak_bound(rising, 253.0, 480.0, 240.0, PARAMS)
+    assert before is not None
+    assert before.pace > 253.0
+    turned = peak_bound([*rising, (475.0, 253.0, 253.0)], 239.0, 490.0, 240.0, PARAMS)
+    assert turned is not None
+    assert turned.pace == pytest.approx(239.0)
+    # Within the counting noise of the crest, a climb still climbs.
+    wobble = peak_bound([*rising, (475.0, 253.0, 253.0)], 248.0, 490.0, 240.0, PARAMS)
+    assert wobble is not None
+    assert wobble.pace > 248.0
+
+
 def test_the_fast_path_sees_a_spike_the_bound_cut_the_envelope_for() -> None:
     """The step: the windows closing at its onset teach a 2.7x envelope at once, and a
     threshold of 2.7x the expected rate hid the spike from the fast path (151 req/s
@@ -152,3 +171,27 @@ def test_the_fast_path_sees_a_spike_the_bound_cut_the_envelope_for() -> None:
     assert plan.label.startswith("spike: arrivals 151.3 req/s")
     assert plan.rate == pytest.approx(bound.spike_limit)
     assert plan.rate > bound.limit
+
+
+def test_a_climb_is_judged_against_the_noise_from_before_it() -> None:
+    """An accelerating climb from a noisy plateau (100 +- 1.5 req/s): the forecaster errs
+    by the climb's own rise at every step, and judged against that error the climb was
+    recognised two samples later (index 48, 30 s; the ramp scenario: 90 s in). Against
+    the one-step error of one horizon ago it is recognised at index 46, and the fleet
+    asks 21 replicas there instead of 14."""
+    plateau = [100.0 + (1.5 if i % 2 else -1.5) for i in range(40)]
+    rates = plateau + [100.0 + 0.5 * i * i for i in range(1, 21)]
+    decisions = run(rates, PARAMS, replicas=11)
+    first = next(i for i, d in enumerate(decisions) if "a climb that held" in d.reason)
+    assert first <= 46
+    assert decisions[46].desired_replicas >= 20
+
+
+def test_a_climbs_pace_goes_at_most_as_far_as_the_fast_path() -> None:
+    """A rise of 150 req/s within a quarter horizon (a crowd's edge through the rate
+    window) extrapolates to 200 + 600 req/s; the pace, like a spike's fast path, goes at
+    most to twice the current rate."""
+    edge = [(0.0, 50.0, 50.0), (240.0, 50.0, 50.0), (420.0, 50.0, 50.0), (435.0, 120.0, 120.0)]
+    bound = peak_bound(edge, 200.0, 480.0, 240.0, PARAMS)
+    assert bound is not None
+    assert bound.pace == pytest.approx(2 * 200.0)

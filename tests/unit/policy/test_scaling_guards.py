@@ -214,3 +214,33 @@ def test_a_backlog_asks_at_most_one_new_replica_per_replica_holding_it() -> None
     decision = decide([obs], PolicyState(), params, ReplicaCounts(2, 2), 0.0)
     per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
     assert decision.required_replicas == math.ceil(80.0 / per_replica) + 2
+
+
+def test_spare_ready_replicas_count_against_the_backlog_term() -> None:
+    """9 Ready replicas at 10 req/s each for 50 req/s of arrivals leave 4 spare: they
+    already take the arrivals off the replicas holding a 10,000-request queue, so of the
+    9 replicas the backlog term may ask (one per Ready one) 4 are there: 5 + 5 = 10, not
+    14 (a flash crowd's queue pinned on the old replicas asked 4 more, Ready after the
+    crowd). On a saturated fleet (90 req/s) none is spare: 9 + 9 = 18."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    spare = observation(0.0, 50.0, 9, waiting=10_000.0, completion_rate=50.0)
+    decision = decide([spare], PolicyState(), params, ReplicaCounts(9, 9), 0.0)
+    assert decision.required_replicas == math.ceil(50.0 / per_replica + 9 - (9 - 5))
+    busy = observation(0.0, 90.0, 9, waiting=10_000.0, completion_rate=90.0)
+    decision = decide([busy], PolicyState(), params, ReplicaCounts(9, 9), 0.0)
+    assert decision.required_replicas == math.ceil(90.0 / per_replica) + 9
+
+
+def test_scale_down_waits_one_horizon_of_history_not_a_whole_window() -> None:
+    """A fleet started above its need (10 replicas for 20 req/s at 10 each) scales down
+    once the policy has watched one horizon (180 s cold start + 15 s interval + 45 s lag
+    = 240 s), not the whole 300 s stabilization window: its plan covers the peak within a
+    horizon, and the window keeps the highest recommendation it has (steady ran 9
+    replicas for a need of 7.8 until 300 s)."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    assert params.scale_down_stabilization_seconds == 300
+    decisions = run([20.0] * 30, params, replicas=10)
+    drop = next(i for i, d in enumerate(decisions) if d.desired_replicas < 10)
+    assert drop * 15 == 240
+    assert "one horizon" in decisions[drop - 1].reason
