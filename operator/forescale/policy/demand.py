@@ -59,15 +59,18 @@ class PeakBound:
     """How far the current rate exceeds the highest rate seen at least one horizon ago: how
     far a spike's fast path may go beyond ``limit`` (a spike into new territory)."""
     pace: float = math.inf
-    current_rise: float = 0.0
-    """The arrivals' rise over the last quarter horizon (0 when no climb held)."""
-    rise_seconds: float = 0.0
-    """The time that rise took: ``pace`` is the arrivals plus it x horizon / this."""
     """The most demand the forecast may reach above the bound: the current rate plus its
     rise over the last quarter horizon extrapolated over the horizon, once the arrivals'
     rise over the last horizon has held for a quarter horizon beyond the noise (a climb
     goes on as fast as it goes now; a burst's edge and a step that levelled off do not),
     and not past a crest; at most ``SPIKE_EXTRAPOLATION_CAP`` times the current rate."""
+    current_rise: float = 0.0
+    """The arrivals' rise over the last quarter horizon (0 when no climb held)."""
+    rise_seconds: float = 0.0
+    """The time that rise took: ``pace`` is the arrivals plus it x horizon / this."""
+    pace_capped: bool = False
+    """``pace`` is ``SPIKE_EXTRAPOLATION_CAP`` times the arrivals, short of the climb's own
+    extrapolation (the Event says so)."""
 
     @property
     def spike_limit(self) -> float:
@@ -125,11 +128,11 @@ def peak_bound(
     # As far as a spike's fast path, no further: a crowd's edge seen through the rate
     # window rises for one window as fast as it arrived (flash2: 245 + 171 req/s per 60 s
     # x 240 s planned 930 req/s for a crowd of 250).
-    pace = min(
-        arrival + (current * horizon / seconds if seconds else 0.0),
-        SPIKE_EXTRAPOLATION_CAP * arrival,
+    climb = arrival + (current * horizon / seconds if seconds else 0.0)
+    pace = min(climb, SPIKE_EXTRAPOLATION_CAP * arrival)
+    return PeakBound(
+        peak * (1 + params.peak_margin), peak, rise, pace, current, seconds, pace < climb
     )
-    return PeakBound(peak * (1 + params.peak_margin), peak, rise, pace, current, seconds)
 
 
 @dataclass(frozen=True)
@@ -186,9 +189,8 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
         rate = max(bound.limit, forecast, arrival)
         note = _bound_note(bound, params)
         if forecast > bound.limit:
-            capped = ""
-            if bound.pace < arrival + bound.current_rise * horizon / max(bound.rise_seconds, 1e-9):
-                capped = f", at most {SPIKE_EXTRAPOLATION_CAP:g}x the arrivals"
+            cap = SPIKE_EXTRAPOLATION_CAP
+            capped = f", at most {cap:g}x the arrivals" if bound.pace_capped else ""
             note = (
                 f"{note}; the forecast up to {bound.pace:.1f} req/s, the arrivals plus"
                 f" their current rise over the horizon, a climb that held: {arrival:.1f}"

@@ -133,30 +133,28 @@ def _floats(data: dict[str, object], key: str) -> list[float]:
     return [_required({key: v}, key) for v in values]
 
 
-def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float, float], ...]:
+def _rows(
+    data: dict[str, object], key: str, fields: tuple[str, ...]
+) -> tuple[tuple[float, ...], ...]:
+    """A list of equal-length number lists (absent: empty), each entry named by ``fields``
+    in the error."""
     values = data.get(key, [])
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list")
     out = []
     for entry in values:
-        if not isinstance(entry, list) or len(entry) != 3:
-            raise ValueError(f"{key} entries must be [time, rate, peak], got {entry!r}")
-        t, rate, peak = (_required({key: v}, key) for v in entry)
-        out.append((t, rate, peak))
+        if not isinstance(entry, list) or len(entry) != len(fields):
+            raise ValueError(f"{key} entries must be [{', '.join(fields)}], got {entry!r}")
+        out.append(tuple(_required({key: v}, key) for v in entry))
     return tuple(out)
+
+
+def _rates(data: dict[str, object], key: str) -> tuple[tuple[float, float, float], ...]:
+    return tuple((t, rate, peak) for t, rate, peak in _rows(data, key, ("time", "rate", "peak")))
 
 
 def _times(data: dict[str, object], key: str) -> tuple[tuple[float, float], ...]:
-    values = data.get(key, [])
-    if not isinstance(values, list):
-        raise ValueError(f"{key} must be a list")
-    out = []
-    for entry in values:
-        if not isinstance(entry, list) or len(entry) != 2:
-            raise ValueError(f"{key} entries must be [time, value], got {entry!r}")
-        t, value = (_required({key: v}, key) for v in entry)
-        out.append((t, value))
-    return tuple(out)
+    return tuple((t, value) for t, value in _rows(data, key, ("time", "value")))
 
 
 def _pairs(data: dict[str, object], key: str) -> tuple[tuple[float, int], ...]:

@@ -33,6 +33,11 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 SERVICE_CLUSTER_IP = "10.96.0.1"
 START_TIMEOUT = 90.0
 CONTROLLER_CLIENT_LIMITS = ["--kube-api-qps=100", "--kube-api-burst=100"]
+"""Client-side rate limits of the controller manager and scheduler, as Kubernetes' own
+scale tests run their control planes (kubemark's master components, clusterloader2 load
+tests: ``--kube-api-qps=100 --kube-api-burst=100``). The defaults (controller manager
+20/30, scheduler 50/100) are for small clusters: at 1,000 Deployments created at once the
+controller manager's clients queued their writes for minutes (docs/scale.md)."""
 
 
 def profiling_flag() -> str:
@@ -40,13 +45,6 @@ def profiling_flag() -> str:
     ``kubectl get --raw /debug/pprof/profile`` reads the API server's CPU profile, which is
     how docs/scale.md found what a fleet's apply waits on)."""
     return f"--profiling={os.environ.get('FORESCALE_SANDBOX_PROFILING') == '1'}".lower()
-
-
-"""Client-side rate limits of the controller manager and scheduler, as Kubernetes' own
-scale tests run their control planes (kubemark's master components, clusterloader2 load
-tests: ``--kube-api-qps=100 --kube-api-burst=100``). The defaults (controller manager
-20/30, scheduler 50/100) are for small clusters: at 1,000 Deployments created at once the
-controller manager's clients queued their writes for minutes (docs/scale.md)."""
 
 
 def _http_ok(url: str, insecure_tls: bool = False) -> bool:

@@ -9,11 +9,15 @@ It refuses any host but loopback: the sandbox never talks to another machine.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,26 @@ class ApiError(RuntimeError):
         self.body = body
 
 
+@dataclass
+class Stream:
+    """An open streaming response (a watch): iterate its lines; :meth:`close` ends it at
+    once, even while another thread waits in a read (the socket is shut down, not only
+    released)."""
+
+    connection: http.client.HTTPSConnection
+    response: http.client.HTTPResponse
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.response)
+
+    def close(self) -> None:
+        """Shut the socket down (a blocked read returns), then release the connection."""
+        if self.connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+        self.connection.close()
+
+
 @dataclass(frozen=True)
 class KubeApi:
     """Bearer-token client for one apiserver on 127.0.0.1."""
@@ -74,11 +98,7 @@ class KubeApi:
     ) -> tuple[int, str]:
         """Send one request; return (status, text). Raises ApiError on HTTP errors."""
         url = self.server + path
-        request = urllib.request.Request(url, data=body, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        request.add_header("Accept", "application/json")
-        if body is not None:
-            request.add_header("Content-Type", content_type)
+        request = self._prepared(url, method, body, content_type)
         try:
             with urllib.request.urlopen(
                 request, timeout=self.timeout, context=self._context()
@@ -86,6 +106,31 @@ class KubeApi:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, error.read().decode(errors="replace"), url) from None
+
+    def _prepared(
+        self, url: str, method: str, body: bytes | None, content_type: str
+    ) -> urllib.request.Request:
+        request = urllib.request.Request(url, data=body, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/json")
+        if body is not None:
+            request.add_header("Content-Type", content_type)
+        return request
+
+    def stream(self, path: str, timeout: float) -> Stream:
+        """GET ``path`` and return the open response to read line by line (a watch)."""
+        parsed = urllib.parse.urlparse(self.server)
+        connection = http.client.HTTPSConnection(
+            parsed.hostname or "127.0.0.1", parsed.port, timeout=timeout, context=self._context()
+        )
+        request = self._prepared(self.server + path, "GET", None, "application/json")
+        connection.request("GET", path, headers=dict(request.header_items()))
+        response = connection.getresponse()
+        if response.status >= 400:
+            body = response.read().decode(errors="replace")
+            connection.close()
+            raise ApiError(response.status, body, self.server + path)
+        return Stream(connection, response)
 
     def get(self, path: str) -> dict[str, Any]:
         """GET a JSON object."""

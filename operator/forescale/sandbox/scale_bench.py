@@ -39,7 +39,6 @@ import math
 import os
 import re
 import resource
-import ssl
 import subprocess
 import sys
 import threading
@@ -64,7 +63,7 @@ from forescale.sandbox.controlplane import OPERATOR_USER, KubeApiserver, control
 from forescale.sandbox.demo import create_namespace, install_crds
 from forescale.sandbox.fleet_bridge import MANAGED_SELECTOR, FleetBridge
 from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION, GpuNodePool
-from forescale.sandbox.kubeapi import ApiError, KubeApi
+from forescale.sandbox.kubeapi import ApiError, KubeApi, Stream
 from forescale.sandbox.kwok import Kwok
 from forescale.sandbox.operator_process import OperatorProcess
 from forescale.sandbox.processes import SupervisedProcess, wait_until
@@ -565,27 +564,37 @@ class ConvergenceWatch:
         self.added: dict[str, float] = {}
         self.done: dict[str, float] = {}
         self.error: str | None = None
+        self._stream: Stream | None = None
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmd-watch", daemon=True)
 
     def start(self, origin: float) -> None:
-        """Start watching; times are seconds since ``origin`` (the apply's start)."""
+        """Open the watch, then follow it in a thread; times are seconds since ``origin``
+        (the apply's start). Opened here, so it sees the apply's first object."""
         self.origin = origin
+        try:
+            self._stream = self._api.stream(self._path, self._timeout)
+        except (OSError, ApiError) as err:
+            self.error = f"{type(err).__name__}: {err}"
+            return
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop following (the stream ends at its timeout; the thread is a daemon)."""
-        self._thread.join(timeout=0.1)
+        """Stop following: close the stream, so the watch ends now, not at its timeout
+        (it would still be open through the quiet minute)."""
+        self._stopped.set()
+        if self._stream is not None:
+            self._stream.close()
+        self._thread.join(timeout=5.0)
 
     def _run(self) -> None:
-        request = urllib.request.Request(self._api.server + self._path)
-        request.add_header("Authorization", f"Bearer {self._api.token}")
-        context = ssl.create_default_context(cafile=str(self._api.ca_file))
+        assert self._stream is not None
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout, context=context) as stream:
-                for line in stream:
-                    self._seen(json.loads(line))
+            for line in self._stream:
+                self._seen(json.loads(line))
         except (OSError, ValueError) as err:
-            self.error = f"{type(err).__name__}: {err}"
+            if not self._stopped.is_set():  # closing the stream ends the read with an error
+                self.error = f"{type(err).__name__}: {err}"
 
     def _seen(self, event: dict[str, Any]) -> None:
         item = event.get("object") or {}

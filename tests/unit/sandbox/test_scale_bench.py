@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.sandbox.cli import sandbox
 from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION
+from forescale.sandbox.kubeapi import Stream
 from forescale.sandbox.scale_bench import (
     ConvergenceWatch,
     ScaleSettings,
@@ -219,3 +223,39 @@ def test_the_watch_times_each_object_from_first_sight_to_current_and_ready() -> 
     assert watch.done["llm-0"] == first  # the first time counts
     watch._seen({"type": "DELETED", "object": {"metadata": {"name": "llm-1"}}})
     assert "llm-1" not in watch.added
+
+
+def test_stopping_the_watch_ends_it_at_once_without_an_error() -> None:
+    ours, theirs = socket.socketpair()
+    event = {"type": "ADDED", "object": {"metadata": {"name": "llm-0", "generation": 1}}}
+    theirs.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
+        + json.dumps(event).encode()
+        + b"\n"
+    )  # then nothing: a watch held open
+
+    class Connection(http.client.HTTPSConnection):
+        def __init__(self) -> None:
+            super().__init__("127.0.0.1")
+            self.sock = ours
+
+    class Api:
+        def stream(self, path: str, timeout: float) -> Stream:
+            assert "watch=1" in path
+            connection = Connection()
+            response = http.client.HTTPResponse(ours)
+            response.begin()
+            return Stream(connection, response)
+
+    watch = ConvergenceWatch(Api(), "scale", timeout=900)  # type: ignore[arg-type]
+    watch.start(time.time())
+    deadline = time.time() + 5
+    while "llm-0" not in watch.added and time.time() < deadline:
+        time.sleep(0.01)
+    assert "llm-0" in watch.added
+    started = time.time()
+    watch.stop()
+    assert not watch._thread.is_alive()
+    assert time.time() - started < 2.0
+    assert watch.error is None
+    theirs.close()
