@@ -488,7 +488,25 @@ class SloSpec(ApiModel):
 
 
 class CapacitySpec(ApiModel):
-    """What one replica sustains within the SLO; seeds the online estimate."""
+    """What one replica sustains within the SLO; seeds the online estimate.
+
+    The three rates are one load test's (``vllm bench serve`` prints them): requests, output
+    tokens, and prompt tokens (its total token throughput less its output token throughput).
+    The prompts tell the autoscaler the context the token rate was measured at, so that a
+    mix with longer prompts (fewer output tokens per second) or shorter ones (more) is
+    sized for what a replica serves with it.
+    """
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule="!has(self.promptTokensPerSecond) || "
+            "(has(self.requestsPerSecond) && has(self.outputTokensPerSecond))",
+            message="spec.scaling.capacity.promptTokensPerSecond needs requestsPerSecond and "
+            "outputTokensPerSecond from the same load test",
+            field_path=".promptTokensPerSecond",
+        ),
+    )
 
     requests_per_second: Quantity | None = Field(
         default=None,
@@ -516,6 +534,25 @@ class CapacitySpec(ApiModel):
         le=10_000_000,
         description="Output tokens per second one replica serves.",
     )
+    prompt_tokens_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description="Prompt tokens per second one replica served in the same load test (vllm "
+        "bench serve: total token throughput less output token throughput); the token capacity "
+        "then follows the observed prompt and output lengths.",
+    )
+
+    @model_validator(mode="after")
+    def _prompts_with_their_load_test(self) -> CapacitySpec:
+        if self.prompt_tokens_per_second is not None and (
+            self.requests_per_second is None or self.output_tokens_per_second is None
+        ):
+            raise ValueError(
+                "spec.scaling.capacity.promptTokensPerSecond needs requestsPerSecond and "
+                "outputTokensPerSecond from the same load test"
+            )
+        return self
 
 
 class ScalingRules(ApiModel):

@@ -87,7 +87,9 @@ class AutoscalingStatus(ApiModel):
         default=None, description="Learned per-replica capacity, req/s."
     )
     capacity_output_tokens_per_second: str | None = Field(
-        default=None, description="Learned per-replica capacity, output tokens/s."
+        default=None,
+        description="Learned per-replica capacity, output tokens/s, at the observed prompt and "
+        "output lengths.",
     )
     cold_start_seconds: int | None = Field(
         default=None, ge=0, description="Learned time from pod creation to Ready."

@@ -417,12 +417,10 @@ class Autoscaler:
             out["forecastRequestsPerSecond"] = f"{policy.forecast_requests_per_second:.2f}"
         if policy.capacity_requests_per_second is not None:
             out["capacityRequestsPerSecond"] = f"{policy.capacity_requests_per_second:.2f}"
-        if track is not None:
-            tps = track.state.capacity_tokens_per_second
-            if tps is not None:
-                out["capacityOutputTokensPerSecond"] = f"{tps:.0f}"
-            if track.state.startup_seconds:
-                out["coldStartSeconds"] = round(max(track.state.startup_seconds))
+        if policy.capacity_tokens_per_second is not None:
+            out["capacityOutputTokensPerSecond"] = f"{policy.capacity_tokens_per_second:.0f}"
+        if track is not None and track.state.startup_seconds:
+            out["coldStartSeconds"] = round(max(track.state.startup_seconds))
         if obs is not None:
             if obs.arrival_rate is not None:
                 out["observedRequestsPerSecond"] = f"{obs.arrival_rate:.2f}"

@@ -15,7 +15,8 @@ The rule, for the ``predictive`` policy:
    envelope's headroom bounded by the highest rate the deployment has shown, with a fast
    path for arrivals beyond the envelope (``demand``).
 4. **Replicas** = demand / one replica's capacity within the SLO, in requests/s and, when
-   known, generated tokens/s (the larger wins), plus what drains the waiting queue within
+   known, generated tokens/s at today's context (prompt + half the output, against the load
+   test's; ``learning``) (the larger wins), plus what drains the waiting queue within
    ``backlog_drain_seconds``. Replicas still loading count as supply: they absorb the
    backlog term, so a queue that builds while pods load does not add more pods.
 5. **Guards**: HPA-style step limits and stabilization windows in both directions, no
@@ -364,13 +365,22 @@ def decide(
     slack = params.slo_queue_per_replica / params.rate_window_seconds
     needed = demand / (cap_rps + slack)
     token_note = ""
-    if cap_tps and state.tokens_per_request:
+    tps_now = learning.tokens_per_second_now(cap_tps, state, params)
+    if tps_now and state.tokens_per_request:
         tpr = state.tokens_per_request
-        by_tokens = demand * tpr / (cap_tps + slack * tpr)
+        by_tokens = demand * tpr / (tps_now + slack * tpr)
         if by_tokens > needed:
             needed = by_tokens
+            context, reference = learning.context(state), learning.reference_context(params)
+            at_context = (
+                ""
+                if context is None or reference is None
+                else f" at {context:.0f} tokens of context ({cap_tps:.0f} at the load test's"
+                f" {reference:.0f})"
+            )
             token_note = (
-                f"; {tpr:.0f} output tokens per request at {cap_tps:.0f} tokens/s per replica"
+                f"; {tpr:.0f} output tokens per request at {tps_now:.0f} tokens/s per replica"
+                f"{at_context}"
             )
     # The queue is pinned to the replicas that hold it (the router assigns at arrival): new
     # replicas drain it only by taking the arrivals off them, so at most one new replica
@@ -414,6 +424,7 @@ def decide(
             forecast_requests_per_second=demand,
             required_replicas=required,
             capacity_requests_per_second=cap_rps,
+            capacity_tokens_per_second=tps_now,
         )
 
     if required > current:

@@ -33,3 +33,5 @@ class Decision:
     """Replicas the demand needs before step limits and stabilization; None on hold."""
     capacity_requests_per_second: float | None = None
     """Per-replica saturated capacity used for this decision."""
+    capacity_tokens_per_second: float | None = None
+    """Per-replica output tokens/s at today's context, as this decision used it."""

@@ -9,6 +9,19 @@ served X req/s within SLO can serve at least X. The policy is usually not satura
 is its goal), so the estimate moves mostly upward from a conservative seed and downward only
 when the fleet really was overrun.
 
+Context. Output tokens are not all alike: a decoding sequence holds its prompt and what it
+has generated so far in the KV cache, and each decode step reads all of it. With continuous
+batching the batch a replica runs is as large as its KV cache allows, so the output tokens a
+replica generates per second fall as the context per sequence grows (prompt + half the output,
+on average over a request's decode). The token capacity is therefore kept at the load test's
+context (``spec.scaling.capacity.promptTokensPerSecond`` gives its prompts) and applied at the
+observed one: ``tokens/s now = tokens/s at the load test x its context / today's context``.
+Measured on the calibrated replica model (docs/policy.md, round 5), this reads the capacity
+of mixes from half to three times the load test's prompts and outputs within about 10 %,
+where output tokens alone were up to 55 % low (longer outputs, shorter prompts) and 45 % high
+(longer prompts). It is still high for prefill-heavy mixes with short outputs (prefill time
+it does not model); the requests term and the saturated samples bound those.
+
 Cold start. The forecast horizon is the pod-creation-to-Ready time. It depends on the
 cluster (image cache, node provisioning, model download), so it is learned from the pods the
 operator watches: the 90th percentile of the last few observed starts, seeded from the spec.
@@ -59,10 +72,42 @@ def horizon_seconds(state: PolicyState, params: ScalingParameters) -> float:
 
 
 def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | None, float | None]:
-    """Per-replica (requests/s, generated tokens/s): learned, else the spec's seeds."""
+    """Per-replica (requests/s, generated tokens/s at the load test's context): learned, else
+    the spec's seeds. ``tokens_per_second_now`` applies the second at today's context."""
     rps = state.capacity_requests_per_second or params.capacity_requests_per_second
     tps = state.capacity_tokens_per_second or params.capacity_tokens_per_second
     return rps, tps
+
+
+def reference_context(params: ScalingParameters) -> float | None:
+    """Mean context tokens per sequence of the load test the seeds came from, if stated."""
+    rps, tps = params.capacity_requests_per_second, params.capacity_tokens_per_second
+    prompts = params.capacity_prompt_tokens_per_second
+    if rps is None or tps is None or prompts is None:
+        return None
+    return (prompts + tps / 2) / rps
+
+
+def context(state: PolicyState) -> float | None:
+    """Mean context tokens per sequence of today's mix (prompt + half the output)."""
+    if state.prompt_tokens_per_request is None or state.tokens_per_request is None:
+        return None
+    return state.prompt_tokens_per_request + state.tokens_per_request / 2
+
+
+def context_factor(state: PolicyState, params: ScalingParameters) -> float:
+    """Today's context over the load test's: 1 when either is unknown (tokens counted alone)."""
+    reference, today = reference_context(params), context(state)
+    if reference is None or today is None or today <= 0:
+        return 1.0
+    return today / reference
+
+
+def tokens_per_second_now(
+    tps: float | None, state: PolicyState, params: ScalingParameters
+) -> float | None:
+    """A token capacity kept at the load test's context, at today's context."""
+    return None if tps is None else tps / context_factor(state, params)
 
 
 def learn(
@@ -71,6 +116,7 @@ def learn(
     """Fold one new, validated observation and the counts into the learned quantities."""
     startups = (*state.startup_seconds, *counts.startup_seconds)[-STARTUP_SAMPLES:]
     tokens_per_request = state.tokens_per_request
+    prompt_per_request = state.prompt_tokens_per_request
     completion_rate = state.completion_rate
     completions = obs.completion_rate
     if completions and obs.generation_token_rate is not None:
@@ -80,16 +126,39 @@ def learn(
         # (41 tokens per request against 28) would size the token term 47 % higher.
         if tokens_per_request is None or not completion_rate:
             tokens_per_request = obs.generation_token_rate / completions
+            if obs.prompt_token_rate is not None:
+                prompt_per_request = obs.prompt_token_rate / completions
             completion_rate = completions
         else:
+            new_completion_rate = _ewma(completion_rate, completions, TOKENS_SMOOTHING)
             token_rate = _ewma(
                 tokens_per_request * completion_rate,
                 obs.generation_token_rate,
                 TOKENS_SMOOTHING,
             )
-            completion_rate = _ewma(completion_rate, completions, TOKENS_SMOOTHING)
-            tokens_per_request = token_rate / completion_rate
+            tokens_per_request = token_rate / new_completion_rate
+            if obs.prompt_token_rate is not None:
+                prompt_rate = (
+                    obs.prompt_token_rate
+                    if prompt_per_request is None
+                    else _ewma(
+                        prompt_per_request * completion_rate,
+                        obs.prompt_token_rate,
+                        TOKENS_SMOOTHING,
+                    )
+                )
+                prompt_per_request = prompt_rate / new_completion_rate
+            completion_rate = new_completion_rate
     rps, tps = capacity(state, params)
+    # Token samples are measured at today's context and kept at the load test's.
+    factor = context_factor(
+        replace(
+            state,
+            tokens_per_request=tokens_per_request,
+            prompt_tokens_per_request=prompt_per_request,
+        ),
+        params,
+    )
     serving = obs.replicas_reporting
     waiting = obs.waiting or 0.0
     saturated = (
@@ -108,7 +177,7 @@ def learn(
         elif obs.timestamp - since >= params.saturation_min_seconds and completions:
             rps = _ewma(rps, completions / serving, CAPACITY_SMOOTHING)
             if obs.generation_token_rate:
-                tps = _ewma(tps, obs.generation_token_rate / serving, CAPACITY_SMOOTHING)
+                tps = _ewma(tps, obs.generation_token_rate / serving * factor, CAPACITY_SMOOTHING)
     else:
         since, since_ready = None, 0
         within_slo = (
@@ -125,11 +194,12 @@ def learn(
             # unsaturated interval would call today's light load "capacity" and the token
             # term would then ask for replicas nobody needs.
             if obs.generation_token_rate and tps is not None:
-                tps = max(tps, obs.generation_token_rate / serving)
+                tps = max(tps, obs.generation_token_rate / serving * factor)
     return replace(
         state,
         startup_seconds=startups,
         tokens_per_request=tokens_per_request,
+        prompt_tokens_per_request=prompt_per_request,
         completion_rate=completion_rate,
         capacity_requests_per_second=rps,
         capacity_tokens_per_second=tps,

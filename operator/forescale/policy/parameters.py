@@ -60,6 +60,9 @@ class ScalingParameters:
     """Seed: requests/s one replica serves within the SLO (learned online afterwards)."""
     capacity_tokens_per_second: float | None = None
     """Seed: generated tokens/s one replica sustains within the SLO (learned online)."""
+    capacity_prompt_tokens_per_second: float | None = None
+    """Prompt tokens/s of the same load test: with the two above, the context its token
+    capacity was measured at (``learning.reference_context``)."""
     cold_start_seconds: float = float(_SPEC.cold_start_seconds)
     """Seed of the pod-creation-to-Ready time (learned online from observed starts)."""
     control_interval_seconds: float = float(_SPEC.interval_seconds)
@@ -126,6 +129,7 @@ class ScalingParameters:
         for name in (
             "capacity_requests_per_second",
             "capacity_tokens_per_second",
+            "capacity_prompt_tokens_per_second",
             "slo_e2e_p95_seconds",
         ):
             value = getattr(self, name)

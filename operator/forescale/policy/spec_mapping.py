@@ -35,6 +35,7 @@ def parameters_from_spec(
     capacity_rps = s.capacity.requests_per_second
     e2e_ms = s.slo.e2e_p95_milliseconds
     tps = s.capacity.output_tokens_per_second
+    prompts = s.capacity.prompt_tokens_per_second
     params = ScalingParameters(
         min_replicas=s.min_replicas,
         max_replicas=s.max_replicas,
@@ -45,6 +46,7 @@ def parameters_from_spec(
         attainment=parse_attainment(s.slo.attainment),
         capacity_requests_per_second=None if capacity_rps is None else parse_quantity(capacity_rps),
         capacity_tokens_per_second=None if tps is None else float(tps),
+        capacity_prompt_tokens_per_second=None if prompts is None else float(prompts),
         cold_start_seconds=float(s.cold_start_seconds),
         control_interval_seconds=float(s.interval_seconds),
         scale_up_max_step=s.scale_up.max_replicas_per_step,

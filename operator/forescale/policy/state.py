@@ -43,9 +43,12 @@ class PolicyState:
     capacity_requests_per_second: float | None = None
     """Learned saturated throughput of one replica (requests/s)."""
     capacity_tokens_per_second: float | None = None
-    """Learned saturated throughput of one replica (generated tokens/s)."""
+    """Learned saturated throughput of one replica (generated tokens/s), at the context of the
+    load test that seeded it (``learning.context_factor``)."""
     tokens_per_request: float | None = None
     """Smoothed generated tokens per request (converts a request forecast to tokens)."""
+    prompt_tokens_per_request: float | None = None
+    """Smoothed prompt tokens per request: with ``tokens_per_request`` the mix's context."""
     completion_rate: float | None = None
     """Smoothed completion rate (requests/s): the weight of ``tokens_per_request``."""
     saturated_since: float | None = None
@@ -72,6 +75,7 @@ class PolicyState:
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
             "tokens_per_request": self.tokens_per_request,
+            "prompt_tokens_per_request": self.prompt_tokens_per_request,
             "completion_rate": self.completion_rate,
             "saturated_since": self.saturated_since,
             "saturated_ready": self.saturated_ready,
@@ -103,6 +107,8 @@ class PolicyState:
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
                 tokens_per_request=_optional(data, "tokens_per_request"),
+                # Absent in states written before it existed: learned again.
+                prompt_tokens_per_request=_optional(data, "prompt_tokens_per_request"),
                 completion_rate=_optional(data, "completion_rate"),
                 saturated_since=_optional(data, "saturated_since"),
                 saturated_ready=int(_required(data, "saturated_ready")),

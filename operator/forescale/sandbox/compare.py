@@ -208,6 +208,10 @@ def llmdeployment(
                 # Seeded as the benchmark seeds forescale: one replica's saturated rates.
                 "requestsPerSecond": f"{capacity.saturated_requests_per_second:.2f}",
                 "outputTokensPerSecond": max(1, round(capacity.saturated_tokens_per_second)),
+                "promptTokensPerSecond": max(
+                    1,
+                    round(capacity.saturated_requests_per_second * capacity.mean_prompt_tokens),
+                ),
             },
             # Scale-up keeps the defaults, which equal HPA's (4 pods or 100 % per 15 s).
             "scaleDown": {

@@ -265,7 +265,11 @@ def forescale_overrides(config: benchmark.BenchConfig) -> dict[str, object]:
     )
     found = bench_spec.overrides(document)
     scaled = " (x knob)" if bench_spec.FORESCALE_KNOB.relative_to_slo_rate else ""
-    for path in ("scaling.capacity.requestsPerSecond", "scaling.capacity.outputTokensPerSecond"):
+    for path in (
+        "scaling.capacity.requestsPerSecond",
+        "scaling.capacity.outputTokensPerSecond",
+        "scaling.capacity.promptTokensPerSecond",
+    ):
         if path in found:
             found[path] = f"per trace: the load test's within-SLO rate{scaled}"
     return found

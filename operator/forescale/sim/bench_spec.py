@@ -97,6 +97,7 @@ def spec_document(
     """The ``spec`` of the LLMDeployment the benchmark runs, as a user would write it."""
     rps = capacity.slo_requests_per_second
     tokens = rps * capacity.mean_output_tokens
+    prompts = rps * capacity.mean_prompt_tokens
     scaling: dict[str, Any] = {
         "minReplicas": 1,
         "maxReplicas": max_replicas,
@@ -106,6 +107,7 @@ def spec_document(
         "capacity": {
             "requestsPerSecond": f"{rps:.3f}",
             "outputTokensPerSecond": max(1, round(tokens)),
+            "promptTokensPerSecond": max(1, round(prompts)),
         },
     }
     if uniform_scale_down:
@@ -115,6 +117,7 @@ def spec_document(
         _set(document, knob.spec_path, f"{knob_value * rps:.3f}")
         if knob.spec_path == "scaling.capacity.requestsPerSecond":
             scaling["capacity"]["outputTokensPerSecond"] = max(1, round(knob_value * tokens))
+            scaling["capacity"]["promptTokensPerSecond"] = max(1, round(knob_value * prompts))
     elif knob.spec_path == "scaling.slo.attainment":
         _set(document, knob.spec_path, f"{knob_value:g}")  # the API takes a string
     else:

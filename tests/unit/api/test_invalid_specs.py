@@ -59,6 +59,7 @@ CASES = [
     ),
     ("model.source", {"pvc": {"claimName": "a/b"}}, "claimName"),
     ("scaling.capacity", {"requestsPerSecond": "0"}, "requestsPerSecond"),
+    ("scaling.capacity", {"promptTokensPerSecond": 2000}, "promptTokensPerSecond"),
     ("placement.nodeSelector", {"bad key!": "x"}, "nodeSelector"),
     ("placement.nodeSelector", {"ok": "bad value!"}, "nodeSelector"),
     ("podMetadata.labels", {"team": "a" * 64}, "labels"),

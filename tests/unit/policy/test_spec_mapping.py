@@ -61,12 +61,24 @@ def _other_value(path: tuple[str, ...], default: object) -> object:
     raise AssertionError(f"no alternative value for spec.scaling.{'.'.join(path)}")
 
 
-def _with(path: tuple[str, ...], value: object) -> dict[str, object]:
+#: Fields valid only beside others (set in both documents the walk compares).
+PREREQUISITES: dict[str, dict[str, object]] = {
+    "capacity.prompt_tokens_per_second": {
+        "requests_per_second": "2",
+        "output_tokens_per_second": 400,
+    },
+}
+
+
+def _with(path: tuple[str, ...], value: object | None = None) -> dict[str, object]:
+    """The default scaling spec with the field's prerequisites and, given, its ``value``."""
     scaling = ScalingSpec().model_dump()
     node = scaling
     for name in path[:-1]:
         node = node[name]
-    node[path[-1]] = value
+    node.update(PREREQUISITES.get(".".join(path), {}))
+    if value is not None:
+        node[path[-1]] = value
     return {**MODEL, "scaling": scaling}
 
 
@@ -83,7 +95,7 @@ def test_the_walk_sees_every_field() -> None:
 def test_every_scaling_field_reaches_the_policy(path: tuple[str, ...]) -> None:
     """Changing any spec.scaling field changes ScalingParameters, or the field is listed
     with the component that reads it instead (a field accepted and ignored fails here)."""
-    default = LLMDeploymentSpec.model_validate(MODEL)
+    default = LLMDeploymentSpec.model_validate(_with(path))
     node: object = default.scaling
     for name in path:
         node = getattr(node, name)
@@ -106,7 +118,8 @@ def test_parameters_not_in_the_api_are_measurement_or_policy_constants() -> None
     mapped = {
         "min_replicas", "max_replicas", "policy", "slo_ttft_p95_seconds", "slo_e2e_p95_seconds",
         "slo_queue_per_replica", "attainment", "capacity_requests_per_second",
-        "capacity_tokens_per_second", "cold_start_seconds", "control_interval_seconds",
+        "capacity_tokens_per_second", "capacity_prompt_tokens_per_second", "cold_start_seconds",
+        "control_interval_seconds",
         "scale_up_max_step", "scale_up_max_percent", "scale_up_period_seconds",
         "scale_up_stabilization_seconds", "scale_down_max_step", "scale_down_max_percent",
         "scale_down_period_seconds", "scale_down_stabilization_seconds",

@@ -59,6 +59,7 @@ def test_the_knob_moves_the_spec_field_of_the_knob_table() -> None:
     cheap = bench_spec.parameters(document(0.8, knob=knob))
     assert cheap.capacity_requests_per_second == pytest.approx(24.0)
     assert cheap.capacity_tokens_per_second == 4800.0
+    assert cheap.capacity_prompt_tokens_per_second == 4800.0  # the same load test, scaled
 
 
 def test_defaults_variant_keeps_the_crd_scale_down() -> None:
@@ -76,5 +77,6 @@ def test_overrides_list_only_what_differs_from_the_crd_defaults() -> None:
         "scaling.maxReplicas": 32,
         "scaling.capacity.requestsPerSecond": "30.000",
         "scaling.capacity.outputTokensPerSecond": 6000,
+        "scaling.capacity.promptTokensPerSecond": 6000,
         "scaling.scaleDown.maxPercentPerStep": 1,  # 4 pods per 60 s alone; 4 is the default
     }
