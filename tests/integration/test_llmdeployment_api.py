@@ -59,8 +59,12 @@ def test_sample_applies_and_printer_columns_show(kubectl: Kubectl, namespace: st
         (lambda s: s["scaling"].update(minReplicas=5, maxReplicas=2), "spec.scaling.minReplicas"),
         (lambda s: s["scaling"].update(policy="yolo"), "spec.scaling.policy"),
         (lambda s: s["resources"].update(gpuCount=-1), "spec.resources.gpuCount"),
+        (
+            lambda s: s["scaling"].update(capacity={"promptTokensPerSecond": 2000}),
+            "spec.scaling.capacity.promptTokensPerSecond",
+        ),
     ],
-    ids=["min-above-max", "bad-policy-enum", "negative-gpu-count"],
+    ids=["min-above-max", "bad-policy-enum", "negative-gpu-count", "prompts-without-load-test"],
 )
 def test_invalid_specs_are_rejected_naming_the_field(
     kubectl: Kubectl, namespace: str, mutate: Any, field: str
