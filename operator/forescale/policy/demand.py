@@ -139,7 +139,7 @@ def peak_bound(
         # The pace is the current one: the readings' rise over the last interval when it is
         # slower than their rise over the window. A jump seen through the rate window rises
         # for one window at the jump's pace and then levels off; the window's mean rise
-        # extrapolated it over the whole horizon (flash: 251.7 + 181.9 req/s per 60 s, 15
+        # extrapolated it over the whole horizon (flash: 251.7 + 185.9 req/s per 60 s, 15
         # replicas for a crowd that needs 8, while the last 15 s had risen 11.4 req/s).
         previous = [(t, rate) for t, rate, _ in history if since < t < at]
         if previous:
