@@ -354,6 +354,7 @@ def decide(
             horizon,
             cap_rps,
             params,
+            planning.queue_arrivals(observations, params.rate_window_seconds),
         )
         demand, label = plan.rate, plan.label
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from forescale.metrics.observation import Observation
 from forescale.policy import ScalingParameters
-from forescale.policy.demand import peak_bound, predictive
+from forescale.policy.demand import QueueReading, peak_bound, predictive, queue_arrivals
 
 from .support import run
 
@@ -145,10 +146,20 @@ def test_a_climb_past_its_crest_has_no_pace_left() -> None:
     turned = peak_bound([*rising, (475.0, 253.0, 253.0)], 239.0, 490.0, 240.0, PARAMS)
     assert turned is not None
     assert turned.pace == pytest.approx(239.0)
-    # Within the counting noise of the crest, a climb still climbs.
-    wobble = peak_bound([*rising, (475.0, 253.0, 253.0)], 248.0, 490.0, 240.0, PARAMS)
+    # Rising again within the counting noise of the crest, a climb still climbs (round 5:
+    # at the pace of its last interval, 250 -> 252; a reading below the last one has no
+    # current pace at all, crest or not).
+    wobble = peak_bound(
+        [*rising, (475.0, 253.0, 253.0), (490.0, 250.0, 253.0)], 252.0, 505.0, 240.0, PARAMS
+    )
     assert wobble is not None
-    assert wobble.pace > 248.0
+    assert wobble.pace == pytest.approx(252.0 + 2.0 * 240.0 / 15.0)
+    # Rising again far below the crest, it is still past it.
+    fallen = peak_bound(
+        [*rising, (475.0, 253.0, 253.0), (490.0, 230.0, 253.0)], 235.0, 505.0, 240.0, PARAMS
+    )
+    assert fallen is not None
+    assert fallen.pace == pytest.approx(235.0)
 
 
 def test_the_fast_path_sees_a_spike_the_bound_cut_the_envelope_for() -> None:
@@ -195,3 +206,79 @@ def test_a_climbs_pace_goes_at_most_as_far_as_the_fast_path() -> None:
     bound = peak_bound(edge, 200.0, 480.0, 240.0, PARAMS)
     assert bound is not None
     assert bound.pace == pytest.approx(2 * 200.0)
+
+
+def test_a_jump_seen_through_the_rate_window_goes_on_only_at_its_last_intervals_pace() -> None:
+    """Flash, 60 s after the crowd came: the readings rose 69 -> 251.7 req/s over one
+    window (a jump averaged in over the window), but only 11.4 req/s over the last 15 s.
+    The current pace is the last interval's: 251.7 + 11.4 x 240 / 15 = 434 req/s. The
+    window's mean rise planned twice the arrivals (503 req/s, 15 replicas for a crowd that
+    needs 8)."""
+    history = [
+        (660.0, 70.8, 70.8),
+        (720.0, 70.0, 70.8),
+        (900.0, 69.0, 70.8),
+        (915.0, 108.2, 108.2),
+        (930.0, 179.2, 179.2),
+        (945.0, 240.3, 240.3),
+    ]
+    bound = peak_bound(history, 251.7, 960.0, 240.0, PARAMS)
+    assert bound is not None
+    assert (bound.current_rise, bound.rise_seconds) == pytest.approx((11.4, 15.0))
+    assert bound.pace == pytest.approx(251.7 + 11.4 * 240.0 / 15.0)
+    # A climb whose last interval rose as fast as its window goes on at the window's pace.
+    steady = [(0.0, 50.0, 50.0), (240.0, 50.0, 50.0), (420.0, 150.0, 150.0), (465.0, 187.5, 187.5)]
+    climb = peak_bound(steady, 200.0, 480.0, 240.0, PARAMS)
+    assert climb is not None
+    assert climb.pace == pytest.approx(200.0 + 50.0 * 4)
+
+
+def _scrape(
+    t: float, rate: float, completions: float, waiting: float, running: float
+) -> Observation:
+    return Observation(
+        deployment="ns/llm",
+        timestamp=t,
+        replicas_reporting=3,
+        arrival_rate=rate,
+        completion_rate=completions,
+        waiting=waiting,
+        running=running,
+    )
+
+
+def test_a_spike_is_sized_by_the_arrivals_the_queue_shows() -> None:
+    """Flash, 15 s after the crowd came: the 60 s rate window reads 108.2 req/s, but the
+    fleet completed 76.4 req/s and its requests (waiting + running) grew from 225 to 1,749,
+    101.6 req/s: 178.0 req/s arrived over the last interval. The fast path sizes the spike
+    by those arrivals (peak 178.0 + 10 % + its rise of 107.2 over the peak a horizon ago:
+    303.0 req/s, 9 replicas) instead of the window's (156.4 req/s, 6 replicas, and the
+    crowd's first 3 minutes met them)."""
+    queued = queue_arrivals(
+        [_scrape(900.0, 69.0, 64.4, 0.0, 225.0), _scrape(915.0, 108.2, 76.4, 981.0, 768.0)],
+        60.0,
+    )
+    assert queued is not None
+    assert (queued.rate, queued.completions, queued.growth) == pytest.approx((178.0, 76.4, 101.6))
+    history = [(600.0, 70.0, 70.8), (675.0, 69.5, 70.8), (900.0, 69.0, 70.8), (915.0, 108.2, 108.2)]
+    bound = peak_bound(history, 108.2, 915.0, 240.0, PARAMS)
+    assert bound is not None
+    args = (108.2, 69.4, (900.0, 69.0), 915.0, 66.0, 1.02, 1.02, False, bound, 240.0, 35.7)
+    window = predictive(*args, PARAMS)
+    assert window.rate == pytest.approx(108.2 * 1.1 + (108.2 - 70.8))
+    plan = predictive(*args, PARAMS, queued)
+    assert plan.rate == pytest.approx(178.0 * 1.1 + (178.0 - 70.8))
+    assert "the queue shows 178.0 req/s over the last 15 s (completions 76.4 + growth" in (
+        plan.label
+    )
+    # The queue's arrivals only ever raise a spike's size: below the window they change
+    # nothing, and a previous observation a whole rate window old gives none.
+    low = QueueReading(100.0, 76.4, 23.6, 15.0)
+    assert predictive(*args, PARAMS, low).rate == pytest.approx(window.rate)
+    assert (
+        queue_arrivals(
+            [_scrape(840.0, 69.0, 64.4, 0.0, 225.0), _scrape(915.0, 108.2, 76.4, 981.0, 768.0)],
+            60.0,
+        )
+        is None
+    )
