@@ -83,9 +83,10 @@ class PeakBound:
     def spike_limit(self) -> float:
         return self.limit + self.rise
 
-    def spike_limit_at(self, arrivals: float, margin: float) -> float:
-        """``spike_limit`` with ``arrivals`` in place of the rate window's reading."""
-        return max(self.peak, arrivals) * (1 + margin) + max(0.0, arrivals - self.earlier)
+    def spike_room(self, arrivals: float) -> tuple[float, float]:
+        """(peak, rise) of a spike's fast path at ``arrivals`` (the rate window's reading or
+        the queue's): the peak seen with them, and their rise over the peak a horizon ago."""
+        return max(self.peak, arrivals), max(0.0, arrivals - self.earlier)
 
 
 def peak_bound(
@@ -212,8 +213,9 @@ class Plan:
     label: str
 
 
-def _bound_note(bound: PeakBound, params: ScalingParameters) -> str:
-    return f"peak {bound.peak:.1f} req/s seen + {params.peak_margin:.0%}"
+def _bound_note(peak: float, params: ScalingParameters, rise: float = 0.0) -> str:
+    room = f" + rise {rise:.1f} req/s" if rise > 0 else ""
+    return f"peak {peak:.1f} req/s seen + {params.peak_margin:.0%}{room}"
 
 
 def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
@@ -256,7 +258,7 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
         # rose over the last horizon (a burst's edge extrapolated is no climb).
         forecast = min(base * envelope, bound.pace)
         rate = max(bound.limit, forecast, arrival)
-        note = _bound_note(bound, params)
+        note = _bound_note(bound.peak, params)
         if forecast > bound.limit:
             cap = SPIKE_EXTRAPOLATION_CAP
             capped = f", at most {cap:g}x the arrivals" if bound.pace_capped else ""
@@ -293,13 +295,11 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
         extrapolated = min(now + slope * horizon, SPIKE_EXTRAPOLATION_CAP * now)
         capped = ""
         if bound is not None:
-            limit = bound.spike_limit_at(now, params.peak_margin)
+            peak, rise = bound.spike_room(now)
+            limit = peak * (1 + params.peak_margin) + rise
             if extrapolated > limit:
                 extrapolated = max(limit, arrival)
-                peak = max(bound.peak, now)
-                rise = max(0.0, now - bound.earlier)
-                room = f" + rise {rise:.1f} req/s" if rise > 0 else ""
-                capped = f", capped (peak {peak:.1f} req/s seen + {params.peak_margin:.0%}{room})"
+                capped = f", capped ({_bound_note(peak, params, rise)})"
         if extrapolated > rate:
             label = (
                 f"spike: arrivals {arrival:.1f} req/s ({arrival / max(expected, 1e-9):.1f}x the"

@@ -91,14 +91,20 @@ def reference_context(params: ScalingParameters) -> float | None:
 
 def context(state: PolicyState) -> float | None:
     """Mean context tokens per sequence of today's mix (prompt + half the output)."""
-    if state.prompt_tokens_per_request is None or state.tokens_per_request is None:
-        return None
-    return state.prompt_tokens_per_request + state.tokens_per_request / 2
+    return _context(state.prompt_tokens_per_request, state.tokens_per_request)
+
+
+def _context(prompt: float | None, output: float | None) -> float | None:
+    return None if prompt is None or output is None else prompt + output / 2
 
 
 def context_factor(state: PolicyState, params: ScalingParameters) -> float:
     """Today's context over the load test's: 1 when either is unknown (tokens counted alone)."""
-    reference, today = reference_context(params), context(state)
+    return _factor(context(state), params)
+
+
+def _factor(today: float | None, params: ScalingParameters) -> float:
+    reference = reference_context(params)
     if reference is None or today is None or today <= 0:
         return 1.0
     return today / reference
@@ -156,14 +162,7 @@ def learn(
         completion_rate = smoothed
     rps, tps = capacity(state, params)
     # Token samples are measured at today's context and kept at the load test's.
-    factor = context_factor(
-        replace(
-            state,
-            tokens_per_request=tokens_per_request,
-            prompt_tokens_per_request=prompt_per_request,
-        ),
-        params,
-    )
+    factor = _factor(_context(prompt_per_request, tokens_per_request), params)
     serving = obs.replicas_reporting
     waiting = obs.waiting or 0.0
     saturated = (
