@@ -98,6 +98,7 @@ def peak_bound(
     *,
     remembered_peak: float = 0.0,
     noise: float = 0.0,
+    watched_since: float | None = None,
 ) -> PeakBound | None:
     """Bound on planned demand from (time, rate) ``history`` (which includes ``at``).
 
@@ -107,14 +108,26 @@ def peak_bound(
     peak then), so a burst that returns to a known peak adds no rise), the room a spike's
     fast path has above the limit. ``noise`` is the standard deviation of the difference
     of two readings of the rate (``deciding``). None (no bound) while no observation is a
-    horizon old yet.
+    horizon old yet, i.e. while the policy has watched (since ``watched_since``) for less
+    than a horizon.
+
+    A horizon that grew longer than the history kept for the last one (a slower cold start
+    just learned) leaves no reading a horizon old although the policy has watched for
+    longer: the oldest reading kept is then the nearest to a horizon ago there is. Without
+    it the bound vanished for a few intervals, and the envelope learned on a climb planned
+    unbounded (diurnal, seed 3: the horizon grew from 199 to 273 s and 476.6 req/s asked 12
+    replicas for a need of 6).
     """
-    before = [peak_then for t, _, peak_then in history if t <= at - horizon]
-    if not before:
-        return None
+    ago = at - horizon
+    if not any(t <= ago for t, _, _ in history):
+        watched = watched_since is not None and watched_since <= ago
+        if not history or not watched:
+            return None
+        ago = min(t for t, _, _ in history)
+    before = [peak_then for t, _, peak_then in history if t <= ago]
     peak = max([arrival, remembered_peak, *(rate for _, rate, _ in history)])
     rise = max(0.0, arrival - max(before))
-    then = max((t, rate) for t, rate, _ in history if t <= at - horizon)[1]
+    then = max((t, rate) for t, rate, _ in history if t <= ago)[1]
     # A climb holds its gains: the lowest rate of the last quarter horizon is above the
     # rate a horizon ago by more than the noise. A burst's edge (quiet a minute ago) does
     # not, and extrapolated it planned every burst of the Azure code trace far above the
