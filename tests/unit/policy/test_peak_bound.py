@@ -294,6 +294,19 @@ def test_a_horizon_longer_than_the_history_kept_measures_from_the_oldest_reading
     assert bound.limit == pytest.approx(110.0)
     # Watched for less than a horizon: no reading can be a horizon old, no bound yet.
     assert peak_bound(history, 100.0, 360.0, 300.0, PARAMS, watched_since=100.0) is None
+    # Back after a gap longer than the history kept (metrics were down): only the current
+    # reading is left, and the remembered peak still bounds.
+    after_gap = peak_bound(
+        [(3600.0, 80.0, 200.0)],
+        80.0,
+        3600.0,
+        300.0,
+        PARAMS,
+        remembered_peak=200.0,
+        watched_since=0.0,
+    )
+    assert after_gap is not None
+    assert (after_gap.peak, after_gap.rise) == (200.0, 0.0)
 
 
 def test_a_cold_start_learned_longer_keeps_the_plan_bounded() -> None:
