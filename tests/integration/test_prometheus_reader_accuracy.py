@@ -42,6 +42,14 @@ OUTPUT_TOKENS = 128
 LIVE_READS_FROM = 6.0  # seconds into the run: after the ramp-up, inside the steady state
 READ_WINDOW_SECONDS = 5
 WHOLE_RUN_TOLERANCE = 0.05
+#: Seconds of flat samples before the load and after its last completion, both inside the
+#: whole-run window. Two estimator effects that are not counting errors shrink with them:
+#: rate() extrapolates the samples' mean rate to the window's end when the last sample is
+#: within 1.1 scrape intervals of it (up to 1.1 intervals over the sampled span too high),
+#: and the arrival rate's growth term is deriv(), a regression slope, which over a window
+#: where the in-system gauges rise and fall back reads zero only if the hump is centred.
+#: With 2.5 s on either side and a 25 s window, one CI run read +5.05 % for code's arrivals.
+SETTLE_SECONDS = 8.0
 IN_SYSTEM_TOLERANCE = 0.35
 TTFT_SLACK_SECONDS = 0.01  # loadgen measures at the client: HTTP and event-loop delay
 
@@ -87,7 +95,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRun]:
             for pod in names
         )
         prometheus.wait_until_scraped()
-        time.sleep(2.5)  # a few all-zero samples before the load starts
+        time.sleep(SETTLE_SECONDS)  # flat samples before the load (see SETTLE_SECONDS)
         live_pods = {key: set(names) for key, names in pods.items()}
         reader = stack.enter_context(
             PrometheusReader(
@@ -111,9 +119,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRun]:
             time.sleep(1.0)
         for key, process in loadgens.items():
             assert process.wait(timeout=60) == 0, f"loadgen {key}: see {work}"
-        time.sleep(2.5)  # two scrapes after the last completion
+        time.sleep(SETTLE_SECONDS)  # flat samples after the last completion
         evaluated = time.time()
-        whole_run_seconds = math.ceil(evaluated - started + 1)
+        whole_run_seconds = math.ceil(evaluated - started + SETTLE_SECONDS)
         with PrometheusReader(
             prometheus.url, window_seconds=whole_run_seconds, clock=lambda: evaluated
         ) as whole:
