@@ -118,16 +118,15 @@ def peak_bound(
     unbounded (diurnal, seed 3: the horizon grew from 199 to 273 s and 476.6 req/s asked 12
     replicas for a need of 6).
     """
-    ago = at - horizon
-    if not any(t <= ago for t, _, _ in history):
-        watched = watched_since is not None and watched_since <= ago
-        if not history or not watched:
+    older = [entry for entry in history if entry[0] <= at - horizon]
+    if not older:
+        if not history or watched_since is None or watched_since > at - horizon:
             return None
-        ago = min(t for t, _, _ in history)
-    before = [peak_then for t, _, peak_then in history if t <= ago]
+        older = [min(history)]
     peak = max([arrival, remembered_peak, *(rate for _, rate, _ in history)])
+    before = [peak_then for _, _, peak_then in older]
     rise = max(0.0, arrival - max(before))
-    then = max((t, rate) for t, rate, _ in history if t <= ago)[1]
+    then = max(older)[1]
     # A climb holds its gains: the lowest rate of the last quarter horizon is above the
     # rate a horizon ago by more than the noise. A burst's edge (quiet a minute ago) does
     # not, and extrapolated it planned every burst of the Azure code trace far above the

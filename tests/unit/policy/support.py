@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from forescale.metrics.observation import Observation
 from forescale.policy import Decision, PolicyState, ReplicaCounts, ScalingParameters, decide
 
@@ -31,17 +33,22 @@ def run(
     params: ScalingParameters,
     replicas: int = 2,
     interval: float = 15.0,
+    startups: Mapping[int, tuple[float, ...]] | None = None,
 ) -> list[Decision]:
-    """Feed one observation per interval, applying each decision (pods Ready at once)."""
+    """Feed one observation per interval, applying each decision (pods Ready at once).
+
+    ``startups`` maps a step to the pod start times the counts report at it (what the
+    policy learns its cold start from)."""
     state = PolicyState()
     decisions = []
     for step, rate in enumerate(rates):
         now = step * interval
+        started = (startups or {}).get(step, ())
         decision = decide(
             [observation(now, rate, replicas)],
             state,
             params,
-            ReplicaCounts(replicas, replicas),
+            ReplicaCounts(replicas, replicas, startup_seconds=started),
             now,
         )
         decisions.append(decision)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from forescale.metrics.observation import Observation
-from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
+from forescale.policy import ScalingParameters
 from forescale.policy.demand import QueueReading, peak_bound, predictive, queue_arrivals
 
-from .support import observation, run
+from .support import run
 
 PARAMS = ScalingParameters(min_replicas=1, max_replicas=200, capacity_requests_per_second=10.0)
 #: One burst a minute and a half long every 5 minutes (15 s intervals), peaking at 300 req/s:
@@ -312,23 +312,9 @@ def test_a_horizon_longer_than_the_history_kept_measures_from_the_oldest_reading
 def test_a_cold_start_learned_longer_keeps_the_plan_bounded() -> None:
     """A pod that took longer to start lengthens the horizon past the arrivals kept: the
     plan must stay within the peak seen, not jump to the envelope's whole headroom."""
-    params = ScalingParameters(min_replicas=1, max_replicas=200, capacity_requests_per_second=10.0)
     # Bursts teach an envelope well above 1; then a long flat stretch at 100 req/s.
     rates = BURST * 6 + [100.0] * 40
-    state, replicas = PolicyState(), 2
-    decisions = []
-    for step, rate in enumerate(rates):
-        now = step * 15.0
-        startups = (420.0,) if step == len(rates) - 5 else ()
-        decision = decide(
-            [observation(now, rate, replicas)],
-            state,
-            params,
-            ReplicaCounts(replicas, replicas, startup_seconds=startups),
-            now,
-        )
-        decisions.append(decision)
-        state, replicas = decision.state, decision.desired_replicas
+    decisions = run(rates, PARAMS, startups={len(rates) - 5: (420.0,)})
     assert decisions[-5].horizon_seconds > decisions[-6].horizon_seconds + 60
     for decision in decisions[-5:]:
         assert (decision.forecast_requests_per_second or 0.0) <= 300.0 * 1.1 + 1e-6, decision.reason
