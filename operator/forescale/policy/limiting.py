@@ -76,8 +76,9 @@ def limit_down(
     ``recommendations`` must already contain the current one.
     """
     window_s, period_s = params.scale_down_stabilization_seconds, params.scale_down_period_seconds
-    window = _within(recommendations, now, window_s)
-    stabilized = max(n for _, n in window)
+    # The current recommendation is always in the window: a window of 0 s (the API allows
+    # it, as HPA does) acts on it alone instead of finding nothing to act on.
+    stabilized = max(n for t, n in recommendations if now - t < window_s or t == now)
     if stabilized >= current:
         return Limited(
             current,

@@ -120,6 +120,32 @@ def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
     assert replicas[-1] <= 3  # 10 req/s at 10 req/s per replica, plus the forecast's margin
 
 
+def test_a_zero_second_scale_down_window_acts_on_the_current_recommendation() -> None:
+    """The API accepts ``scaleDown.stabilizationWindowSeconds: 0`` (as HPA does): the
+    decision then scales down to the current recommendation, step-limited, instead of
+    failing on an empty window (it raised ``max() arg is an empty sequence``)."""
+    params = ScalingParameters(
+        max_replicas=40,
+        capacity_requests_per_second=10.0,
+        attainment=0.9,
+        scale_down_stabilization_seconds=0,
+        scale_down_max_step=2,
+        scale_down_period_seconds=60,
+    )
+    decisions = run([100.0] * 4 + [10.0] * 60, params, replicas=10)
+    replicas = [d.desired_replicas for d in decisions]
+    drop = next(i for i, r in enumerate(replicas) if r < 10)
+    # Only the one horizon of history the plan needs holds it (no 120 s window on top).
+    slow = run(
+        [100.0] * 4 + [10.0] * 60,
+        ScalingParameters(**{**params.__dict__, "scale_down_stabilization_seconds": 120}),
+        replicas=10,
+    )
+    slow_drop = next(i for i, d in enumerate(slow) if d.desired_replicas < 10)
+    assert drop < slow_drop
+    assert replicas[-1] <= 3
+
+
 def test_min_and_max_bound_the_decision() -> None:
     params = ScalingParameters(min_replicas=2, max_replicas=6, capacity_requests_per_second=1.0)
     obs = observation(0.0, 1000.0, 5, completion_rate=5.0)
