@@ -35,7 +35,14 @@ from forescale.handlers import telemetry
 from forescale.metrics.errors import PrometheusError
 from forescale.metrics.observation import Observation
 from forescale.metrics.reader import PrometheusReader
-from forescale.policy import Action, Decision, PolicyState, ReplicaCounts, decide
+from forescale.policy import (
+    Action,
+    Decision,
+    PolicyState,
+    ReplicaCounts,
+    ScalingParameters,
+    decide,
+)
 from forescale.policy.spec_mapping import parameters_from_spec
 from forescale.resources.owner import Owner
 
@@ -62,6 +69,8 @@ class AutoscalerDecision:
     """Ready pods when it was decided (none ready: no metrics yet is expected)."""
     first_metrics_pending: bool = False
     """Replicas are Ready but metrics never arrived yet, within the first read's grace."""
+    policy_error: str | None = None
+    """The policy raised (a bug): the count is held and the condition says so."""
 
 
 @dataclass
@@ -80,6 +89,39 @@ class _Track:
     first_ready_at: float | None = None
     pending: bool = False
     """The tick decided and asked for a pass: the next pass applies this decision."""
+
+
+def _decide_or_hold(  # noqa: PLR0917 (the policy's own arguments, and whose they are)
+    history: list[Observation],
+    state: PolicyState,
+    params: ScalingParameters,
+    counts: ReplicaCounts,
+    now: float,
+    key: str,
+) -> tuple[Decision, str | None]:
+    """The policy's decision, or a hold at the current count when the policy raises.
+
+    The policy is pure and should not raise; if a bug makes it, this deployment keeps its
+    replicas and its state, and says why in ``ScalingActive`` (``PolicyFailed``), while
+    the tick goes on to the others. Re-raising would stop every deployment's autoscaling
+    behind it in the tick and leave this one's status silent.
+    """
+    try:
+        return decide(history, state, params, counts, now), None
+    except Exception as error:  # any bug in the policy: hold here, the log has the trace
+        logger.exception("policy failed for %s; holding %d replicas", key, counts.desired)
+        message = (
+            f"holding {counts.desired} replicas: the policy raised {type(error).__name__}:"
+            f" {error} (a bug; the operator's log has the trace)"
+        )
+        held = Decision(
+            desired_replicas=counts.desired,
+            action=Action.HOLD,
+            reason=message,
+            state=state,
+            horizon_seconds=params.cold_start_seconds + params.control_interval_seconds,
+        )
+        return held, message
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -288,11 +330,15 @@ class Autoscaler:
         )
         history = list(track.history) if problem is None else []
         params = parameters_from_spec(spec, rate_window_seconds=self.window_seconds)
-        policy = decide(history, track.state, params, counts, now)
+        policy, policy_error = _decide_or_hold(history, track.state, params, counts, now, key)
+        if policy_error is not None:
+            telemetry.policy_failed(owner.namespace, owner.name)
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)
-        hold_reason = problem or (policy.reason if policy.action is Action.HOLD else None)
+        hold_reason = policy_error or problem
+        if hold_reason is None and policy.action is Action.HOLD:
+            hold_reason = policy.reason
         result = self._explain(spec.scaling.mode, policy, observation, counts.desired, hold_reason)
         starved = problem is not None or observation is None or not observation.usable
         if ready and track.first_ready_at is None:
@@ -305,7 +351,11 @@ class Autoscaler:
             and now - track.first_ready_at < grace
         )
         result = dataclasses.replace(
-            result, starved=starved, ready=ready, first_metrics_pending=pending
+            result,
+            starved=starved,
+            ready=ready,
+            first_metrics_pending=pending,
+            policy_error=policy_error,
         )
         awaiting = self._reader is not None and (ready == 0 or pending)
         if starved and awaiting and track.last_usable_at is None:
@@ -361,6 +411,8 @@ class Autoscaler:
             last = track.last
         if last is None:
             return ConditionUpdate(SCALING_ACTIVE, "Unknown", "Starting", "no decision yet")
+        if last.policy_error is not None and last.policy is not None:
+            return ConditionUpdate(SCALING_ACTIVE, "False", "PolicyFailed", last.policy_error)
         if last.hold_reason is not None and last.policy is not None and last.starved:
             if self._reader is not None and (last.ready == 0 or last.first_metrics_pending):
                 why = (

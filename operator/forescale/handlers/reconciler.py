@@ -85,6 +85,9 @@ logger = logging.getLogger("forescale.reconciler")
 Key = tuple[str, str]
 
 OUR_MANAGERS = {identity.FIELD_MANAGER, REPLICAS_FIELD_MANAGER}
+HOLD_RECOVERY = {"MetricsUnavailable": "MetricsAvailable", "PolicyFailed": "PolicyRecovered"}
+"""ScalingActive reasons of a hold the autoscaler did not choose (a Warning when it begins)
+and the Normal Event that says it ended."""
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
 COALESCE_SECONDS = 1.0
@@ -599,15 +602,12 @@ class Reconciler:
                 await self._event(body, "Normal", "Ready", new["message"], memory)
             elif kind == PROGRESSING and new["status"] == "True":
                 await self._event(body, "Normal", new["reason"], new["message"], memory)
-            elif kind == SCALING_ACTIVE and new["reason"] == "MetricsUnavailable":
+            elif kind == SCALING_ACTIVE and new["reason"] in HOLD_RECOVERY:
                 await self._event(body, "Warning", new["reason"], new["message"], memory)
-            elif (
-                kind == SCALING_ACTIVE
-                and old is not None
-                and old.get("reason") == ("MetricsUnavailable")
-            ):
+            elif kind == SCALING_ACTIVE and old is not None and old.get("reason") in HOLD_RECOVERY:
+                recovered = HOLD_RECOVERY[old["reason"]]
                 await self._event(
-                    body, "Normal", "MetricsAvailable", f"scaling again: {new['message']}", memory
+                    body, "Normal", recovered, f"scaling again: {new['message']}", memory
                 )
 
 

@@ -41,6 +41,11 @@ DECISIONS = Counter(
     "forescale_scaling_decisions_total", "Scaling decisions", (*_LABELS, "action"),
     registry=REGISTRY,
 )  # fmt: skip
+POLICY_FAILURES = Counter(
+    "forescale_policy_failures_total",
+    "Decisions the policy failed to make (it raised; the count was held)", _LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
 READ_ERRORS = Counter(
     "forescale_metrics_read_errors_total", "Failed Prometheus reads", registry=REGISTRY
 )
@@ -121,6 +126,11 @@ def awaiting_metrics(namespace: str, name: str) -> None:
     _remove(AVAILABLE, namespace, name)
 
 
+def policy_failed(namespace: str, name: str) -> None:
+    """The policy raised for this deployment (a bug): its count is held, someone must know."""
+    POLICY_FAILURES.labels(namespace, name).inc()
+
+
 def forget_autoscaling(namespace: str, name: str) -> None:
     """Drop the autoscaler's series (the policy became ``fixed``: nothing to page about)."""
     for gauge in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE):
@@ -133,6 +143,7 @@ def forget(namespace: str, name: str) -> None:
         _remove(gauge, namespace, name)
     for action in Action:
         _remove(DECISIONS, namespace, name, str(action))
+    _remove(POLICY_FAILURES, namespace, name)
     for key in [k for k in _condition_reasons if k[:2] == (namespace, name)]:
         _remove(CONDITION, namespace, name, key[2], _condition_reasons.pop(key))
 

@@ -160,8 +160,15 @@ class Ticker:
             for key, owner in due:
                 deployment = self.view.deployment(key)
                 body = self.view.body(key) or {}
-                decision = self.autoscaler.decide_now(owner, body, deployment, self.view.pods(key))
-                why = self._what_changes(owner, body, deployment, decision)
+                try:
+                    decision = self.autoscaler.decide_now(
+                        owner, body, deployment, self.view.pods(key)
+                    )
+                    why = self._what_changes(owner, body, deployment, decision)
+                except Exception:
+                    # One deployment's failure must not stop the tick for those after it.
+                    logger.exception("autoscaler step failed for %s/%s", *key)
+                    continue
                 if why is not None:
                     self.autoscaler.mark_pending(owner)
                     ask(key, why)

@@ -179,3 +179,41 @@ def test_an_unreadable_persisted_state_starts_fresh(text: str) -> None:
     tick(fresh, {}, DEPLOYMENT, [_pod("a", ready=True)])
     # Exactly what an autoscaler without any persisted state holds after the same reading.
     assert scaler._tracks[("ml", "llm")].state == fresh._tracks[("ml", "llm")].state
+
+
+def test_a_policy_that_raises_holds_the_count_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Finding: a 0 s scale-down window made the policy raise; the exception stopped the
+    tick for every deployment behind it and left this one's status silent."""
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    tick(scaler, {}, DEPLOYMENT, pods)
+    state = scaler._tracks[("ml", "llm")].state
+    real = autoscaling.decide
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("max() arg is an empty sequence")
+
+    monkeypatch.setattr(autoscaling, "decide", broken)
+    clock.now += 15
+    with caplog.at_level("ERROR", logger="forescale.autoscaler"):
+        held = tick(scaler, {}, DEPLOYMENT, pods)
+    assert held.desired == 2  # the Deployment's count, not 0 or min
+    assert scaler._tracks[("ml", "llm")].state == state  # nothing learned from a failure
+    condition = scaler.condition(OWNER, held)
+    assert (condition.status, condition.reason) == ("False", "PolicyFailed")
+    assert "ValueError: max() arg is an empty sequence" in condition.message
+    assert "holding 2 replicas" in condition.message
+    assert any("policy failed for ml/llm" in r.getMessage() for r in caplog.records)
+    failures = telemetry.REGISTRY.get_sample_value(
+        "forescale_policy_failures_total", {"namespace": "ml", "llmdeployment": "llm"}
+    )
+    assert failures is not None and failures >= 1  # what LLMDeploymentPolicyFailed reads
+
+    monkeypatch.setattr(autoscaling, "decide", real)
+    clock.now += 15
+    again = tick(scaler, {}, DEPLOYMENT, pods)
+    assert again.policy_error is None
+    assert scaler.condition(OWNER, again).reason != "PolicyFailed"

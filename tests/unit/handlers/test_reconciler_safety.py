@@ -6,9 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from forescale.api.spec import LLMDeploymentSpec
+from forescale.handlers import autoscaling
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.reconciler import Reconciler
+from forescale.resources.owner import Owner
 from tests.unit.handlers.fake_cluster import NS, UID, FakeCluster, api_error, llmd, managed
+from tests.unit.handlers.test_autoscaler_accounting import Clock, FakeReader
 
 FIXED = {"scaling": {"policy": "fixed"}, "replicas": 1}
 
@@ -191,3 +197,41 @@ def test_missing_secrets_are_not_probed() -> None:
     cluster.exists = exists  # type: ignore[method-assign]
     asyncio.run(_reconciler(cluster).reconcile(NS, "llm"))
     assert "Secret" not in probed
+
+
+def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hold the autoscaler did not choose tells `kubectl describe` when it starts and ends."""
+    body = llmd(scaling={"minReplicas": 1, "maxReplicas": 4})
+    cluster = FakeCluster(body)
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    reconciler = Reconciler(
+        cluster.as_client(), scaler, clock=lambda: "2026-01-01T00:00:00Z", coalesce_seconds=0
+    )
+    owner = Owner("llm", NS, UID, LLMDeploymentSpec.model_validate(body["spec"]))
+
+    def tick_and_pass() -> None:
+        clock.now += 15
+        asyncio.run(scaler.refresh([f"{NS}/llm"]))
+        scaler.decide_now(owner, cluster.body, None, [])
+        scaler.mark_pending(owner)
+        asyncio.run(reconciler.reconcile(NS, "llm"))
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("max() arg is an empty sequence")
+
+    real = autoscaling.decide
+    monkeypatch.setattr(autoscaling, "decide", broken)
+    tick_and_pass()
+    active = _condition(cluster, "ScalingActive")
+    assert (active["status"], active["reason"]) == ("False", "PolicyFailed")
+    warnings = [e for e in cluster.events if e[1] == "PolicyFailed"]
+    assert warnings and warnings[0][0] == "Warning"
+    assert "ValueError" in warnings[0][2]
+
+    monkeypatch.setattr(autoscaling, "decide", real)
+    tick_and_pass()
+    assert _condition(cluster, "ScalingActive")["reason"] != "PolicyFailed"
+    assert [e[0] for e in cluster.events if e[1] == "PolicyRecovered"] == ["Normal"]

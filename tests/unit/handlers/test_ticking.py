@@ -172,3 +172,19 @@ def test_a_pass_applies_the_ticks_decision_once() -> None:
     again = asyncio.run(ticker.autoscaler.decide(owner, {}, None, []))
     assert first is not None and first.desired is not None
     assert again is not None and again.desired is None  # later passes hold what is there
+
+
+def test_one_deployments_failure_does_not_stop_the_tick_for_the_others() -> None:
+    view, reader, clock = _fleet(3)
+    ticker, _ = _ticker(view, reader, clock)
+    real = ticker.autoscaler.decide_now
+
+    def failing_for_m0(owner: Any, *args: Any) -> Any:
+        if owner.name == "m0":
+            raise RuntimeError("a bug in m0's step")
+        return real(owner, *args)
+
+    ticker.autoscaler.decide_now = failing_for_m0  # type: ignore[method-assign]
+    asyncio.run(ticker.tick())
+    decided = {name for (_, name), track in ticker.autoscaler._tracks.items() if track.last}
+    assert decided == {"m1", "m2"}

@@ -60,6 +60,7 @@ def test_the_expected_alerts_exist_once_each() -> None:
         "LLMDeploymentSLOBurn",
         "LLMDeploymentAtMaxReplicas",
         "LLMDeploymentScalingHeld",
+        "LLMDeploymentPolicyFailed",
         "LLMDeploymentDegraded",
         "LLMDeploymentReplicasNotReady",
         "LLMDeploymentKVCacheSaturated",
