@@ -51,6 +51,7 @@ from forescale.sim.traces import (
     COPY_JITTER_SECONDS,
     IntArray,
     Trace,
+    TraceColumns,
     load_trace,
     peak_rate,
     scale_rate,
@@ -102,6 +103,8 @@ class BenchConfig:
     window_start: float = 0.0
     window_end: float | None = None
     skip_bad_rows: bool = False
+    trace_columns: TraceColumns = field(default_factory=TraceColumns)
+    """The trace files' column (or JSONL key) names: arrival, prompt tokens, output tokens."""
     copy_jitter_seconds: float = COPY_JITTER_SECONDS
     mix_path: str | None = None
     """Trace whose request sizes the synthetic scenarios draw from (default: chat mix)."""
@@ -159,7 +162,7 @@ def _source(spec: str, config: BenchConfig, seed: int) -> Trace:
     if spec in scenarios.SCENARIOS:
         mix = _mix(config, config.seed)
         return scenarios.synthesize(spec, 1.0, config.scenario_seconds, seed, mix)
-    source = load_trace(spec, skip_bad_rows=config.skip_bad_rows)
+    source = load_trace(spec, config.trace_columns, skip_bad_rows=config.skip_bad_rows)
     if config.window_start > 0 or config.window_end is not None:
         source = window(source, config.window_start, config.window_end)
     if len(source) == 0:
@@ -169,7 +172,7 @@ def _source(spec: str, config: BenchConfig, seed: int) -> Trace:
 
 def _mix(config: BenchConfig, seed: int) -> Trace:
     if config.mix_path:
-        return load_trace(config.mix_path, skip_bad_rows=config.skip_bad_rows)
+        return load_trace(config.mix_path, config.trace_columns, skip_bad_rows=config.skip_bad_rows)
     return scenarios.default_mix(seed)
 
 

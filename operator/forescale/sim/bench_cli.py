@@ -19,7 +19,7 @@ from forescale.sim import bench as benchmark
 from forescale.sim import bench_report, bench_spec
 from forescale.sim.replica_profiles import UnknownProfileError, get_profile
 from forescale.sim.sizing import ReplicaCapacity
-from forescale.sim.traces import TraceFormatError
+from forescale.sim.traces import TraceColumns, TraceFormatError
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -40,6 +40,17 @@ def parse_duration(text: str) -> float:
     if not seconds >= 0:
         raise click.BadParameter(f"{text!r} must not be negative")
     return seconds
+
+
+def _columns(text: str) -> TraceColumns:
+    """``--trace-columns``: three non-empty names, arrival first."""
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != 3 or not all(names):
+        raise click.BadParameter(
+            f"{text!r} must name three columns: arrival, prompt tokens, output tokens",
+            param_hint="--trace-columns",
+        )
+    return TraceColumns(*names)
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -122,6 +133,14 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
     "--skip-bad-rows", is_flag=True, help="Skip and count malformed trace rows instead of failing."
 )
 @click.option(
+    "--trace-columns",
+    "columns_text",
+    default="TIMESTAMP,ContextTokens,GeneratedTokens",
+    show_default=True,
+    help="The trace files' arrival, prompt-token and output-token column (or JSONL key) "
+    "names, comma-separated (BurstGPT: 'Timestamp,Request tokens,Response tokens').",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -174,6 +193,7 @@ def bench(
     mix_path: str | None,
     window_text: str | None,
     skip_bad_rows: bool,
+    columns_text: str,
     out_dir: Path,
     copy_jitter: float,
     seed: int,
@@ -211,6 +231,7 @@ def bench(
         window_start=start,
         window_end=end,
         skip_bad_rows=skip_bad_rows,
+        trace_columns=_columns(columns_text),
         mix_path=mix_path,
         copy_jitter_seconds=copy_jitter,
         seed=seed,

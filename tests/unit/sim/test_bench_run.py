@@ -167,3 +167,28 @@ def test_flash2_rows_carry_the_second_crowds_attainment_and_others_none() -> Non
     prepared = prepare("flash2", config, 0, size("flash2", config))
     # The second crowd starts 10 minutes after the first (a third of the way in).
     assert second_crowd("flash2", prepared, config) == (120.0 + 320.0 + 600.0, 120.0 + 960.0)
+
+
+def test_a_trace_with_other_column_names_runs_with_trace_columns(tmp_path: Path) -> None:
+    """BurstGPT's per-request CSV: relative seconds, its own column names, extra columns."""
+    path = tmp_path / "burstgpt.csv"
+    rows = "".join(
+        f"{t},ChatGPT,{400 + t},{30 + t % 50},{430 + t},Conversation log\n"
+        for t in range(0, 170, 2)
+    )
+    header = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+    path.write_text(header + rows, encoding="utf-8")
+    code, output, _ = run(tmp_path, "default", "--trace", str(path), "--policies", "fixed")
+    assert code != 0
+    assert "missing column 'TIMESTAMP'" in output
+    columns = ["--trace-columns", "Timestamp,Request tokens,Response tokens"]
+    code, output, out = run(
+        tmp_path, "burst", "--trace", str(path), "--policies", "fixed", *columns
+    )
+    assert code == 0, output
+    assert json.loads((out / "results.json").read_text())[0]["requests"] > 0
+    code, output, _ = run(
+        tmp_path, "two", "--trace", str(path), "--policies", "fixed", "--trace-columns", "a,b"
+    )
+    assert code != 0
+    assert "must name three columns" in output
