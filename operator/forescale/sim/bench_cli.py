@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import astuple
 from pathlib import Path
 
 import click
@@ -135,7 +136,7 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
 @click.option(
     "--trace-columns",
     "columns_text",
-    default="TIMESTAMP,ContextTokens,GeneratedTokens",
+    default=",".join(astuple(TraceColumns())),
     show_default=True,
     help="The trace files' arrival, prompt-token and output-token column (or JSONL key) "
     "names, comma-separated (BurstGPT: 'Timestamp,Request tokens,Response tokens').",
