@@ -42,6 +42,7 @@ from forescale.policy import (
     ReplicaCounts,
     ScalingParameters,
     decide,
+    hold,
 )
 from forescale.policy.spec_mapping import parameters_from_spec
 from forescale.resources.owner import Owner
@@ -110,18 +111,9 @@ def _decide_or_hold(  # noqa: PLR0917 (the policy's own arguments, and whose the
         return decide(history, state, params, counts, now), None
     except Exception as error:  # any bug in the policy: hold here, the log has the trace
         logger.exception("policy failed for %s; holding %d replicas", key, counts.desired)
-        message = (
-            f"holding {counts.desired} replicas: the policy raised {type(error).__name__}:"
-            f" {error} (a bug; the operator's log has the trace)"
-        )
-        held = Decision(
-            desired_replicas=counts.desired,
-            action=Action.HOLD,
-            reason=message,
-            state=state,
-            horizon_seconds=params.cold_start_seconds + params.control_interval_seconds,
-        )
-        return held, message
+        why = f"the policy raised {type(error).__name__}: {error}"
+        message = f"holding {counts.desired} replicas: {why} (a bug; the log has the trace)"
+        return hold(counts.desired, why, state, params), message
 
 
 def _parse_time(text: str | None) -> float | None:

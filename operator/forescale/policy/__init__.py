@@ -4,7 +4,7 @@ Nothing here does I/O or reads a clock (``now`` is an argument), so the operator
 virtual-time simulator and the benchmark run the very same decisions.
 """
 
-from forescale.policy.deciding import decide
+from forescale.policy.deciding import decide, hold
 from forescale.policy.decision import Action, Decision
 from forescale.policy.parameters import PolicyKind, ReplicaCounts, ScalingParameters
 from forescale.policy.state import PolicyState
@@ -17,4 +17,5 @@ __all__ = [
     "ReplicaCounts",
     "ScalingParameters",
     "decide",
+    "hold",
 ]

@@ -220,7 +220,9 @@ def _action(current: int, desired: int) -> Action:
     return Action.HOLD
 
 
-def _hold(current: int, why: str, state: PolicyState, params: ScalingParameters) -> Decision:
+def hold(current: int, why: str, state: PolicyState, params: ScalingParameters) -> Decision:
+    """Keep ``current`` (within min/max) and the state unchanged, saying ``why``: for data
+    the policy cannot decide on, and for the operator when the policy itself failed."""
     desired = _clamp(current, params)
     if desired != current:
         verb = "up" if desired > current else "down"
@@ -278,14 +280,14 @@ def decide(
     problems = counts.problems
     if problems:
         current = counts.desired if isinstance(counts.desired, int) and counts.desired > 0 else 0
-        return _hold(current, f"replica counts invalid ({'; '.join(problems)})", state, params)
+        return hold(current, f"replica counts invalid ({'; '.join(problems)})", state, params)
     current = counts.desired
     if params.policy is PolicyKind.FIXED:
-        return _hold(current, "fixed policy, spec.replicas sets the count", state, params)
+        return hold(current, "fixed policy, spec.replicas sets the count", state, params)
     obs = observations[-1] if observations else None
     problem = _data_problem(obs, params, now)
     if problem is not None or obs is None:
-        return _hold(current, problem or "no observation yet", state, params)
+        return hold(current, problem or "no observation yet", state, params)
     arrival = float(obs.arrival_rate or 0.0)
     waiting = float(obs.waiting or 0.0)
     smooth = smoothing(params)
@@ -299,7 +301,7 @@ def decide(
         state = _absorb(state, obs, arrival, counts, params, smooth)
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
-        return _hold(
+        return hold(
             current, "per-replica capacity unknown: set capacity in the spec", state, params
         )
     horizon = learning.horizon_seconds(state, params)

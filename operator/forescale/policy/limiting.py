@@ -30,6 +30,14 @@ def _within(
     return tuple((t, n) for t, n in events if now - t < window)
 
 
+def _recommended(
+    recommendations: tuple[tuple[float, int], ...], now: float, window: float
+) -> list[int]:
+    """The recommendations of a stabilization window, the current one always among them:
+    a window of 0 s (the API allows it, as HPA does) acts on it alone."""
+    return [n for t, n in recommendations if now - t < window or t == now]
+
+
 def remember(
     events: tuple[tuple[float, int], ...], now: float, value: int, window: float
 ) -> tuple[tuple[float, int], ...]:
@@ -76,9 +84,7 @@ def limit_down(
     ``recommendations`` must already contain the current one.
     """
     window_s, period_s = params.scale_down_stabilization_seconds, params.scale_down_period_seconds
-    # The current recommendation is always in the window: a window of 0 s (the API allows
-    # it, as HPA does) acts on it alone instead of finding nothing to act on.
-    stabilized = max(n for t, n in recommendations if now - t < window_s or t == now)
+    stabilized = max(_recommended(recommendations, now, window_s))
     if stabilized >= current:
         return Limited(
             current,
@@ -118,4 +124,4 @@ def stabilize_up(
     window = params.scale_up_stabilization_seconds
     if window <= 0:
         return recommended
-    return min(n for t, n in recommendations if now - t < window or t == now)
+    return min(_recommended(recommendations, now, window))
