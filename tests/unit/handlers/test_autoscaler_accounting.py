@@ -12,46 +12,11 @@ import pytest
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.handlers import autoscaling, telemetry
 from forescale.handlers.autoscaling import Autoscaler
-from forescale.metrics.errors import PrometheusUnavailableError
-from forescale.metrics.observation import Observation
 from forescale.policy import ReplicaCounts
 from forescale.resources.owner import Owner
+from tests.unit.handlers.fake_reader import KEY, Clock, FakeReader
 
-KEY = "ml/llm"
 OWNER = Owner("llm", "ml", "uid", LLMDeploymentSpec.model_validate({"model": {"name": "m"}}))
-T0 = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeReader:
-    window_seconds = 60.0
-
-    def __init__(self, clock: Clock | None = None) -> None:
-        self.rate: float | None = 5.0
-        self.clock = clock or Clock()
-
-    async def read_async(self, deployments: list[str]) -> dict[str, Observation]:
-        if self.rate is None:
-            raise PrometheusUnavailableError("connection refused")
-        obs = Observation(
-            deployment=KEY,
-            timestamp=self.clock.now,
-            replicas_reporting=1,
-            arrival_rate=self.rate,
-            completion_rate=self.rate,
-            waiting=0.0,
-            running=self.rate,
-            ttft_p95=0.2,
-            generation_token_rate=self.rate * 100,
-        )
-        return {KEY: obs}
 
 
 def _pod(name: str, *, ready: bool = False, unschedulable: bool = False) -> dict[str, Any]:

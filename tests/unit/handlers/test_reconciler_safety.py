@@ -14,7 +14,7 @@ from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.reconciler import Reconciler
 from forescale.resources.owner import Owner
 from tests.unit.handlers.fake_cluster import NS, UID, FakeCluster, api_error, llmd, managed
-from tests.unit.handlers.test_autoscaler_accounting import Clock, FakeReader
+from tests.unit.handlers.fake_reader import Clock, FakeReader
 
 FIXED = {"scaling": {"policy": "fixed"}, "replicas": 1}
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 
 from forescale.metrics.observation import Observation
 from forescale.policy import Decision, PolicyState, ReplicaCounts, ScalingParameters, decide
@@ -29,7 +30,7 @@ def observation(
 
 
 def run(
-    rates: list[float],
+    rates: Sequence[float | None],
     params: ScalingParameters,
     replicas: int = 2,
     interval: float = 15.0,
@@ -37,15 +38,19 @@ def run(
 ) -> list[Decision]:
     """Feed one observation per interval, applying each decision (pods Ready at once).
 
-    ``startups`` maps a step to the pod start times the counts report at it (what the
-    policy learns its cold start from)."""
+    A rate of None is a metrics gap (the arrival rate missing). ``startups`` maps a step to
+    the pod start times the counts report at it (what the policy learns its cold start
+    from)."""
     state = PolicyState()
     decisions = []
     for step, rate in enumerate(rates):
         now = step * interval
         started = (startups or {}).get(step, ())
+        obs = observation(now, rate or 0.0, replicas)
+        if rate is None:
+            obs = dataclasses.replace(obs, arrival_rate=None)
         decision = decide(
-            [observation(now, rate, replicas)],
+            [obs],
             state,
             params,
             ReplicaCounts(replicas, replicas, startup_seconds=started),

@@ -102,16 +102,21 @@ def test_scale_up_is_limited_per_period() -> None:
     assert later.desired_replicas == 14  # new period: +100 % of 7
 
 
+#: 100 req/s for a minute, then 10 req/s for 15 minutes: a fleet of 10 with 9 to shed.
+AFTER_A_BURST = [100.0] * 4 + [10.0] * 60
+#: Scale-down in steps of 2 per minute after a 120 s window.
+STEPPING = ScalingParameters(
+    max_replicas=40,
+    capacity_requests_per_second=10.0,
+    attainment=0.9,  # 10 windows of history make the envelope trusted
+    scale_down_stabilization_seconds=120,
+    scale_down_max_step=2,
+    scale_down_period_seconds=60,
+)
+
+
 def test_scale_down_waits_for_the_stabilization_window_and_steps() -> None:
-    params = ScalingParameters(
-        max_replicas=40,
-        capacity_requests_per_second=10.0,
-        attainment=0.9,  # 10 windows of history make the envelope trusted
-        scale_down_stabilization_seconds=120,
-        scale_down_max_step=2,
-        scale_down_period_seconds=60,
-    )
-    decisions = run([100.0] * 4 + [10.0] * 60, params, replicas=10)
+    decisions = run(AFTER_A_BURST, STEPPING, replicas=10)
     replicas = [d.desired_replicas for d in decisions]
     drop = next(i for i, r in enumerate(replicas) if r < 10)
     assert drop * 15 >= 120 + 3 * 15  # highest recommendation of the window kept
@@ -124,23 +129,12 @@ def test_a_zero_second_scale_down_window_acts_on_the_current_recommendation() ->
     """The API accepts ``scaleDown.stabilizationWindowSeconds: 0`` (as HPA does): the
     decision then scales down to the current recommendation, step-limited, instead of
     failing on an empty window (it raised ``max() arg is an empty sequence``)."""
-    params = ScalingParameters(
-        max_replicas=40,
-        capacity_requests_per_second=10.0,
-        attainment=0.9,
-        scale_down_stabilization_seconds=0,
-        scale_down_max_step=2,
-        scale_down_period_seconds=60,
-    )
-    decisions = run([100.0] * 4 + [10.0] * 60, params, replicas=10)
+    at_once = replace(STEPPING, scale_down_stabilization_seconds=0)
+    decisions = run(AFTER_A_BURST, at_once, replicas=10)
     replicas = [d.desired_replicas for d in decisions]
     drop = next(i for i, r in enumerate(replicas) if r < 10)
     # Only the one horizon of history the plan needs holds it (no 120 s window on top).
-    slow = run(
-        [100.0] * 4 + [10.0] * 60,
-        ScalingParameters(**{**params.__dict__, "scale_down_stabilization_seconds": 120}),
-        replicas=10,
-    )
+    slow = run(AFTER_A_BURST, STEPPING, replicas=10)
     slow_drop = next(i for i, d in enumerate(slow) if d.desired_replicas < 10)
     assert drop < slow_drop
     assert replicas[-1] <= 3

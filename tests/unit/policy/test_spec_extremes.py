@@ -10,7 +10,6 @@ drop to nothing and a metrics gap.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -18,18 +17,11 @@ import annotated_types
 import pytest
 
 from forescale.api.spec import LLMDeploymentSpec, ScalingSpec
-from forescale.policy import (
-    Action,
-    Decision,
-    PolicyState,
-    ReplicaCounts,
-    ScalingParameters,
-    decide,
-)
+from forescale.policy import Action, Decision, ScalingParameters
 from forescale.policy.spec_mapping import parameters_from_spec
 
-from .support import observation
-from .test_spec_mapping import LEAVES, MODEL, PREREQUISITES, _field
+from .schema_walk import LEAVES, document, field_info
+from .support import run
 
 #: Values of the string fields at the ends of what their patterns admit.
 STRING_EXTREMES: dict[str, tuple[str, ...]] = {
@@ -59,7 +51,7 @@ def _extremes() -> Iterator[tuple[str, object]]:
         if name in STRING_EXTREMES:
             yield from ((name, value) for value in STRING_EXTREMES[name])
             continue
-        metadata = _field(path).metadata
+        metadata = field_info(path).metadata
         low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
         high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
         for bound in (low, high):
@@ -75,15 +67,9 @@ def _spec(name: str, value: object) -> LLMDeploymentSpec:
     # A load-tested capacity, unless walked itself: the observations below are not a real
     # fleet's, and learning one from them would only ever hold.
     scaling["capacity"]["requests_per_second"] = "10"
-    *parents, leaf = name.split(".")
-    node = scaling
-    for parent in parents:
-        node = node[parent]
-    node.update(PREREQUISITES.get(name, {}))
-    node[leaf] = value
     if isinstance(value, int):
         scaling.update(COMPANIONS.get((name, value), {}))
-    return LLMDeploymentSpec.model_validate({**MODEL, "scaling": scaling})
+    return LLMDeploymentSpec.model_validate(document(tuple(name.split(".")), value, scaling))
 
 
 def test_every_numeric_field_is_walked_at_both_ends() -> None:
@@ -93,24 +79,16 @@ def test_every_numeric_field_is_walked_at_both_ends() -> None:
 
 
 def _run(params: ScalingParameters) -> list[Decision]:
-    """The decisions over ``LOAD``, each applied at once, checking the invariants on the way."""
-    state, replicas = PolicyState(), params.max_replicas
-    decisions = []
-    for step, rate in enumerate(LOAD):
-        now = step * 15.0
-        if rate is None:
-            obs = dataclasses.replace(observation(now, 0.0, replicas), arrival_rate=None)
-        else:
-            obs = observation(now, rate, replicas)
-        decision = decide([obs], state, params, ReplicaCounts(replicas, replicas), now)
+    """The decisions over ``LOAD`` from a fleet at its maximum, checking the invariants."""
+    decisions = run(LOAD, params, replicas=params.max_replicas)
+    before = [params.max_replicas, *(d.desired_replicas for d in decisions)]
+    for step, (rate, decision) in enumerate(zip(LOAD, decisions, strict=True)):
         assert params.min_replicas <= decision.desired_replicas <= params.max_replicas
         assert decision.reason, f"step {step}: a decision without a reason"
         if rate is None:
-            assert decision.desired_replicas == replicas, "a metrics gap must hold replicas"
+            assert decision.desired_replicas == before[step], "a metrics gap must hold replicas"
         forecast = decision.forecast_requests_per_second
         assert forecast is None or math.isfinite(forecast)
-        decisions.append(decision)
-        state, replicas = decision.state, decision.desired_replicas
     return decisions
 
 

@@ -3,50 +3,21 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
 from dataclasses import fields
 
 import annotated_types
 import pytest
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
-from forescale.api.spec import LLMDeploymentSpec, ScalingSpec, parse_attainment
+from forescale.api.spec import LLMDeploymentSpec, parse_attainment
 from forescale.policy import ScalingParameters
 from forescale.policy.spec_mapping import NOT_POLICY_FIELDS, parameters_from_spec
 
-MODEL = {"model": {"name": "meta-llama/Llama-3.1-8B-Instruct"}}
-
-
-def _leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    """Paths (python names) of every scalar field under ``model``, nested models walked."""
-    for name, info in model.model_fields.items():
-        nested = _model_of(info)
-        if nested is not None:
-            yield from _leaves(nested, (*prefix, name))
-        else:
-            yield (*prefix, name)
-
-
-def _model_of(info: FieldInfo) -> type[BaseModel] | None:
-    annotation = info.annotation
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def _field(path: tuple[str, ...]) -> FieldInfo:
-    model: type[BaseModel] = ScalingSpec
-    for name in path[:-1]:
-        nested = _model_of(model.model_fields[name])
-        assert nested is not None
-        model = nested
-    return model.model_fields[path[-1]]
+from .schema_walk import LEAVES, MODEL, document, field_info
 
 
 def _other_value(path: tuple[str, ...], default: object) -> object:
     """A valid value different from ``default`` for the field at ``path``."""
-    info = _field(path)
+    info = field_info(path)
     args = typing.get_args(info.annotation)
     literal = [a for a in typing.get_args(info.annotation) if isinstance(a, str)]
     if typing.get_origin(info.annotation) is typing.Literal:
@@ -61,30 +32,6 @@ def _other_value(path: tuple[str, ...], default: object) -> object:
     raise AssertionError(f"no alternative value for spec.scaling.{'.'.join(path)}")
 
 
-#: Fields valid only beside others (set in both documents the walk compares).
-PREREQUISITES: dict[str, dict[str, object]] = {
-    "capacity.prompt_tokens_per_second": {
-        "requests_per_second": "2",
-        "output_tokens_per_second": 400,
-    },
-}
-
-
-def _with(path: tuple[str, ...], value: object | None = None) -> dict[str, object]:
-    """The default scaling spec with the field's prerequisites and, given, its ``value``."""
-    scaling = ScalingSpec().model_dump()
-    node = scaling
-    for name in path[:-1]:
-        node = node[name]
-    node.update(PREREQUISITES.get(".".join(path), {}))
-    if value is not None:
-        node[path[-1]] = value
-    return {**MODEL, "scaling": scaling}
-
-
-LEAVES = list(_leaves(ScalingSpec))
-
-
 def test_the_walk_sees_every_field() -> None:
     names = {".".join(p) for p in LEAVES}
     assert {"slo.attainment", "scale_up.stabilization_window_seconds", "mode"} <= names
@@ -95,11 +42,11 @@ def test_the_walk_sees_every_field() -> None:
 def test_every_scaling_field_reaches_the_policy(path: tuple[str, ...]) -> None:
     """Changing any spec.scaling field changes ScalingParameters, or the field is listed
     with the component that reads it instead (a field accepted and ignored fails here)."""
-    default = LLMDeploymentSpec.model_validate(_with(path))
+    default = LLMDeploymentSpec.model_validate(document(path))
     node: object = default.scaling
     for name in path:
         node = getattr(node, name)
-    changed = LLMDeploymentSpec.model_validate(_with(path, _other_value(path, node)))
+    changed = LLMDeploymentSpec.model_validate(document(path, _other_value(path, node)))
     before, after = parameters_from_spec(default), parameters_from_spec(changed)
     if ".".join(path) in NOT_POLICY_FIELDS:
         assert before == after
