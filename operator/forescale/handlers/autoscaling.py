@@ -72,6 +72,8 @@ class AutoscalerDecision:
     """Replicas are Ready but metrics never arrived yet, within the first read's grace."""
     policy_error: str | None = None
     """The policy raised (a bug): the count is held and the condition says so."""
+    state_reset: str | None = None
+    """The learned state was dropped because the policy kept raising on it (a Warning)."""
 
 
 @dataclass
@@ -90,6 +92,8 @@ class _Track:
     first_ready_at: float | None = None
     pending: bool = False
     """The tick decided and asked for a pass: the next pass applies this decision."""
+    failing_since: float | None = None
+    """When the policy began raising on every decision (None: it decides)."""
 
 
 def _decide_or_hold(  # noqa: PLR0917 (the policy's own arguments, and whose they are)
@@ -323,8 +327,32 @@ class Autoscaler:
         history = list(track.history) if problem is None else []
         params = parameters_from_spec(spec, rate_window_seconds=self.window_seconds)
         policy, policy_error = _decide_or_hold(history, track.state, params, counts, now, key)
-        if policy_error is not None:
+        state_reset = None
+        if policy_error is None:
+            track.failing_since = None
+        else:
             telemetry.policy_failed(owner.namespace, owner.name)
+            if track.failing_since is None:
+                track.failing_since = now
+            elif now - track.failing_since >= self.window_seconds and track.state != PolicyState():
+                # A hold keeps the state, so a state the policy cannot decide on (a persisted
+                # one edited by hand, or written by a version with a bug) would hold the count
+                # for good: no scale-up for the next spike. After one rate window a reading
+                # that made it raise has left the window; what still raises is the state.
+                # Losing it costs what an unreadable persisted state costs (restore_state):
+                # the policy learns again and holds its scale-down for a horizon. If a fresh
+                # state raises too, the bug is the policy's and the hold stays.
+                fresh, fresh_error = _decide_or_hold(
+                    history, PolicyState(), params, counts, now, key
+                )
+                if fresh_error is None:
+                    state_reset = (
+                        "Discarded the learned policy state: the policy raised on it for"
+                        f" {now - track.failing_since:.0f} s ({policy_error}); a fresh state"
+                        " decides instead and learns again"
+                    )
+                    logger.warning("%s: %s", key, state_reset)
+                    policy, policy_error, track.failing_since = fresh, None, None
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)
@@ -348,6 +376,7 @@ class Autoscaler:
             ready=ready,
             first_metrics_pending=pending,
             policy_error=policy_error,
+            state_reset=state_reset,
         )
         awaiting = self._reader is not None and (ready == 0 or pending)
         if starved and awaiting and track.last_usable_at is None:

@@ -429,6 +429,8 @@ class Reconciler:
         if external is None:
             memory.handed_over_at = None
         decision = await self._autoscaler.decide(owner, body, deployment, pods)
+        if decision is not None and decision.state_reset:
+            await self._event(body, "Warning", "PolicyStateReset", decision.state_reset, memory)
         target = choose_replicas(
             spec,
             ReplicaTarget(

@@ -121,22 +121,21 @@ class Forecast:
 
 
 def _number(data: dict[str, object], key: str) -> float:
-    value = data[key]
-    if not isinstance(value, (int, float)):
-        raise ValueError(f"{key} must be a number, got {value!r}")
-    return float(value)
+    return _finite(key, data[key])
 
 
 def _numbers(data: dict[str, object], key: str) -> tuple[float, ...]:
     values = data[key]
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list, got {values!r}")
-    out = []
-    for value in values:
-        if not isinstance(value, (int, float)):
-            raise ValueError(f"{key} holds a non-number {value!r}")
-        out.append(float(value))
-    return tuple(out)
+    return tuple(_finite(key, value) for value in values)
+
+
+def _finite(key: str, value: object) -> float:
+    # JSON text may spell 1e999 (read as infinity): no forecaster quantity is ever infinite.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must hold finite numbers, got {value!r}")
+    return float(value)
 
 
 def _seasonal(state: ForecasterState, params: SmoothingParameters, ahead: int) -> float:

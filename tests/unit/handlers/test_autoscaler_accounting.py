@@ -182,3 +182,71 @@ def test_a_policy_that_raises_holds_the_count_and_says_so(
     again = tick(scaler, {}, DEPLOYMENT, pods)
     assert again.policy_error is None
     assert scaler.condition(OWNER, again).reason != "PolicyFailed"
+
+
+def _status_with(
+    scaler: Autoscaler, decision: autoscaling.AutoscalerDecision, **forecaster: float
+) -> dict[str, Any]:
+    """The scaler's persisted status with forecaster fields edited (finite, so it restores)."""
+    status = scaler.status(OWNER, decision, 2, "now").model_dump(by_alias=True, exclude_none=True)
+    data = json.loads(status["policyState"])
+    data["forecaster"].update(forecaster)
+    return {"status": {"autoscaling": {**status, "policyState": json.dumps(data)}}}
+
+
+def test_a_learned_state_the_policy_keeps_raising_on_is_dropped_after_a_rate_window() -> None:
+    """Finding (fuzzing the persisted state): a forecaster level of 1e308, finite and so read
+    back, made every decision raise OverflowError; the hold kept that state, so the count
+    was held for good, with no scale-up for the next spike."""
+    clock = Clock()
+    reader = FakeReader(clock)
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    before = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    for _ in range(10):
+        clock.now += 15
+        decision = tick(before, {}, DEPLOYMENT, pods)
+    body = _status_with(before, decision, level=1e308)
+
+    scaler = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    failures = []
+    for _ in range(4):  # 0, 15, 30, 45 s into the failure: a hold keeps the state
+        clock.now += 15
+        failures.append(tick(scaler, body, DEPLOYMENT, pods))
+    assert all(f.policy_error and "OverflowError" in f.policy_error for f in failures)
+    assert all(f.state_reset is None and f.desired == 2 for f in failures)
+    assert scaler._tracks[("ml", "llm")].state.forecaster.level == 1e308
+
+    clock.now += 15  # one rate window (60 s) of failures: the state is the cause
+    reset = tick(scaler, body, DEPLOYMENT, pods)
+    assert reset.policy_error is None
+    assert reset.state_reset is not None and "OverflowError" in reset.state_reset
+    assert "60 s" in reset.state_reset
+    assert scaler.condition(OWNER, reset).reason != "PolicyFailed"
+    fresh = scaler._tracks[("ml", "llm")].state
+    assert fresh.forecaster.level < 1e3  # learned again from the 5 req/s the reader reports
+    clock.now += 15
+    assert tick(scaler, body, DEPLOYMENT, pods).policy_error is None
+
+
+def test_a_policy_that_raises_on_a_fresh_state_too_keeps_holding_the_learned_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a fresh state raises as well, the bug is the policy's: the learned state is
+    kept for the fixed version, and the hold goes on."""
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    for _ in range(3):
+        clock.now += 15
+        tick(scaler, {}, DEPLOYMENT, pods)
+    learned = scaler._tracks[("ml", "llm")].state
+
+    def broken(*args: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(autoscaling, "decide", broken)
+    for _ in range(12):  # three rate windows
+        clock.now += 15
+        held = tick(scaler, {}, DEPLOYMENT, pods)
+        assert held.policy_error is not None and held.state_reset is None
+    assert scaler._tracks[("ml", "llm")].state == learned

@@ -12,6 +12,7 @@ from forescale.api.spec import LLMDeploymentSpec
 from forescale.handlers import autoscaling
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.reconciler import Reconciler
+from forescale.policy import PolicyState
 from forescale.resources.owner import Owner
 from tests.unit.handlers.fake_cluster import NS, UID, FakeCluster, api_error, llmd, managed
 from tests.unit.handlers.fake_reader import Clock, FakeReader
@@ -235,3 +236,41 @@ def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
     tick_and_pass()
     assert _condition(cluster, "ScalingActive")["reason"] != "PolicyFailed"
     assert [e[0] for e in cluster.events if e[1] == "PolicyRecovered"] == ["Normal"]
+
+
+def test_a_discarded_policy_state_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A policy that raised on its learned state for a rate window starts fresh, and
+    `kubectl describe` says what was lost and why."""
+    body = llmd(scaling={"minReplicas": 1, "maxReplicas": 4})
+    cluster = FakeCluster(body)
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    reconciler = Reconciler(
+        cluster.as_client(), scaler, clock=lambda: "2026-01-01T00:00:00Z", coalesce_seconds=0
+    )
+    owner = Owner("llm", NS, UID, LLMDeploymentSpec.model_validate(body["spec"]))
+    real = autoscaling.decide
+
+    def tick_and_pass() -> None:
+        clock.now += 15
+        asyncio.run(scaler.refresh([f"{NS}/llm"]))
+        scaler.decide_now(owner, cluster.body, None, [])
+        scaler.mark_pending(owner)
+        asyncio.run(reconciler.reconcile(NS, "llm"))
+
+    for _ in range(3):
+        tick_and_pass()
+
+    def raises_on_what_it_learned(*args: Any) -> Any:
+        if args[1] != PolicyState():
+            raise OverflowError("(34, 'Numerical result out of range')")
+        return real(*args)
+
+    monkeypatch.setattr(autoscaling, "decide", raises_on_what_it_learned)
+    for _ in range(5):
+        tick_and_pass()
+    resets = [e for e in cluster.events if e[1] == "PolicyStateReset"]
+    assert [e[0] for e in resets] == ["Warning"]
+    assert "Discarded the learned policy state" in resets[0][2] and "OverflowError" in resets[0][2]
+    assert [e[0] for e in cluster.events if e[1] == "PolicyRecovered"] == ["Normal"]
+    assert _condition(cluster, "ScalingActive")["reason"] != "PolicyFailed"

@@ -1,0 +1,124 @@
+"""The state the operator persists in ``status.autoscaling.policyState`` and reads back.
+
+After a restart the policy goes on from that text, so two things must hold: a state written
+by the operator (rounded to four decimals) decides as well as the one in memory did, and a
+text the operator did not write as such (edited by hand with ``kubectl edit --subresource
+status``, or by a tool that writes JSON's non-standard ``NaN``/``Infinity``) is refused as
+a whole, never half-read and never a crash. A refused state starts fresh (the handler's
+tests); a number that is finite but absurd is the handler's ``PolicyStateReset`` to catch
+(``tests/unit/handlers/test_autoscaler_accounting.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from forescale.handlers.autoscaling import _encode_state, restore_state
+from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
+from forescale.policy.spec_mapping import parameters_from_spec
+
+from .support import observation, run
+from .test_decision_properties import _spec, specs, steps
+
+
+def _persisted(state: PolicyState) -> dict[str, Any]:
+    return {"status": {"autoscaling": {"policyState": _encode_state(state)}}}
+
+
+def _learned() -> PolicyState:
+    """A state with every part learned: forecaster past its warm-up, closed envelope
+    windows, capacity, tokens per request, cold starts, recommendations."""
+    rates = [
+        20.0 + 15.0 * math.sin(step / 6) + (40.0 if step % 23 == 0 else 0.0) for step in range(80)
+    ]
+    decisions = run(
+        rates,
+        ScalingParameters(capacity_requests_per_second=10.0, capacity_tokens_per_second=900.0),
+        startups={3: (170.0, 190.0), 40: (185.0,)},
+    )
+    state = decisions[-1].state
+    assert state.envelope.windows > 0 and state.tokens_per_request is not None
+    return state
+
+
+def _numbers(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """The path of every number in a persisted state."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _numbers(item, (*path, index))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path
+
+
+def _set(data: dict[str, Any], path: tuple[str | int, ...], value: object) -> None:
+    target: Any = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+
+@pytest.mark.parametrize("spelling", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_non_finite_number_anywhere_in_the_persisted_state_refuses_it(spelling: str) -> None:
+    """Finding: ``saturated_ready: Infinity`` raised OverflowError out of the restore (not the
+    ValueError it catches), and a NaN level or capacity was read back and decided on."""
+    text = _encode_state(_learned())
+    paths = list(_numbers(json.loads(text)))
+    assert len(paths) > 50  # the walk reaches the histogram, the windows, the histories
+    for path in paths:
+        data = json.loads(text)
+        _set(data, path, "__SPELLING__")
+        edited = json.dumps(data).replace('"__SPELLING__"', spelling)
+        restored = restore_state({"status": {"autoscaling": {"policyState": edited}}})
+        assert restored is None, f"{'/'.join(map(str, path))} = {spelling} was read back"
+
+
+def test_the_state_as_persisted_decides_like_the_state_in_memory() -> None:
+    """Rounding to four decimals (the persisted form) changes no decision of a learned
+    state: a restart mid-run scales as the run without it would have."""
+    state = _learned()
+    restored = restore_state(_persisted(state))
+    assert restored is not None
+    params = ScalingParameters(capacity_requests_per_second=10.0, capacity_tokens_per_second=900.0)
+    replicas = 4
+    for step, rate in enumerate([25.0, 31.0, 90.0, 60.0, 12.0, 12.0, 11.0]):
+        now = (80 + step) * 15.0
+        counts = ReplicaCounts(replicas, replicas)
+        kept = decide([observation(now, rate, replicas)], state, params, counts, now)
+        again = decide([observation(now, rate, replicas)], restored, params, counts, now)
+        assert again.desired_replicas == kept.desired_replicas, (step, kept.reason, again.reason)
+        state, restored, replicas = kept.state, again.state, kept.desired_replicas
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs, steps)
+def test_a_state_restored_at_every_step_decides_within_bounds(
+    raw: dict[str, Any], readings: list[dict[str, Any]]
+) -> None:
+    """An operator restarted at every decision (the state always read back from its
+    persisted, rounded text): no exception, a count within bounds, a state that restores."""
+    params = parameters_from_spec(_spec(raw))
+    state, replicas, now = PolicyState(), params.min_replicas, 1_000.0
+    for reading in readings:
+        now += reading["dt"]
+        rate = reading["rate"]
+        obs = observation(now, 0.0 if rate is None else rate, replicas)
+        obs = dataclasses.replace(obs, arrival_rate=rate, waiting=reading["waiting"])
+        loading = min(reading["loading"], replicas)
+        counts = ReplicaCounts(
+            replicas, replicas - loading, pending=loading, startup_seconds=tuple(reading["started"])
+        )
+        decision = decide([obs], state, params, counts, now)
+        assert params.min_replicas <= decision.desired_replicas <= params.max_replicas
+        restored = restore_state(_persisted(decision.state))
+        assert restored is not None, "a state the operator wrote does not restore"
+        state, replicas = restored, decision.desired_replicas
