@@ -204,6 +204,16 @@ class Autoscaler:
         except PrometheusError as err:
             telemetry.READ_ERRORS.inc()
             self._reading, self._read_error = {}, f"Prometheus unavailable: {err}"
+        except Exception as err:  # a bug in reading an answer: hold all, say so, go on
+            # Raised out of the tick, it would stop every decision with nothing in any
+            # deployment's status; as a failed read each one holds and its condition says why.
+            logger.exception("reading Prometheus failed")
+            telemetry.READ_ERRORS.inc()
+            self._reading = {}
+            self._read_error = (
+                f"reading Prometheus failed: {type(err).__name__}: {err} (a bug; the log has"
+                " the trace)"
+            )
 
     def _observation(self, key: str) -> tuple[Observation | None, str | None]:
         if self._read_error is not None:

@@ -82,7 +82,7 @@ def assemble(
         key: _observation(
             key,
             at,
-            int(pods.get(key, 0)),
+            pods.get(key),
             newest.get(key),
             {name: values.get(key) for name, values in by_signal.items()},
             staleness_seconds,
@@ -94,13 +94,21 @@ def assemble(
 def _observation(  # noqa: PLR0917 - one figure per census column
     key: str,
     at: float,
-    reporting: int,
+    pods: float | None,
     newest: float | None,
     values: Mapping[str, float | None],
     staleness_seconds: float,
 ) -> Observation:
     notes: list[str] = []
     fresh = False
+    # A count and a timestamp are finite in Prometheus itself; a store behind the same API
+    # that answers NaN or Inf must not stop the read for every deployment (int(nan) raised).
+    for figure, value in (("pods reporting", pods), ("newest sample time", newest)):
+        if value is not None and not math.isfinite(value):
+            notes.append(f"{figure}={value} rejected (not a finite number)")
+    reporting = int(pods) if pods is not None and math.isfinite(pods) and pods > 0 else 0
+    if newest is not None and not math.isfinite(newest):
+        newest = None
     if reporting <= 0 or newest is None:
         reporting = 0
         notes.append("no live replica reports vLLM metrics")

@@ -250,3 +250,24 @@ def test_a_policy_that_raises_on_a_fresh_state_too_keeps_holding_the_learned_one
         held = tick(scaler, {}, DEPLOYMENT, pods)
         assert held.policy_error is not None and held.state_reset is None
     assert scaler._tracks[("ml", "llm")].state == learned
+
+
+def test_a_reader_that_fails_with_a_bug_holds_every_deployment_and_says_why() -> None:
+    """Finding: the read raised ValueError on a NaN pod census (not a PrometheusError), out
+    of the tick: no deployment was decided and none said why, tick after tick."""
+    clock = Clock()
+    reader = FakeReader(clock)
+    scaler = Autoscaler(reader, clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    clock.now += 15
+    tick(scaler, {}, DEPLOYMENT, pods)
+
+    async def broken(deployments: list[str]) -> dict[str, Any]:
+        raise ValueError("cannot convert float NaN to integer")
+
+    reader.read_async = broken  # type: ignore[method-assign]
+    clock.now += 15
+    held = tick(scaler, {}, DEPLOYMENT, pods)
+    assert held.desired == 2 and held.starved
+    assert "reading Prometheus failed: ValueError" in (held.hold_reason or "")
+    assert scaler.condition(OWNER, held).reason == "MetricsUnavailable"

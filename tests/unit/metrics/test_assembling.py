@@ -109,3 +109,27 @@ def test_nan_inf_and_negative_values_become_missing_with_a_note() -> None:
     assert {"ttft_p95", "waiting", "running"} <= set(observation.missing)
     assert len(observation.notes) == 3
     assert observation.timestamp == AT
+
+
+@pytest.mark.parametrize(
+    ("pods", "newest"),
+    [(math.nan, AT), (math.inf, AT), (2.0, math.nan), (2.0, -math.inf), (-3.0, AT)],
+)
+def test_a_census_figure_that_is_not_a_finite_count_is_nobody_reporting(
+    pods: float, newest: float
+) -> None:
+    """Finding: a pod census of NaN (a Prometheus-compatible store answering for a count)
+    raised ValueError out of the read, which is not a PrometheusError: the tick lost the
+    reading of every deployment, not just this one's."""
+    rows = [Row("ns", "llm", "pods", pods), Row("ns", "llm", "newest", newest)]
+    rows += census(2, AT, deployment="other")
+    signals = {
+        "arrival_rate": [value(4.0), value(4.0, "other")],
+        "waiting": [value(0.0), value(0.0, "other")],
+    }
+    observations = assemble(AT, rows, signals, None, 5)
+    assert observations["ns/llm"].replicas_reporting == 0
+    assert not observations["ns/llm"].usable
+    assert observations["ns/other"].usable  # the others are read as ever
+    if not (math.isfinite(pods) and math.isfinite(newest)):
+        assert any("rejected (not a finite number)" in n for n in observations["ns/llm"].notes)
