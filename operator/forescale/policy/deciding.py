@@ -71,14 +71,48 @@ def scale_down_tolerance(rate: float, window_seconds: float) -> float:
     return min(SCALE_DOWN_TOLERANCE, 1.0 / math.sqrt(requests))
 
 
-def _floor(capacity: float | None, params: ScalingParameters) -> float:
-    """The lowest base the envelope is measured against: what ``min_replicas`` serve.
+def _floor(state: PolicyState, params: ScalingParameters) -> float:
+    """The lowest base the envelope is measured against: the request rate ``min_replicas``
+    serve, as the sizing counts it (``_serving_rate``).
 
     A burst from near idle is many times its base; measured against zero it would be
     infinite. Below this floor the fleet is at its minimum anyway, so ratios and plans use
-    the floor instead (learning and planning alike, so they stay consistent).
+    the floor instead (learning and planning alike, so they stay consistent). It is the
+    rate the sizing turns back into exactly ``min_replicas``: at the requests capacity
+    alone, a mix heavier than the load test's made the floor itself ask for more through
+    the token term (`make demo`: 65 output tokens per request against the load test's 64
+    planned 2.2 req/s for a steady 1 req/s, and 1.05 replicas rounded up to 2).
     """
-    return (capacity or 0.0) * params.min_replicas
+    cap_rps, cap_tps = learning.capacity(state, params)
+    if cap_rps is None:
+        return 0.0
+    tps_now = learning.tokens_per_second_now(cap_tps, state, params)
+    rate, _ = _serving_rate(cap_rps, tps_now, state.tokens_per_request, params)
+    return rate * params.min_replicas
+
+
+def _serving_rate(
+    cap_rps: float,
+    tps_now: float | None,
+    tokens_per_request: float | None,
+    params: ScalingParameters,
+) -> tuple[float, bool]:
+    """Requests/s one replica serves within the SLO over a rate window, and whether the
+    token term is what limits it.
+
+    Demand is a peak of rates over the rate window: a replica may end such a window with
+    the queue it tolerates (slo.queuePerReplica), so it serves that many more requests per
+    window than its steady capacity without the queue counting as building. In tokens, at
+    today's output tokens per request and today's context (``learning``), it serves
+    ``tokens/s / tokens per request`` requests/s; the lower of the two sizes the fleet.
+    """
+    slack = params.slo_queue_per_replica / params.rate_window_seconds
+    by_requests = cap_rps + slack
+    if tps_now and tokens_per_request:
+        by_tokens = (tps_now + slack * tokens_per_request) / tokens_per_request
+        if by_tokens < by_requests:
+            return by_tokens, True
+    return by_requests, False
 
 
 def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
@@ -90,20 +124,24 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     smooth: SmoothingParameters,
 ) -> PolicyState:
     """Learn from one new observation: capacity, cold start, forecaster, envelope, peaks."""
-    state = learning.learn(state, obs, counts, params)
+    first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
+    # A rate over a window that began before the first sample is a partial window: a new
+    # deployment (or a restarted scrape) reads as a steep rise that is no load's, and its
+    # ratios of rates (tokens per request) are those of replicas that just began serving.
+    filled = obs.timestamp - first >= params.rate_window_seconds
+    state = learning.learn(state, obs, counts, params, window_filled=filled)
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
-    first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
     forecaster = state.forecaster
-    if obs.timestamp - first >= params.rate_window_seconds:
-        # A rate over a window that began before the first sample is a partial window: a
-        # new deployment (or a restarted scrape) reads as a steep rise that is no load's.
+    if filled:
         forecaster = update(forecaster, smooth, arrival)
     base = None
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
         # The base a window opens with is the one this decision plans with.
-        floor = _floor(learning.capacity(state, params)[0], params)
-        base = max(base_forecast(forecaster, smooth, steps, params.rate_window_seconds), floor)
+        base = max(
+            base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
+            _floor(state, params),
+        )
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
     if remembered is not None and state.last_observation_at is not None:
@@ -320,7 +358,7 @@ def decide(
     elif params.policy is PolicyKind.PREDICTIVE:
         base = max(
             base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds),
-            _floor(cap_rps, params),
+            _floor(state, params),
         )
         # The prior's noise is that of the traffic's rate, estimated by the mean arrival
         # rate over the last horizon (the forecaster's level follows single noisy readings).
@@ -363,29 +401,22 @@ def decide(
     else:
         demand = arrival
         label = f"demand {demand:.1f} req/s"
-    # Demand is a peak of rates over the rate window: a replica may end such a window with
-    # the queue it tolerates (slo.queuePerReplica), so it serves that many more requests
-    # per window than its steady capacity without the queue counting as building.
-    slack = params.slo_queue_per_replica / params.rate_window_seconds
-    needed = demand / (cap_rps + slack)
-    token_note = ""
     tps_now = learning.tokens_per_second_now(cap_tps, state, params)
-    if tps_now and state.tokens_per_request:
-        tpr = state.tokens_per_request
-        by_tokens = demand * tpr / (tps_now + slack * tpr)
-        if by_tokens > needed:
-            needed = by_tokens
-            context, reference = learning.context(state), learning.reference_context(params)
-            at_context = (
-                ""
-                if context is None or reference is None
-                else f" at {context:.0f} tokens of context ({cap_tps:.0f} at the load test's"
-                f" {reference:.0f})"
-            )
-            token_note = (
-                f"; {tpr:.0f} output tokens per request at {tps_now:.0f} tokens/s per replica"
-                f"{at_context}"
-            )
+    per_replica, by_tokens = _serving_rate(cap_rps, tps_now, state.tokens_per_request, params)
+    needed = demand / per_replica
+    token_note = ""
+    if by_tokens and tps_now and state.tokens_per_request:
+        context, reference = learning.context(state), learning.reference_context(params)
+        at_context = (
+            ""
+            if context is None or reference is None
+            else f" at {context:.0f} tokens of context ({cap_tps:.0f} at the load test's"
+            f" {reference:.0f})"
+        )
+        token_note = (
+            f"; {state.tokens_per_request:.0f} output tokens per request at {tps_now:.0f}"
+            f" tokens/s per replica{at_context}"
+        )
     # The queue is pinned to the replicas that hold it (the router assigns at arrival): new
     # replicas drain it only by taking the arrivals off them, so at most one new replica
     # per Ready one helps, however long the queue (asking more held 16 replicas for a

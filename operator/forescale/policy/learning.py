@@ -131,15 +131,27 @@ def _per_request(
 
 
 def learn(
-    state: PolicyState, obs: Observation, counts: ReplicaCounts, params: ScalingParameters
+    state: PolicyState,
+    obs: Observation,
+    counts: ReplicaCounts,
+    params: ScalingParameters,
+    *,
+    window_filled: bool = True,
 ) -> PolicyState:
-    """Fold one new, validated observation and the counts into the learned quantities."""
+    """Fold one new, validated observation and the counts into the learned quantities.
+
+    ``window_filled`` is False while the rate window began before the first observation:
+    the replicas have just begun serving, and the tokens of requests still running are
+    divided by the few that completed (`make demo`: 173 output tokens per request read at
+    5 s for 64 sent, and the token term scaled a steady 1 req/s from 1 to 2 replicas), so
+    no ratio of rates is learned from it.
+    """
     startups = (*state.startup_seconds, *counts.startup_seconds)[-STARTUP_SAMPLES:]
     tokens_per_request = state.tokens_per_request
     prompt_per_request = state.prompt_tokens_per_request
     completion_rate = state.completion_rate
     completions = obs.completion_rate
-    if completions and obs.generation_token_rate is not None:
+    if window_filled and completions and obs.generation_token_rate is not None:
         # Ratios of smoothed rates, not smoothed ratios: each interval weighs by how many
         # requests it completed. In a near-idle interval a few completions divide the
         # tokens still generated for requests that started earlier, and one such ratio

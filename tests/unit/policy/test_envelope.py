@@ -160,23 +160,33 @@ def test_a_flash_crowd_seen_once_is_provisioned_for_the_next_time() -> None:
 
 def test_a_filling_rate_window_on_the_demo_does_not_scale_up() -> None:
     """`make demo`'s steady phase: 1 req/s Poisson on one replica of ~2 req/s, a 15 s rate
-    window read every 5 s, the demo sample's spec. The window fills from zero at the start
-    (a rise the forecaster must not extrapolate) and the rate's noise is large at 1 req/s:
-    the demo must hold 1 replica (it went 1 -> 3 with the z-band forecast)."""
+    window read every 5 s, the demo sample's spec. Each request generates its 64 tokens over
+    2 s and completes then, and the counters start when the replica begins serving, so the
+    first readings are over the part of the window that has passed (Prometheus' ``rate``)
+    and count tokens of requests still running against the few completed. The window fills
+    from zero at the start (a rise the forecaster must not extrapolate), the rate's noise
+    is large at 1 req/s, and the first token ratios are high: the demo must hold 1 replica
+    (it went 1 -> 3 with the z-band forecast, and 1 -> 2 on a first reading of 173 tokens
+    per request, or on a floor of 2.0 req/s that the token term read as 1.05 replicas)."""
     sample = SAMPLES / "llmdeployment-demo.yaml"
     spec = LLMDeploymentSpec.model_validate(yaml.safe_load(sample.read_text())["spec"])
     params = parameters_from_spec(spec, rate_window_seconds=15, scrape_interval_seconds=5)
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        arrivals = rng.poisson(1.0, 300)  # per second, five minutes
+        arrived = np.sort(rng.uniform(0.0, 300.0, rng.poisson(300)))  # five minutes
+        done = arrived + 2.0
         state = PolicyState()
         for now in range(5, 300, 5):
-            window = arrivals[max(0, now - 15) : now]
-            rate = float(window.sum()) / 15.0  # filling: the window began at 0
+            start = max(0.0, now - 15.0)
+            span = now - start  # a filling window: the rate over the part that has passed
+            generating = np.clip(np.minimum(done, now) - np.maximum(arrived, start), 0.0, None)
             obs = Observation(
                 deployment="ns/demo", timestamp=float(now), replicas_reporting=1,
-                arrival_rate=rate, completion_rate=rate, running=min(4.0, 2 * rate),
-                waiting=0.0, ttft_p95=0.1, generation_token_rate=64.0 * rate,
+                arrival_rate=float(((arrived > start) & (arrived <= now)).sum()) / span,
+                completion_rate=float(((done > start) & (done <= now)).sum()) / span,
+                generation_token_rate=32.0 * float(generating.sum()) / span,
+                running=float(((arrived <= now) & (done > now)).sum()),
+                waiting=0.0, ttft_p95=0.1,
             )  # fmt: skip
             decision = decide([obs], state, params, ReplicaCounts(1, 1), float(now))
             state = decision.state
