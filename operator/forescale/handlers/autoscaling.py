@@ -23,6 +23,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -143,13 +144,34 @@ def restore_state(body: dict[str, Any]) -> PolicyState | None:
     if not text:
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text, parse_constant=_non_finite, parse_float=_finite, parse_int=_finite_int
+        )
         if not isinstance(data, dict):
             raise ValueError("not an object")
         return PolicyState.from_dict(data)
     except ValueError as err:
         logger.warning("persisted policy state ignored, starting fresh: %s", err)
         return None
+
+
+# The operator writes strict JSON, but the text is anyone's to edit, and Python's reader takes
+# NaN and Infinity and reads 1e999 as infinity: no learned quantity is ever infinite, and one
+# such number (saturated_ready: Infinity) raised OverflowError out of the restore.
+def _non_finite(name: str) -> float:
+    raise ValueError(f"{name} is not a number the policy state holds")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    _finite(text)
+    return int(text)
 
 
 def _encode_state(state: PolicyState) -> str:
@@ -336,33 +358,20 @@ class Autoscaler:
         )
         history = list(track.history) if problem is None else []
         params = parameters_from_spec(spec, rate_window_seconds=self.window_seconds)
-        policy, policy_error = _decide_or_hold(history, track.state, params, counts, now, key)
+
+        def decide_from(state: PolicyState) -> tuple[Decision, str | None]:
+            return _decide_or_hold(history, state, params, counts, now, key)
+
+        policy, policy_error = decide_from(track.state)
         state_reset = None
         if policy_error is None:
             track.failing_since = None
         else:
             telemetry.policy_failed(owner.namespace, owner.name)
-            if track.failing_since is None:
-                track.failing_since = now
-            elif now - track.failing_since >= self.window_seconds and track.state != PolicyState():
-                # A hold keeps the state, so a state the policy cannot decide on (a persisted
-                # one edited by hand, or written by a version with a bug) would hold the count
-                # for good: no scale-up for the next spike. After one rate window a reading
-                # that made it raise has left the window; what still raises is the state.
-                # Losing it costs what an unreadable persisted state costs (restore_state):
-                # the policy learns again and holds its scale-down for a horizon. If a fresh
-                # state raises too, the bug is the policy's and the hold stays.
-                fresh, fresh_error = _decide_or_hold(
-                    history, PolicyState(), params, counts, now, key
-                )
-                if fresh_error is None:
-                    state_reset = (
-                        "Discarded the learned policy state: the policy raised on it for"
-                        f" {now - track.failing_since:.0f} s ({policy_error}); a fresh state"
-                        " decides instead and learns again"
-                    )
-                    logger.warning("%s: %s", key, state_reset)
-                    policy, policy_error, track.failing_since = fresh, None, None
+            fresh, state_reset = self._start_fresh(track, now, policy_error, decide_from)
+            if fresh is not None:
+                logger.warning("%s: %s", key, state_reset)
+                policy, policy_error = fresh, None
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)
@@ -397,6 +406,39 @@ class Autoscaler:
             )
         track.last = result
         return result
+
+    def _start_fresh(
+        self,
+        track: _Track,
+        now: float,
+        error: str,
+        decide_from: Callable[[PolicyState], tuple[Decision, str | None]],
+    ) -> tuple[Decision | None, str | None]:
+        """A fresh state's decision and the Warning that says so, once the policy has raised
+        on the learned state for one rate window; (None, None) until then.
+
+        A hold keeps the state, so a state the policy cannot decide on (a persisted one
+        edited by hand, or written by a version with a bug) would hold the count for good:
+        no scale-up for the next spike. After one rate window a reading that made it raise
+        has left the window; what still raises is the state. Losing it costs what an
+        unreadable persisted state costs (``restore_state``): the policy learns again and
+        holds its scale-down for a horizon. If a fresh state raises too, the bug is the
+        policy's and the hold stays.
+        """
+        if track.failing_since is None:
+            track.failing_since = now
+        if now - track.failing_since < self.window_seconds or track.state == PolicyState():
+            return None, None
+        fresh, fresh_error = decide_from(PolicyState())
+        if fresh_error is not None:
+            return None, None
+        reset = (
+            "Discarded the learned policy state: the policy raised on it for"
+            f" {now - track.failing_since:.0f} s ({error}); a fresh state decides instead"
+            " and learns again"
+        )
+        track.failing_since = None
+        return fresh, reset
 
     @staticmethod
     def _explain(

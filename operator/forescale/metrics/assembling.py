@@ -101,14 +101,9 @@ def _observation(  # noqa: PLR0917 - one figure per census column
 ) -> Observation:
     notes: list[str] = []
     fresh = False
-    # A count and a timestamp are finite in Prometheus itself; a store behind the same API
-    # that answers NaN or Inf must not stop the read for every deployment (int(nan) raised).
-    for figure, value in (("pods reporting", pods), ("newest sample time", newest)):
-        if value is not None and not math.isfinite(value):
-            notes.append(f"{figure}={value} rejected (not a finite number)")
-    reporting = int(pods) if pods is not None and math.isfinite(pods) and pods > 0 else 0
-    if newest is not None and not math.isfinite(newest):
-        newest = None
+    pods = _finite_census("pods reporting", pods, notes)
+    newest = _finite_census("newest sample time", newest, notes)
+    reporting = int(pods) if pods is not None and pods > 0 else 0
     if reporting <= 0 or newest is None:
         reporting = 0
         notes.append("no live replica reports vLLM metrics")
@@ -145,3 +140,13 @@ def _observation(  # noqa: PLR0917 - one figure per census column
         queue_time_p95=v["queue_time_p95"],
         notes=tuple(notes),
     )
+
+
+def _finite_census(figure: str, value: float | None, notes: list[str]) -> float | None:
+    """A census figure, or None with a note when it is not finite. A count and a timestamp
+    are finite in Prometheus itself; a store behind the same API that answers NaN or Inf
+    must not stop the read for every deployment (``int(nan)`` raised)."""
+    if value is not None and not math.isfinite(value):
+        notes.append(f"{figure}={value} rejected (not a finite number)")
+        return None
+    return value

@@ -342,6 +342,8 @@ def decide(
         return hold(
             current, "per-replica capacity unknown: set capacity in the spec", state, params
         )
+    tps_now = learning.tokens_per_second_now(cap_tps, state, params)
+    per_replica, by_tokens = _serving_rate(cap_rps, tps_now, state.tokens_per_request, params)
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
     notes: list[str] = []
@@ -358,7 +360,7 @@ def decide(
     elif params.policy is PolicyKind.PREDICTIVE:
         base = max(
             base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds),
-            _floor(state, params),
+            per_replica * params.min_replicas,  # _floor, from the rate computed above
         )
         # The prior's noise is that of the traffic's rate, estimated by the mean arrival
         # rate over the last horizon (the forecaster's level follows single noisy readings).
@@ -401,8 +403,6 @@ def decide(
     else:
         demand = arrival
         label = f"demand {demand:.1f} req/s"
-    tps_now = learning.tokens_per_second_now(cap_tps, state, params)
-    per_replica, by_tokens = _serving_rate(cap_rps, tps_now, state.tokens_per_request, params)
     needed = demand / per_replica
     token_note = ""
     if by_tokens and tps_now and state.tokens_per_request:

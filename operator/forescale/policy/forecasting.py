@@ -121,21 +121,22 @@ class Forecast:
 
 
 def _number(data: dict[str, object], key: str) -> float:
-    return _finite(key, data[key])
+    value = data[key]
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"{key} must be a number, got {value!r}")
+    return float(value)
 
 
 def _numbers(data: dict[str, object], key: str) -> tuple[float, ...]:
     values = data[key]
     if not isinstance(values, list):
         raise ValueError(f"{key} must be a list, got {values!r}")
-    return tuple(_finite(key, value) for value in values)
-
-
-def _finite(key: str, value: object) -> float:
-    # JSON text may spell 1e999 (read as infinity): no forecaster quantity is ever infinite.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key} must hold finite numbers, got {value!r}")
-    return float(value)
+    out = []
+    for value in values:
+        if not isinstance(value, (int, float)):
+            raise ValueError(f"{key} holds a non-number {value!r}")
+        out.append(float(value))
+    return tuple(out)
 
 
 def _seasonal(state: ForecasterState, params: SmoothingParameters, ahead: int) -> float:

@@ -9,7 +9,6 @@ truncated annotation makes the operator start fresh rather than act on garbage.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from forescale.policy.envelope import EnvelopeState
@@ -126,9 +125,6 @@ def _required(data: dict[str, object], key: str) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{key} must be a number, got {value!r}")
-    # JSON text may spell 1e999 (read as infinity); no learned quantity is ever infinite.
-    if not math.isfinite(value):
-        raise ValueError(f"{key} must be finite, got {value!r}")
     return float(value)
 
 

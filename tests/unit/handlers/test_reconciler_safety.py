@@ -4,6 +4,7 @@ hands over, how it fails. Each test names the issue-12 finding it pins down."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -200,10 +201,9 @@ def test_missing_secrets_are_not_probed() -> None:
     assert "Secret" not in probed
 
 
-def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A hold the autoscaler did not choose tells `kubectl describe` when it starts and ends."""
+def _autoscaled() -> tuple[FakeCluster, Callable[[], None]]:
+    """An autoscaled LLMDeployment and one step of it: 15 s on, one autoscaler tick (read,
+    decide, ask for a pass) and the reconcile pass that applies it."""
     body = llmd(scaling={"minReplicas": 1, "maxReplicas": 4})
     cluster = FakeCluster(body)
     clock = Clock()
@@ -219,6 +219,15 @@ def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
         scaler.decide_now(owner, cluster.body, None, [])
         scaler.mark_pending(owner)
         asyncio.run(reconciler.reconcile(NS, "llm"))
+
+    return cluster, tick_and_pass
+
+
+def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hold the autoscaler did not choose tells `kubectl describe` when it starts and ends."""
+    cluster, tick_and_pass = _autoscaled()
 
     def broken(*args: Any) -> Any:
         raise ValueError("max() arg is an empty sequence")
@@ -241,22 +250,8 @@ def test_a_policy_failure_is_a_warning_and_its_end_a_normal_event(
 def test_a_discarded_policy_state_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """A policy that raised on its learned state for a rate window starts fresh, and
     `kubectl describe` says what was lost and why."""
-    body = llmd(scaling={"minReplicas": 1, "maxReplicas": 4})
-    cluster = FakeCluster(body)
-    clock = Clock()
-    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
-    reconciler = Reconciler(
-        cluster.as_client(), scaler, clock=lambda: "2026-01-01T00:00:00Z", coalesce_seconds=0
-    )
-    owner = Owner("llm", NS, UID, LLMDeploymentSpec.model_validate(body["spec"]))
+    cluster, tick_and_pass = _autoscaled()
     real = autoscaling.decide
-
-    def tick_and_pass() -> None:
-        clock.now += 15
-        asyncio.run(scaler.refresh([f"{NS}/llm"]))
-        scaler.decide_now(owner, cluster.body, None, [])
-        scaler.mark_pending(owner)
-        asyncio.run(reconciler.reconcile(NS, "llm"))
 
     for _ in range(3):
         tick_and_pass()

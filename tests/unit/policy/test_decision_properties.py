@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -81,11 +82,14 @@ def _spec(raw: dict[str, Any]) -> LLMDeploymentSpec:
     return LLMDeploymentSpec.model_validate({"model": {"name": "m"}, "scaling": scaling})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(specs, steps)
-def test_any_readings_give_a_bounded_decision_and_a_state_that_persists(
-    raw: dict[str, Any], readings: list[dict[str, Any]]
-) -> None:
+def replay(
+    raw: dict[str, Any],
+    readings: list[dict[str, Any]],
+    carry: Callable[[PolicyState], PolicyState] = lambda state: state,
+) -> PolicyState:
+    """Decide on every reading from a fleet anywhere in its bounds, checking each decision
+    (a count within bounds, a finite forecast); ``carry`` is what the state goes through
+    between two decisions (nothing, or a restart). Returns the last state."""
     params = parameters_from_spec(_spec(raw))
     # The fleet starts anywhere in its bounds (a restart, a manual scale): a scale-down can
     # come as early as a horizon in.
@@ -109,7 +113,16 @@ def test_any_readings_give_a_bounded_decision_and_a_state_that_persists(
         assert params.min_replicas <= decision.desired_replicas <= params.max_replicas
         forecast = decision.forecast_requests_per_second
         assert forecast is None or (math.isfinite(forecast) and forecast >= 0)
-        state, replicas = decision.state, decision.desired_replicas
+        state, replicas = carry(decision.state), decision.desired_replicas
+    return state
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs, steps)
+def test_any_readings_give_a_bounded_decision_and_a_state_that_persists(
+    raw: dict[str, Any], readings: list[dict[str, Any]]
+) -> None:
+    state = replay(raw, readings)
     text = _encode_state(state)
     json.loads(text, parse_constant=_refuse)  # strict JSON: no NaN or Infinity
     restored = restore_state({"status": {"autoscaling": {"policyState": text}}})

@@ -11,7 +11,6 @@ tests); a number that is finite but absurd is the handler's ``PolicyStateReset``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -22,10 +21,9 @@ from hypothesis import HealthCheck, given, settings
 
 from forescale.handlers.autoscaling import _encode_state, restore_state
 from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
-from forescale.policy.spec_mapping import parameters_from_spec
 
 from .support import observation, run
-from .test_decision_properties import _spec, specs, steps
+from .test_decision_properties import replay, specs, steps
 
 
 def _persisted(state: PolicyState) -> dict[str, Any]:
@@ -106,19 +104,10 @@ def test_a_state_restored_at_every_step_decides_within_bounds(
 ) -> None:
     """An operator restarted at every decision (the state always read back from its
     persisted, rounded text): no exception, a count within bounds, a state that restores."""
-    params = parameters_from_spec(_spec(raw))
-    state, replicas, now = PolicyState(), params.min_replicas, 1_000.0
-    for reading in readings:
-        now += reading["dt"]
-        rate = reading["rate"]
-        obs = observation(now, 0.0 if rate is None else rate, replicas)
-        obs = dataclasses.replace(obs, arrival_rate=rate, waiting=reading["waiting"])
-        loading = min(reading["loading"], replicas)
-        counts = ReplicaCounts(
-            replicas, replicas - loading, pending=loading, startup_seconds=tuple(reading["started"])
-        )
-        decision = decide([obs], state, params, counts, now)
-        assert params.min_replicas <= decision.desired_replicas <= params.max_replicas
-        restored = restore_state(_persisted(decision.state))
+
+    def restarted(state: PolicyState) -> PolicyState:
+        restored = restore_state(_persisted(state))
         assert restored is not None, "a state the operator wrote does not restore"
-        state, replicas = restored, decision.desired_replicas
+        return restored
+
+    replay(raw, readings, carry=restarted)
