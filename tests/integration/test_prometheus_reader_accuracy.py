@@ -2,9 +2,13 @@
 
 Two LLMDeployments share one Prometheus: ``ns/chat`` (two replicas) and ``ns/code`` (one),
 so every read is the batched, grouped query path. loadgen's per-request records are the
-ground truth. Tolerances and the figures measured are in docs/metrics.md; they are loose
-where the reader is an estimate by design (histogram buckets, instantaneous gauges) and
-tight where it should count exactly (whole-run rates).
+ground truth for counts and rates. For latency they are not: the client's TTFT adds its own
+HTTP and event-loop delay, which on a loaded machine is larger than a histogram bucket, so
+the TTFT quantile is judged against the replicas' own histograms (scraped directly, not
+through Prometheus), and those are tied to the client's records request by request.
+Tolerances and the figures measured are in docs/metrics.md; they are loose where the reader
+is an estimate by design (instantaneous gauges) and tight where it should count exactly
+(whole-run rates, the bucket a quantile falls in).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import math
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +27,13 @@ from typing import Any, BinaryIO
 import pytest
 
 from forescale.metrics import contract
+from forescale.metrics.exposition import parse_exposition
 from forescale.metrics.observation import Observation
 from forescale.metrics.reader import PrometheusReader
 from forescale.sandbox.prometheus_server import PrometheusServer, ScrapeTarget
 from tests.conftest import REPO
 from tests.integration.prometheus_support import (
+    SCRAPE_INTERVAL_SECONDS,
     SimReplica,
     forescale_argv,
     running_prometheus,
@@ -51,7 +58,6 @@ WHOLE_RUN_TOLERANCE = 0.05
 #: With 2.5 s on either side and a 25 s window, one CI run read +5.05 % for code's arrivals.
 SETTLE_SECONDS = 8.0
 IN_SYSTEM_TOLERANCE = 0.35
-TTFT_SLACK_SECONDS = 0.01  # loadgen measures at the client: HTTP and event-loop delay
 
 
 @dataclass
@@ -65,6 +71,8 @@ class LoadRun:
     live_reads: list[tuple[float, dict[str, Observation]]]
     whole_run: dict[str, Observation]
     whole_run_seconds: float
+    scraped_ttft: dict[str, list[tuple[float, float]]]
+    """Each deployment's TTFT histogram as its replicas served it: (le, cumulative count)."""
 
 
 def _loadgen(
@@ -120,6 +128,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRun]:
         for key, process in loadgens.items():
             assert process.wait(timeout=60) == 0, f"loadgen {key}: see {work}"
         time.sleep(SETTLE_SECONDS)  # flat samples after the last completion
+        scraped_ttft = {
+            key: _scraped_ttft([replicas[p] for p in names]) for key, names in pods.items()
+        }
         evaluated = time.time()
         whole_run_seconds = math.ceil(evaluated - started + SETTLE_SECONDS)
         with PrometheusReader(
@@ -132,7 +143,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadRun]:
         }
         yield LoadRun(
             prometheus, replicas, live_pods, records, started, live_reads, whole_run,
-            whole_run_seconds,
+            whole_run_seconds, scraped_ttft,
         )  # fmt: skip
 
 
@@ -157,18 +168,70 @@ def test_whole_run_rates_count_every_request(run: LoadRun, key: str) -> None:
         assert measured[name] == pytest.approx(expected, rel=WHOLE_RUN_TOLERANCE), name
 
 
+def _scraped_ttft(replicas: list[SimReplica]) -> list[tuple[float, float]]:
+    """The replicas' TTFT buckets, read from their own ``/metrics`` and summed."""
+    totals: dict[float, float] = {}
+    for replica in replicas:
+        with urllib.request.urlopen(f"{replica.url}/metrics", timeout=5) as response:
+            exposition = parse_exposition(response.read().decode())
+        for sample in exposition.named(f"{contract.TTFT.name}_bucket"):
+            le = float(sample.label(contract.BUCKET_LABEL) or "nan")
+            totals[le] = totals.get(le, 0.0) + sample.value
+    return sorted(totals.items())
+
+
+def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """``histogram_quantile``'s estimate: linear interpolation inside the bucket holding q."""
+    rank = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return lower
+            return lower + (le - lower) * (rank - below) / (count - below)
+        lower, below = le, count
+    raise AssertionError("cumulative buckets must end at +Inf")
+
+
 @pytest.mark.parametrize("key", sorted(RATES))
-def test_ttft_p95_is_within_its_bucket(run: LoadRun, key: str) -> None:
-    ttfts = sorted(r["ttft"] for r in _ok(run.records[key]))
-    truth = ttfts[math.ceil(0.95 * len(ttfts)) - 1]
+def test_ttft_p95_is_the_replicas_own_histogram_quantile(run: LoadRun, key: str) -> None:
+    """Prometheus and the reader reproduce the p95 that the replicas' raw buckets hold.
+
+    Every bucket series starts at zero inside the window, so ``rate()`` extrapolates only
+    to the window's end, by the same factor for every bucket of one replica: one replica's
+    quantile is exact. Two replicas are scraped at different instants and their factors
+    differ by up to 1.1 scrape intervals over the sampled span, which reweights the
+    replicas' cumulative fractions by at most that much: the rank may move by that fraction.
+    """
+    buckets = run.scraped_ttft[key]
     measured = run.whole_run[key].ttft_p95
     assert measured is not None
-    # histogram_quantile can only place p95 inside the bucket that holds it: its error is
-    # bounded by that bucket's width.
-    upper = next(b for b in contract.TTFT_BUCKETS if b >= truth)
-    lower = max((b for b in contract.TTFT_BUCKETS if b < upper), default=0.0)
-    print(f"{key} ttft p95: measured {measured:.4f} truth {truth:.4f} bucket ({lower}, {upper}]")
-    assert abs(measured - truth) <= (upper - lower) + TTFT_SLACK_SECONDS
+    sampled_span = run.whole_run_seconds - 2 * SCRAPE_INTERVAL_SECONDS
+    reweighting = 1.1 * SCRAPE_INTERVAL_SECONDS / sampled_span
+    shift = reweighting if len(run.live_pods[key]) > 1 else 1e-9
+    low, high = _bucket_quantile(0.95 - shift, buckets), _bucket_quantile(0.95 + shift, buckets)
+    print(
+        f"{key} ttft p95: measured {measured:.4f}, replicas' buckets give [{low:.4f}, {high:.4f}]"
+    )
+    assert low - 1e-9 <= measured <= high + 1e-9
+
+
+@pytest.mark.parametrize("key", sorted(RATES))
+def test_replicas_count_each_request_no_later_than_the_client_saw_its_first_token(
+    run: LoadRun, key: str
+) -> None:
+    """The histogram is the client's requests, each observed at most at the client's TTFT.
+
+    The server's first token precedes the client's receipt of it, so for every bound the
+    replicas must count at least as many requests at or below it as the client does, and
+    exactly as many in all. The client's excess is its own delay (event loop, HTTP): on an
+    idle machine 2-5 ms at p95, on a loaded CI machine 30 ms once, so it is not bounded here.
+    """
+    client = [r["ttft"] for r in _ok(run.records[key])]
+    buckets = run.scraped_ttft[key]
+    assert buckets[-1] == (math.inf, len(client))
+    for le, count in buckets:
+        assert count >= sum(1 for t in client if t <= le), f"bucket le={le}"
 
 
 @pytest.mark.parametrize("key", sorted(RATES))
