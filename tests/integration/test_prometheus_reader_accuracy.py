@@ -28,6 +28,7 @@ import pytest
 
 from forescale.metrics import contract
 from forescale.metrics.exposition import parse_exposition
+from forescale.metrics.histogram import histogram_quantile
 from forescale.metrics.observation import Observation
 from forescale.metrics.reader import PrometheusReader
 from forescale.sandbox.prometheus_server import PrometheusServer, ScrapeTarget
@@ -180,19 +181,6 @@ def _scraped_ttft(replicas: list[SimReplica]) -> list[tuple[float, float]]:
     return sorted(totals.items())
 
 
-def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    """``histogram_quantile``'s estimate: linear interpolation inside the bucket holding q."""
-    rank = q * buckets[-1][1]
-    lower, below = 0.0, 0.0
-    for le, count in buckets:
-        if count >= rank:
-            if math.isinf(le):
-                return lower
-            return lower + (le - lower) * (rank - below) / (count - below)
-        lower, below = le, count
-    raise AssertionError("cumulative buckets must end at +Inf")
-
-
 @pytest.mark.parametrize("key", sorted(RATES))
 def test_ttft_p95_is_the_replicas_own_histogram_quantile(run: LoadRun, key: str) -> None:
     """Prometheus and the reader reproduce the p95 that the replicas' raw buckets hold.
@@ -209,7 +197,7 @@ def test_ttft_p95_is_the_replicas_own_histogram_quantile(run: LoadRun, key: str)
     sampled_span = run.whole_run_seconds - 2 * SCRAPE_INTERVAL_SECONDS
     reweighting = 1.1 * SCRAPE_INTERVAL_SECONDS / sampled_span
     shift = reweighting if len(run.live_pods[key]) > 1 else 1e-9
-    low, high = _bucket_quantile(0.95 - shift, buckets), _bucket_quantile(0.95 + shift, buckets)
+    low, high = histogram_quantile(0.95 - shift, buckets), histogram_quantile(0.95 + shift, buckets)
     print(
         f"{key} ttft p95: measured {measured:.4f}, replicas' buckets give [{low:.4f}, {high:.4f}]"
     )
@@ -224,8 +212,9 @@ def test_replicas_count_each_request_no_later_than_the_client_saw_its_first_toke
 
     The server's first token precedes the client's receipt of it, so for every bound the
     replicas must count at least as many requests at or below it as the client does, and
-    exactly as many in all. The client's excess is its own delay (event loop, HTTP): on an
-    idle machine 2-5 ms at p95, on a loaded CI machine 30 ms once, so it is not bounded here.
+    exactly as many in all. The client's excess is its own delay (event loop, HTTP): 2.8 ms
+    at p95 on an idle machine (docs/metrics.md), 30 ms once on a loaded CI machine, so it
+    is not bounded here.
     """
     client = [r["ttft"] for r in _ok(run.records[key])]
     buckets = run.scraped_ttft[key]
