@@ -15,6 +15,7 @@ from forescale.policy import (
     ScalingParameters,
     decide,
 )
+from forescale.policy.deciding import scale_down_tolerance
 
 from .support import observation, run
 
@@ -250,6 +251,46 @@ def test_spare_ready_replicas_count_against_the_backlog_term() -> None:
     busy = observation(0.0, 90.0, 9, waiting=10_000.0, completion_rate=90.0)
     decision = decide([busy], PolicyState(), params, ReplicaCounts(9, 9), 0.0)
     assert decision.required_replicas == math.ceil(90.0 / per_replica) + 9
+
+
+def test_a_draining_queue_counts_its_holders_from_the_drain() -> None:
+    """Once a queue drains, the drain shows how many replicas hold it: completions 20 req/s
+    above arrivals at 10 req/s each are 2 replicas working their queue, whether 16 or 12
+    are Ready (a step's 33,000 queued requests drained at two replicas' worth on 12-16
+    Ready). 60 req/s need 6 and the holders 2: 8 (9 with the scale-down's tolerance), not
+    the 12 that one holder per Ready replica, less the 10 spare, would keep."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    obs = observation(0.0, 60.0, 16, waiting=33_000.0, completion_rate=80.0)
+    decision = decide([obs], PolicyState(), params, ReplicaCounts(16, 16), 0.0)
+    tolerance = 1 + scale_down_tolerance(60.0, params.rate_window_seconds)
+    assert decision.required_replicas == math.ceil((60.0 / per_replica + 2.0) * tolerance)
+    assert "backlog 33000 waiting, draining at 20.0 req/s (2.0 replicas hold it)" in (
+        decision.reason
+    )
+
+
+def test_a_queue_gone_within_the_horizon_asks_only_that_arrivals_and_holders_fit() -> None:
+    """The plan provisions for the peak within the horizon; the holders are busy now. A
+    queue the drain clears before the horizon ends (900 at 9 req/s: 100 s of 240) asks
+    only that today's arrivals and its 0.9 holders fit in the plan's fleet (60 req/s at
+    10 each and 0.9 holders: 7 of 7 Ready); one that outlasts it (33,000: 3,667 s) adds
+    its holders to the plan (a plan of 6.24 and 0.9: 8)."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    warm = run([60.0] * 20, params, replicas=7)[-1]
+    counts = ReplicaCounts(7, 7)
+    short = observation(300.0, 60.0, 7, waiting=900.0, completion_rate=69.0)
+    long = observation(300.0, 60.0, 7, waiting=33_000.0, completion_rate=69.0)
+    soon = decide([short], warm.state, params, counts, 300.0)
+    later = decide([long], warm.state, params, counts, 300.0)
+    assert soon.forecast_requests_per_second is not None
+    needed = soon.forecast_requests_per_second / per_replica
+    assert needed > 60.0 / per_replica  # the plan's headroom over today's arrivals
+    assert soon.required_replicas == math.ceil(max(needed, 60.0 / per_replica + 0.9)) == 7
+    assert later.required_replicas == math.ceil(needed + 0.9) == 8
+    assert "gone within the 240 s horizon" in soon.reason
+    assert "(0.9 replicas hold it)" in later.reason
 
 
 def test_scale_down_waits_one_horizon_of_history_not_a_whole_window() -> None:
