@@ -146,10 +146,15 @@ def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's 
     drain what is left within ``backlog_drain_seconds``). The holders are busy now; the
     plan (``needed``) is for the peak within the horizon. A queue that will be gone before
     the horizon ends asks only that today's arrivals and the holders fit together; one
-    that outlasts it keeps its holders out of the plan's fleet too.
+    that outlasts it keeps its holders out of the plan's fleet too. The drain counts the
+    holders only while at least one Ready replica is spare for the arrivals: on a
+    saturated fleet every replica takes arrivals and may hold part of the queue, the
+    drain understates them, and the rule while it builds holds (counted from the drain
+    there too, `reactive` on ramp at 1.0 lost 2.0 points and on diurnal 1.5).
     """
     backlog = min(waiting / (cap_rps * params.backlog_drain_seconds), float(counts.ready))
-    if completions is not None and completions > arrival:
+    spare = max(0.0, counts.ready - arrival / cap_rps)
+    if completions is not None and completions > arrival and spare >= 1.0:
         drain = completions - arrival
         holders = min(drain / cap_rps, backlog)
         note = f"backlog {waiting:.0f} waiting, draining at {drain:.1f} req/s"
@@ -158,7 +163,6 @@ def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's 
             note += f", gone within the {horizon:.0f} s horizon"
             return max(0.0, arrival / per_replica + holders - needed), note
         return holders, note
-    spare = max(0.0, counts.ready - arrival / cap_rps)
     return max(0.0, backlog - counts.pending - spare), f"backlog {waiting:.0f} waiting"
 
 
