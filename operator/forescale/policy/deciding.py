@@ -116,6 +116,11 @@ def _serving_rate(
     return by_requests, False
 
 
+def _aside(notes: Sequence[str]) -> str:
+    """The notes an Event adds after its numbers, in parentheses (nothing if none)."""
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's figures)
     waiting: float,
     arrival: float,
@@ -524,9 +529,10 @@ def decide(
                     state.scale_ups, now, desired - current, params.scale_up_period_seconds
                 ),
             )
-            detail = f" ({'; '.join(notes)})" if notes else ""
             return sized(
-                desired, f"Scaled up from {current} to {desired}: {explain}{detail}", state
+                desired,
+                f"Scaled up from {current} to {desired}: {explain}{_aside(notes)}",
+                state,
             )
         return sized(
             current,
@@ -557,16 +563,13 @@ def decide(
                     state.scale_downs, now, current - desired, params.scale_down_period_seconds
                 ),
             )
-            parts = [*notes, why] if why else notes
-            detail = f" ({'; '.join(parts)})" if parts else ""
+            detail = _aside([*notes, why] if why else notes)
             return sized(
                 desired, f"Scaled down from {current} to {desired}: {explain}{detail}", state
             )
-        detail = f" ({'; '.join(notes)})" if notes else ""
         return sized(
             current,
-            f"Holding at {current}: {required} would do for {explain}{detail}, but {why}",
+            f"Holding at {current}: {required} would do for {explain}{_aside(notes)}, but {why}",
             state,
         )
-    detail = f" ({'; '.join(notes)})" if notes else ""
-    return sized(current, f"Holding at {current}: {explain}{detail}", state)
+    return sized(current, f"Holding at {current}: {explain}{_aside(notes)}", state)
