@@ -39,12 +39,8 @@ from forescale.policy.state import STARTUP_SAMPLES, PolicyState
 
 #: Weight of a new saturated capacity sample.
 CAPACITY_SMOOTHING = 0.3
-#: Weight of a new tokens-per-request sample, at least (a 5-minute memory at 15 s).
+#: Weight of a new tokens-per-request sample.
 TOKENS_SMOOTHING = 0.05
-#: Requests a tokens-per-request estimate rests on: an interval that completed ``n`` weighs
-#: ``n / (n + TOKENS_SAMPLE_REQUESTS)`` when that is more than ``TOKENS_SMOOTHING`` (the
-#: mean of 300 requests is within 6 % for output lengths as spread as their mean).
-TOKENS_SAMPLE_REQUESTS = 300.0
 #: Percentile of observed starts used as the cold start.
 STARTUP_PERCENTILE = 0.9
 
@@ -121,32 +117,17 @@ def tokens_per_second_now(
     return None if tps is None else tps / context_factor(state, params)
 
 
-def tokens_weight(completions: float, interval_seconds: float) -> float:
-    """The weight of one interval's tokens per request: the requests it completed.
-
-    A fixed weight per interval followed the mix of a fleet completing 800 requests every
-    15 s as slowly as one completing 15: conv's output tokens per request fall from 268 to
-    183 as its rate climbs from 55 to 86 req/s, and read 5 minutes late the token term
-    sized the climb at the heavier mix (conv 7.00 -> 6.68 GPU-h, code 7.64 -> 7.56 at 100 %
-    with the token term at the level, 5 seeds). A near-idle fleet keeps the 5-minute
-    memory: its few completions divide tokens of requests still running.
-    """
-    done = completions * max(0.0, interval_seconds)
-    return max(TOKENS_SMOOTHING, done / (done + TOKENS_SAMPLE_REQUESTS))
-
-
 def _per_request(
     per_request: float | None,
     completions: float | None,
     smoothed_completions: float,
     rate: float,
-    weight: float,
 ) -> float:
     """Tokens per request after one more interval: the token ``rate`` smoothed in, over the
     completions smoothed the same way (``per_request x completions`` is the smoothed rate)."""
     if per_request is None or not completions:
         return rate / smoothed_completions
-    return _ewma(per_request * completions, rate, weight) / smoothed_completions
+    return _ewma(per_request * completions, rate, TOKENS_SMOOTHING) / smoothed_completions
 
 
 def learn(
@@ -176,16 +157,12 @@ def learn(
         # tokens still generated for requests that started earlier, and one such ratio
         # (41 tokens per request against 28) would size the token term 47 % higher.
         first = tokens_per_request is None or not completion_rate
-        since = state.last_observation_at
-        interval = params.control_interval_seconds if since is None else obs.timestamp - since
-        weight = tokens_weight(completions, interval)
-        smoothed = completions if first else _ewma(completion_rate, completions, weight)
+        smoothed = completions if first else _ewma(completion_rate, completions, TOKENS_SMOOTHING)
         tokens_per_request = _per_request(
             None if first else tokens_per_request,
             completion_rate,
             smoothed,
             obs.generation_token_rate,
-            weight,
         )
         if obs.prompt_token_rate is not None:
             prompt_per_request = _per_request(
@@ -193,7 +170,6 @@ def learn(
                 completion_rate,
                 smoothed,
                 obs.prompt_token_rate,
-                weight,
             )
         completion_rate = smoothed
     rps, tps = capacity(state, params)
