@@ -61,10 +61,11 @@ def test_a_bursts_headroom_is_not_multiplied_by_a_heavier_mix() -> None:
     """Bursts of light requests on a heavier mix (conv's shape): 100 req/s of 280 output
     tokens with a minute at 130 req/s of 215 every four minutes, the same 28,000 tokens/s
     throughout, which 28,000 / 2,316 = 12.1 replicas generate. Between bursts the plan
-    holds 130 req/s + 10 % (the peak seen and its margin), 143 / 12.2 = 12 replicas in
-    requests, and the level's 100 req/s at today's mix 12: the fleet asks 12. Multiplied,
-    the plan at today's mix asked 15. In a burst the arrivals are the level, sized at the
-    smoothed mix (about 260 tokens each: 15)."""
+    holds 130 req/s + 10 % (the peak seen and its margin), 143 / 12.07 = 11.8 replicas in
+    requests (12 req/s and 4 tolerated waiting per 60 s), and the level's 100 req/s at
+    today's mix 100 / 8.34 = 11.99: the fleet asks 12. Multiplied, the plan at today's mix
+    asked 15-16. In a burst the arrivals are the level, sized at the smoothed mix (about
+    260 tokens each: 15)."""
     decisions = _decisions(_bursty(240), PARAMS, flat_work=True)[-48:]
     settled = [  # from the second interval after a burst (the first still reads it)
         replicas
@@ -75,8 +76,9 @@ def test_a_bursts_headroom_is_not_multiplied_by_a_heavier_mix() -> None:
 
 
 def test_a_lasting_heavier_mix_is_still_sized_by_the_token_term() -> None:
-    """Steady 100 req/s at today's mix: requests alone say 100 / 12.2 = 9 replicas; the
-    token term's 100 x 280 / 2,316 = 12 holds, and the Event says why in numbers."""
+    """Steady 100 req/s at today's mix: requests alone say 100 / 12.07 = 9 replicas; the
+    token term's 100 / (2,316 / 280 + 4 / 60) = 11.99, so 12, holds, and the Event says
+    why in numbers."""
     decisions = _decisions([100.0] * 120, PARAMS)
     _, required, reason = decisions[-1]
     assert required == 12, reason
@@ -88,6 +90,6 @@ def test_a_lasting_heavier_mix_is_still_sized_by_the_token_term() -> None:
 
 def test_reactive_sizes_its_demand_at_todays_mix() -> None:
     """Reactive's demand is the level: the token term sizes it whole, 130 req/s at 280
-    tokens each over 2,316 tokens/s per replica: 16 (requests alone: 11)."""
+    tokens each, 130 / 8.34 = 15.6: 16 (requests alone: 130 / 12.07, 11)."""
     decisions = _decisions([130.0] * 40, replace(PARAMS, policy=PolicyKind.REACTIVE))
     assert decisions[-1][1] == 16, decisions[-1][2]
