@@ -139,7 +139,7 @@ def _replicas_for(  # noqa: PLR0917 (the plan, its level, and the two capacities
     conv ran 7-8 replicas where a rate-target KEDA ran 6, both at 100 % (7.79 against 6.49
     GPU-h; 7.00 with the level, code 8.19 -> 7.64, 5 seeds, attainment unchanged).
     """
-    by_requests = demand / (cap_rps + params.slo_queue_per_replica / params.rate_window_seconds)
+    by_requests = demand / _serving_rate(cap_rps, None, None, params)[0]
     at_mix = level / per_replica
     if by_tokens and at_mix > by_requests:
         return at_mix, True

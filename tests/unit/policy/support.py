@@ -8,6 +8,15 @@ from collections.abc import Mapping, Sequence
 from forescale.metrics.observation import Observation
 from forescale.policy import Decision, PolicyState, ReplicaCounts, ScalingParameters, decide
 
+#: A load test at 12 req/s of 1,000-token prompts and 200-token outputs: context 1,100
+#: (the spec's three capacity seeds; the token tests size today's mix against it).
+LOAD_TEST = ScalingParameters(
+    capacity_requests_per_second=12.0,
+    capacity_tokens_per_second=2400.0,
+    capacity_prompt_tokens_per_second=12_000.0,
+    max_replicas=64,
+)
+
 
 def observation(
     t: float, rate: float, replicas: int, waiting: float = 0.0, **signals: float

@@ -8,6 +8,8 @@ measured at is (prompt tokens/s + output tokens/s / 2) / requests/s.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from forescale.policy import (
@@ -20,16 +22,10 @@ from forescale.policy import (
 )
 from forescale.policy.learning import learn
 
-from .support import observation
+from .support import LOAD_TEST, observation
 
-#: A load test at 12 req/s of 1,000-token prompts and 200-token outputs: context 1,100.
-PARAMS = ScalingParameters(
-    policy=PolicyKind.REACTIVE,
-    capacity_requests_per_second=12.0,
-    capacity_tokens_per_second=2400.0,
-    capacity_prompt_tokens_per_second=12_000.0,
-    max_replicas=64,
-)
+#: The shared load test (context 1,100), sized reactively: no envelope in the way.
+PARAMS = replace(LOAD_TEST, policy=PolicyKind.REACTIVE)
 
 
 def _required(prompt: float, output: float, params: ScalingParameters = PARAMS) -> int:

@@ -14,16 +14,10 @@ from itertools import pairwise
 
 from forescale.policy import PolicyKind, PolicyState, ReplicaCounts, ScalingParameters, decide
 
-from .support import observation
+from .support import LOAD_TEST, observation
 
-#: A load test at 12 req/s of 1,000-token prompts and 200-token outputs: context 1,100.
-PARAMS = ScalingParameters(
-    capacity_requests_per_second=12.0,
-    capacity_tokens_per_second=2400.0,
-    capacity_prompt_tokens_per_second=12_000.0,
-    max_replicas=64,
-    scale_down_stabilization_seconds=60.0,
-)
+#: The shared load test (12 req/s, context 1,100), predictive, a 60 s scale-down window.
+PARAMS = replace(LOAD_TEST, scale_down_stabilization_seconds=60.0)
 #: Today's mix: 280 output tokens per request on the same prompts, context 1,140, so a
 #: replica generates 2,400 x 1,100 / 1,140 = 2,316 tokens/s, 8.3 req/s against 12.
 OUTPUT_TOKENS = 280.0
