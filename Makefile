@@ -110,7 +110,8 @@ bench-holdout: python-deps
 	$(BIN)/python -m forescale.sim.bench_holdout \
 	  $(foreach w,$(HOLDOUT_WINDOWS),out/holdout/$(subst :,-,$(w))) --out out/holdout/holdout.md
 
-# Copy the recorded sweep (report, JSONs, figures) from out/bench/ into docs/benchmarks/.
+# Copy the recorded sweep (report, JSONs, figures) from out/bench/ into docs/benchmarks/, and
+# the held-out table (`make bench-holdout`) if it was run.
 bench-docs:
 	test -f out/bench/report.md
 	mkdir -p docs/benchmarks
@@ -118,6 +119,7 @@ bench-docs:
 	  docs/benchmarks/
 	if [ -f out/bench/decision-latency.json ]; then \
 	  cp out/bench/decision-latency.json docs/benchmarks/; fi
+	if [ -f out/holdout/holdout.md ]; then cp out/holdout/holdout.md docs/benchmarks/; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
