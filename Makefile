@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install python-deps system-deps binaries vllm-wheels inference-image lock test test-unit test-integration test-e2e lint crd demo bench bench-docs bench-holdout clean
+.PHONY: install python-deps system-deps binaries vllm-wheels inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout clean
 
 install: python-deps system-deps binaries vllm-wheels
 
@@ -78,18 +78,22 @@ demo: install
 # simulator's hot modules run compiled by mypyc (forescale.sim.bench_compile), checked first
 # against the pinned figures of tests/unit/sim/test_fleet_equivalence.py.
 BENCH_BUILD := out/bench-build
-bench: python-deps
+# The recorded sweep's configuration, shared by `bench` and `bench-holdout`.
+BENCH_SWEEP := --sweep --seeds 5 --cold-start 180s --slo-ttft 2s --peak-replicas 8 \
+  --max-replicas 16 --jobs 2 --seed 0
+bench-build: python-deps
 	$(BIN)/python -m forescale.sim.bench_compile $(BENCH_BUILD)
 	PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -c \
 	  "import forescale.sim.fleet as f, sys; sys.exit(not f.__file__.endswith('.so'))"
 	PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  tests/unit/sim/test_fleet_equivalence.py
+
+bench: bench-build
 	PYTHONPATH=$(BENCH_BUILD) $(BIN)/forescale bench \
 	  --trace ../shared/traces/azure-llm-2023-code.csv \
 	  --trace ../shared/traces/azure-llm-2023-conv.csv \
 	  --trace steady --trace step --trace ramp --trace flash --trace flash2 --trace diurnal \
-	  --sweep --seeds 5 --cold-start 180s --slo-ttft 2s --peak-replicas 8 --max-replicas 16 \
-	  --scenario-duration 30m --jobs 2 --seed 0 --out out/bench
+	  $(BENCH_SWEEP) --scenario-duration 30m --out out/bench
 	$(BIN)/python -m forescale.sim.decision_latency --out out/bench/decision-latency.json
 
 # The same sweep on windows of the two Azure traces that no round tuned on (they start at a
@@ -98,14 +102,12 @@ bench: python-deps
 # targets per window and trace: out/holdout/holdout.md (docs/benchmarks/holdout.md). About
 # 7 minutes on 2 cores.
 HOLDOUT_WINDOWS := 0:20m 0:30m 15m:45m 30m: 40m:
-bench-holdout: python-deps
-	$(BIN)/python -m forescale.sim.bench_compile $(BENCH_BUILD)
+bench-holdout: bench-build
 	set -e; for w in $(HOLDOUT_WINDOWS); do \
 	  PYTHONPATH=$(BENCH_BUILD) $(BIN)/forescale bench \
 	    --trace ../shared/traces/azure-llm-2023-code.csv \
 	    --trace ../shared/traces/azure-llm-2023-conv.csv --window $$w \
-	    --sweep --seeds 5 --cold-start 180s --slo-ttft 2s --peak-replicas 8 --max-replicas 16 \
-	    --jobs 2 --seed 0 --out out/holdout/$${w/:/-}; \
+	    $(BENCH_SWEEP) --out out/holdout/$${w/:/-}; \
 	done
 	$(BIN)/python -m forescale.sim.bench_holdout \
 	  $(foreach w,$(HOLDOUT_WINDOWS),out/holdout/$(subst :,-,$(w))) --out out/holdout/holdout.md

@@ -389,12 +389,12 @@ def search_oracle(prepared: PreparedTrace, config: BenchConfig) -> OraclePick:
     the order (feasibility grows with cost, nearly monotonically: a plan for 60 s windows at
     a low share and one for 15 s windows at a high share can cost the same). Replays that
     cannot reach the target any more stop early (``FleetConfig.abort_after_misses``).
-    If even the most generous plan misses the target, its replay is run again to the end
-    and returned with ``feasible`` False (the report shows the oracle's attainment, so a
-    reader sees it). Not the replay that stopped early: its requests after the stop count
-    as dropped and its GPU-hours end there, so the held-out code windows (``make
-    bench-holdout``) showed an oracle at 0.8 % of requests and 0.72x forescale's GPU-hours
-    where max 16 replicas could not keep code's 15 s bursts within the SLO at 99 %.
+    The most generous plan is replayed to the end (it is the pick when even it misses the
+    target, returned with ``feasible`` False; the report shows the oracle's attainment, so
+    a reader sees it). Stopped early, its requests after the stop counted as dropped and
+    its GPU-hours ended there: the held-out code windows (``make bench-holdout``) showed an
+    oracle at 0.8 % of requests and 0.72x forescale's GPU-hours where max 16 replicas could
+    not keep code's 15 s bursts within the SLO at 99 %.
     """
     candidates = oracle_candidates(prepared, config)
     scored = prepared.scored_requests
@@ -406,13 +406,15 @@ def search_oracle(prepared: PreparedTrace, config: BenchConfig) -> OraclePick:
     )
     replays = 0
 
-    def replay(candidate: OracleCandidate) -> tuple[RunResult, bool]:
+    def replay(candidate: OracleCandidate, stop_early: bool = True) -> tuple[RunResult, bool]:
         nonlocal replays
         replays += 1
         scaler = OracleScaler(
             candidate.plan, config.control_interval_seconds, 1, config.max_replicas
         )
-        result = simulate(prepared.trace, scaler, fleet)
+        result = simulate(
+            prepared.trace, scaler, fleet if stop_early else replace(fleet, abort_after_misses=None)
+        )
         if result.aborted:
             return result, False
         attained = score(prepared, result, config.slo_ttft_seconds, {})["slo_attainment"]
@@ -420,14 +422,8 @@ def search_oracle(prepared: PreparedTrace, config: BenchConfig) -> OraclePick:
         return result, attained >= config.attainment_target
 
     low, high = -1, len(candidates) - 1
-    best, ok = replay(candidates[high])
+    best, ok = replay(candidates[high], stop_early=False)
     if not ok:
-        if best.aborted:
-            scaler = OracleScaler(
-                candidates[high].plan, config.control_interval_seconds, 1, config.max_replicas
-            )
-            best = simulate(prepared.trace, scaler, replace(fleet, abort_after_misses=None))
-            replays += 1
         return OraclePick(best, candidates[high], False, replays)
     while high - low > 1 and replays < ORACLE_MAX_REPLAYS:
         middle = (low + high) // 2

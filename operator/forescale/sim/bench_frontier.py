@@ -179,6 +179,7 @@ def summary(entry: Mapping[str, Any], default_knob: float, ours: str = FORESCALE
     if default is not None and oracle and oracle["gpu_hours"] > 0:
         ratio = default["gpu_hours"] / oracle["gpu_hours"]
     return {
+        "attainment_target": target,
         "oracle": oracle,
         "fluid_bound_gpu_hours": entry.get("fluid_bound_gpu_hours"),
         "forescale_default": _brief(default) if default else None,

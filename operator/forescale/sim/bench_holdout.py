@@ -37,8 +37,6 @@ class HoldoutRow:
     trace: str
     summary: dict[str, Any]
     """``bench_frontier.summary`` of the trace's frontier entry."""
-    target: float
-    """The attainment target the frontier was computed at."""
 
 
 def window_label(directory: str) -> str:
@@ -51,21 +49,21 @@ def window_label(directory: str) -> str:
 def rows(window: str, frontier: Mapping[str, Any], default_knob: float) -> list[HoldoutRow]:
     """One row per trace of one run's ``frontier.json``."""
     return [
-        HoldoutRow(
-            window,
-            trace,
-            bench_frontier.summary(entry, default_knob),
-            float(entry.get("attainment_target", 0.99)),
-        )
+        HoldoutRow(window, trace, bench_frontier.summary(entry, default_knob))
         for trace, entry in frontier.items()
     ]
 
 
-def _point(point: Mapping[str, Any] | None, name: str | None = None) -> str:
+def _figures(point: Mapping[str, Any]) -> str:
+    return f"{point['slo_attainment'] * 100:.2f} % / {point['gpu_hours']:.2f}"
+
+
+def _point(point: Mapping[str, Any] | None, name: str = "") -> str:
+    """``[name ]@ knob: attainment / GPU-hours`` ("-" for no point)."""
     if point is None:
         return "-"
-    where = f"{name} @ {point['knob_value']:g}: " if name else f"@ {point['knob_value']:g}: "
-    return f"{where}{point['slo_attainment'] * 100:.2f} % / {point['gpu_hours']:.2f}"
+    where = f"{name} @" if name else "@"
+    return f"{where} {point['knob_value']:g}: {_figures(point)}"
 
 
 def markdown(table: Sequence[HoldoutRow]) -> str:
@@ -81,13 +79,14 @@ def markdown(table: Sequence[HoldoutRow]) -> str:
         beating = s["beating_every_forescale_point"]
         ratio, oracle = s["forescale_default_over_oracle"], s["oracle"]
         over = "-" if ratio is None else f"{ratio:.2f}x"
-        if oracle and oracle["slo_attainment"] < row.target:
+        if oracle and oracle["slo_attainment"] < s["attainment_target"]:
             # No hindsight plan within max replicas met the target: not a yardstick.
             over += f" (oracle {oracle['slo_attainment'] * 100:.2f} %)"
+        default = s["forescale_default"]
         cells = [
             row.window,
             row.trace,
-            _point(s["forescale_default"]).removeprefix(f"@ {FORESCALE_KNOB.default:g}: "),
+            "-" if default is None else _figures(default),
             over,
             _point(s["forescale_cheapest_at_slo"]),
             _point(peer, peer["policy"]) if peer else "none reaches it",

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from forescale.sim.bench_frontier import frontier, label, oracle_violations, summary
-
-
-def row(
-    policy: str, value: float, seed: int, slo: float, gpu: float, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "trace": extra.get("trace", "t"),
-        "policy": policy,
-        "variant": extra.get("variant", ""),
-        "knob": "k",
-        "knob_value": value,
-        "seed": seed,
-        "slo_attainment": slo,
-        "gpu_hours": gpu,
-    }
-
+from tests.unit.sim.frontier_rows import row
 
 ROWS = [
     row("oracle", 1.0, 0, 0.995, 5.0),

@@ -10,19 +10,11 @@ import pytest
 
 from forescale.sim.bench_frontier import frontier
 from forescale.sim.bench_holdout import main, markdown, rows, window_label
+from tests.unit.sim.frontier_rows import row as frontier_row
 
 
 def row(policy: str, value: float, seed: int, slo: float, gpu: float) -> dict[str, Any]:
-    return {
-        "trace": "conv",
-        "policy": policy,
-        "variant": "",
-        "knob": "k",
-        "knob_value": value,
-        "seed": seed,
-        "slo_attainment": slo,
-        "gpu_hours": gpu,
-    }
+    return frontier_row(policy, value, seed, slo, gpu, trace="conv")
 
 
 # forescale: 0.99 (default) 100 % / 3.0, 0.9 99.5 % / 2.8; keda @ 0.9 beats both; hpa
