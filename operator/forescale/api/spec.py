@@ -590,8 +590,23 @@ _SCALE_DOWN_DEFAULT = ScalingRules(
 )  # fmt: skip
 
 
+#: Shortest recurring cycle the season learns: below it a cycle is within a cold start or two.
+MIN_SEASON_PERIOD_SECONDS = 600
+
+
 class ScalingSpec(ApiModel):
     """The autoscaler: bounds, policy, SLO and limits."""
+
+    model_config = with_rules(
+        ApiModel.model_config,
+        ValidationRule(
+            rule=f"self.seasonPeriodSeconds == 0 || "
+            f"self.seasonPeriodSeconds >= {MIN_SEASON_PERIOD_SECONDS}",
+            message="spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
+            f"{MIN_SEASON_PERIOD_SECONDS}",
+            field_path=".seasonPeriodSeconds",
+        ),
+    )
 
     min_replicas: int = Field(default=1, ge=1, le=1000, description="Fewest replicas.")
     max_replicas: int = Field(default=8, ge=1, le=1000, description="Most replicas.")
@@ -613,6 +628,14 @@ class ScalingSpec(ApiModel):
         le=7200,
         description="Expected seconds from pod creation to Ready; seeds the learned value.",
     )
+    season_period_seconds: int = Field(
+        default=86400,
+        ge=0,
+        le=2_419_200,
+        description="Length of the traffic's recurring cycle: a day (the default), a week "
+        "(604800), a batch job's period; 0: none. A rise that came at this time of the cycle "
+        "in each of the last two cycles is provisioned for a cold start before it comes again.",
+    )
     slo: SloSpec = Field(default_factory=SloSpec, description="Latency targets.")
     capacity: CapacitySpec = Field(
         default_factory=CapacitySpec, description="Per-replica capacity seeds."
@@ -623,6 +646,16 @@ class ScalingSpec(ApiModel):
     scale_down: ScalingRules = Field(
         default=_SCALE_DOWN_DEFAULT, description="Scale-down limits (slow, stabilized)."
     )
+
+    @model_validator(mode="after")
+    def _season_period_is_a_cycle(self) -> ScalingSpec:
+        period = self.season_period_seconds
+        if period and period < MIN_SEASON_PERIOD_SECONDS:
+            raise ValueError(
+                "spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
+                f"{MIN_SEASON_PERIOD_SECONDS}"
+            )
+        return self
 
 
 class LLMDeploymentSpec(ApiModel):

@@ -7,13 +7,15 @@ The rule, for the ``predictive`` policy:
    min/max) and say why. Zero is what a broken exporter reads as, and zero load is exactly
    what would make an autoscaler scale down.
 2. **Learn** capacity and cold start from the new observation (``learning``), feed the
-   arrival rate to the Holt(-Winters) forecaster, close the burst-envelope windows whose
-   horizon has passed and open one with this decision's base (``envelope``).
+   arrival rate to the Holt forecaster and to its slot of the traffic's cycle
+   (``season``), close the burst-envelope windows whose horizon has passed and open one
+   with this decision's base (``envelope``).
 3. **Demand** is the peak expected within the horizon (learned cold start + one control
    interval + the lag of the observed rate): the forecaster's base times the burst envelope
    at the SLO's attainment quantile (a Poisson prior until a window has closed), the
    envelope's headroom bounded by the highest rate the deployment has shown, with a fast
-   path for arrivals beyond the envelope (``demand``).
+   path for arrivals beyond the envelope (``demand``); and at least a rise both of the
+   last two cycles showed at this time of the cycle, which the bound does not cap.
 4. **Replicas** = demand / one replica's capacity within the SLO in requests/s, or, when
    known and larger, the traffic's level (the forecast without the envelope's headroom) at
    the rate today's mix allows in generated tokens/s at today's context (prompt + half the
@@ -37,7 +39,7 @@ from dataclasses import replace
 
 from forescale.metrics.observation import SIGNALS, Observation
 from forescale.policy import demand as planning
-from forescale.policy import envelope, learning
+from forescale.policy import envelope, learning, season
 from forescale.policy.decision import Action, Decision
 from forescale.policy.demand import peak_bound
 from forescale.policy.forecasting import (
@@ -219,14 +221,24 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     horizon = learning.horizon_seconds(state, params)
     steps = max(1, math.ceil(horizon / params.control_interval_seconds))
     forecaster = state.forecaster
+    cycle = state.season
     if filled:
         forecaster = update(forecaster, smooth, arrival)
+        cycle = season.observe(
+            cycle,
+            obs.timestamp,
+            arrival,
+            params.season_period_seconds,
+            params.control_interval_seconds,
+        )
     base = None
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
-        # The base a window opens with is the one this decision plans with.
+        # The base a window opens with is the one this decision plans with: the season's
+        # recurring rise included, so a rise it foresaw teaches the envelope no burst.
         base = max(
             base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
             _floor(state, params),
+            seasonal_base(forecaster, cycle, obs.timestamp, horizon, params)[0],
         )
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
@@ -240,6 +252,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     return replace(
         state,
         forecaster=forecaster,
+        season=cycle,
         envelope=envelope.observe(
             state.envelope,
             obs.timestamp,
@@ -328,8 +341,42 @@ def base_forecast(
     return max(forecast(forecaster, smooth, steps, 0.0).mean, level)
 
 
+def seasonal_base(
+    forecaster: ForecasterState,
+    cycle: season.SeasonState,
+    at: float,
+    horizon: float,
+    params: ScalingParameters,
+) -> tuple[float, season.Outlook | None]:
+    """Today's level times the rise both of the last two cycles showed over the coming
+    horizon at this time of the cycle (0 and None: no such rise, ``season.outlook``).
+
+    The level, not the trended base: a recurring rise already under way is in the trend
+    too, and the two are alternatives (the plan takes the higher), not factors.
+    """
+    look = season.outlook(cycle, at, horizon, params.rate_window_seconds)
+    if look is None:
+        return 0.0, None
+    return max(forecaster.level, 0.0) * look.ratio, look
+
+
+def _recurring_plan(
+    rate: float, look: season.Outlook | None, horizon: float, params: ScalingParameters
+) -> planning.Recurring | None:
+    if look is None or rate <= 0:
+        return None
+    noise = envelope.prior(rate, params.rate_window_seconds, horizon, params.attainment)
+    planned = rate * noise
+    why = (
+        f"{look.explain(params.season_period_seconds)}: {rate:.1f} req/s x counting noise"
+        f" {noise:.2f} (p{params.attainment * 100:g}) = {planned:.1f} req/s"
+    )
+    return planning.Recurring(planned, why)
+
+
 def smoothing(params: ScalingParameters) -> SmoothingParameters:
-    return SmoothingParameters(season_length=params.season_length_intervals)
+    # The forecaster's own (sample-counting) season is not used: the cycle is ``season``'s.
+    return SmoothingParameters()
 
 
 def _clamp(replicas: int, params: ScalingParameters) -> int:
@@ -458,6 +505,9 @@ def decide(
         ratio, learned = envelope.envelope(
             state.envelope, base, mean, params.rate_window_seconds, horizon, params.attainment
         )
+        recurring, look = seasonal_base(
+            state.forecaster, state.season, obs.timestamp, horizon, params
+        )
         bound = peak_bound(
             state.arrival_history,
             arrival,
@@ -484,6 +534,7 @@ def decide(
             cap_rps,
             params,
             planning.queue_arrivals(observations, params.rate_window_seconds),
+            _recurring_plan(recurring, look, horizon, params),
         )
         demand, label = plan.rate, plan.label
         level = min(demand, max(base, arrival))

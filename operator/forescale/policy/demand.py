@@ -22,6 +22,12 @@ honest:
   the last interval (completions + the growth of waiting and running requests,
   ``queue_arrivals``): the window averages a jump in with the minute before it.
 
+* **A rise that recurs.** When both of the last two cycles of the traffic's period rose
+  within the coming horizon at this time of the cycle (``season``), the plan is at least
+  today's level times the smaller of the two rises, with the counting noise of the
+  SLO's quantile: the same arrivals the bound and the envelope learn from, but from a
+  cycle ago, so a job's onset is planned for before it shows.
+
 Until a burst window has closed, the envelope is the counting noise a Poisson stream at the
 recent mean rate shows over the horizon at the SLO's quantile (``envelope.prior``). Until
 enough windows have closed for the quantile to rest on evidence (one expected beyond it:
@@ -218,6 +224,21 @@ def queue_arrivals(
 
 
 @dataclass(frozen=True)
+class Recurring:
+    """The season's plan: today's level times the rise the last two cycles showed over the
+    coming horizon at this time of the cycle (``season``), times the counting noise of a
+    stream at that rate at the SLO's quantile (``envelope.prior``).
+
+    Not times the learned envelope: the rises of the cycles the season learned from closed
+    envelope windows too (the job's onset, 5x its base), and multiplied the two planned
+    a job twice (1,345 req/s for a job of 270).
+    """
+
+    planned: float
+    why: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """Demand to size for, in requests/s, and the sentence that explains it."""
 
@@ -244,6 +265,7 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     capacity: float,
     params: ScalingParameters,
     queued: QueueReading | None = None,
+    recurring: Recurring | None = None,
 ) -> Plan:
     """The predictive plan (see the module docstring).
 
@@ -319,4 +341,9 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
                 f" {horizon:.0f} s{capped}; planned {rate:.1f} req/s"
             )
             rate = extrapolated
+    if recurring is not None and recurring.planned > rate:
+        # A rise both of the last two cycles showed is evidence of its own: the bound (what
+        # the arrivals have shown lately) does not cap it.
+        rate = recurring.planned
+        label = f"{label}; {recurring.why}"
     return Plan(rate, label)

@@ -90,8 +90,8 @@ class ScalingParameters:
     peak's excess) halves over this time. Long enough that a flash crowd seen once is
     provisioned for when the next one comes within hours; short enough to follow a
     deployment whose traffic changed within a day."""
-    season_length_intervals: int = 0
-    """Samples per season of the forecaster (e.g. one day of intervals); 0: no season."""
+    season_period_seconds: float = float(_SPEC.season_period_seconds)
+    """Length of the traffic's recurring cycle (``season``); 0: none."""
     backlog_drain_seconds: float = 30.0
     """The waiting queue is planned to drain within this time, on top of the demand."""
     spike_ratio: float = 1.5
@@ -147,6 +147,8 @@ class ScalingParameters:
             raise ValueError("rate_window_seconds must be > 0 and scrape_interval_seconds >= 0")
         if self.memory_half_life_seconds <= 0:
             raise ValueError("memory_half_life_seconds must be > 0")
+        if self.season_period_seconds < 0:
+            raise ValueError("season_period_seconds must be >= 0")
         if self.peak_margin < 0:
             raise ValueError("peak_margin must be >= 0")
         if self.spike_ratio <= 1:

@@ -48,6 +48,7 @@ def parameters_from_spec(
         capacity_tokens_per_second=None if tps is None else float(tps),
         capacity_prompt_tokens_per_second=None if prompts is None else float(prompts),
         cold_start_seconds=float(s.cold_start_seconds),
+        season_period_seconds=float(s.season_period_seconds),
         control_interval_seconds=float(s.interval_seconds),
         scale_up_max_step=s.scale_up.max_replicas_per_step,
         scale_up_max_percent=float(s.scale_up.max_percent_per_step),

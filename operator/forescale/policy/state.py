@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from forescale.policy.envelope import EnvelopeState
 from forescale.policy.forecasting import ForecasterState
+from forescale.policy.season import SeasonState
 
 #: State format version; bump when a field's meaning changes (2: the burst envelope;
 #: 3: its window count; 4: arrival_history holds arrival rates and remembered peaks).
@@ -28,6 +29,8 @@ class PolicyState:
     forecaster: ForecasterState = field(default_factory=ForecasterState)
     envelope: EnvelopeState = field(default_factory=EnvelopeState)
     """Learned peak-to-base ratios over the horizon (see ``envelope``)."""
+    season: SeasonState = field(default_factory=SeasonState)
+    """Mean arrival rate per slot of the last cycles of the traffic's period (``season``)."""
     last_observation_at: float | None = None
     first_observation_at: float | None = None
     """When this state first saw data: no scale-down before one horizon of history."""
@@ -66,6 +69,7 @@ class PolicyState:
             "version": STATE_VERSION,
             "forecaster": self.forecaster.to_dict(),
             "envelope": self.envelope.to_dict(),
+            "season": self.season.to_dict(),
             "last_observation_at": self.last_observation_at,
             "first_observation_at": self.first_observation_at,
             "last_arrival_rate": self.last_arrival_rate,
@@ -96,6 +100,8 @@ class PolicyState:
             return cls(
                 forecaster=ForecasterState.from_dict(forecaster),
                 envelope=EnvelopeState.from_dict(data.get("envelope", {})),
+                # Absent in states written before the season existed: start empty.
+                season=SeasonState.from_dict(data.get("season", {})),
                 last_observation_at=_optional(data, "last_observation_at"),
                 first_observation_at=_optional(data, "first_observation_at"),
                 last_arrival_rate=_optional(data, "last_arrival_rate"),

@@ -93,8 +93,10 @@ def spec_document(
     max_replicas: int,
     uniform_scale_down: bool,
     knob: Knob = FORESCALE_KNOB,
+    season_period_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The ``spec`` of the LLMDeployment the benchmark runs, as a user would write it."""
+    """The ``spec`` of the LLMDeployment the benchmark runs, as a user would write it
+    (``season_period_seconds``: the traffic's cycle, when the user knows one)."""
     rps = capacity.slo_requests_per_second
     tokens = rps * capacity.mean_output_tokens
     prompts = rps * capacity.mean_prompt_tokens
@@ -112,6 +114,8 @@ def spec_document(
     }
     if uniform_scale_down:
         scaling["scaleDown"] = dict(UNIFORM_SCALE_DOWN)
+    if season_period_seconds is not None:
+        scaling["seasonPeriodSeconds"] = round(season_period_seconds)
     document: dict[str, Any] = {"model": {"name": MODEL_NAME}, "scaling": scaling}
     if knob.relative_to_slo_rate:
         _set(document, knob.spec_path, f"{knob_value * rps:.3f}")

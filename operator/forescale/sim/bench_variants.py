@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from forescale.policy.parameters import PolicyKind
-from forescale.sim import bench_spec
+from forescale.sim import bench_spec, scenarios
 from forescale.sim.peers.dynamo import DynamoPlanner
 from forescale.sim.peers.forescale import ForescaleScaler
 from forescale.sim.peers.hpa import UNIFORM_BEHAVIOR, HpaBehavior, HpaScaler
@@ -99,6 +99,9 @@ def forescale_document(  # noqa: PLR0917 (each a different input of the spec)
         max_replicas=config.max_replicas,
         uniform_scale_down=uniform,
         knob=knob,
+        season_period_seconds=scenarios.cycle_seconds(
+            prepared.sizing.spec, config.scenario_seconds
+        ),
     )
 
 

@@ -10,9 +10,10 @@ What is timed is exactly ``policy.decide`` on a realistic, warmed-up history: a 
 observed every 15 s for two hours of diurnal-looking, noisy load (seeded), so the forecaster,
 the capacity learner and the guards' memories are populated. Each timed call is the next
 decision in that sequence (new observation, previous decision's state), the way the operator
-calls it. Configurations: ``predictive`` without a season (the default), ``predictive`` with
-a daily season at 15 s intervals (5,760 slots, the heaviest state a spec can ask for), and
-``reactive``.
+calls it. Configurations: ``predictive`` as a default spec asks (a daily season, not yet two
+days of history), ``predictive`` with an hourly season learned over the warm-up's two hours
+(240 slots of one interval each, both past cycles read at every decision: the most work
+the season does), and ``reactive``.
 
 Run: ``python -m forescale.sim.decision_latency --out out/decision-latency.json``.
 """
@@ -95,9 +96,7 @@ def configurations() -> dict[str, ScalingParameters]:
     )
     return {
         "predictive": base,
-        "predictive-daily-season": replace(
-            base, season_length_intervals=int(86400 / INTERVAL_SECONDS)
-        ),
+        "predictive-hourly-season": replace(base, season_period_seconds=3600.0),
         "reactive": replace(base, policy=PolicyKind.REACTIVE),
     }
 

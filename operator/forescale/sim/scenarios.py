@@ -14,6 +14,10 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
 * ``flash2``: the same flash crowd twice, at one third of the duration and 10 minutes later
   (a spike seen once should be provisioned for the next time).
 * ``diurnal``: one compressed day, 20 % at night to the peak at noon (raised cosine).
+* ``recurring``: a batch job, three cycles of a third of the duration each: 20 % of the
+  peak, and x5 from half to five sixths of every cycle (each onset unannounced, like
+  ``step``, but at the same time of every cycle: what a season learns). A user who knows
+  the job declares its period (``cycle_seconds``).
 """
 
 from __future__ import annotations
@@ -68,6 +72,20 @@ def _diurnal(t: FloatArray, duration: float) -> FloatArray:
     return 0.2 + 0.8 * (1 - np.cos(2 * math.pi * t / duration)) / 2
 
 
+#: Cycles of ``recurring`` in its duration.
+RECURRING_CYCLES = 3
+
+
+def _recurring(t: FloatArray, duration: float) -> FloatArray:
+    phase = np.mod(t, duration / RECURRING_CYCLES) / (duration / RECURRING_CYCLES)
+    return np.where((phase >= 1 / 2) & (phase < 5 / 6), 1.0, 0.2)
+
+
+def cycle_seconds(name: str, duration: float) -> float | None:
+    """The period of a scenario that repeats (None: it does not)."""
+    return duration / RECURRING_CYCLES if name == "recurring" else None
+
+
 SCENARIOS: dict[str, Shape] = {
     "steady": _steady,
     "step": _step,
@@ -75,6 +93,7 @@ SCENARIOS: dict[str, Shape] = {
     "flash": _flash,
     "flash2": _flash2,
     "diurnal": _diurnal,
+    "recurring": _recurring,
 }
 
 

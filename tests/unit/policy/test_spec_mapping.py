@@ -66,14 +66,14 @@ def test_parameters_not_in_the_api_are_measurement_or_policy_constants() -> None
         "min_replicas", "max_replicas", "policy", "slo_ttft_p95_seconds", "slo_e2e_p95_seconds",
         "slo_queue_per_replica", "attainment", "capacity_requests_per_second",
         "capacity_tokens_per_second", "capacity_prompt_tokens_per_second", "cold_start_seconds",
-        "control_interval_seconds",
+        "control_interval_seconds", "season_period_seconds",
         "scale_up_max_step", "scale_up_max_percent", "scale_up_period_seconds",
         "scale_up_stabilization_seconds", "scale_down_max_step", "scale_down_max_percent",
         "scale_down_period_seconds", "scale_down_stabilization_seconds",
     }  # fmt: skip
     measurement = {"rate_window_seconds", "scrape_interval_seconds"}
     constants = {
-        "peak_margin", "memory_half_life_seconds", "season_length_intervals",
+        "peak_margin", "memory_half_life_seconds",
         "backlog_drain_seconds", "spike_ratio", "stale_after_seconds", "saturation_min_seconds",
     }  # fmt: skip
     assert {f.name for f in fields(ScalingParameters)} == mapped | measurement | constants

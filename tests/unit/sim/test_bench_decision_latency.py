@@ -13,7 +13,7 @@ def test_writes_mean_median_p99_per_configuration(tmp_path: Path) -> None:
     assert decision_latency.main(["--out", str(out), "--decisions", "50"]) == 0
     record = json.loads(out.read_text())
     names = [r["configuration"] for r in record["results"]]
-    assert names == ["predictive", "predictive-daily-season", "reactive"]
+    assert names == ["predictive", "predictive-hourly-season", "reactive"]
     for row in record["results"]:
         assert row["decisions"] == 50
         assert 0 < row["median_us"] <= row["p99_us"] <= row["max_us"]

@@ -1,0 +1,228 @@
+"""The traffic's recurring cycle: a rise that came at this time of the cycle before comes again.
+
+Why. The forecaster follows a level and a trend, and the envelope provisions for bursts at
+the SLO's quantile, but neither sees a rise before it starts: a morning ramp, a batch job
+at 09:00, an hourly report. A replica started when the rise shows is Ready a cold start
+later, so a policy that only reacts loses the rise's first minutes every day. What the
+deployment did at the same time of its cycle tells it in advance.
+
+How, and why so:
+
+* The cycle's length is the user's (``spec.scaling.seasonPeriodSeconds``: a day by
+  default, a week, a batch job's period); the phase is wall-clock time modulo it, so a
+  restarted operator, a missed scrape or a changed control interval keeps the slots
+  aligned (a sample-counting season, as in Holt-Winters, slips by one slot per missed
+  sample).
+* Each cycle is cut into at most ``SLOTS`` slots (5 min for a day, one control interval
+  for a short cycle), and a slot keeps the mean arrival rate of each of the last
+  ``CYCLES`` cycles: ``CYCLES - 1`` complete ones and the one under way. Means per cycle,
+  not a smoothed profile, because the outlook asks each past cycle the same question.
+* The outlook is a **ratio**, not a rate: in each of the last two cycles, how far the
+  highest slot within the coming horizon rose above the slot of now. Ratios carry over a
+  day whose level differs (a quieter Friday rises like Thursday did); the plan applies
+  the ratio to today's level.
+* It counts only when **both** of the last two cycles rose, each beyond
+  ``SIGNIFICANCE_SIGMAS`` standard deviations of the counting noise of its two slot
+  means, and the smaller of the two rises is used: one flash crowd yesterday is the burst
+  envelope's to remember, not the season's to repeat every day. A falling outlook is
+  none: capacity shed on yesterday's word is not back for a cold start.
+
+The state is two small tables per slot, updated in O(1) per observation and read in
+O(horizon / slot) per decision; persisted with the rest of the policy state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+#: Most slots a cycle is cut into (a day: 288 slots of 5 minutes).
+SLOTS = 288
+#: Cycles each slot remembers: the one under way and the two complete before it.
+CYCLES = 3
+#: A past cycle's rise counts beyond this many standard deviations of its slots' noise
+#: (for the highest of the horizon's slots: the bar rises with how many were compared).
+SIGNIFICANCE_SIGMAS = 3.0
+
+
+def slots_for(period_seconds: float, interval_seconds: float) -> int:
+    """Slots per cycle: ``SLOTS``, or fewer so that a slot spans one control interval."""
+    return max(2, min(SLOTS, int(period_seconds // max(interval_seconds, 1e-9))))
+
+
+@dataclass(frozen=True)
+class SeasonState:
+    """Per slot, the mean arrival rate of the last ``CYCLES`` cycles."""
+
+    period_seconds: float = 0.0
+    cycle: int | None = None
+    """Index of the newest cycle observed (``floor(time / period)``)."""
+    means: tuple[tuple[float | None, ...], ...] = ()
+    """``means[k][slot]``: the mean arrival rate of ``slot`` in cycle ``cycle - k`` (None:
+    not observed)."""
+    counts: tuple[int, ...] = ()
+    """Readings averaged into ``means[0]`` per slot (the cycle under way)."""
+
+    @property
+    def slots(self) -> int:
+        return len(self.counts)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "period_seconds": self.period_seconds,
+            "cycle": self.cycle,
+            "means": [list(row) for row in self.means],
+            "counts": list(self.counts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> SeasonState:
+        if not isinstance(data, dict):
+            raise ValueError(f"season must be an object, got {data!r}")
+        period = _number(data.get("period_seconds", 0.0))
+        cycle = data.get("cycle")
+        counts = data.get("counts", [])
+        means = data.get("means", [])
+        if not isinstance(counts, list) or not isinstance(means, list):
+            raise ValueError("season means and counts must be lists")
+        rows: list[tuple[float | None, ...]] = []
+        for row in means:
+            if not isinstance(row, list) or len(row) != len(counts):
+                raise ValueError(f"a season row holds one mean per slot ({len(counts)})")
+            rows.append(tuple(None if v is None else _number(v) for v in row))
+        if counts and len(rows) != CYCLES:
+            raise ValueError(f"a season keeps {CYCLES} cycles, got {len(rows)}")
+        return cls(
+            period_seconds=period,
+            cycle=None if cycle is None else int(_number(cycle)),
+            means=tuple(rows),
+            counts=tuple(int(_number(c)) for c in counts),
+        )
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _position(at: float, period: float, slots: int) -> tuple[int, int]:
+    cycle = math.floor(at / period)
+    slot = min(slots - 1, int((at - cycle * period) / (period / slots)))
+    return cycle, slot
+
+
+def observe(
+    state: SeasonState, at: float, rate: float, period_seconds: float, interval_seconds: float
+) -> SeasonState:
+    """Average the arrival ``rate`` observed at ``at`` into its slot of the cycle under way.
+
+    A new cycle shifts the older ones back (a gap of whole cycles leaves them unobserved);
+    a changed period or slot count starts afresh (the old slots mean other times).
+    A reading from before the newest cycle (a clock set back) is ignored.
+    """
+    if period_seconds <= 0:
+        return SeasonState()
+    slots = slots_for(period_seconds, interval_seconds)
+    cycle, slot = _position(at, period_seconds, slots)
+    if state.period_seconds != period_seconds or state.slots != slots or state.cycle is None:
+        empty = (None,) * slots
+        state = SeasonState(period_seconds, cycle, (empty,) * CYCLES, (0,) * slots)
+    if cycle < (state.cycle or 0):
+        return state
+    means, counts = state.means, state.counts
+    if cycle > (state.cycle or 0):
+        shift = min(cycle - (state.cycle or 0), CYCLES)
+        means = ((None,) * slots,) * shift + means[: CYCLES - shift]
+        counts = (0,) * slots
+    old, n = means[0][slot], counts[slot]
+    mean = rate if old is None or n == 0 else old + (rate - old) / (n + 1)
+    row = (*means[0][:slot], mean, *means[0][slot + 1 :])
+    return SeasonState(
+        period_seconds,
+        cycle,
+        (row, *means[1:]),
+        (*counts[:slot], n + 1, *counts[slot + 1 :]),
+    )
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the last two cycles did over the coming horizon, at this time of the cycle."""
+
+    ratio: float
+    """The smaller of the two cycles' rises: highest slot within the horizon over now's."""
+    rises: tuple[tuple[float, float], ...]
+    """Per cycle (newest first): (rate in now's slot, highest rate within the horizon)."""
+    ahead_seconds: float
+    """How far ahead the newest cycle's highest slot lies."""
+
+    def explain(self, period_seconds: float) -> str:
+        figures = ", ".join(f"{low:.1f} -> {high:.1f}" for low, high in self.rises)
+        return (
+            f"the last {len(self.rises)} {_cycle_name(period_seconds)}s rose {self.ratio:.2f}x"
+            f" at this time ({figures} req/s, {self.ahead_seconds:.0f} s ahead)"
+        )
+
+
+def _cycle_name(period_seconds: float) -> str:
+    names = {86400.0: "day", 604800.0: "week", 3600.0: "hour"}
+    return names.get(period_seconds, f"{period_seconds:.0f} s cycle")
+
+
+def outlook(
+    state: SeasonState,
+    at: float,
+    horizon_seconds: float,
+    window_seconds: float,
+) -> Outlook | None:
+    """The recurring rise over the next ``horizon_seconds`` (None: none both of the last
+    two cycles showed beyond their noise, or not two cycles observed yet).
+
+    The noise of a slot mean is the counting noise of a Poisson stream at that rate over
+    the slot (or the rate window, if longer): a flat cycle read through noise shows no
+    rise, and a rise within it must clear both slots' noise together. The highest of the
+    horizon's slots is compared, so the bar is the one that many independent slots clear
+    by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``.
+    """
+    period, slots = state.period_seconds, state.slots
+    if period <= 0 or state.cycle is None or not slots:
+        return None
+    width = period / slots
+    span = max(width, window_seconds)
+    steps = max(1, math.ceil(horizon_seconds / width))
+    normal = NormalDist()
+    sigmas = normal.inv_cdf(1 - (1 - normal.cdf(SIGNIFICANCE_SIGMAS)) / steps)
+    rises: list[tuple[float, float]] = []
+    ahead = 0.0
+    for back in (1, 2):
+        now = _mean(state, at - back * period, period, slots)
+        if now is None:
+            return None
+        best, best_ahead = -math.inf, 0.0
+        for step in range(1, steps + 1):
+            offset = min(step * width, horizon_seconds)
+            value = _mean(state, at + offset - back * period, period, slots)
+            if value is None:
+                return None
+            if value > best:
+                best, best_ahead = value, offset
+        noise = math.sqrt((max(now, 0.0) + max(best, 0.0)) / span)
+        if best - now <= sigmas * noise or now <= 0:
+            return None
+        rises.append((now, best))
+        if back == 1:
+            ahead = best_ahead
+    ratio = min(high / low for low, high in rises)
+    return Outlook(ratio, tuple(rises), ahead)
+
+
+def _mean(state: SeasonState, at: float, period: float, slots: int) -> float | None:
+    cycle, slot = _position(at, period, slots)
+    back = (state.cycle or 0) - cycle
+    if not 0 <= back < CYCLES:
+        return None
+    if back == 0 and state.counts[slot] == 0:
+        return None
+    return state.means[back][slot]

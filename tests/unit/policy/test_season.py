@@ -1,0 +1,195 @@
+"""The recurring cycle: a rise both of the last two cycles showed is planned for ahead of it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from forescale.policy import ScalingParameters
+from forescale.policy.season import (
+    CYCLES,
+    SLOTS,
+    SeasonState,
+    observe,
+    outlook,
+    slots_for,
+)
+
+from .support import run
+
+PERIOD = 3600.0
+INTERVAL = 15.0
+WINDOW = 60.0
+HORIZON = 240.0
+#: A job that sends 4x the background from minute 30 to minute 40 of every hour.
+ONSET = 1800.0
+
+
+def _job(t: float, low: float = 20.0, high: float = 80.0) -> float:
+    return high if ONSET <= t % PERIOD < ONSET + 600 else low
+
+
+def _learned(
+    cycles: int,
+    rate: object = _job,
+    *,
+    seed: int = 0,
+    until: float | None = None,
+) -> SeasonState:
+    """A season fed one noisy reading per interval (a 60 s window's Poisson count) for
+    ``cycles`` cycles, up to ``until`` seconds into the last one."""
+    rng = np.random.default_rng(seed)
+    state = SeasonState()
+    end = cycles * PERIOD if until is None else (cycles - 1) * PERIOD + until
+    for t in np.arange(0.0, end, INTERVAL):
+        mean = rate(float(t))  # type: ignore[operator]
+        reading = rng.poisson(mean * WINDOW) / WINDOW
+        state = observe(state, float(t), reading, PERIOD, INTERVAL)
+    return state
+
+
+def test_a_rise_of_the_last_two_cycles_is_foreseen_a_horizon_ahead() -> None:
+    state = _learned(3, until=ONSET - 120)
+    look = outlook(state, 2 * PERIOD + ONSET - 120, HORIZON, WINDOW)
+    assert look is not None
+    assert 3.0 < look.ratio < 5.0
+    assert len(look.rises) == 2
+    assert 0 < look.ahead_seconds <= HORIZON
+
+
+def test_one_cycle_is_no_evidence() -> None:
+    state = _learned(2, until=ONSET - 120)
+    assert outlook(state, PERIOD + ONSET - 120, HORIZON, WINDOW) is None
+
+
+def test_a_rise_seen_in_only_one_of_the_two_cycles_is_not_repeated() -> None:
+    """A flash crowd yesterday is the envelope's to remember, not the season's."""
+
+    def once(t: float) -> float:
+        return 80.0 if PERIOD + ONSET <= t < PERIOD + ONSET + 600 else 20.0
+
+    state = _learned(3, once, until=ONSET - 120)
+    assert outlook(state, 2 * PERIOD + ONSET - 120, HORIZON, WINDOW) is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_flat_cycle_read_through_counting_noise_shows_no_rise(seed: int) -> None:
+    state = _learned(3, lambda t: 20.0, seed=seed)
+    at = 3 * PERIOD - INTERVAL
+    times = np.arange(2 * PERIOD, at, INTERVAL)
+    assert all(outlook(state, float(t), HORIZON, WINDOW) is None for t in times)
+
+
+def test_a_fall_is_no_outlook() -> None:
+    """Capacity shed on yesterday's word is not back for a cold start."""
+    state = _learned(3, until=ONSET + 600 - 120)
+    assert outlook(state, 2 * PERIOD + ONSET + 600 - 120, HORIZON, WINDOW) is None
+
+
+def test_the_smaller_of_the_two_rises_is_planned() -> None:
+    def growing(t: float) -> float:
+        high = 80.0 if t < 1.5 * PERIOD else 120.0
+        return _job(t, high=high)
+
+    state = _learned(3, growing, until=ONSET - 120)
+    look = outlook(state, 2 * PERIOD + ONSET - 120, HORIZON, WINDOW)
+    assert look is not None
+    newest, older = look.rises
+    assert newest[1] > older[1]
+    assert look.ratio == pytest.approx(min(h / lo for lo, h in look.rises))
+    assert look.ratio < newest[1] / newest[0]
+
+
+def test_a_missed_cycle_leaves_no_evidence_until_two_more() -> None:
+    """A cycle the operator did not watch is unobserved, not yesterday's copy."""
+    state = _learned(1)
+    at = 2 * PERIOD + 10.0  # the second cycle was never observed
+    state = observe(state, at, 20.0, PERIOD, INTERVAL)
+    assert state.means[1] == (None,) * state.slots
+    assert outlook(state, 2 * PERIOD + ONSET - 120, HORIZON, WINDOW) is None
+
+
+def test_a_changed_period_starts_afresh() -> None:
+    state = _learned(3)
+    again = observe(state, 3 * PERIOD, 20.0, 2 * PERIOD, INTERVAL)
+    assert again.period_seconds == 2 * PERIOD
+    assert sum(again.counts) == 1
+    assert all(v is None for row in again.means[1:] for v in row)
+
+
+def test_a_reading_from_before_the_newest_cycle_is_ignored() -> None:
+    state = _learned(2)
+    assert observe(state, 10.0, 500.0, PERIOD, INTERVAL) == state
+
+
+def test_no_period_is_no_season() -> None:
+    assert observe(SeasonState(), 0.0, 20.0, 0.0, INTERVAL) == SeasonState()
+    assert outlook(SeasonState(), 0.0, HORIZON, WINDOW) is None
+
+
+def test_slots_are_at_most_a_day_in_five_minutes_or_one_interval_each() -> None:
+    assert slots_for(86400, 15) == SLOTS == 288
+    assert slots_for(1800, 15) == 120
+    assert slots_for(604800, 15) == SLOTS
+
+
+def test_a_week_of_slots_round_trips_and_fits_the_status_field() -> None:
+    """The state is persisted in ``status.autoscaling.policyState`` (at most 64 KiB with
+    everything else): a full week's season stays a small part of it."""
+    rng = np.random.default_rng(1)
+    state = SeasonState()
+    for t in np.arange(0.0, 3 * 604800.0, 2100.0):
+        state = observe(state, float(t), float(rng.uniform(10, 500)), 604800, 15)
+    text = json.dumps(state.to_dict(), separators=(",", ":"))
+    assert SeasonState.from_dict(json.loads(text)) == state
+    rounded = json.dumps(
+        {**state.to_dict(), "means": [[round(v, 4) for v in r] for r in state.means]},
+        separators=(",", ":"),
+    )
+    assert len(rounded) < 16 * 1024, len(rounded)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [],
+        {"period_seconds": 60.0, "cycle": 1, "means": [[1.0]], "counts": [1, 2]},
+        {"period_seconds": 60.0, "cycle": 1, "means": [[1.0, 2.0]], "counts": [1, 2]},
+        {"period_seconds": 60.0, "cycle": 1, "means": [[1.0, "x"]] * CYCLES, "counts": [1, 2]},
+        {"period_seconds": float("nan")},
+    ],
+)
+def test_a_malformed_season_is_rejected(data: object) -> None:
+    with pytest.raises(ValueError, match=r"season|number"):
+        SeasonState.from_dict(data)
+
+
+def _hourly_job_plans(period: float) -> list[float]:
+    """The demand planned at each decision over three hours of the hourly job. The memory
+    half-life is shorter than the cycle, as 6 h is to a day: the envelope and the peak seen
+    have forgotten the last job by the next one, and only the season remembers it."""
+    params = ScalingParameters(
+        capacity_requests_per_second=10.0,
+        max_replicas=64,
+        season_period_seconds=period,
+        memory_half_life_seconds=PERIOD / 8,
+    )
+    rng = np.random.default_rng(3)
+    rates = [rng.poisson(_job(t) * WINDOW) / WINDOW for t in np.arange(0.0, 3 * PERIOD, INTERVAL)]
+    return [d.forecast_requests_per_second for d in run(rates, params, interval=INTERVAL)]
+
+
+def test_the_policy_plans_for_a_job_that_came_in_each_of_the_last_two_cycles() -> None:
+    """A cold start before the third hour's job the plan is the job's rate; with no season
+    it is the background's (the test fails with ``season`` switched off)."""
+    onset = int((2 * PERIOD + ONSET) / INTERVAL)
+    ahead = int(200 / INTERVAL)  # a cold start and a little before the job
+    with_season = _hourly_job_plans(PERIOD)
+    without = _hourly_job_plans(0.0)
+    assert with_season[onset - ahead] >= 80.0
+    assert without[onset - ahead] < 40.0
+    # The first two jobs (no two cycles seen yet) are planned for alike.
+    first = int(ONSET / INTERVAL)
+    assert with_season[: first + 4 * ahead] == without[: first + 4 * ahead]
