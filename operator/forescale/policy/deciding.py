@@ -349,7 +349,8 @@ def seasonal_base(
     params: ScalingParameters,
 ) -> tuple[float, season.Outlook | None]:
     """Today's level times the rise both of the last two cycles showed over the coming
-    horizon at this time of the cycle (0 and None: no such rise, ``season.outlook``).
+    horizon at this time of the cycle, up to its highest reading (0 and None: no such
+    rise, ``season.outlook``).
 
     The level, not the trended base: a recurring rise already under way is in the trend
     too, and the two are alternatives (the plan takes the higher), not factors.
@@ -361,17 +362,12 @@ def seasonal_base(
 
 
 def _recurring_plan(
-    rate: float, look: season.Outlook | None, horizon: float, params: ScalingParameters
+    rate: float, look: season.Outlook | None, params: ScalingParameters
 ) -> planning.Recurring | None:
     if look is None or rate <= 0:
         return None
-    noise = envelope.prior(rate, params.rate_window_seconds, horizon, params.attainment)
-    planned = rate * noise
-    why = (
-        f"{look.explain(params.season_period_seconds)}: {rate:.1f} req/s x counting noise"
-        f" {noise:.2f} (p{params.attainment * 100:g}) = {planned:.1f} req/s"
-    )
-    return planning.Recurring(planned, why)
+    why = f"{look.explain(params.season_period_seconds)}: {rate:.1f} req/s"
+    return planning.Recurring(rate, why)
 
 
 def smoothing(params: ScalingParameters) -> SmoothingParameters:
@@ -534,7 +530,7 @@ def decide(
             cap_rps,
             params,
             planning.queue_arrivals(observations, params.rate_window_seconds),
-            _recurring_plan(recurring, look, horizon, params),
+            _recurring_plan(recurring, look, params),
         )
         demand, label = plan.rate, plan.label
         level = min(demand, max(base, arrival))

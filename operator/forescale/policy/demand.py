@@ -24,9 +24,9 @@ honest:
 
 * **A rise that recurs.** When both of the last two cycles of the traffic's period rose
   within the coming horizon at this time of the cycle (``season``), the plan is at least
-  today's level times the smaller of the two rises, with the counting noise of the
-  SLO's quantile: the same arrivals the bound and the envelope learn from, but from a
-  cycle ago, so a job's onset is planned for before it shows.
+  today's level times the smaller of the two rises (up to each cycle's highest reading
+  within the horizon): the same arrivals the bound and the envelope learn from, but from
+  a cycle ago, so a job's onset is planned for before it shows.
 
 Until a burst window has closed, the envelope is the counting noise a Poisson stream at the
 recent mean rate shows over the horizon at the SLO's quantile (``envelope.prior``). Until
@@ -226,12 +226,11 @@ def queue_arrivals(
 @dataclass(frozen=True)
 class Recurring:
     """The season's plan: today's level times the rise the last two cycles showed over the
-    coming horizon at this time of the cycle (``season``), times the counting noise of a
-    stream at that rate at the SLO's quantile (``envelope.prior``).
+    coming horizon at this time of the cycle, up to their highest reading (``season``).
 
-    Not times the learned envelope: the rises of the cycles the season learned from closed
-    envelope windows too (the job's onset, 5x its base), and multiplied the two planned
-    a job twice (1,345 req/s for a job of 270).
+    Not times the learned envelope: the season's ratio is itself a peak over a base, and
+    the rises of the cycles it learned from closed envelope windows too (the job's onset,
+    5x its base): multiplied, the two planned a job twice (1,345 req/s for one of 270).
     """
 
     planned: float

@@ -14,13 +14,17 @@ How, and why so:
   aligned (a sample-counting season, as in Holt-Winters, slips by one slot per missed
   sample).
 * Each cycle is cut into at most ``SLOTS`` slots (5 min for a day, one control interval
-  for a short cycle), and a slot keeps the mean arrival rate of each of the last
-  ``CYCLES`` cycles: ``CYCLES - 1`` complete ones and the one under way. Means per cycle,
-  not a smoothed profile, because the outlook asks each past cycle the same question.
+  for a short cycle), and a slot keeps the mean and the highest arrival rate read in it
+  in each of the last ``CYCLES`` cycles: ``CYCLES - 1`` complete ones and the one under
+  way. Figures per cycle, not a smoothed profile, because the outlook asks each past
+  cycle the same question.
 * The outlook is a **ratio**, not a rate: in each of the last two cycles, how far the
-  highest slot within the coming horizon rose above the slot of now. Ratios carry over a
-  day whose level differs (a quieter Friday rises like Thursday did); the plan applies
-  the ratio to today's level.
+  highest reading within the coming horizon rose above the mean of the slot of now (the
+  burst envelope's question, asked of the same time a cycle ago). The highest reading,
+  not the slot's mean: a job that starts at 09:00 is read through the rate window's
+  ramp for its first minute, and the 09:00 slot's mean (249 req/s for a job of 270)
+  planned a replica short. Ratios carry over a day whose level differs (a quieter Friday
+  rises like Thursday did); the plan applies the ratio to today's level.
 * It counts only when **both** of the last two cycles rose, each beyond
   ``SIGNIFICANCE_SIGMAS`` standard deviations of the counting noise of its two slot
   means, and the smaller of the two rises is used: one flash crowd yesterday is the burst
@@ -61,6 +65,8 @@ class SeasonState:
     means: tuple[tuple[float | None, ...], ...] = ()
     """``means[k][slot]``: the mean arrival rate of ``slot`` in cycle ``cycle - k`` (None:
     not observed)."""
+    peaks: tuple[tuple[float | None, ...], ...] = ()
+    """``peaks[k][slot]``: the highest arrival rate read in ``slot`` in cycle ``cycle - k``."""
     counts: tuple[int, ...] = ()
     """Readings averaged into ``means[0]`` per slot (the cycle under way)."""
 
@@ -73,6 +79,7 @@ class SeasonState:
             "period_seconds": self.period_seconds,
             "cycle": self.cycle,
             "means": [list(row) for row in self.means],
+            "peaks": [list(row) for row in self.peaks],
             "counts": list(self.counts),
         }
 
@@ -83,22 +90,28 @@ class SeasonState:
         period = _number(data.get("period_seconds", 0.0))
         cycle = data.get("cycle")
         counts = data.get("counts", [])
-        means = data.get("means", [])
-        if not isinstance(counts, list) or not isinstance(means, list):
-            raise ValueError("season means and counts must be lists")
-        rows: list[tuple[float | None, ...]] = []
-        for row in means:
-            if not isinstance(row, list) or len(row) != len(counts):
-                raise ValueError(f"a season row holds one mean per slot ({len(counts)})")
-            rows.append(tuple(None if v is None else _number(v) for v in row))
-        if counts and len(rows) != CYCLES:
-            raise ValueError(f"a season keeps {CYCLES} cycles, got {len(rows)}")
+        if not isinstance(counts, list):
+            raise ValueError("season counts must be a list")
         return cls(
             period_seconds=period,
             cycle=None if cycle is None else int(_number(cycle)),
-            means=tuple(rows),
+            means=_table(data.get("means", []), len(counts)),
+            peaks=_table(data.get("peaks", []), len(counts)),
             counts=tuple(int(_number(c)) for c in counts),
         )
+
+
+def _table(rows: object, slots: int) -> tuple[tuple[float | None, ...], ...]:
+    if not isinstance(rows, list):
+        raise ValueError("season means and peaks must be lists")
+    out: list[tuple[float | None, ...]] = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != slots:
+            raise ValueError(f"a season row holds one figure per slot ({slots})")
+        out.append(tuple(None if v is None else _number(v) for v in row))
+    if slots and len(out) != CYCLES:
+        raise ValueError(f"a season keeps {CYCLES} cycles, got {len(out)}")
+    return tuple(out)
 
 
 def _number(value: object) -> float:
@@ -126,25 +139,31 @@ def observe(
         return SeasonState()
     slots = slots_for(period_seconds, interval_seconds)
     cycle, slot = _position(at, period_seconds, slots)
+    empty = ((None,) * slots,)
     if state.period_seconds != period_seconds or state.slots != slots or state.cycle is None:
-        empty = (None,) * slots
-        state = SeasonState(period_seconds, cycle, (empty,) * CYCLES, (0,) * slots)
+        state = SeasonState(period_seconds, cycle, empty * CYCLES, empty * CYCLES, (0,) * slots)
     if cycle < (state.cycle or 0):
         return state
-    means, counts = state.means, state.counts
+    means, peaks, counts = state.means, state.peaks, state.counts
     if cycle > (state.cycle or 0):
         shift = min(cycle - (state.cycle or 0), CYCLES)
-        means = ((None,) * slots,) * shift + means[: CYCLES - shift]
+        means = empty * shift + means[: CYCLES - shift]
+        peaks = empty * shift + peaks[: CYCLES - shift]
         counts = (0,) * slots
-    old, n = means[0][slot], counts[slot]
+    old, high, n = means[0][slot], peaks[0][slot], counts[slot]
     mean = rate if old is None or n == 0 else old + (rate - old) / (n + 1)
-    row = (*means[0][:slot], mean, *means[0][slot + 1 :])
+    peak = rate if high is None or n == 0 else max(high, rate)
     return SeasonState(
         period_seconds,
         cycle,
-        (row, *means[1:]),
+        (_with(means[0], slot, mean), *means[1:]),
+        (_with(peaks[0], slot, peak), *peaks[1:]),
         (*counts[:slot], n + 1, *counts[slot + 1 :]),
     )
+
+
+def _with(row: tuple[float | None, ...], slot: int, value: float) -> tuple[float | None, ...]:
+    return (*row[:slot], value, *row[slot + 1 :])
 
 
 @dataclass(frozen=True)
@@ -152,23 +171,26 @@ class Outlook:
     """What the last two cycles did over the coming horizon, at this time of the cycle."""
 
     ratio: float
-    """The smaller of the two cycles' rises: highest slot within the horizon over now's."""
+    """The smaller of the two cycles' rises: the highest reading within the horizon over
+    the mean of now's slot."""
     rises: tuple[tuple[float, float], ...]
-    """Per cycle (newest first): (rate in now's slot, highest rate within the horizon)."""
+    """Per cycle (newest first): (mean rate of now's slot, highest reading within the
+    horizon)."""
     ahead_seconds: float
     """How far ahead the newest cycle's highest slot lies."""
 
     def explain(self, period_seconds: float) -> str:
         figures = ", ".join(f"{low:.1f} -> {high:.1f}" for low, high in self.rises)
         return (
-            f"the last {len(self.rises)} {_cycle_name(period_seconds)}s rose {self.ratio:.2f}x"
-            f" at this time ({figures} req/s, {self.ahead_seconds:.0f} s ahead)"
+            f"each of the last {len(self.rises)} {_cycles(period_seconds)} rose at least"
+            f" {self.ratio:.2f}x at this time ({figures} req/s, {self.ahead_seconds:.0f} s"
+            " ahead)"
         )
 
 
-def _cycle_name(period_seconds: float) -> str:
-    names = {86400.0: "day", 604800.0: "week", 3600.0: "hour"}
-    return names.get(period_seconds, f"{period_seconds:.0f} s cycle")
+def _cycles(period_seconds: float) -> str:
+    names = {86400.0: "days", 604800.0: "weeks", 3600.0: "hours"}
+    return names.get(period_seconds, f"cycles of {period_seconds:.0f} s")
 
 
 def outlook(
@@ -182,7 +204,8 @@ def outlook(
 
     The noise of a slot mean is the counting noise of a Poisson stream at that rate over
     the slot (or the rate window, if longer): a flat cycle read through noise shows no
-    rise, and a rise within it must clear both slots' noise together. The highest of the
+    rise, and a rise of the slots' means must clear both slots' noise together (the
+    means decide whether there is a rise; the highest reading how far it goes). The highest of the
     horizon's slots is compared, so the bar is the one that many independent slots clear
     by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``.
     """
@@ -197,32 +220,38 @@ def outlook(
     rises: list[tuple[float, float]] = []
     ahead = 0.0
     for back in (1, 2):
-        now = _mean(state, at - back * period, period, slots)
-        if now is None:
+        now = _figure(state.means, state, at - back * period)
+        if now is None or now <= 0:
             return None
-        best, best_ahead = -math.inf, 0.0
+        best = highest = -math.inf
+        best_ahead = 0.0
         for step in range(1, steps + 1):
             offset = min(step * width, horizon_seconds)
-            value = _mean(state, at + offset - back * period, period, slots)
-            if value is None:
+            mean = _figure(state.means, state, at + offset - back * period)
+            peak = _figure(state.peaks, state, at + offset - back * period)
+            if mean is None or peak is None:
                 return None
-            if value > best:
-                best, best_ahead = value, offset
-        noise = math.sqrt((max(now, 0.0) + max(best, 0.0)) / span)
-        if best - now <= sigmas * noise or now <= 0:
+            if mean > best:
+                best, best_ahead = mean, offset
+            highest = max(highest, peak)
+        noise = math.sqrt((now + max(best, 0.0)) / span)
+        if best - now <= sigmas * noise:
             return None
-        rises.append((now, best))
+        rises.append((now, highest))
         if back == 1:
             ahead = best_ahead
     ratio = min(high / low for low, high in rises)
     return Outlook(ratio, tuple(rises), ahead)
 
 
-def _mean(state: SeasonState, at: float, period: float, slots: int) -> float | None:
-    cycle, slot = _position(at, period, slots)
+def _figure(
+    table: tuple[tuple[float | None, ...], ...], state: SeasonState, at: float
+) -> float | None:
+    """The slot of ``at``'s figure in ``table`` (None: that cycle or slot not observed)."""
+    cycle, slot = _position(at, state.period_seconds, state.slots)
     back = (state.cycle or 0) - cycle
     if not 0 <= back < CYCLES:
         return None
     if back == 0 and state.counts[slot] == 0:
         return None
-    return state.means[back][slot]
+    return table[back][slot]

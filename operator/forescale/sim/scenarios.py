@@ -18,6 +18,11 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
   peak, and x5 from half to five sixths of every cycle (each onset unannounced, like
   ``step``, but at the same time of every cycle: what a season learns). A user who knows
   the job declares its period (``cycle_seconds``).
+* ``workday``: a business-hours service over whole days: 20 % of the peak at night, x5
+  from 09:00 to 17:00 (sharp edges, every day at the same time); its cycle is a day, the
+  CRD's default period. Run it over several days (``--scenario-duration 72h``): a season
+  needs two cycles, and the burst envelope's 6 h memory has forgotten yesterday's 09:00 by
+  today's.
 """
 
 from __future__ import annotations
@@ -81,9 +86,21 @@ def _recurring(t: FloatArray, duration: float) -> FloatArray:
     return np.where((phase >= 1 / 2) & (phase < 5 / 6), 1.0, 0.2)
 
 
+DAY_SECONDS = 86400.0
+#: ``workday``'s business hours, in seconds of the day.
+WORKDAY_HOURS = (9 * 3600.0, 17 * 3600.0)
+
+
+def _workday(t: FloatArray, duration: float) -> FloatArray:
+    clock = np.mod(t, DAY_SECONDS)
+    return np.where((clock >= WORKDAY_HOURS[0]) & (clock < WORKDAY_HOURS[1]), 1.0, 0.2)
+
+
 def cycle_seconds(name: str, duration: float) -> float | None:
     """The period of a scenario that repeats (None: it does not)."""
-    return duration / RECURRING_CYCLES if name == "recurring" else None
+    if name == "recurring":
+        return duration / RECURRING_CYCLES
+    return DAY_SECONDS if name == "workday" else None
 
 
 SCENARIOS: dict[str, Shape] = {
@@ -94,6 +111,7 @@ SCENARIOS: dict[str, Shape] = {
     "flash2": _flash2,
     "diurnal": _diurnal,
     "recurring": _recurring,
+    "workday": _workday,
 }
 
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from forescale.api.status import AutoscalingStatus
 from forescale.handlers.autoscaling import _encode_state, restore_state
 from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
+from forescale.policy.season import SeasonState, observe
 
 from .support import observation, run
 from .test_decision_properties import replay, specs, steps
@@ -111,3 +114,18 @@ def test_a_state_restored_at_every_step_decides_within_bounds(
         return restored
 
     replay(raw, readings, carry=restarted)
+
+
+def test_a_learned_state_with_a_full_weeks_season_fits_the_status_field() -> None:
+    """``status.autoscaling.policyState`` holds at most 65,536 characters (the CRD's
+    maxLength): every part learned, and a weekly cycle's 288 slots observed in each of its
+    three cycles, stay well within it."""
+    season = SeasonState()
+    for step in range(3 * 288):
+        season = observe(season, step * 2100.0, 100.0 + step % 7 * 13.1, 604800.0, 15.0)
+    assert all(v is not None for row in season.means for v in row)
+    text = _encode_state(replace(_learned(), season=season))
+    limit = AutoscalingStatus.model_fields["policy_state"].metadata
+    assert len(text) < 65536 / 2, len(text)
+    assert any(getattr(m, "max_length", None) == 65536 for m in limit)
+    assert restore_state({"status": {"autoscaling": {"policyState": text}}}) is not None
