@@ -38,6 +38,7 @@ from forescale.sim.fleet import RunResult, simulate
 from forescale.sim.peers.forescale import ForescaleScaler
 from forescale.sim.peers.provisioning import FixedScaler
 from forescale.sim.replica_profiles import get_profile
+from forescale.sim.scaler import Scaler
 
 TRACE = "workday"
 #: (label, variant label in ``bench_variants``, knob value); "forescale:no-season" is the
@@ -77,6 +78,7 @@ def config(days: int, seed: int) -> bench.BenchConfig:
 
 def _run(label: str, variant: str, knob: float, prepared: bench.PreparedTrace,
          cfg: bench.BenchConfig) -> RunResult:  # fmt: skip
+    scaler: Scaler
     if label == "forescale:no-season":
         document = bench_variants.forescale_document("forescale", knob, prepared, cfg, True)
         document["scaling"]["seasonPeriodSeconds"] = 0  # type: ignore[index]
