@@ -230,7 +230,7 @@ class Recurring:
 
     Not times the learned envelope: the season's ratio is itself a peak over a base, and
     the rises of the cycles it learned from closed envelope windows too (the job's onset,
-    5x its base): multiplied, the two planned a job twice (1,345 req/s for one of 270).
+    5x its base): multiplied, the two planned a job twice (1,345-1,431 req/s for one of 270).
     """
 
     planned: float

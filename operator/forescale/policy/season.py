@@ -78,8 +78,9 @@ class SeasonState:
         return {
             "period_seconds": self.period_seconds,
             "cycle": self.cycle,
-            "means": [list(row) for row in self.means],
-            "peaks": [list(row) for row in self.peaks],
+            # A cycle not observed at all (the first two days) is an empty list.
+            "means": [_sparse(row) for row in self.means],
+            "peaks": [_sparse(row) for row in self.peaks],
             "counts": list(self.counts),
         }
 
@@ -101,11 +102,16 @@ class SeasonState:
         )
 
 
+def _sparse(row: tuple[float | None, ...]) -> list[float | None]:
+    return [] if all(v is None for v in row) else list(row)
+
+
 def _table(rows: object, slots: int) -> tuple[tuple[float | None, ...], ...]:
     if not isinstance(rows, list):
         raise ValueError("season means and peaks must be lists")
     out: list[tuple[float | None, ...]] = []
-    for row in rows:
+    for listed in rows:
+        row = [None] * slots if listed == [] else listed
         if not isinstance(row, list) or len(row) != slots:
             raise ValueError(f"a season row holds one figure per slot ({slots})")
         out.append(tuple(None if v is None else _number(v) for v in row))

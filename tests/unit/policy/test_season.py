@@ -202,3 +202,13 @@ def test_the_policy_plans_for_a_job_that_came_in_each_of_the_last_two_cycles() -
     reason = season_on[onset - ahead].reason
     assert "each of the last 2 hours rose at least" in reason, reason
     assert "req/s ahead" not in reason and "s ahead)" in reason, reason
+
+
+def test_cycles_not_observed_are_persisted_as_empty_lists() -> None:
+    """The first two days of a deployment's life its past cycles are empty: they cost the
+    status field two characters each, not a null per slot."""
+    state = _learned(1, until=600.0)
+    data = state.to_dict()
+    assert data["means"][1:] == [[], []] and data["peaks"][1:] == [[], []]  # type: ignore[index]
+    assert len(data["means"][0]) == state.slots  # type: ignore[index]
+    assert SeasonState.from_dict(json.loads(json.dumps(data))) == state
