@@ -63,8 +63,18 @@ def test_sample_applies_and_printer_columns_show(kubectl: Kubectl, namespace: st
             lambda s: s["scaling"].update(capacity={"promptTokensPerSecond": 2000}),
             "spec.scaling.capacity.promptTokensPerSecond",
         ),
+        (
+            lambda s: s["scaling"].update(seasonPeriodSeconds=60),
+            "spec.scaling.seasonPeriodSeconds",
+        ),
     ],
-    ids=["min-above-max", "bad-policy-enum", "negative-gpu-count", "prompts-without-load-test"],
+    ids=[
+        "min-above-max",
+        "bad-policy-enum",
+        "negative-gpu-count",
+        "prompts-without-load-test",
+        "season-shorter-than-ten-minutes",
+    ],
 )
 def test_invalid_specs_are_rejected_naming_the_field(
     kubectl: Kubectl, namespace: str, mutate: Any, field: str

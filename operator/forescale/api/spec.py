@@ -600,7 +600,9 @@ class ScalingSpec(ApiModel):
     model_config = with_rules(
         ApiModel.model_config,
         ValidationRule(
-            rule=f"self.seasonPeriodSeconds == 0 || "
+            # The API server also checks the rule against the schema's default for
+            # spec.scaling ({}), where the key is absent until defaulting fills it in.
+            rule=f"!has(self.seasonPeriodSeconds) || self.seasonPeriodSeconds == 0 || "
             f"self.seasonPeriodSeconds >= {MIN_SEASON_PERIOD_SECONDS}",
             message="spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
             f"{MIN_SEASON_PERIOD_SECONDS}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from click.testing import CliRunner
@@ -71,3 +72,20 @@ def test_no_floats_in_spec() -> None:
     spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     for path, node in _walk(spec, "spec"):
         assert node.get("type") != "number", f"{path} is a float"
+
+
+def test_rules_on_an_object_defaulted_to_empty_guard_the_keys_they_read() -> None:
+    """The API server evaluates an object's CEL rules against its schema default too: a
+    rule on ``spec.scaling`` (default ``{}``) that reads ``self.seasonPeriodSeconds``
+    without ``has()`` made the real kube-apiserver refuse the whole CRD ("no such key")."""
+    spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    checked = 0
+    for path, node in _walk(spec, "spec"):
+        if node.get("default") != {}:
+            continue
+        for validation in node.get("x-kubernetes-validations", []):
+            rule = validation["rule"]
+            for key in set(re.findall(r"self\.(\w+)", rule)):
+                assert f"has(self.{key})" in rule, f"{path}: {rule} reads {key} unguarded"
+            checked += 1
+    assert checked >= 1
