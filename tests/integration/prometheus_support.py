@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.server
-import socket
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 from forescale.sandbox.prometheus_server import (
     INSTALL_HINT,
@@ -111,14 +111,6 @@ def running_prometheus(workdir: Path) -> Iterator[PrometheusServer]:
         yield server
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def forescale_argv(*args: str) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox.cluster import free_port
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
 

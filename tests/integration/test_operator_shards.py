@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from forescale.sandbox.cluster import free_port
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 
 from .operator_support import apply, eventually, get, sample

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -57,14 +56,6 @@ class ApiserverAccess:
     def kubeconfig_for(self, user: str) -> Path:
         """Path of the kubeconfig of a static-token user (written on demand)."""
         return self.admin_kubeconfig.parent / f"{user}.kubeconfig"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (bind to port 0, read, release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Cluster:

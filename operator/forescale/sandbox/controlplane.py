@@ -23,7 +23,8 @@ import yaml
 
 from forescale.sandbox import binaries
 from forescale.sandbox.certificates import write_front_proxy, write_pki
-from forescale.sandbox.cluster import ApiserverAccess, Cluster, free_port
+from forescale.sandbox.cluster import ApiserverAccess, Cluster
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 
 ADMIN_USER = "admin"

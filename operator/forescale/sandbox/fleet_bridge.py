@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from forescale.api import identity
-from forescale.sandbox.cluster import Cluster, free_port
+from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.kubeapi import KubeApi
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess
 from forescale.sandbox.prometheus_server import ScrapeTarget
 from forescale.sandbox.routing import Backend

@@ -35,9 +35,10 @@ from typing import Any
 
 from forescale.sandbox import binaries
 from forescale.sandbox.certificates import write_leaf
-from forescale.sandbox.cluster import Cluster, free_port
+from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import write_kubeconfig
 from forescale.sandbox.kubeapi import KubeApi
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import ComponentError, SupervisedProcess, wait_until
 
 NAMESPACE = "keda"

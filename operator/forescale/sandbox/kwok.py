@@ -11,7 +11,7 @@ from __future__ import annotations
 import yaml
 
 from forescale.sandbox import binaries
-from forescale.sandbox.cluster import Cluster, free_port
+from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.gpu_nodes import (
     DEFAULT_LOAD_SECONDS,
     MANAGED_LABEL,
@@ -19,6 +19,7 @@ from forescale.sandbox.gpu_nodes import (
     kwok_config,
     node_manifests,
 )
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 
 START_TIMEOUT = 60.0

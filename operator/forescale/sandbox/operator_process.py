@@ -17,7 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 
-from forescale.sandbox.cluster import Cluster, free_port
+from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 
 START_TIMEOUT = 90.0

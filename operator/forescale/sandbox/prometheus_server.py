@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from forescale.metrics.promql import duration
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import ComponentError, SupervisedProcess, wait_until
 
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
@@ -100,13 +100,6 @@ def _write_atomically(path: Path, document: object) -> None:
     os.replace(temporary, path)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class PrometheusServer:
     """A Prometheus process on 127.0.0.1 with file-based service discovery.
 
@@ -157,7 +150,7 @@ class PrometheusServer:
             self.config_file, config_document(self.targets_file, self.scrape_interval_seconds)
         )
         if self.port is None:
-            self.port = _free_port()
+            self.port = free_port()
         self._process = SupervisedProcess(
             "prometheus",
             [
