@@ -592,6 +592,10 @@ _SCALE_DOWN_DEFAULT = ScalingRules(
 
 #: Shortest recurring cycle the season learns: below it a cycle is within a cold start or two.
 MIN_SEASON_PERIOD_SECONDS = 600
+_SEASON_PERIOD_MESSAGE = (
+    "spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
+    f"{MIN_SEASON_PERIOD_SECONDS}"
+)
 
 
 class ScalingSpec(ApiModel):
@@ -604,8 +608,7 @@ class ScalingSpec(ApiModel):
             # spec.scaling ({}), where the key is absent until defaulting fills it in.
             rule=f"!has(self.seasonPeriodSeconds) || self.seasonPeriodSeconds == 0 || "
             f"self.seasonPeriodSeconds >= {MIN_SEASON_PERIOD_SECONDS}",
-            message="spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
-            f"{MIN_SEASON_PERIOD_SECONDS}",
+            message=_SEASON_PERIOD_MESSAGE,
             field_path=".seasonPeriodSeconds",
         ),
     )
@@ -653,10 +656,7 @@ class ScalingSpec(ApiModel):
     def _season_period_is_a_cycle(self) -> ScalingSpec:
         period = self.season_period_seconds
         if period and period < MIN_SEASON_PERIOD_SECONDS:
-            raise ValueError(
-                "spec.scaling.seasonPeriodSeconds must be 0 (no season) or at least "
-                f"{MIN_SEASON_PERIOD_SECONDS}"
-            )
+            raise ValueError(_SEASON_PERIOD_MESSAGE)
         return self
 
 

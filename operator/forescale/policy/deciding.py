@@ -65,6 +65,8 @@ TREND_SIGNIFICANCE_SIGMAS = 3.0
 #: estimate's drift at 2 req/s) must not take a replica away and give it back a moment
 #: later, and a fleet at 271 req/s, whose need is known to 0.8 %, may still run at 98 %.
 SCALE_DOWN_TOLERANCE = 0.1
+#: The season's base and the outlook it came from (0 and None: no recurring rise).
+Seasonal = tuple[float, season.Outlook | None]
 
 
 def scale_down_tolerance(rate: float, window_seconds: float) -> float:
@@ -210,8 +212,10 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     counts: ReplicaCounts,
     params: ScalingParameters,
     smooth: SmoothingParameters,
-) -> PolicyState:
-    """Learn from one new observation: capacity, cold start, forecaster, envelope, peaks."""
+) -> tuple[PolicyState, Seasonal | None]:
+    """Learn from one new observation: capacity, cold start, forecaster, season, envelope,
+    peaks. Also the season's base this decision plans with (None while the forecaster
+    warms up), so the decision does not ask the season a second time."""
     first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
     # A rate over a window that began before the first sample is a partial window: a new
     # deployment (or a restarted scrape) reads as a steep rise that is no load's, and its
@@ -231,14 +235,15 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             params.season_period_seconds,
             params.control_interval_seconds,
         )
-    base = None
+    base = seasonal = None
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
         # The base a window opens with is the one this decision plans with: the season's
         # recurring rise included, so a rise it foresaw teaches the envelope no burst.
+        seasonal = seasonal_base(forecaster, cycle, obs.timestamp, horizon, params)
         base = max(
             base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
             _floor(state, params),
-            seasonal_base(forecaster, cycle, obs.timestamp, horizon, params)[0],
+            seasonal[0],
         )
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
@@ -249,7 +254,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     # bound needs one that old): the bound's rise is the rise above the peak a horizon ago,
     # the Poisson prior's mean rate the arrivals' mean over the horizon.
     keep = horizon + 4 * params.control_interval_seconds
-    return replace(
+    absorbed = replace(
         state,
         forecaster=forecaster,
         season=cycle,
@@ -280,6 +285,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             if t > obs.timestamp - keep
         ),
     )
+    return absorbed, seasonal
 
 
 def _reading_variance(forecaster: ForecasterState, window: float) -> float:
@@ -347,7 +353,7 @@ def seasonal_base(
     at: float,
     horizon: float,
     params: ScalingParameters,
-) -> tuple[float, season.Outlook | None]:
+) -> Seasonal:
     """Today's level times the rise both of the last two cycles showed over the coming
     horizon at this time of the cycle, up to its highest reading (0 and None: no such
     rise, ``season.outlook``).
@@ -464,8 +470,9 @@ def decide(
         if state.last_observation_at is not None and state.last_arrival_rate is not None
         else None
     )
+    seasonal: Seasonal | None = None
     if state.last_observation_at is None or obs.timestamp > state.last_observation_at:
-        state = _absorb(state, obs, arrival, counts, params, smooth)
+        state, seasonal = _absorb(state, obs, arrival, counts, params, smooth)
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
         return hold(
@@ -501,7 +508,7 @@ def decide(
         ratio, learned = envelope.envelope(
             state.envelope, base, mean, params.rate_window_seconds, horizon, params.attainment
         )
-        recurring, look = seasonal_base(
+        recurring, look = seasonal or seasonal_base(
             state.forecaster, state.season, obs.timestamp, horizon, params
         )
         bound = peak_bound(

@@ -66,7 +66,7 @@ class OpenWindow:
                 "an open envelope window is [at, base, peak, total, count, reference],"
                 f" got {values!r}"
             )
-        numbers = [_number(v) for v in values]
+        numbers = [finite_number(v) for v in values]
         reference = numbers[5] if len(numbers) == 6 else 0.0
         return cls(numbers[0], numbers[1], numbers[2], numbers[3], int(numbers[4]), reference)
 
@@ -112,10 +112,10 @@ class EnvelopeState:
         for entry in sparse:
             if not isinstance(entry, list) or len(entry) != 3:
                 raise ValueError(f"envelope weights hold [bin, weight, ratios], got {entry!r}")
-            index = int(_number(entry[0]))
+            index = int(finite_number(entry[0]))
             if not 0 <= index < BINS:
                 raise ValueError(f"envelope bin {index} outside 0..{BINS - 1}")
-            weights[index], ratios[index] = _number(entry[1]), _number(entry[2])
+            weights[index], ratios[index] = finite_number(entry[1]), finite_number(entry[2])
         opened = data.get("open", [])
         if not isinstance(opened, list):
             raise ValueError("envelope open windows must be a list")
@@ -123,13 +123,15 @@ class EnvelopeState:
         return cls(
             weights=tuple(weights),
             ratios=tuple(ratios),
-            updated_at=None if updated is None else _number(updated),
-            windows=int(_number(data.get("windows", 0))),
+            updated_at=None if updated is None else finite_number(updated),
+            windows=int(finite_number(data.get("windows", 0))),
             open=tuple(OpenWindow.from_list(w) for w in opened),
         )
 
 
-def _number(value: object) -> float:
+def finite_number(value: object) -> float:
+    """``value`` as a float, or ValueError unless it is a finite JSON number (not a bool):
+    what a persisted state may hold."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)

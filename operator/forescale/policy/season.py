@@ -41,6 +41,8 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from forescale.policy.envelope import finite_number
+
 #: Most slots a cycle is cut into (a day: 288 slots of 5 minutes).
 SLOTS = 288
 #: Cycles each slot remembers: the one under way and the two complete before it.
@@ -57,7 +59,7 @@ def slots_for(period_seconds: float, interval_seconds: float) -> int:
 
 @dataclass(frozen=True)
 class SeasonState:
-    """Per slot, the mean arrival rate of the last ``CYCLES`` cycles."""
+    """Per slot, the mean and highest arrival rate of the last ``CYCLES`` cycles."""
 
     period_seconds: float = 0.0
     cycle: int | None = None
@@ -88,17 +90,17 @@ class SeasonState:
     def from_dict(cls, data: object) -> SeasonState:
         if not isinstance(data, dict):
             raise ValueError(f"season must be an object, got {data!r}")
-        period = _number(data.get("period_seconds", 0.0))
+        period = finite_number(data.get("period_seconds", 0.0))
         cycle = data.get("cycle")
         counts = data.get("counts", [])
         if not isinstance(counts, list):
             raise ValueError("season counts must be a list")
         return cls(
             period_seconds=period,
-            cycle=None if cycle is None else int(_number(cycle)),
+            cycle=None if cycle is None else int(finite_number(cycle)),
             means=_table(data.get("means", []), len(counts)),
             peaks=_table(data.get("peaks", []), len(counts)),
-            counts=tuple(int(_number(c)) for c in counts),
+            counts=tuple(int(finite_number(c)) for c in counts),
         )
 
 
@@ -114,16 +116,10 @@ def _table(rows: object, slots: int) -> tuple[tuple[float | None, ...], ...]:
         row = [None] * slots if listed == [] else listed
         if not isinstance(row, list) or len(row) != slots:
             raise ValueError(f"a season row holds one figure per slot ({slots})")
-        out.append(tuple(None if v is None else _number(v) for v in row))
+        out.append(tuple(None if v is None else finite_number(v) for v in row))
     if slots and len(out) != CYCLES:
         raise ValueError(f"a season keeps {CYCLES} cycles, got {len(out)}")
     return tuple(out)
-
-
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return float(value)
 
 
 def _position(at: float, period: float, slots: int) -> tuple[int, int]:
@@ -148,11 +144,12 @@ def observe(
     empty = ((None,) * slots,)
     if state.period_seconds != period_seconds or state.slots != slots or state.cycle is None:
         state = SeasonState(period_seconds, cycle, empty * CYCLES, empty * CYCLES, (0,) * slots)
-    if cycle < (state.cycle or 0):
+    newest = state.cycle if state.cycle is not None else cycle
+    if cycle < newest:
         return state
     means, peaks, counts = state.means, state.peaks, state.counts
-    if cycle > (state.cycle or 0):
-        shift = min(cycle - (state.cycle or 0), CYCLES)
+    if cycle > newest:
+        shift = min(cycle - newest, CYCLES)
         means = empty * shift + means[: CYCLES - shift]
         peaks = empty * shift + peaks[: CYCLES - shift]
         counts = (0,) * slots
@@ -210,10 +207,10 @@ def outlook(
 
     The noise of a slot mean is the counting noise of a Poisson stream at that rate over
     the slot (or the rate window, if longer): a flat cycle read through noise shows no
-    rise, and a rise of the slots' means must clear both slots' noise together (the
-    means decide whether there is a rise; the highest reading how far it goes). The highest of the
-    horizon's slots is compared, so the bar is the one that many independent slots clear
-    by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``.
+    rise, and a rise of the slots' means must clear both slots' noise together (the means
+    decide whether there is a rise; the highest reading how far it goes). The highest of
+    the horizon's slots is compared, so the bar is the one that many independent slots
+    clear by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``.
     """
     period, slots = state.period_seconds, state.slots
     if period <= 0 or state.cycle is None or not slots:
@@ -226,17 +223,18 @@ def outlook(
     rises: list[tuple[float, float]] = []
     ahead = 0.0
     for back in (1, 2):
-        now = _figure(state.means, state, at - back * period)
-        if now is None or now <= 0:
+        figures = _figures(state, at - back * period)
+        if figures is None or figures[0] <= 0:
             return None
+        now = figures[0]
         best = highest = -math.inf
         best_ahead = 0.0
         for step in range(1, steps + 1):
             offset = min(step * width, horizon_seconds)
-            mean = _figure(state.means, state, at + offset - back * period)
-            peak = _figure(state.peaks, state, at + offset - back * period)
-            if mean is None or peak is None:
+            ahead_figures = _figures(state, at + offset - back * period)
+            if ahead_figures is None:
                 return None
+            mean, peak = ahead_figures
             if mean > best:
                 best, best_ahead = mean, offset
             highest = max(highest, peak)
@@ -250,14 +248,12 @@ def outlook(
     return Outlook(ratio, tuple(rises), ahead)
 
 
-def _figure(
-    table: tuple[tuple[float | None, ...], ...], state: SeasonState, at: float
-) -> float | None:
-    """The slot of ``at``'s figure in ``table`` (None: that cycle or slot not observed)."""
+def _figures(state: SeasonState, at: float) -> tuple[float, float] | None:
+    """(mean, highest) arrival rate of ``at``'s slot in its cycle (None: that cycle or
+    slot not observed)."""
     cycle, slot = _position(at, state.period_seconds, state.slots)
     back = (state.cycle or 0) - cycle
-    if not 0 <= back < CYCLES:
+    if not 0 <= back < CYCLES or (back == 0 and state.counts[slot] == 0):
         return None
-    if back == 0 and state.counts[slot] == 0:
-        return None
-    return table[back][slot]
+    mean, peak = state.means[back][slot], state.peaks[back][slot]
+    return None if mean is None or peak is None else (mean, peak)

@@ -13,6 +13,7 @@ process hands each port out once.
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
 import threading
@@ -41,7 +42,9 @@ def listening_range(ephemeral: tuple[int, int] | None = None) -> tuple[int, int]
     raise RuntimeError(f"the ephemeral range {low}-{high} leaves no ports for listeners")
 
 
+@functools.cache
 def _ephemeral() -> tuple[int, int]:
+    """The kernel's range, read once per process (it is set at boot)."""
     try:
         low, high = (int(v) for v in EPHEMERAL_RANGE.read_text().split()[:2])
     except (OSError, ValueError):

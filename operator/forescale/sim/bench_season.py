@@ -78,6 +78,7 @@ def config(days: int, seed: int) -> bench.BenchConfig:
 
 def _run(label: str, variant: str, knob: float, prepared: bench.PreparedTrace,
          cfg: bench.BenchConfig) -> RunResult:  # fmt: skip
+    """One whole run; a run stopped early has no per-day figures to give."""
     scaler: Scaler
     if label == "forescale:no-season":
         document = bench_variants.forescale_document("forescale", knob, prepared, cfg, True)
@@ -86,7 +87,10 @@ def _run(label: str, variant: str, knob: float, prepared: bench.PreparedTrace,
     else:
         scaler = bench_variants.BY_LABEL[variant].build(knob, prepared, cfg)
     initial = scaler.replicas if isinstance(scaler, FixedScaler) else None
-    return simulate(prepared.trace, scaler, bench.fleet_config(prepared, cfg, initial))
+    result = simulate(prepared.trace, scaler, bench.fleet_config(prepared, cfg, initial))
+    if result.aborted:
+        raise RuntimeError(f"{label} stopped early on {TRACE}, seed {prepared.seed}")
+    return result
 
 
 def days_of(
@@ -115,18 +119,10 @@ def run_one(args: tuple[str, str, float, int, int]) -> dict[str, Any]:
     cfg = config(days, seed)
     sized = bench.size(TRACE, replace(cfg, seed=0))
     prepared = bench.prepare(TRACE, cfg, seed, sized)
-    result = simulate_or_fail(label, variant, knob, prepared, cfg)
+    result = _run(label, variant, knob, prepared, cfg)
     row = bench.score(prepared, result, cfg.slo_ttft_seconds, {"policy": label})
     row["days"] = [vars(d) for d in days_of(prepared, result, cfg.slo_ttft_seconds, days)]
     return row
-
-
-def simulate_or_fail(label: str, variant: str, knob: float, prepared: bench.PreparedTrace,
-                     cfg: bench.BenchConfig) -> RunResult:  # fmt: skip
-    result = _run(label, variant, knob, prepared, cfg)
-    if result.aborted:
-        raise RuntimeError(f"{label} stopped early on {TRACE}, seed {prepared.seed}")
-    return result
 
 
 def table(rows: Sequence[dict[str, Any]], days: int) -> str:
