@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from forescale.metrics.observation import SIGNALS, Observation
 from forescale.policy import demand as planning
@@ -65,8 +65,16 @@ TREND_SIGNIFICANCE_SIGMAS = 3.0
 #: estimate's drift at 2 req/s) must not take a replica away and give it back a moment
 #: later, and a fleet at 271 req/s, whose need is known to 0.8 %, may still run at 98 %.
 SCALE_DOWN_TOLERANCE = 0.1
-#: The season's base and the outlook it came from (0 and None: no recurring rise).
-Seasonal = tuple[float, season.Outlook | None]
+
+
+@dataclass(frozen=True)
+class Seasonal:
+    """What the season says this decision: the base (0: no recurring rise), the outlook it
+    came from, and where a rise the last two cycles showed at this time ends."""
+
+    base: float
+    outlook: season.Outlook | None
+    ceiling: season.Ceiling | None
 
 
 def scale_down_tolerance(rate: float, window_seconds: float) -> float:
@@ -243,7 +251,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
         base = max(
             base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
             _floor(state, params),
-            seasonal[0],
+            seasonal.base,
         )
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
@@ -354,26 +362,31 @@ def seasonal_base(
     horizon: float,
     params: ScalingParameters,
 ) -> Seasonal:
-    """Today's level times the rise both of the last two cycles showed over the coming
-    horizon at this time of the cycle, up to its highest reading (0 and None: no such
-    rise, ``season.outlook``).
+    """The highest reading both of the last two cycles rose to over the coming horizon at
+    this time of the cycle, at today's scale (0 and no outlook: no such rise,
+    ``season.outlook``), and where a rise they showed ends (``season.ceiling``).
 
-    The level, not the trended base: a recurring rise already under way is in the trend
-    too, and the two are alternatives (the plan takes the higher), not factors.
+    Not times the trended base: a recurring rise already under way is in the trend too,
+    and the two are alternatives (the plan takes the higher), not factors.
     """
-    look = season.outlook(cycle, at, horizon, params.rate_window_seconds)
-    if look is None:
-        return 0.0, None
-    return max(forecaster.level, 0.0) * look.ratio, look
+    look = season.outlook(cycle, at, horizon, params.rate_window_seconds, forecaster.level)
+    top = season.ceiling(cycle, at, horizon)
+    return Seasonal(0.0 if look is None else look.rate, look, top)
 
 
-def _recurring_plan(
-    rate: float, look: season.Outlook | None, params: ScalingParameters
-) -> planning.Recurring | None:
-    if look is None or rate <= 0:
-        return None
-    why = f"{look.explain(params.season_period_seconds)}: {rate:.1f} req/s"
-    return planning.Recurring(rate, why)
+def _recurring(
+    seasonal: Seasonal, params: ScalingParameters
+) -> tuple[planning.Recurring | None, planning.Recurring | None]:
+    """The season's floor for the plan and its ceiling for a spike's fast path."""
+    period = params.season_period_seconds
+    look, top = seasonal.outlook, seasonal.ceiling
+    floor = None
+    if look is not None and seasonal.base > 0:
+        floor = planning.Recurring(
+            seasonal.base, f"{look.explain(period)}: {seasonal.base:.1f} req/s"
+        )
+    ends = None if top is None else planning.Recurring(top.rate, top.explain(period))
+    return floor, ends
 
 
 def smoothing(params: ScalingParameters) -> SmoothingParameters:
@@ -508,8 +521,10 @@ def decide(
         ratio, learned = envelope.envelope(
             state.envelope, base, mean, params.rate_window_seconds, horizon, params.attainment
         )
-        recurring, look = seasonal or seasonal_base(
-            state.forecaster, state.season, obs.timestamp, horizon, params
+        floor, ends = _recurring(
+            seasonal
+            or seasonal_base(state.forecaster, state.season, obs.timestamp, horizon, params),
+            params,
         )
         bound = peak_bound(
             state.arrival_history,
@@ -537,7 +552,8 @@ def decide(
             cap_rps,
             params,
             planning.queue_arrivals(observations, params.rate_window_seconds),
-            _recurring_plan(recurring, look, params),
+            floor,
+            ends,
         )
         demand, label = plan.rate, plan.label
         level = min(demand, max(base, arrival))

@@ -24,9 +24,11 @@ honest:
 
 * **A rise that recurs.** When both of the last two cycles of the traffic's period rose
   within the coming horizon at this time of the cycle (``season``), the plan is at least
-  today's level times the smaller of the two rises (up to each cycle's highest reading
-  within the horizon): the same arrivals the bound and the envelope learn from, but from
-  a cycle ago, so a job's onset is planned for before it shows.
+  the lower of their highest readings within the horizon, each at today's scale (today's
+  last slot over theirs): the same arrivals the bound and the envelope learn from, but
+  from a cycle ago, so a job's onset is planned for before it shows. Arrivals within what
+  both cycles read from now over the horizon are a rise they showed: a spike's fast path
+  extrapolates them no further.
 
 Until a burst window has closed, the envelope is the counting noise a Poisson stream at the
 recent mean rate shows over the horizon at the SLO's quantile (``envelope.prior``). Until
@@ -225,8 +227,9 @@ def queue_arrivals(
 
 @dataclass(frozen=True)
 class Recurring:
-    """The season's plan: today's level times the rise the last two cycles showed over the
-    coming horizon at this time of the cycle, up to their highest reading (``season``).
+    """A figure of the season's: the highest reading the last two cycles rose to over the
+    coming horizon at this time of the cycle, at today's scale (``season``), as the plan's
+    floor; or the highest they read from now over the horizon, as a spike's ceiling.
 
     Not times the learned envelope: the season's ratio is itself a peak over a base, and
     the rises of the cycles it learned from closed envelope windows too (the job's onset,
@@ -265,13 +268,16 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     params: ScalingParameters,
     queued: QueueReading | None = None,
     recurring: Recurring | None = None,
+    recurred: Recurring | None = None,
 ) -> Plan:
     """The predictive plan (see the module docstring).
 
     ``expected`` is the rate the forecaster expected for this sample, ``last`` the previous
     (time, arrival rate), ``capacity`` one replica's within-SLO requests/s, ``envelope`` the
     ratio planned with and ``learned`` the histogram's quantile (None: nothing closed yet),
-    which says whether the envelope is learned or the Poisson prior.
+    which says whether the envelope is learned or the Poisson prior. ``recurring`` is the
+    season's floor for the plan, ``recurred`` where a rise the last two cycles showed at
+    this time ended (a spike within it is extrapolated no further).
     """
     quantile = f"p{params.attainment * 100:g}"
     source = "Poisson prior" if learned is None or learned < envelope else "learned"
@@ -333,6 +339,10 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
             if extrapolated > limit:
                 extrapolated = max(limit, arrival)
                 capped = f", capped ({_bound_note(peak, params, rise)})"
+        if recurred is not None and now <= recurred.planned < extrapolated:
+            # A rise both of the last two cycles showed at this time ends where theirs did.
+            extrapolated = max(recurred.planned, arrival)
+            capped = f", capped ({recurred.why})"
         if extrapolated > rate:
             label = (
                 f"spike: arrivals {arrival:.1f} req/s ({arrival / max(expected, 1e-9):.1f}x the"

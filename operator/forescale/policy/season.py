@@ -173,21 +173,45 @@ def _with(row: tuple[float | None, ...], slot: int, value: float) -> tuple[float
 class Outlook:
     """What the last two cycles did over the coming horizon, at this time of the cycle."""
 
-    ratio: float
-    """The smaller of the two cycles' rises: the highest reading within the horizon over
-    the mean of now's slot."""
+    rate: float
+    """What today is planned for: the lower of the two cycles' highest readings within the
+    horizon, each at today's scale (``scales``)."""
     rises: tuple[tuple[float, float], ...]
     """Per cycle (newest first): (mean rate of now's slot, highest reading within the
     horizon)."""
+    scales: tuple[float, ...]
+    """Per cycle: today's traffic over that cycle's at this time (``_scale``)."""
+    scaled_by: str
+    """What the scales compare, for the Event."""
     ahead_seconds: float
     """How far ahead the newest cycle's highest slot lies."""
 
     def explain(self, period_seconds: float) -> str:
         figures = ", ".join(f"{low:.1f} -> {high:.1f}" for low, high in self.rises)
         return (
-            f"each of the last {len(self.rises)} {_cycles(period_seconds)} rose at least"
-            f" {self.ratio:.2f}x at this time ({figures} req/s, {self.ahead_seconds:.0f} s"
-            " ahead)"
+            f"each of the last {len(self.rises)} {_cycles(period_seconds)} rose at this time"
+            f" ({figures} req/s, {self.ahead_seconds:.0f} s ahead), {self.scaled_by} at"
+            f" {_times(self.scales)} theirs"
+        )
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """How high the traffic went from this time of the cycle over the coming horizon in
+    each of the last two cycles, at today's scale: where a rise they both showed ends."""
+
+    rate: float
+    """The lower of the two cycles' highest readings, each at today's scale."""
+    highs: tuple[float, ...]
+    scales: tuple[float, ...]
+    scaled_by: str
+
+    def explain(self, period_seconds: float) -> str:
+        highs = ", ".join(f"{high:.1f}" for high in self.highs)
+        return (
+            f"the last {len(self.highs)} {_cycles(period_seconds)} reached at most {highs}"
+            f" req/s from this time over the horizon, {self.scaled_by} at"
+            f" {_times(self.scales)} theirs: {self.rate:.1f} req/s"
         )
 
 
@@ -196,11 +220,61 @@ def _cycles(period_seconds: float) -> str:
     return names.get(period_seconds, f"cycles of {period_seconds:.0f} s")
 
 
+def _times(scales: tuple[float, ...]) -> str:
+    return " and ".join(f"{scale:.2f}x" for scale in scales)
+
+
+def _significance(steps: int) -> float:
+    """Standard deviations the highest of ``steps`` slots must clear to be as rare as one
+    slot clearing ``SIGNIFICANCE_SIGMAS``."""
+    normal = NormalDist()
+    return normal.inv_cdf(1 - (1 - normal.cdf(SIGNIFICANCE_SIGMAS)) / steps)
+
+
+def _scale(state: SeasonState, at: float, back: int) -> float | None:
+    """Today's traffic over that of ``back`` cycles ago at this time: the means of the last
+    complete slot, today's and the same slot then (None: either not observed).
+
+    The last complete slot, not now's: now's slot is under way today and whole in the past
+    cycle, and a rise inside it (a job at 09:00 read through the rate window's first
+    minute: the 09:00 slot's mean 249 req/s for a job of 270) made today's level, already
+    at the job's, look 1.10x busier than that cycle and planned a replica for nothing.
+    """
+    width = state.period_seconds / state.slots
+    today = _figures(state, at - width)
+    then = _figures(state, at - width - back * state.period_seconds)
+    if today is None or then is None or then[0] <= 0:
+        return None
+    return today[0] / then[0]
+
+
+def _ahead(
+    state: SeasonState, at: float, horizon_seconds: float, *, from_now: bool
+) -> tuple[float, float, float] | None:
+    """(highest slot mean, its offset, highest reading) over the slots a horizon ahead of
+    ``at`` (now's slot included when ``from_now``); None if one is not observed."""
+    width = state.period_seconds / state.slots
+    steps = max(1, math.ceil(horizon_seconds / width))
+    best = highest = -math.inf
+    best_ahead = 0.0
+    for step in range(0 if from_now else 1, steps + 1):
+        offset = min(step * width, horizon_seconds)
+        figures = _figures(state, at + offset)
+        if figures is None:
+            return None
+        mean, peak = figures
+        if mean > best:
+            best, best_ahead = mean, offset
+        highest = max(highest, peak)
+    return best, best_ahead, highest
+
+
 def outlook(
     state: SeasonState,
     at: float,
     horizon_seconds: float,
     window_seconds: float,
+    level: float,
 ) -> Outlook | None:
     """The recurring rise over the next ``horizon_seconds`` (None: none both of the last
     two cycles showed beyond their noise, or not two cycles observed yet).
@@ -210,42 +284,71 @@ def outlook(
     rise, and a rise of the slots' means must clear both slots' noise together (the means
     decide whether there is a rise; the highest reading how far it goes). The highest of
     the horizon's slots is compared, so the bar is the one that many independent slots
-    clear by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``.
+    clear by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``. Each cycle's
+    highest reading is taken at today's scale (``_scale``; today's ``level`` over the mean
+    of now's slot when the last slot was not observed in both).
     """
     period, slots = state.period_seconds, state.slots
     if period <= 0 or state.cycle is None or not slots:
         return None
     width = period / slots
     span = max(width, window_seconds)
-    steps = max(1, math.ceil(horizon_seconds / width))
-    normal = NormalDist()
-    sigmas = normal.inv_cdf(1 - (1 - normal.cdf(SIGNIFICANCE_SIGMAS)) / steps)
+    sigmas = _significance(max(1, math.ceil(horizon_seconds / width)))
     rises: list[tuple[float, float]] = []
     ahead = 0.0
     for back in (1, 2):
-        figures = _figures(state, at - back * period)
-        if figures is None or figures[0] <= 0:
+        then = at - back * period
+        figures = _figures(state, then)
+        coming = _ahead(state, then, horizon_seconds, from_now=False)
+        if figures is None or figures[0] <= 0 or coming is None:
             return None
         now = figures[0]
-        best = highest = -math.inf
-        best_ahead = 0.0
-        for step in range(1, steps + 1):
-            offset = min(step * width, horizon_seconds)
-            ahead_figures = _figures(state, at + offset - back * period)
-            if ahead_figures is None:
-                return None
-            mean, peak = ahead_figures
-            if mean > best:
-                best, best_ahead = mean, offset
-            highest = max(highest, peak)
+        best, best_ahead, highest = coming
         noise = math.sqrt((now + max(best, 0.0)) / span)
         if best - now <= sigmas * noise:
             return None
         rises.append((now, highest))
         if back == 1:
             ahead = best_ahead
-    ratio = min(high / low for low, high in rises)
-    return Outlook(ratio, tuple(rises), ahead)
+    by_slot = [_scale(state, at, back) for back in (1, 2)]
+    scales = tuple(
+        scale if scale is not None and None not in by_slot else max(level, 0.0) / low
+        for scale, (low, _) in zip(by_slot, rises, strict=True)
+    )
+    rate = min(high * scale for (_, high), scale in zip(rises, scales, strict=True))
+    return Outlook(rate, tuple(rises), scales, _scaled_by(None not in by_slot, width), ahead)
+
+
+def _scaled_by(by_slot: bool, width: float) -> str:
+    return f"the last {width:.0f} s" if by_slot else "today's level"
+
+
+def ceiling(state: SeasonState, at: float, horizon_seconds: float) -> Ceiling | None:
+    """The highest reading of each of the last two cycles from now's slot through the
+    horizon, at today's scale, and the lower of the two (None: a cycle, a slot or today's
+    last slot not observed).
+
+    Arrivals within it are a rise both cycles showed at this time, and it ends where they
+    ended: a spike's fast path extrapolates them no further (``demand``). At 09:00:30 on a
+    workday's third day a job the season had planned for read through the rate window as
+    a spike (205 req/s, 1.9x the forecaster's expected) and its rise extrapolated over the
+    horizon added two replicas to the eight already Ready for it.
+    """
+    period, slots = state.period_seconds, state.slots
+    if period <= 0 or state.cycle is None or not slots:
+        return None
+    highs: list[float] = []
+    scales: list[float] = []
+    for back in (1, 2):
+        coming = _ahead(state, at - back * period, horizon_seconds, from_now=True)
+        scale = _scale(state, at, back)
+        if coming is None or scale is None:
+            return None
+        highs.append(coming[2])
+        scales.append(scale)
+    rate = min(high * scale for high, scale in zip(highs, scales, strict=True))
+    width = period / slots
+    return Ceiling(rate, tuple(highs), tuple(scales), _scaled_by(True, width))
 
 
 def _figures(state: SeasonState, at: float) -> tuple[float, float] | None:
