@@ -364,13 +364,12 @@ def seasonal_base(
 ) -> Seasonal:
     """The highest reading both of the last two cycles rose to over the coming horizon at
     this time of the cycle, at today's scale (0 and no outlook: no such rise,
-    ``season.outlook``), and where a rise they showed ends (``season.ceiling``).
+    ``season.ahead``), and where a rise they showed at this time ends.
 
     Not times the trended base: a recurring rise already under way is in the trend too,
     and the two are alternatives (the plan takes the higher), not factors.
     """
-    look = season.outlook(cycle, at, horizon, params.rate_window_seconds, forecaster.level)
-    top = season.ceiling(cycle, at, horizon)
+    look, top = season.ahead(cycle, at, horizon, params.rate_window_seconds, forecaster.level)
     return Seasonal(0.0 if look is None else look.rate, look, top)
 
 

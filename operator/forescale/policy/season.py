@@ -18,13 +18,20 @@ How, and why so:
   in each of the last ``CYCLES`` cycles: ``CYCLES - 1`` complete ones and the one under
   way. Figures per cycle, not a smoothed profile, because the outlook asks each past
   cycle the same question.
-* The outlook is a **ratio**, not a rate: in each of the last two cycles, how far the
-  highest reading within the coming horizon rose above the mean of the slot of now (the
-  burst envelope's question, asked of the same time a cycle ago). The highest reading,
-  not the slot's mean: a job that starts at 09:00 is read through the rate window's
-  ramp for its first minute, and the 09:00 slot's mean (249 req/s for a job of 270)
-  planned a replica short. Ratios carry over a day whose level differs (a quieter Friday
-  rises like Thursday did); the plan applies the ratio to today's level.
+* The outlook asks each of the last two cycles whether the traffic rose within the
+  coming horizon above the mean of the slot of now (the burst envelope's question, asked
+  of the same time a cycle ago), and plans for its **highest reading** there **at
+  today's scale**: today's last complete slot over the same slot then. The highest
+  reading, not the slot's mean: a job that starts at 09:00 is read through the rate
+  window's ramp for its first minute, and the 09:00 slot's mean (249 req/s for a job of
+  270) planned a replica short. At today's scale, so a quieter Friday rises like
+  Thursday did, in proportion; from the last complete slot, not from today's level over
+  now's slot, because now's slot is under way today and whole in the past: a minute into
+  the 09:00 job the level is the job's and the slot's mean the ramp's, and today looked
+  1.10x busier than the cycles.
+* Where a rise both cycles showed at this time ends (``ceiling``) bounds a spike's fast
+  path: a job's onset read through the rate window is a spike to the forecaster, and its
+  rise extrapolated over the horizon doubled a job the season had already planned for.
 * It counts only when **both** of the last two cycles rose, each beyond
   ``SIGNIFICANCE_SIGMAS`` standard deviations of the counting noise of its two slot
   means, and the smaller of the two rises is used: one flash crowd yesterday is the burst
@@ -248,36 +255,58 @@ def _scale(state: SeasonState, at: float, back: int) -> float | None:
     return today[0] / then[0]
 
 
-def _ahead(
-    state: SeasonState, at: float, horizon_seconds: float, *, from_now: bool
-) -> tuple[float, float, float] | None:
-    """(highest slot mean, its offset, highest reading) over the slots a horizon ahead of
-    ``at`` (now's slot included when ``from_now``); None if one is not observed."""
+@dataclass(frozen=True)
+class _Past:
+    """One past cycle at this time of the cycle, read in one pass over its slots."""
+
+    now: float
+    """The mean of now's slot."""
+    best: float
+    """The highest slot mean after now's within the horizon."""
+    best_ahead: float
+    """How far ahead that slot lies."""
+    highest: float
+    """The highest reading after now's slot within the horizon."""
+    highest_from_now: float
+    """The highest reading from now's slot through the horizon."""
+    scale: float | None
+    """Today's traffic over this cycle's (``_scale``)."""
+
+
+def _past(state: SeasonState, at: float, back: int, horizon_seconds: float) -> _Past | None:
+    """The cycle ``back`` cycles ago from ``at``'s time through the horizon (None: a slot
+    of it not observed)."""
     width = state.period_seconds / state.slots
-    steps = max(1, math.ceil(horizon_seconds / width))
+    then = at - back * state.period_seconds
+    figures = _figures(state, then)
+    if figures is None:
+        return None
+    now, top = figures
     best = highest = -math.inf
     best_ahead = 0.0
-    for step in range(0 if from_now else 1, steps + 1):
+    for step in range(1, max(1, math.ceil(horizon_seconds / width)) + 1):
         offset = min(step * width, horizon_seconds)
-        figures = _figures(state, at + offset)
+        figures = _figures(state, then + offset)
         if figures is None:
             return None
         mean, peak = figures
         if mean > best:
             best, best_ahead = mean, offset
         highest = max(highest, peak)
-    return best, best_ahead, highest
+    return _Past(now, best, best_ahead, highest, max(top, highest), _scale(state, at, back))
 
 
-def outlook(
+def ahead(
     state: SeasonState,
     at: float,
     horizon_seconds: float,
     window_seconds: float,
     level: float,
-) -> Outlook | None:
-    """The recurring rise over the next ``horizon_seconds`` (None: none both of the last
-    two cycles showed beyond their noise, or not two cycles observed yet).
+) -> tuple[Outlook | None, Ceiling | None]:
+    """What the last two cycles say about the next ``horizon_seconds``: the recurring rise
+    to plan for (``Outlook``, None: none both showed beyond their noise) and where a rise
+    they showed at this time ends (``Ceiling``, None: today's last slot not observed in
+    both); both None until two cycles are observed.
 
     The noise of a slot mean is the counting noise of a Poisson stream at that rate over
     the slot (or the rate window, if longer): a flat cycle read through noise shows no
@@ -285,70 +314,63 @@ def outlook(
     decide whether there is a rise; the highest reading how far it goes). The highest of
     the horizon's slots is compared, so the bar is the one that many independent slots
     clear by chance as rarely as one slot clears ``SIGNIFICANCE_SIGMAS``. Each cycle's
-    highest reading is taken at today's scale (``_scale``; today's ``level`` over the mean
-    of now's slot when the last slot was not observed in both).
+    highest reading is taken at today's scale (``_scale``; the outlook falls back on
+    today's ``level`` over the mean of now's slot when the last slot was not observed in
+    both).
+
+    The ceiling is the lower of the two cycles' highest readings from now's slot through
+    the horizon, at today's scale. Arrivals within it are a rise both cycles showed at
+    this time, and it ends where they ended: a spike's fast path extrapolates them no
+    further (``demand``). At 09:00:30 on a workday's third day a job the season had
+    planned for read through the rate window as a spike (205 req/s, 1.9x the
+    forecaster's expected) and its rise extrapolated over the horizon added two replicas
+    to the eight already Ready for it.
     """
     period, slots = state.period_seconds, state.slots
     if period <= 0 or state.cycle is None or not slots:
-        return None
+        return None, None
+    pasts = [_past(state, at, back, horizon_seconds) for back in (1, 2)]
+    if pasts[0] is None or pasts[1] is None:
+        return None, None
+    cycles = (pasts[0], pasts[1])
     width = period / slots
+    by_slot = all(past.scale is not None for past in cycles)
+    top = None
+    if by_slot:
+        highs = tuple(past.highest_from_now for past in cycles)
+        scales = tuple(past.scale or 0.0 for past in cycles)
+        rate = min(high * scale for high, scale in zip(highs, scales, strict=True))
+        top = Ceiling(rate, highs, scales, _scaled_by(True, width))
+    return _outlook(cycles, horizon_seconds, window_seconds, level, width, by_slot), top
+
+
+def _outlook(  # noqa: PLR0917 (the two cycles and what their figures are judged by)
+    cycles: tuple[_Past, _Past],
+    horizon_seconds: float,
+    window_seconds: float,
+    level: float,
+    width: float,
+    by_slot: bool,
+) -> Outlook | None:
     span = max(width, window_seconds)
     sigmas = _significance(max(1, math.ceil(horizon_seconds / width)))
-    rises: list[tuple[float, float]] = []
-    ahead = 0.0
-    for back in (1, 2):
-        then = at - back * period
-        figures = _figures(state, then)
-        coming = _ahead(state, then, horizon_seconds, from_now=False)
-        if figures is None or figures[0] <= 0 or coming is None:
+    for past in cycles:
+        if past.now <= 0:
             return None
-        now = figures[0]
-        best, best_ahead, highest = coming
-        noise = math.sqrt((now + max(best, 0.0)) / span)
-        if best - now <= sigmas * noise:
+        noise = math.sqrt((past.now + max(past.best, 0.0)) / span)
+        if past.best - past.now <= sigmas * noise:
             return None
-        rises.append((now, highest))
-        if back == 1:
-            ahead = best_ahead
-    by_slot = [_scale(state, at, back) for back in (1, 2)]
     scales = tuple(
-        scale if scale is not None and None not in by_slot else max(level, 0.0) / low
-        for scale, (low, _) in zip(by_slot, rises, strict=True)
+        past.scale if by_slot and past.scale is not None else max(level, 0.0) / past.now
+        for past in cycles
     )
-    rate = min(high * scale for (_, high), scale in zip(rises, scales, strict=True))
-    return Outlook(rate, tuple(rises), scales, _scaled_by(None not in by_slot, width), ahead)
+    rate = min(past.highest * scale for past, scale in zip(cycles, scales, strict=True))
+    rises = tuple((past.now, past.highest) for past in cycles)
+    return Outlook(rate, rises, scales, _scaled_by(by_slot, width), cycles[0].best_ahead)
 
 
 def _scaled_by(by_slot: bool, width: float) -> str:
     return f"the last {width:.0f} s" if by_slot else "today's level"
-
-
-def ceiling(state: SeasonState, at: float, horizon_seconds: float) -> Ceiling | None:
-    """The highest reading of each of the last two cycles from now's slot through the
-    horizon, at today's scale, and the lower of the two (None: a cycle, a slot or today's
-    last slot not observed).
-
-    Arrivals within it are a rise both cycles showed at this time, and it ends where they
-    ended: a spike's fast path extrapolates them no further (``demand``). At 09:00:30 on a
-    workday's third day a job the season had planned for read through the rate window as
-    a spike (205 req/s, 1.9x the forecaster's expected) and its rise extrapolated over the
-    horizon added two replicas to the eight already Ready for it.
-    """
-    period, slots = state.period_seconds, state.slots
-    if period <= 0 or state.cycle is None or not slots:
-        return None
-    highs: list[float] = []
-    scales: list[float] = []
-    for back in (1, 2):
-        coming = _ahead(state, at - back * period, horizon_seconds, from_now=True)
-        scale = _scale(state, at, back)
-        if coming is None or scale is None:
-            return None
-        highs.append(coming[2])
-        scales.append(scale)
-    rate = min(high * scale for high, scale in zip(highs, scales, strict=True))
-    width = period / slots
-    return Ceiling(rate, tuple(highs), tuple(scales), _scaled_by(True, width))
 
 
 def _figures(state: SeasonState, at: float) -> tuple[float, float] | None:

@@ -12,10 +12,11 @@ from forescale.policy.demand import Recurring, predictive
 from forescale.policy.season import (
     CYCLES,
     SLOTS,
+    Ceiling,
+    Outlook,
     SeasonState,
-    ceiling,
+    ahead,
     observe,
-    outlook,
     slots_for,
 )
 
@@ -29,6 +30,16 @@ HORIZON = 240.0
 LEVEL = 20.0
 #: A job that sends 4x the background from minute 30 to minute 40 of every hour.
 ONSET = 1800.0
+
+
+def outlook(
+    state: SeasonState, at: float, horizon: float, window: float, level: float
+) -> Outlook | None:
+    return ahead(state, at, horizon, window, level)[0]
+
+
+def ceiling(state: SeasonState, at: float, horizon: float) -> Ceiling | None:
+    return ahead(state, at, horizon, WINDOW, LEVEL)[1]
 
 
 def _job(t: float, low: float = 20.0, high: float = 80.0) -> float:
