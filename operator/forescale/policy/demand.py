@@ -231,9 +231,10 @@ class Recurring:
     coming horizon at this time of the cycle, at today's scale (``season``), as the plan's
     floor; or the highest they read from now over the horizon, as a spike's ceiling.
 
-    Not times the learned envelope: the season's ratio is itself a peak over a base, and
-    the rises of the cycles it learned from closed envelope windows too (the job's onset,
-    5x its base): multiplied, the two planned a job twice (1,345-1,431 req/s for one of 270).
+    Not times the learned envelope: the season's figure is itself a peak (the highest
+    reading), and the rises of the cycles it learned from closed envelope windows too (the
+    job's onset, 5x its base): multiplied, the two planned a job twice (1,345-1,431 req/s
+    for one of 270).
     """
 
     planned: float

@@ -29,14 +29,14 @@ How, and why so:
   now's slot, because now's slot is under way today and whole in the past: a minute into
   the 09:00 job the level is the job's and the slot's mean the ramp's, and today looked
   1.10x busier than the cycles.
-* Where a rise both cycles showed at this time ends (``ceiling``) bounds a spike's fast
+* Where a rise both cycles showed at this time ends (``Ceiling``) bounds a spike's fast
   path: a job's onset read through the rate window is a spike to the forecaster, and its
   rise extrapolated over the horizon doubled a job the season had already planned for.
 * It counts only when **both** of the last two cycles rose, each beyond
   ``SIGNIFICANCE_SIGMAS`` standard deviations of the counting noise of its two slot
-  means, and the smaller of the two rises is used: one flash crowd yesterday is the burst
-  envelope's to remember, not the season's to repeat every day. A falling outlook is
-  none: capacity shed on yesterday's word is not back for a cold start.
+  means, and the lower of the two cycles' figures is used: one flash crowd yesterday is
+  the burst envelope's to remember, not the season's to repeat every day. A falling
+  outlook is none: capacity shed on yesterday's word is not back for a cold start.
 
 The state is two small tables per slot, updated in O(1) per observation and read in
 O(horizon / slot) per decision; persisted with the rest of the policy state.
