@@ -370,7 +370,22 @@ def seasonal_base(
     and the two are alternatives (the plan takes the higher), not factors.
     """
     look, top = season.ahead(cycle, at, horizon, params.rate_window_seconds, forecaster.level)
-    return Seasonal(0.0 if look is None else look.rate, look, top)
+    if look is None:
+        return Seasonal(0.0, None, top)
+    return Seasonal(min(look.rate, _season_limit(look, params)), look, top)
+
+
+def _season_limit(look: season.Outlook, params: ScalingParameters) -> float:
+    """The most a recurring rise plans for: the higher of the cycles' highest readings at
+    this time, plus the peak bound's margin.
+
+    Today's scale is a ratio of two slots' means, and a slot that was nearly idle in the
+    past cycles (0.05 req/s before a 09:00 job) against a busier one today (5 req/s) made
+    it 100x: the job's 80 req/s became 8,000, which no bound caps (the season's plan is
+    not the envelope's headroom). As with the bound, a quiet slot's ratio must not
+    multiply a busy one into a rate nobody ever sent.
+    """
+    return (1 + params.peak_margin) * max(high for _, high in look.rises)
 
 
 def _recurring(
@@ -381,8 +396,11 @@ def _recurring(
     look, top = seasonal.outlook, seasonal.ceiling
     floor = None
     if look is not None and seasonal.base > 0:
+        limited = ""
+        if seasonal.base < look.rate:
+            limited = f", at most their highest + {params.peak_margin:.0%}"
         floor = planning.Recurring(
-            seasonal.base, f"{look.explain(period)}: {seasonal.base:.1f} req/s"
+            seasonal.base, f"{look.explain(period)}{limited}: {seasonal.base:.1f} req/s"
         )
     ends = None if top is None else planning.Recurring(top.rate, top.explain(period))
     return floor, ends

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from forescale.policy import Decision, ScalingParameters
+from forescale.policy.deciding import seasonal_base
 from forescale.policy.demand import Recurring, predictive
+from forescale.policy.forecasting import ForecasterState
 from forescale.policy.season import (
     CYCLES,
     SLOTS,
@@ -358,3 +360,25 @@ def test_a_spike_beyond_what_the_cycles_rose_to_keeps_its_fast_path() -> None:
     assert inside.rate == pytest.approx(160.0)
     assert capped.rate == pytest.approx(83.0)
     assert "capped (the cycles)" in capped.label
+
+
+def test_a_slot_idle_in_the_past_cycles_does_not_multiply_the_rise() -> None:
+    """Before the job the past cycles were nearly idle (0.05 req/s) and today is not
+    (5 req/s): today's scale reads 100x, and the job's 80 req/s would be planned as
+    8,000. The season plans at most the higher of the cycles' highest readings + the
+    peak bound's margin (fails without that limit)."""
+
+    def busier_today(t: float) -> float:
+        background = 5.0 if t >= 2 * PERIOD else 0.05
+        return _job(t, low=background)
+
+    state = _learned(3, busier_today, until=ONSET - 120)
+    at = 2 * PERIOD + ONSET - 120
+    look = outlook(state, at, HORIZON, WINDOW, 5.0)
+    assert look is not None and look.rate > 1000.0  # the scale alone: a slot near idle
+    params = ScalingParameters(capacity_requests_per_second=10.0, season_period_seconds=PERIOD)
+    forecaster = ForecasterState(level=5.0, samples=100)
+    seasonal = seasonal_base(forecaster, state, at, HORIZON, params)
+    highest = max(high for _, high in look.rises)
+    assert seasonal.base == pytest.approx(1.1 * highest)
+    assert seasonal.base < 100.0
