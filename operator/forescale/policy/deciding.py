@@ -380,8 +380,8 @@ def _season_limit(look: season.Outlook, params: ScalingParameters) -> float:
     this time, plus the peak bound's margin.
 
     Today's scale is a ratio of two slots' means, and a slot that was nearly idle in the
-    past cycles (0.05 req/s before a 09:00 job) against a busier one today (5 req/s) made
-    it 100x: the job's 80 req/s became 8,000, which no bound caps (the season's plan is
+    past cycles (0.05 req/s before a job) against a busier one today (5 req/s) made
+    it 77x: the job's 80 req/s became 5,019, which no bound caps (the season's plan is
     not the envelope's headroom). As with the bound, a quiet slot's ratio must not
     multiply a busy one into a rate nobody ever sent.
     """

@@ -364,8 +364,8 @@ def test_a_spike_beyond_what_the_cycles_rose_to_keeps_its_fast_path() -> None:
 
 def test_a_slot_idle_in_the_past_cycles_does_not_multiply_the_rise() -> None:
     """Before the job the past cycles were nearly idle (0.05 req/s) and today is not
-    (5 req/s): today's scale reads 100x, and the job's 80 req/s would be planned as
-    8,000. The season plans at most the higher of the cycles' highest readings + the
+    (5 req/s): today's scale reads 77x and 62x, and the job's 80 req/s would be planned
+    as 5,019. The season plans at most the higher of the cycles' highest readings + the
     peak bound's margin (fails without that limit)."""
 
     def busier_today(t: float) -> float:
