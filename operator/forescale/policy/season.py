@@ -44,6 +44,7 @@ O(horizon / slot) per decision; persisted with the rest of the policy state.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -231,9 +232,16 @@ def _times(scales: tuple[float, ...]) -> str:
     return " and ".join(f"{scale:.2f}x" for scale in scales)
 
 
+def _steps(horizon_seconds: float, width: float) -> int:
+    """The slots after now's a horizon reaches."""
+    return max(1, math.ceil(horizon_seconds / width))
+
+
+@functools.cache
 def _significance(steps: int) -> float:
     """Standard deviations the highest of ``steps`` slots must clear to be as rare as one
-    slot clearing ``SIGNIFICANCE_SIGMAS``."""
+    slot clearing ``SIGNIFICANCE_SIGMAS`` (a few horizons' worth of values: cached, the
+    decision asks every interval)."""
     normal = NormalDist()
     return normal.inv_cdf(1 - (1 - normal.cdf(SIGNIFICANCE_SIGMAS)) / steps)
 
@@ -284,7 +292,7 @@ def _past(state: SeasonState, at: float, back: int, horizon_seconds: float) -> _
     now, top = figures
     best = highest = -math.inf
     best_ahead = 0.0
-    for step in range(1, max(1, math.ceil(horizon_seconds / width)) + 1):
+    for step in range(1, _steps(horizon_seconds, width) + 1):
         offset = min(step * width, horizon_seconds)
         figures = _figures(state, then + offset)
         if figures is None:
@@ -334,14 +342,14 @@ def ahead(
         return None, None
     cycles = (pasts[0], pasts[1])
     width = period / slots
-    by_slot = all(past.scale is not None for past in cycles)
+    by_slot = tuple(past.scale for past in cycles if past.scale is not None)
     top = None
-    if by_slot:
+    if len(by_slot) == len(cycles):
         highs = tuple(past.highest_from_now for past in cycles)
-        scales = tuple(past.scale or 0.0 for past in cycles)
-        rate = min(high * scale for high, scale in zip(highs, scales, strict=True))
-        top = Ceiling(rate, highs, scales, _scaled_by(True, width))
-    return _outlook(cycles, horizon_seconds, window_seconds, level, width, by_slot), top
+        rate = min(high * scale for high, scale in zip(highs, by_slot, strict=True))
+        top = Ceiling(rate, highs, by_slot, _scaled_by(True, width))
+    scales = by_slot if top is not None else None
+    return _outlook(cycles, horizon_seconds, window_seconds, level, width, scales), top
 
 
 def _outlook(  # noqa: PLR0917 (the two cycles and what their figures are judged by)
@@ -350,23 +358,22 @@ def _outlook(  # noqa: PLR0917 (the two cycles and what their figures are judged
     window_seconds: float,
     level: float,
     width: float,
-    by_slot: bool,
+    by_slot: tuple[float, ...] | None,
 ) -> Outlook | None:
+    """The rise both cycles showed beyond their noise, at today's scale ``by_slot`` (None:
+    the last slot not observed in both, today's ``level`` over the mean of now's slot)."""
     span = max(width, window_seconds)
-    sigmas = _significance(max(1, math.ceil(horizon_seconds / width)))
+    sigmas = _significance(_steps(horizon_seconds, width))
     for past in cycles:
         if past.now <= 0:
             return None
         noise = math.sqrt((past.now + max(past.best, 0.0)) / span)
         if past.best - past.now <= sigmas * noise:
             return None
-    scales = tuple(
-        past.scale if by_slot and past.scale is not None else max(level, 0.0) / past.now
-        for past in cycles
-    )
+    scales = by_slot or tuple(max(level, 0.0) / past.now for past in cycles)
     rate = min(past.highest * scale for past, scale in zip(cycles, scales, strict=True))
     rises = tuple((past.now, past.highest) for past in cycles)
-    return Outlook(rate, rises, scales, _scaled_by(by_slot, width), cycles[0].best_ahead)
+    return Outlook(rate, rises, scales, _scaled_by(bool(by_slot), width), cycles[0].best_ahead)
 
 
 def _scaled_by(by_slot: bool, width: float) -> str:

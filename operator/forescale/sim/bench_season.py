@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +114,11 @@ def days_of(
     return out
 
 
-def run_one(args: tuple[str, str, float, int, int]) -> dict[str, Any]:
-    label, variant, knob, seed, days = args
+def run_one(args: tuple[str, str, float, int, int, bench.Sizing]) -> dict[str, Any]:
+    """One policy and seed over the whole run, scored per day (``sized``: the load test
+    every run shares, measured once)."""
+    label, variant, knob, seed, days, sized = args
     cfg = config(days, seed)
-    sized = bench.size(TRACE, replace(cfg, seed=0))
     prepared = bench.prepare(TRACE, cfg, seed, sized)
     result = _run(label, variant, knob, prepared, cfg)
     row = bench.score(prepared, result, cfg.slo_ttft_seconds, {"policy": label})
@@ -163,7 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.days < 3:
         parser.error("--days must be at least 3: the season needs two whole days first")
     started = time.monotonic()
-    tasks = [(lbl, v, k, seed, args.days) for lbl, v, k in POLICIES for seed in range(args.seeds)]
+    sized = bench.size(TRACE, config(args.days, 0))
+    tasks = [
+        (lbl, v, k, seed, args.days, sized) for lbl, v, k in POLICIES for seed in range(args.seeds)
+    ]
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(run_one, tasks))
     args.out.mkdir(parents=True, exist_ok=True)

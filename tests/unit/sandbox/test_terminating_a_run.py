@@ -14,11 +14,20 @@ TERMINATED = """
 import os
 import signal
 import time
+from pathlib import Path
+
+import pytest
 
 from forescale.sandbox.processes import install_signal_handlers
 
 
-def test_terminated_while_a_sandbox_runs():
+@pytest.fixture
+def sandbox():
+    yield
+    Path("torn-down").write_text("the fixture's teardown ran")
+
+
+def test_terminated_while_a_sandbox_runs(sandbox):
     install_signal_handlers()
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(5)
@@ -35,6 +44,7 @@ def test_sigterm_interrupts_the_whole_run(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
     result.assert_outcomes()  # nothing passed: the second test never ran
+    assert (pytester.path / "torn-down").exists()  # the sandbox's fixture tore it down
 
 
 def test_without_the_hook_a_terminated_run_goes_on(pytester: pytest.Pytester) -> None:
