@@ -39,11 +39,15 @@ def test_spike_scales_up_through_the_router(
 
     out = tmp_path / "requests.jsonl"
     # 1 req/s, then 5 req/s (one replica serves about 2) from 25 s to 65 s, then 1 req/s.
-    load = loadgen(fleet.router.url, "spike:base=1,peak=5,at=25,duration=40", 80, out)
+    load = loadgen(fleet.router.url, "spike:base=1,peak=5,at=25,duration=40", 100, out)
+    started = time.monotonic()
     peak_deployment, peak_desired = before, 0
+    joined: float | None = None  # when a second replica first served the model
     try:
-        deadline = time.monotonic() + 150
+        deadline = started + 170
         while load.poll() is None and time.monotonic() < deadline:
+            if joined is None and len(fleet.bridge.backends(MODEL)) > 1:
+                joined = time.monotonic() - started
             deployment = get(kubectl, namespace, "deployment", NAME)
             llmd = get(kubectl, namespace, "llmd", NAME)
             peak_deployment = max(peak_deployment, deployment.get("spec", {}).get("replicas", 0))
@@ -80,20 +84,33 @@ def test_spike_scales_up_through_the_router(
     assert len(ok) >= 0.95 * len(sent), {r["status"] for r in sent}
 
     # What scaling must achieve: the SLO holds before the spike and again once the
-    # replicas started for it are Ready. Requests sent during the first cold start queue
-    # on the one replica (how many depends on the policy's first step and on the machine:
-    # 114-115 of 236 met the SLO over the whole run in two runs of this commit), so they
-    # are not judged. Without a scale-up the ~100 requests queued during the spike drain
-    # at 1 req/s net, and every request after it misses.
-    def within(first: float, last: float) -> tuple[int, int]:
+    # replicas started for it are Ready and the queue built meanwhile has drained. Requests
+    # sent during the first cold start queue on the one replica (how many depends on the
+    # policy's first step and on the machine: 114-115 of 236 met the SLO over the whole run
+    # in two runs of one commit), so they are not judged. That queue drained 53-58 s into
+    # the run here and once in CI after 65 s (2 of the first requests after the spike
+    # missed), so the judged phase starts 10 s after the spike. Without a scale-up the ~120
+    # requests queued during the spike drain at 1 req/s net, and every request after it
+    # misses.
+    def within(first: float, last: float) -> tuple[int, int, list[tuple[float, str, float]]]:
         window = [r for r in sent if first <= r["scheduled"] < last]
         good = [r for r in window if r["status"] == "ok" and r["ttft"] is not None]
-        return sum(1 for r in good if r["ttft"] <= 1.0), len(window)
+        missed = [
+            (round(r["scheduled"], 1), r["status"], round(r["ttft"] or -1.0, 2))
+            for r in window
+            if r not in good or r["ttft"] > 1.0
+        ]
+        return sum(1 for r in good if r["ttft"] <= 1.0), len(window), missed
 
-    met, count = within(0, 25)
-    assert count > 0 and met >= 0.95 * count, f"before the spike: {met} of {count} within 1 s"
-    met, count = within(65, float("inf"))
-    assert count > 0 and met >= 0.9 * count, f"after the spike: {met} of {count} within 1 s"
+    timeline = f"a second replica served from {joined} s; peak {peak_deployment} replicas"
+    met, count, missed = within(0, 25)
+    assert count > 0 and met >= 0.95 * count, (
+        f"before the spike: {met} of {count} within 1 s, missed {missed}; {timeline}"
+    )
+    met, count, missed = within(75, float("inf"))
+    assert count > 0 and met >= 0.9 * count, (
+        f"after the spike: {met} of {count} within 1 s, missed {missed}; {timeline}"
+    )
     stats = fleet.router.model_stats(MODEL)
     assert stats.forwarded >= len(ok)
     served = {k: v for k, v in fleet.router.served.items() if k.startswith(f"{namespace}/")}
