@@ -64,7 +64,9 @@ TREND_SIGNIFICANCE_SIGMAS = 3.0
 #: by at most the HPA's 10 % tolerance: a need hovering at a whole number (3.0 +- a token
 #: estimate's drift at 2 req/s) must not take a replica away and give it back a moment
 #: later, and a fleet at 271 req/s, whose need is known to 0.8 %, may still run at 98 %.
-SCALE_DOWN_TOLERANCE = 0.1
+#: The token term's need of the level takes the same tolerance the other way
+#: (``_replicas_for``); the plan's does not.
+RATE_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,13 @@ class Seasonal:
     ceiling: season.Ceiling | None
 
 
-def scale_down_tolerance(rate: float, window_seconds: float) -> float:
-    """The relative margin a scale-down leaves: the rate's counting noise, at most 10 %."""
+def rate_tolerance(rate: float, window_seconds: float) -> float:
+    """How well a need measured from ``rate`` is known: the rate's counting noise over the
+    window, at most 10 % (the margin a scale-down leaves, and the token term's scale-up)."""
     requests = rate * window_seconds
     if requests <= 0:
-        return SCALE_DOWN_TOLERANCE
-    return min(SCALE_DOWN_TOLERANCE, 1.0 / math.sqrt(requests))
+        return RATE_TOLERANCE
+    return min(RATE_TOLERANCE, 1.0 / math.sqrt(requests))
 
 
 def _floor(state: PolicyState, params: ScalingParameters) -> float:
@@ -141,6 +144,13 @@ def _replicas_for(  # noqa: PLR0917 (the plan, its level, and the two capacities
     """Replicas for the plan's ``demand`` at the requests capacity, or for its ``level`` at
     the rate today's mix allows (``_serving_rate``) if that is more; and whether it is.
 
+    The level's need is a mean measured through the rate's counting noise, so it adds a
+    replica only beyond that noise (``rate_tolerance``; the scale-down leaves the same
+    margin the other way, so a need hovering at a whole number neither adds a replica nor
+    takes one away): conv's 60.2 req/s at its mix read 6.09 replicas and ran a 7th that a
+    rate-target KEDA never ran, both at 100 %. The plan takes no tolerance: it already is
+    the attainment quantile's, set by the knob.
+
     The token term sizes the level, not the envelope's peak. The envelope and the peak
     bound are learned over request rates, and the requests capacity from intervals that
     met the SLO, bursts' mixes included: the headroom for a burst is in requests. The
@@ -152,7 +162,7 @@ def _replicas_for(  # noqa: PLR0917 (the plan, its level, and the two capacities
     GPU-h; 7.00 with the level, code 8.19 -> 7.64, 5 seeds, attainment unchanged).
     """
     by_requests = demand / _serving_rate(cap_rps, None, None, params)[0]
-    at_mix = level / per_replica
+    at_mix = level / per_replica / (1 + rate_tolerance(level, params.rate_window_seconds))
     if by_tokens and at_mix > by_requests:
         return at_mix, True
     return by_requests, False
@@ -590,7 +600,8 @@ def decide(
         token_note = (
             f"; {state.tokens_per_request:.0f} output tokens per request at {tps_now:.0f}"
             f" tokens/s per replica{at_context}: {level:.1f} req/s at this mix need"
-            f" {needed:.2f} replicas"
+            f" {level / per_replica:.2f} replicas, {needed:.2f} net of the rate's"
+            f" {rate_tolerance(level, params.rate_window_seconds):.1%} counting noise"
         )
     backlog_extra, backlog_note = _backlog_replicas(
         waiting, arrival, obs.completion_rate, counts, cap_rps, needed, per_replica, horizon,
@@ -600,7 +611,7 @@ def decide(
         notes.append(backlog_note)
     required = _clamp(math.ceil(needed + backlog_extra - 1e-9), params)
     if required < current:
-        tolerance = scale_down_tolerance(measured, params.rate_window_seconds)
+        tolerance = rate_tolerance(measured, params.rate_window_seconds)
         tolerant = math.ceil((needed + backlog_extra) * (1 + tolerance) - 1e-9)
         if tolerant >= current:
             notes.append(

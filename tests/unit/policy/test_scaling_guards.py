@@ -15,7 +15,7 @@ from forescale.policy import (
     ScalingParameters,
     decide,
 )
-from forescale.policy.deciding import scale_down_tolerance
+from forescale.policy.deciding import rate_tolerance
 
 from .support import observation, run
 
@@ -263,7 +263,7 @@ def test_a_draining_queue_counts_its_holders_from_the_drain() -> None:
     per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
     obs = observation(0.0, 60.0, 16, waiting=33_000.0, completion_rate=80.0)
     decision = decide([obs], PolicyState(), params, ReplicaCounts(16, 16), 0.0)
-    tolerance = 1 + scale_down_tolerance(60.0, params.rate_window_seconds)
+    tolerance = 1 + rate_tolerance(60.0, params.rate_window_seconds)
     assert decision.required_replicas == math.ceil((60.0 / per_replica + 2.0) * tolerance)
     assert "backlog 33000 waiting, draining at 20.0 req/s (2.0 replicas hold it)" in (
         decision.reason
@@ -278,7 +278,7 @@ def test_a_queue_gone_within_the_horizon_asks_only_that_arrivals_and_holders_fit
     it (33,000: 3,667 s) adds its holders to the plan (6.24 + 0.9: 8)."""
     params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
     per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
-    tolerance = 1 + scale_down_tolerance(60.0, params.rate_window_seconds)
+    tolerance = 1 + rate_tolerance(60.0, params.rate_window_seconds)
     warm = run([60.0] * 20, params, replicas=8)[-1]
     counts = ReplicaCounts(8, 8)
     short = observation(300.0, 60.0, 8, waiting=900.0, completion_rate=69.0)
