@@ -29,10 +29,15 @@ def _bursty(steps: int) -> list[float]:
 
 
 def _decisions(
-    rates: list[float], params: ScalingParameters, *, flat_work: bool = False
+    rates: list[float],
+    params: ScalingParameters,
+    *,
+    flat_work: bool = False,
+    fleet: list[int] | None = None,
 ) -> list[tuple[float, int, str]]:
     """(arrival rate, replicas required, reason) per interval, at today's mix, the fleet
-    at what each decision asked (TTFT outside the SLO: the requests capacity stays 12)."""
+    at what each decision asked (TTFT outside the SLO: the requests capacity stays 12);
+    ``fleet`` collects what each decision asked."""
     state, replicas, out = PolicyState(), 4, []
     for step, rate in enumerate(rates):
         now = 15.0 * step
@@ -46,6 +51,8 @@ def _decisions(
         )
         decision = decide([obs], state, params, ReplicaCounts(replicas, replicas), now)
         state, replicas = decision.state, decision.desired_replicas
+        if fleet is not None:
+            fleet.append(replicas)
         assert decision.required_replicas is not None
         out.append((rate, decision.required_replicas, decision.reason))
     return out
@@ -58,17 +65,26 @@ def test_a_bursts_headroom_is_not_multiplied_by_a_heavier_mix() -> None:
     the forecast x the learned envelope (1.31), 128-131 req/s, 10.6-10.9 replicas in
     requests (12 req/s and 4 tolerated waiting per 60 s), and the level's 100 req/s at the
     smoothed mix (259-266 tokens each: the bursts' lighter requests weigh in) 11.0-11.3
-    replicas, 10.9-11.2 net of the rate's 1.3 % counting noise: the fleet asks 11 or 12
-    (and runs 12: the scale-down leaves the same margin). Multiplied, the plan at today's
-    mix asked 15-16. In a burst the arrivals are the level, sized at the smoothed mix
-    (about 260 tokens each: 15)."""
-    decisions = _decisions(_bursty(240), PARAMS, flat_work=True)[-48:]
+    replicas, 10.9-11.2 net of the rate's 1.3 % counting noise: the fleet asks 11 or 12,
+    and never runs fewer than 12 (the scale-down leaves the same margin). Multiplied, the
+    plan at today's mix asked 15-16. In a burst the arrivals are the level, sized at the
+    smoothed mix (about 260 tokens each: 15)."""
+    fleet: list[int] = []
+    decisions = _decisions(_bursty(240), PARAMS, flat_work=True, fleet=fleet)[-48:]
     settled = [  # from the second interval after a burst (the first still reads it)
         replicas
         for (before, _, _), (rate, replicas, _) in pairwise(decisions)
         if rate == before == 100.0
     ]
     assert set(settled) == {11, 12}, settled
+    ran = [  # what the fleet ran after each of those decisions
+        replicas
+        for ((before, _, _), (rate, _, _)), replicas in zip(
+            pairwise(decisions), fleet[-47:], strict=True
+        )
+        if rate == before == 100.0
+    ]
+    assert min(ran) == 12, ran
 
 
 def test_a_lasting_heavier_mix_is_still_sized_by_the_token_term() -> None:
