@@ -133,23 +133,24 @@ def _serving_rate(
     return by_requests, False
 
 
-def _replicas_for(  # noqa: PLR0917 (the plan, its level, and the two capacities)
+def _replicas_for(  # noqa: PLR0917 (the plan, its level, the two capacities, the noise)
     demand: float,
     level: float,
     cap_rps: float,
     per_replica: float,
     by_tokens: bool,
     params: ScalingParameters,
+    tolerance: float,
 ) -> tuple[float, bool]:
     """Replicas for the plan's ``demand`` at the requests capacity, or for its ``level`` at
     the rate today's mix allows (``_serving_rate``) if that is more; and whether it is.
 
     The level's need is a mean measured through the rate's counting noise, so it adds a
-    replica only beyond that noise (``rate_tolerance``; the scale-down leaves the same
-    margin the other way, so a need hovering at a whole number neither adds a replica nor
-    takes one away): conv's 60.2 req/s at its mix read 6.09 replicas and ran a 7th that a
-    rate-target KEDA never ran, both at 100 %. The plan takes no tolerance: it already is
-    the attainment quantile's, set by the knob.
+    replica only beyond that noise (``tolerance``, the level's ``rate_tolerance``; the
+    scale-down leaves the same margin the other way, so a need hovering at a whole number
+    neither adds a replica nor takes one away): conv's 60.2 req/s at its mix read 6.09
+    replicas and ran a 7th that a rate-target KEDA never ran, both at 100 %. The plan
+    takes no tolerance: it already is the attainment quantile's, set by the knob.
 
     The token term sizes the level, not the envelope's peak. The envelope and the peak
     bound are learned over request rates, and the requests capacity from intervals that
@@ -162,7 +163,7 @@ def _replicas_for(  # noqa: PLR0917 (the plan, its level, and the two capacities
     GPU-h; 7.00 with the level, code 8.19 -> 7.64, 5 seeds, attainment unchanged).
     """
     by_requests = demand / _serving_rate(cap_rps, None, None, params)[0]
-    at_mix = level / per_replica / (1 + rate_tolerance(level, params.rate_window_seconds))
+    at_mix = level / per_replica / (1 + tolerance)
     if by_tokens and at_mix > by_requests:
         return at_mix, True
     return by_requests, False
@@ -587,7 +588,10 @@ def decide(
     else:
         demand = level = arrival
         label = f"demand {demand:.1f} req/s"
-    needed, by_tokens = _replicas_for(demand, level, cap_rps, per_replica, by_tokens, params)
+    level_tolerance = rate_tolerance(level, params.rate_window_seconds)
+    needed, by_tokens = _replicas_for(
+        demand, level, cap_rps, per_replica, by_tokens, params, level_tolerance
+    )
     token_note = ""
     if by_tokens and tps_now and state.tokens_per_request:
         context, reference = learning.context(state), learning.reference_context(params)
@@ -601,7 +605,7 @@ def decide(
             f"; {state.tokens_per_request:.0f} output tokens per request at {tps_now:.0f}"
             f" tokens/s per replica{at_context}: {level:.1f} req/s at this mix need"
             f" {level / per_replica:.2f} replicas, {needed:.2f} net of the rate's"
-            f" {rate_tolerance(level, params.rate_window_seconds):.1%} counting noise"
+            f" {level_tolerance:.1%} counting noise"
         )
     backlog_extra, backlog_note = _backlog_replicas(
         waiting, arrival, obs.completion_rate, counts, cap_rps, needed, per_replica, horizon,

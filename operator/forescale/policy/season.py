@@ -342,13 +342,13 @@ def ahead(
         return None, None
     cycles = (pasts[0], pasts[1])
     width = period / slots
-    by_slot = tuple(past.scale for past in cycles if past.scale is not None)
+    known = tuple(past.scale for past in cycles if past.scale is not None)
+    scales = known if len(known) == len(cycles) else None
     top = None
-    if len(by_slot) == len(cycles):
+    if scales is not None:
         highs = tuple(past.highest_from_now for past in cycles)
-        rate = min(high * scale for high, scale in zip(highs, by_slot, strict=True))
-        top = Ceiling(rate, highs, by_slot, _scaled_by(True, width))
-    scales = by_slot if top is not None else None
+        rate = min(high * scale for high, scale in zip(highs, scales, strict=True))
+        top = Ceiling(rate, highs, scales, _scaled_by(True, width))
     return _outlook(cycles, horizon_seconds, window_seconds, level, width, scales), top
 
 
@@ -358,10 +358,11 @@ def _outlook(  # noqa: PLR0917 (the two cycles and what their figures are judged
     window_seconds: float,
     level: float,
     width: float,
-    by_slot: tuple[float, ...] | None,
+    slot_scales: tuple[float, ...] | None,
 ) -> Outlook | None:
-    """The rise both cycles showed beyond their noise, at today's scale ``by_slot`` (None:
-    the last slot not observed in both, today's ``level`` over the mean of now's slot)."""
+    """The rise both cycles showed beyond their noise, at today's scale ``slot_scales``
+    (None: the last slot not observed in both, today's ``level`` over the mean of now's
+    slot)."""
     span = max(width, window_seconds)
     sigmas = _significance(_steps(horizon_seconds, width))
     for past in cycles:
@@ -370,10 +371,11 @@ def _outlook(  # noqa: PLR0917 (the two cycles and what their figures are judged
         noise = math.sqrt((past.now + max(past.best, 0.0)) / span)
         if past.best - past.now <= sigmas * noise:
             return None
-    scales = by_slot or tuple(max(level, 0.0) / past.now for past in cycles)
+    scales = slot_scales or tuple(max(level, 0.0) / past.now for past in cycles)
     rate = min(past.highest * scale for past, scale in zip(cycles, scales, strict=True))
     rises = tuple((past.now, past.highest) for past in cycles)
-    return Outlook(rate, rises, scales, _scaled_by(bool(by_slot), width), cycles[0].best_ahead)
+    by_slot = slot_scales is not None
+    return Outlook(rate, rises, scales, _scaled_by(by_slot, width), cycles[0].best_ahead)
 
 
 def _scaled_by(by_slot: bool, width: float) -> str:
