@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install python-deps system-deps binaries vllm-wheels inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-season clean
+.PHONY: install python-deps system-deps binaries vllm-wheels inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-unseen bench-season clean
 
 install: python-deps system-deps binaries vllm-wheels
 
@@ -112,6 +112,15 @@ bench-holdout: bench-build
 	$(BIN)/python -m forescale.sim.bench_holdout \
 	  $(foreach w,$(HOLDOUT_WINDOWS),out/holdout/$(subst :,-,$(w))) --out out/holdout/holdout.md
 
+# The same sweep on six shapes no round was tuned on (forescale.sim.scenarios_unseen says
+# which and why), 30 minutes each, into out/unseen/, then the targets table:
+# out/unseen/unseen.md (docs/benchmarks/unseen.md). About 10 minutes on 2 cores.
+UNSEEN_SHAPES := sawtooth stairs wave onoff surge mixshift
+bench-unseen: bench-build
+	PYTHONPATH=$(BENCH_BUILD) $(BIN)/forescale bench $(foreach s,$(UNSEEN_SHAPES),--trace $(s)) \
+	  $(BENCH_SWEEP) --scenario-duration 30m --out out/unseen
+	$(BIN)/python -m forescale.sim.bench_holdout out/unseen --heading run --out out/unseen/unseen.md
+
 # The season over whole days: the workday scenario (x5 from 09:00 to 17:00) for 3 days, 2
 # seeds, forescale with and without its daily cycle beside reactive, keda and a fixed fleet,
 # per day (forescale.sim.bench_season says why): out/bench-season/season.md
@@ -121,7 +130,8 @@ bench-season: bench-build
 	  --days 3 --seeds 2 --jobs 2 --out out/bench-season
 
 # Copy the recorded sweep (report, JSONs, figures) from out/bench/ into docs/benchmarks/, and
-# the held-out and season tables (`make bench-holdout`, `make bench-season`) if they were run.
+# the held-out, unseen-shape and season tables (`make bench-holdout`, `make bench-unseen`,
+# `make bench-season`) if they were run.
 bench-docs:
 	test -f out/bench/report.md
 	mkdir -p docs/benchmarks
@@ -130,6 +140,7 @@ bench-docs:
 	if [ -f out/bench/decision-latency.json ]; then \
 	  cp out/bench/decision-latency.json docs/benchmarks/; fi
 	if [ -f out/holdout/holdout.md ]; then cp out/holdout/holdout.md docs/benchmarks/; fi
+	if [ -f out/unseen/unseen.md ]; then cp out/unseen/unseen.md docs/benchmarks/; fi
 	if [ -f out/bench-season/season.md ]; then cp out/bench-season/season.md docs/benchmarks/; fi
 
 clean:

@@ -64,7 +64,8 @@ def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> 
     "traces",
     multiple=True,
     required=True,
-    help="Trace file (CSV/JSONL) or scenario (steady, step, ramp, flash, flash2, diurnal). "
+    help="Trace file (CSV/JSONL) or scenario (steady, step, ramp, flash, flash2, diurnal; "
+    "recurring, workday; the held-out sawtooth, stairs, wave, onoff, surge, mixshift). "
     "Repeatable.",
 )
 @click.option(

@@ -66,10 +66,11 @@ def _point(point: Mapping[str, Any] | None, name: str = "") -> str:
     return f"{where} {point['knob_value']:g}: {_figures(point)}"
 
 
-def markdown(table: Sequence[HoldoutRow]) -> str:
-    """The table ``make bench-holdout`` writes (attainment / GPU-hours, means over seeds)."""
+def markdown(table: Sequence[HoldoutRow], heading: str = "window") -> str:
+    """The table ``make bench-holdout`` writes (attainment / GPU-hours, means over seeds);
+    ``heading`` names the first column (``make bench-unseen``: one run, "run")."""
     lines = [
-        "| window | trace | forescale default | x oracle | forescale cheapest at target"
+        f"| {heading} | trace | forescale default | x oracle | forescale cheapest at target"
         " | cheapest peer at target | peer points beating every forescale point |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -103,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("runs", nargs="+", help="output directories of `forescale bench`")
     parser.add_argument("--out", type=Path, help="write the table here (default: stdout)")
+    parser.add_argument(
+        "--heading", default="window", help="the first column's heading (default: window)"
+    )
     args = parser.parse_args(argv)
     table: list[HoldoutRow] = []
     for directory in args.runs:
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         frontier = json.loads(path.read_text())
         table += rows(window_label(directory), frontier, FORESCALE_KNOB.default)
-    text = markdown(table)
+    text = markdown(table, args.heading)
     if args.out:
         args.out.write_text(text)
     else:

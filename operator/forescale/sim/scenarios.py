@@ -23,6 +23,9 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
   CRD's default period. Run it over several days (``--scenario-duration 72h``): a season
   needs two cycles, and the burst envelope's 6 h memory has forgotten yesterday's 09:00 by
   today's.
+
+``scenarios_unseen`` adds six shapes no round was tuned on (``make bench-unseen``), one of
+them with a shift of the request mix rather than the rate.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from forescale.sim import scenarios_unseen
 from forescale.sim.replica_calibration import chat_workload
 from forescale.sim.traces import FloatArray, Trace
 
@@ -112,6 +116,7 @@ SCENARIOS: dict[str, Shape] = {
     "diurnal": _diurnal,
     "recurring": _recurring,
     "workday": _workday,
+    **scenarios_unseen.SHAPES,
 }
 
 
@@ -141,9 +146,14 @@ def synthesize(
     arrivals = np.sort(np.repeat(seconds, counts) + rng.random(int(counts.sum())))
     sizes = mix if mix is not None and len(mix) else default_mix(seed)
     pick = rng.integers(0, len(sizes), len(arrivals))
+    outputs = sizes.output_tokens[pick]
+    if name in scenarios_unseen.OUTPUT_SHIFTS:
+        share, factor = scenarios_unseen.OUTPUT_SHIFTS[name]
+        shifted = arrivals >= share * duration
+        outputs = np.where(shifted, np.round(outputs * factor), outputs).astype(outputs.dtype)
     return Trace(
         name=name,
         arrivals=arrivals,
         prompt_tokens=sizes.prompt_tokens[pick],
-        output_tokens=sizes.output_tokens[pick],
+        output_tokens=outputs,
     )
