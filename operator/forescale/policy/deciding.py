@@ -564,7 +564,6 @@ def decide(
             noise=math.sqrt(
                 2 * _climb_variance(state, obs.timestamp, horizon, params.rate_window_seconds)
             ),
-            watched_since=state.first_observation_at,
         )
         plan = planning.predictive(
             arrival,

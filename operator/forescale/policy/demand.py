@@ -106,7 +106,6 @@ def peak_bound(
     *,
     remembered_peak: float = 0.0,
     noise: float = 0.0,
-    watched_since: float | None = None,
 ) -> PeakBound | None:
     """Bound on planned demand from (time, rate) ``history`` (which includes ``at``).
 
@@ -115,20 +114,23 @@ def peak_bound(
     remembered at least one horizon ago (``history`` holds (time, arrival rate, remembered
     peak then), so a burst that returns to a known peak adds no rise), the room a spike's
     fast path has above the limit. ``noise`` is the standard deviation of the difference
-    of two readings of the rate (``deciding``). None (no bound) while no observation is a
-    horizon old yet, i.e. while the policy has watched (since ``watched_since``) for less
-    than a horizon.
+    of two readings of the rate (``deciding``). None (no bound) only without any reading.
 
-    A horizon that grew longer than the history kept for the last one (a slower cold start
-    just learned) leaves no reading a horizon old although the policy has watched for
-    longer: the oldest reading kept is then the nearest to a horizon ago there is. Without
-    it the bound vanished for a few intervals, and the envelope learned on a climb planned
-    unbounded (diurnal, seed 3: the horizon grew from 199 to 273 s and 476.6 req/s asked 12
-    replicas for a need of 6).
+    With no reading a horizon old, the oldest reading kept is the nearest to a horizon ago
+    there is. That happens in two ways, and both planned unbounded before:
+
+    * A horizon that grew longer than the history kept for the last one (a slower cold
+      start just learned): the envelope learned on a climb planned 476.6 req/s, 12
+      replicas for a need of 6 (diurnal, seed 3: the horizon grew from 199 to 273 s).
+    * A deployment watched for less than a horizon: the forecaster's first trend, fitted
+      to a burst's edge just after its warm-up, planned 829 req/s, the maximum of 16
+      replicas, for a burst of 272 (the held-out ``onoff`` shape, seed 0), held for the
+      scale-down's 300 s. From its oldest reading the young deployment's bound is the peak
+      seen + margin, and a burst's edge is no climb that held, as for an older one.
     """
     older = [entry for entry in history if entry[0] <= at - horizon]
     if not older:
-        if not history or watched_since is None or watched_since > at - horizon:
+        if not history:
             return None
         older = [min(history)]
     peak = max([arrival, remembered_peak, *(rate for _, rate, _ in history)])

@@ -42,10 +42,28 @@ def test_the_bound_is_peak_plus_margin_and_a_rise_is_room_for_a_spike() -> None:
     assert remembered is not None and remembered.peak == 500.0
 
 
-def test_no_bound_without_a_sample_a_horizon_old() -> None:
-    assert (
-        peak_bound([(200.0, 10.0, 10.0), (300.0, 20.0, 20.0)], 20.0, 300.0, 240.0, PARAMS) is None
-    )
+def test_a_young_deployment_is_bounded_from_its_oldest_reading() -> None:
+    # Watched for 100 s of a 240 s horizon: the oldest reading stands for a horizon ago.
+    bound = peak_bound([(200.0, 10.0, 10.0), (300.0, 20.0, 20.0)], 20.0, 300.0, 240.0, PARAMS)
+    assert bound is not None
+    assert (bound.peak, bound.rise, bound.earlier) == (20.0, 10.0, 10.0)
+    assert bound.limit == pytest.approx(22.0)
+    assert peak_bound([], 20.0, 300.0, 240.0, PARAMS) is None  # nothing read at all
+
+
+def test_a_burst_edge_just_after_the_warm_up_is_not_extrapolated_to_the_maximum() -> None:
+    """A new deployment whose first burst comes as the forecaster finishes warming up: the
+    trend fitted to the burst's edge is no climb that held. Unbounded, it planned 829 req/s
+    (16 replicas, the maximum) for a burst of 272 on the held-out ``onoff`` shape."""
+    params = ScalingParameters(min_replicas=1, max_replicas=16, capacity_requests_per_second=35.7)
+    # The onoff shape's first decisions (seed 0): a lull at 41 req/s, then the burst's edge
+    # through the 60 s rate window, reaching the burst's 272 req/s at the 8th sample.
+    rates = [40.0, 41.0, 42.0, 41.0, 41.0, 41.0, 40.6, 55.3, 134.2, 210.9, 271.5, 272.3, 272.0]
+    decisions = run(rates, params, replicas=9)
+    first = next(d for d in decisions if "forecaster warming up" not in d.reason)
+    assert first.forecast_requests_per_second is not None
+    assert first.forecast_requests_per_second <= 272.3 * 1.1 + 1e-6, first.reason
+    assert max(d.desired_replicas for d in decisions) <= 9, [d.reason for d in decisions]
 
 
 def test_bursts_are_provisioned_at_their_peak_and_not_beyond() -> None:
@@ -287,13 +305,10 @@ def test_a_spike_is_sized_by_the_arrivals_the_queue_shows() -> None:
 def test_a_horizon_longer_than_the_history_kept_measures_from_the_oldest_reading() -> None:
     # Kept for a 240 s horizon (+ a minute); a slower cold start just learned makes it 300 s.
     history = [(float(t), 100.0, 100.0) for t in range(75, 361, 15)]
-    assert peak_bound(history, 100.0, 360.0, 300.0, PARAMS) is None  # as if just started
-    bound = peak_bound(history, 100.0, 360.0, 300.0, PARAMS, watched_since=0.0)
+    bound = peak_bound(history, 100.0, 360.0, 300.0, PARAMS)
     assert bound is not None
     assert (bound.peak, bound.rise, bound.earlier) == (100.0, 0.0, 100.0)
     assert bound.limit == pytest.approx(110.0)
-    # Watched for less than a horizon: no reading can be a horizon old, no bound yet.
-    assert peak_bound(history, 100.0, 360.0, 300.0, PARAMS, watched_since=100.0) is None
     # Back after a gap longer than the history kept (metrics were down): only the current
     # reading is left, and the remembered peak still bounds.
     after_gap = peak_bound(
@@ -303,7 +318,6 @@ def test_a_horizon_longer_than_the_history_kept_measures_from_the_oldest_reading
         300.0,
         PARAMS,
         remembered_peak=200.0,
-        watched_since=0.0,
     )
     assert after_gap is not None
     assert (after_gap.peak, after_gap.rise) == (200.0, 0.0)
