@@ -5,7 +5,8 @@ sweep's eight inputs were each diagnosed in the policy's decision logs round aft
 (docs/benchmarks.md, "what was tuned on what"), and the held-out windows are the same two
 services. These six shapes were written down, parameters included, in one commit before
 their first run (docs/benchmarks.md says which), and the results were recorded as they came:
-a later change that is diagnosed on them makes them seen, and the docs must then say so.
+a later change that is diagnosed on them makes them seen, and the docs must then say so
+(``onoff`` is: round 15's bound for a young deployment was found in its decision log).
 
 Each is a rate curve with peak 1 over its duration, as ``scenarios``' are (that module
 synthesizes them the same way), chosen for what real services show and the sweep lacks:
@@ -15,7 +16,7 @@ synthesizes them the same way), chosen for what real services show and the sweep
 * ``stairs``: 25 % rising to 50, 75 and 100 % at each quarter of the duration: steps of
   1.33-2x, smaller than ``step``'s 5x (near a spike test's thresholds, not far beyond).
 * ``wave``: three cycles of a sine from 20 % to the peak: ``diurnal`` three times faster,
-  so a cycle is about three cold starts from trough to peak.
+  so a 10-minute cycle rises from trough to peak in under two cold starts.
 * ``onoff``: bursts at the peak of 30-120 s, between lulls at 15 % of 60-240 s (a fixed,
   seeded schedule): bursty like the Azure code trace but synthetic, longer bursts.
 * ``surge``: 30 % until a third of the duration, a climb to the peak over 3 minutes (one
