@@ -30,13 +30,10 @@ synthesizes them the same way), chosen for what real services show and the sweep
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from forescale.sim.traces import FloatArray
-
-Shape = Callable[[FloatArray, float], FloatArray]
 
 #: Cycles of ``sawtooth`` and ``wave`` in their duration.
 CYCLES = 3
@@ -61,16 +58,21 @@ def _wave(t: FloatArray, duration: float) -> FloatArray:
     return 0.6 - 0.4 * np.cos(2 * math.pi * t / period)
 
 
-def _onoff(t: FloatArray, duration: float) -> FloatArray:
+def onoff_bursts(duration: float) -> list[tuple[float, float]]:
+    """``onoff``'s (start, end) of each burst: a fixed schedule, the same every run."""
     rng = np.random.default_rng(ONOFF_SCHEDULE_SEED)
-    edges: list[tuple[float, float]] = []
+    bursts: list[tuple[float, float]] = []
     at = float(rng.uniform(60.0, 240.0))
     while at < duration:
         length = float(rng.uniform(30.0, 120.0))
-        edges.append((at, at + length))
+        bursts.append((at, at + length))
         at += length + float(rng.uniform(60.0, 240.0))
+    return bursts
+
+
+def _onoff(t: FloatArray, duration: float) -> FloatArray:
     on = np.zeros_like(t, dtype=bool)
-    for start, end in edges:
+    for start, end in onoff_bursts(duration):
         on |= (t >= start) & (t < end)
     return np.where(on, 1.0, 0.15)
 
@@ -85,7 +87,7 @@ def _flat_half(t: FloatArray, duration: float) -> FloatArray:
     return np.full_like(t, 0.5)
 
 
-SHAPES: dict[str, Shape] = {
+SHAPES = {
     "sawtooth": _sawtooth,
     "stairs": _stairs,
     "wave": _wave,

@@ -70,21 +70,18 @@ def test_a_bursts_headroom_is_not_multiplied_by_a_heavier_mix() -> None:
     plan at today's mix asked 15-16. In a burst the arrivals are the level, sized at the
     smoothed mix (about 260 tokens each: 15)."""
     fleet: list[int] = []
-    decisions = _decisions(_bursty(240), PARAMS, flat_work=True, fleet=fleet)[-48:]
-    settled = [  # from the second interval after a burst (the first still reads it)
-        replicas
-        for (before, _, _), (rate, replicas, _) in pairwise(decisions)
-        if rate == before == 100.0
-    ]
-    assert set(settled) == {11, 12}, settled
-    ran = [  # what the fleet ran after each of those decisions
-        replicas
-        for ((before, _, _), (rate, _, _)), replicas in zip(
-            pairwise(decisions), fleet[-47:], strict=True
+    decisions = _decisions(_bursty(240), PARAMS, flat_work=True, fleet=fleet)
+    # From the second interval after a burst (the first still reads it): what each
+    # decision asked, and what the fleet then ran.
+    settled = [
+        (required, ran)
+        for ((before, _, _), _), ((rate, required, _), ran) in pairwise(
+            list(zip(decisions, fleet, strict=True))[-48:]
         )
         if rate == before == 100.0
     ]
-    assert min(ran) == 12, ran
+    assert {required for required, _ in settled} == {11, 12}, settled
+    assert min(ran for _, ran in settled) == 12, settled
 
 
 def test_a_lasting_heavier_mix_is_still_sized_by_the_token_term() -> None:

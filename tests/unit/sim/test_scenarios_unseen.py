@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -36,13 +38,17 @@ def test_the_stairs_rise_by_a_quarter_of_the_peak_each_quarter() -> None:
 
 
 def test_onoff_bursts_last_half_a_minute_to_two_minutes() -> None:
+    bursts = scenarios_unseen.onoff_bursts(DURATION)
+    lengths = [end - start for start, end in bursts]
+    lulls = [later[0] - earlier[1] for earlier, later in pairwise(bursts)]
+    assert len(bursts) >= 5
+    assert min(lengths) >= 30 and max(lengths) <= 120
+    assert min(lulls) >= 60 and max(lulls) <= 240
     curve = scenarios.shape("onoff")(SECONDS, DURATION)
-    on = curve == 1.0
-    edges = np.flatnonzero(np.diff(on.astype(int)))
-    lengths = np.diff(edges)[::2] if on[edges[0] + 1] else np.diff(edges)[1::2]
-    assert len(lengths) >= 5
-    assert lengths.min() >= 30 and lengths.max() <= 120
     assert set(np.unique(curve)) == {0.15, 1.0}
+    assert (curve == 1.0).sum() == pytest.approx(
+        sum(min(e, DURATION) - s for s, e in bursts), abs=len(bursts)
+    )
 
 
 def test_the_surge_climbs_over_one_cold_start_and_holds() -> None:
