@@ -174,12 +174,31 @@ def _aside(notes: Sequence[str]) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
+def _queue_holders(holders: int, previous: Observation | None, obs: Observation) -> int:
+    """The replicas that were serving while the waiting queue grew: the most that can hold it.
+
+    The router assigns each request at arrival, so a queue stays on the replicas it grew on;
+    a replica Ready after it stopped growing takes arrivals and holds none of it. The count
+    is kept while the queue lasts and grows with it: each interval in which the queue grew
+    adds the replicas serving through that interval (those at both ends of it). Without an
+    earlier reading every serving replica may hold part of it.
+    """
+    waiting = obs.waiting or 0.0
+    if waiting <= 0:
+        return 0
+    if previous is not None and previous.waiting is not None and waiting > previous.waiting:
+        return max(holders, min(previous.replicas_reporting, obs.replicas_reporting))
+    return holders or obs.replicas_reporting
+
+
 def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's figures)
     waiting: float,
     arrival: float,
     completions: float | None,
     counts: ReplicaCounts,
     cap_rps: float,
+    drain_rps: float,
+    holders: int,
     needed: float,
     per_replica: float,
     horizon: float,
@@ -191,36 +210,40 @@ def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's 
     The queue is pinned to the replicas that hold it (the router assigns at arrival): new
     replicas drain it only by taking the arrivals off them, so at most one new replica per
     holder helps, however long the queue (asking more held 16 replicas for a one-minute
-    need of 7 on a step). While the queue builds, any Ready replica may hold part of it;
-    Ready replicas the arrivals leave spare already take the arrivals off the holders (the
-    router sends each request to the least loaded), so new replicas add nothing the spare
-    ones do not (flash: 9 Ready for 180 req/s, 4 of them spare, and a pinned queue on the
-    3 old ones asked 4 more, Ready after the crowd).
+    need of 7 on a step). While the queue builds, any replica serving while it grew may
+    hold part of it (``holders``, ``_queue_holders``), none that became Ready after: a
+    step's queue built on 2 replicas, and counting the 10 that joined once it had stopped
+    growing asked 16 replicas for a need of 9 and 2 holders. Ready replicas the arrivals
+    leave spare already take the arrivals off the holders (the router sends each request
+    to the least loaded), so new replicas add nothing the spare ones do not (flash: 9
+    Ready for 180 req/s, 4 of them spare, and a pinned queue on the 3 old ones asked 4
+    more, Ready after the crowd).
 
     Once it drains (completions above arrivals), the drain itself counts the holders: each
-    works its own queue at about one replica's capacity and takes no arrivals, so the
-    queue shrinks by holders x capacity (step: 12-16 Ready drained 33,000 requests at
-    75-80 req/s, two replicas' worth, whether 12 or 16 were Ready; never more holders than
-    drain what is left within ``backlog_drain_seconds``). The holders are busy now; the
-    plan (``needed``) is for the peak within the horizon. A queue that will be gone before
-    the horizon ends asks only that today's arrivals and the holders fit together; one
-    that outlasts it keeps its holders out of the plan's fleet too. The drain counts the
-    holders only while at least one Ready replica is spare for the arrivals: on a
-    saturated fleet every replica takes arrivals and may hold part of the queue, the
-    drain understates them, and the rule while it builds holds (counted from the drain
-    there too, `reactive` on ramp at 1.0 lost 2.0 points and on diurnal 1.5).
+    works its own queue at a saturated replica's throughput (``drain_rps``) and takes no
+    arrivals, so the queue shrinks by holders x that throughput (step: 12-16 Ready drained
+    33,000 requests at 75-80 req/s, two replicas' worth, whether 12 or 16 were Ready; never
+    more holders than drain what is left within ``backlog_drain_seconds``). The holders
+    are busy now; the plan (``needed``) is for the peak within the horizon. A queue that
+    will be gone before the horizon ends asks only that today's arrivals and the holders
+    fit together; one that outlasts it keeps its holders out of the plan's fleet too. The
+    drain counts the holders only while at least one Ready replica is spare for the
+    arrivals: on a saturated fleet every replica takes arrivals and may hold part of the
+    queue, the drain understates them, and the rule while it builds holds (counted from
+    the drain there too, `reactive` on ramp at 1.0 lost 2.0 points and on diurnal 1.5).
     """
-    backlog = min(waiting / (cap_rps * params.backlog_drain_seconds), float(counts.ready))
+    held_by = min(counts.ready, holders)
+    backlog = min(waiting / (drain_rps * params.backlog_drain_seconds), float(held_by))
     spare = max(0.0, counts.ready - arrival / cap_rps)
     if completions is not None and completions > arrival and spare >= 1.0:
         drain = completions - arrival
-        holders = min(drain / cap_rps, backlog)
+        working = min(drain / drain_rps, backlog)
         note = f"backlog {waiting:.0f} waiting, draining at {drain:.1f} req/s"
-        note += f" ({holders:.1f} replicas hold it)"
+        note += f" ({working:.1f} replicas hold it)"
         if waiting / drain <= horizon:
             note += f", gone within the {horizon:.0f} s horizon"
-            return max(0.0, arrival / per_replica + holders - needed), note
-        return holders, note
+            return max(0.0, arrival / per_replica + working - needed), note
+        return working, note
     return max(0.0, backlog - counts.pending - spare), f"backlog {waiting:.0f} waiting"
 
 
@@ -514,6 +537,8 @@ def decide(
     seasonal: Seasonal | None = None
     if state.last_observation_at is None or obs.timestamp > state.last_observation_at:
         state, seasonal = _absorb(state, obs, arrival, counts, params, smooth)
+        previous = observations[-2] if len(observations) > 1 else None
+        state = replace(state, queue_holders=_queue_holders(state.queue_holders, previous, obs))
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
         return hold(
@@ -607,8 +632,9 @@ def decide(
             f" {level_tolerance:.1%} counting noise"
         )
     backlog_extra, backlog_note = _backlog_replicas(
-        waiting, arrival, obs.completion_rate, counts, cap_rps, needed, per_replica, horizon,
-        params,
+        waiting, arrival, obs.completion_rate, counts, cap_rps,
+        learning.drain_rate(state, params) or cap_rps, state.queue_holders, needed, per_replica,
+        horizon, params,
     )  # fmt: skip
     if backlog_extra > 0:
         notes.append(backlog_note)

@@ -1,13 +1,22 @@
 """Online learning of what the policy cannot be told reliably: capacity and cold start.
 
 Capacity. A spec's capacity seed is a guess made on another GPU, model version or request
-mix. The only honest measurement of what one replica sustains is its throughput while it is
-saturated: the queue has been building for a whole rate window with every Ready replica busy
-and no replica joining or leaving. Such an interval gives a *point* sample (smoothed in with
-an EWMA). Unsaturated intervals that meet the TTFT SLO give a *lower bound*: replicas that
-served X req/s within SLO can serve at least X. The policy is usually not saturated (that
-is its goal), so the estimate moves mostly upward from a conservative seed and downward only
-when the fleet really was overrun.
+mix; what the policy sizes by is the rate at which one replica still meets the TTFT SLO.
+Two kinds of interval bound it. Unsaturated intervals that meet the SLO give a *lower
+bound*: replicas that served X req/s within it can serve at least X. Saturated intervals
+(the queue building for a whole rate window with every Ready replica busy and no replica
+joining or leaving) measure a replica's throughput, which is an *upper bound*: no replica
+serves more within the SLO than it completes at all. It is not the rate within the SLO
+itself: a saturated replica runs a full batch, and its throughput is above the rate at
+which its queue stays short (the replica model: 38-40 req/s saturated on the chat mix
+against 35.7 within the SLO). Smoothing saturated samples into the capacity raised it
+to 39 on the held-out ``stairs`` shape, and the next step found 5 replicas where 6 were
+needed (stairs 71.30 -> 83.47 %, mixshift 68.65 -> 72.58 % as a bound, docs/policy.md
+round 16). So a saturated sample only ever lowers the capacity, at once: a mix whose
+outputs doubled shows its halved capacity within a minute of saturating, not over the
+2.5 minutes an average took. The throughput itself is kept apart
+(``saturated_requests_per_second``, smoothed): it is the rate at which a replica works
+off a queue it holds (``deciding``'s backlog term).
 
 Context. Output tokens are not all alike: a decoding sequence holds its prompt and what it
 has generated so far in the KV cache, and each decode step reads all of it. With continuous
@@ -37,7 +46,7 @@ from forescale.metrics.observation import Observation
 from forescale.policy.parameters import ReplicaCounts, ScalingParameters
 from forescale.policy.state import STARTUP_SAMPLES, PolicyState
 
-#: Weight of a new saturated capacity sample.
+#: Weight of a new saturated throughput sample.
 CAPACITY_SMOOTHING = 0.3
 #: Weight of a new tokens-per-request sample.
 TOKENS_SMOOTHING = 0.05
@@ -47,6 +56,10 @@ STARTUP_PERCENTILE = 0.9
 
 def _ewma(old: float | None, sample: float, weight: float) -> float:
     return sample if old is None else (1 - weight) * old + weight * sample
+
+
+def _at_most(old: float | None, bound: float) -> float:
+    return bound if old is None else min(old, bound)
 
 
 def percentile(values: tuple[float, ...], q: float) -> float:
@@ -78,6 +91,12 @@ def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | Non
     rps = state.capacity_requests_per_second or params.capacity_requests_per_second
     tps = state.capacity_tokens_per_second or params.capacity_tokens_per_second
     return rps, tps
+
+
+def drain_rate(state: PolicyState, params: ScalingParameters) -> float | None:
+    """Requests/s one replica completes while saturated (working a queue): learned from
+    saturated intervals, else the capacity within the SLO (the lower of the two)."""
+    return state.saturated_requests_per_second or capacity(state, params)[0]
 
 
 def reference_context(params: ScalingParameters) -> float | None:
@@ -187,13 +206,16 @@ def learn(
         and (obs.arrival_rate or 0.0) >= (completions or 0.0)
     )
     since, since_ready = state.saturated_since, state.saturated_ready
+    drain = state.saturated_requests_per_second
     if saturated:
         if since is None or since_ready != counts.ready:
             since, since_ready = obs.timestamp, counts.ready
         elif obs.timestamp - since >= params.saturation_min_seconds and completions:
-            rps = _ewma(rps, completions / serving, CAPACITY_SMOOTHING)
+            sample = completions / serving
+            drain = _ewma(drain_rate(state, params), sample, CAPACITY_SMOOTHING)
+            rps = _at_most(rps, sample)
             if obs.generation_token_rate:
-                tps = _ewma(tps, obs.generation_token_rate / serving * factor, CAPACITY_SMOOTHING)
+                tps = _at_most(tps, obs.generation_token_rate / serving * factor)
     else:
         since, since_ready = None, 0
         within_slo = (
@@ -219,6 +241,7 @@ def learn(
         completion_rate=completion_rate,
         capacity_requests_per_second=rps,
         capacity_tokens_per_second=tps,
+        saturated_requests_per_second=drain,
         saturated_since=since,
         saturated_ready=since_ready,
     )

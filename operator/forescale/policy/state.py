@@ -44,10 +44,14 @@ class PolicyState:
     remembered_peak: float | None = None
     """Highest arrival rate seen, decaying with the memory half-life: the plan's bound."""
     capacity_requests_per_second: float | None = None
-    """Learned saturated throughput of one replica (requests/s)."""
+    """Learned rate one replica serves within the SLO (requests/s): raised by load served
+    within it, lowered by a saturated replica's throughput (``learning``)."""
     capacity_tokens_per_second: float | None = None
-    """Learned saturated throughput of one replica (generated tokens/s), at the context of the
-    load test that seeded it (``learning.context_factor``)."""
+    """The same in generated tokens/s, at the context of the load test that seeded it
+    (``learning.context_factor``)."""
+    saturated_requests_per_second: float | None = None
+    """Learned throughput of one saturated replica (requests/s): how fast it works off a
+    queue it holds."""
     tokens_per_request: float | None = None
     """Smoothed generated tokens per request (converts a request forecast to tokens)."""
     prompt_tokens_per_request: float | None = None
@@ -56,6 +60,9 @@ class PolicyState:
     """Smoothed completion rate (requests/s): the weight of ``tokens_per_request``."""
     saturated_since: float | None = None
     saturated_ready: int = 0
+    queue_holders: int = 0
+    """Replicas that were serving while the waiting queue grew, the most that hold it (0: no
+    queue; ``deciding._queue_holders``)."""
     startup_seconds: tuple[float, ...] = ()
     recommendations: tuple[tuple[float, int], ...] = ()
     """(time, replicas) recommended within the scale-down stabilization window."""
@@ -78,11 +85,13 @@ class PolicyState:
             "remembered_peak": self.remembered_peak,
             "capacity_requests_per_second": self.capacity_requests_per_second,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
+            "saturated_requests_per_second": self.saturated_requests_per_second,
             "tokens_per_request": self.tokens_per_request,
             "prompt_tokens_per_request": self.prompt_tokens_per_request,
             "completion_rate": self.completion_rate,
             "saturated_since": self.saturated_since,
             "saturated_ready": self.saturated_ready,
+            "queue_holders": self.queue_holders,
             "startup_seconds": list(self.startup_seconds),
             "recommendations": [[t, n] for t, n in self.recommendations],
             "scale_ups": [[t, n] for t, n in self.scale_ups],
@@ -112,12 +121,15 @@ class PolicyState:
                 remembered_peak=_optional(data, "remembered_peak"),
                 capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
                 capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
+                saturated_requests_per_second=_optional(data, "saturated_requests_per_second"),
                 tokens_per_request=_optional(data, "tokens_per_request"),
                 # Absent in states written before it existed: learned again.
                 prompt_tokens_per_request=_optional(data, "prompt_tokens_per_request"),
                 completion_rate=_optional(data, "completion_rate"),
                 saturated_since=_optional(data, "saturated_since"),
                 saturated_ready=int(_required(data, "saturated_ready")),
+                # Absent in states written before it existed: no queue known.
+                queue_holders=int(_optional(data, "queue_holders") or 0),
                 startup_seconds=tuple(_floats(data, "startup_seconds")),
                 recommendations=_pairs(data, "recommendations"),
                 scale_ups=_pairs(data, "scale_ups"),

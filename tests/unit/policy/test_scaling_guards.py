@@ -237,6 +237,45 @@ def test_a_backlog_asks_at_most_one_new_replica_per_replica_holding_it() -> None
     assert decision.required_replicas == math.ceil(80.0 / per_replica) + 2
 
 
+def test_replicas_ready_after_the_queue_stopped_growing_hold_none_of_it() -> None:
+    """A queue of 10,000 built on 2 replicas. 10 more are Ready and the queue shrinks: they
+    take the arrivals (80 req/s need 8 at 10 each) and hold none of it, so the 2 holders
+    are what the queue keeps busy, and the 4 spare cover them: 8 (9 with the scale-down's
+    tolerance), not the 16 of one holder per Ready replica (a step's queue built on 2
+    replicas asked 16 for a need of 9)."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    per_replica = 10.0 + params.slo_queue_per_replica / params.rate_window_seconds
+    built = observation(0.0, 80.0, 2, waiting=10_000.0, completion_rate=20.0)
+    first = decide([built], PolicyState(), params, ReplicaCounts(2, 2), 0.0)
+    joined = observation(15.0, 80.0, 12, waiting=9_500.0, completion_rate=80.0)
+    after = decide([built, joined], first.state, params, ReplicaCounts(12, 12), 15.0)
+    assert (first.state.queue_holders, after.state.queue_holders) == (2, 2)
+    tolerance = 1 + rate_tolerance(80.0, params.rate_window_seconds)
+    assert after.required_replicas == math.ceil(80.0 / per_replica * tolerance) == 9
+    assert "backlog" not in after.reason
+
+
+def test_a_queue_is_held_by_the_replicas_serving_through_an_interval_it_grew_in() -> None:
+    """The queue grew from 10,000 to 12,000 while 2 replicas served and 10 joined: the 10
+    were not there through the interval, so 2 hold it. Growing again with all 12 serving
+    through the next interval, any of the 12 may; once it is gone, none does."""
+    params = ScalingParameters(max_replicas=40, capacity_requests_per_second=10.0)
+    readings = [
+        (observation(0.0, 80.0, 2, waiting=10_000.0, completion_rate=20.0), 2),
+        (observation(15.0, 80.0, 12, waiting=12_000.0, completion_rate=80.0), 2),
+        (observation(30.0, 130.0, 12, waiting=14_000.0, completion_rate=120.0), 12),
+        (observation(45.0, 80.0, 12, waiting=0.0, completion_rate=80.0), 0),
+    ]
+    holders = []
+    state, seen = PolicyState(), []
+    for obs, _ in readings:
+        counts = ReplicaCounts(obs.replicas_reporting, obs.replicas_reporting)
+        state = decide([*seen[-1:], obs], state, params, counts, obs.timestamp).state
+        seen.append(obs)
+        holders.append(state.queue_holders)
+    assert holders == [expected for _, expected in readings]
+
+
 def test_spare_ready_replicas_count_against_the_backlog_term() -> None:
     """9 Ready replicas at 10 req/s each for 50 req/s of arrivals leave 4 spare: they
     already take the arrivals off the replicas holding a 10,000-request queue, so of the
