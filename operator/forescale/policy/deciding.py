@@ -244,7 +244,10 @@ def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's 
             note += f", gone within the {horizon:.0f} s horizon"
             return max(0.0, arrival / per_replica + working - needed), note
         return working, note
-    return max(0.0, backlog - counts.pending - spare), f"backlog {waiting:.0f} waiting"
+    note = f"backlog {waiting:.0f} waiting"
+    if held_by < counts.ready:
+        note += f" on the {held_by} replicas that served while it grew"
+    return max(0.0, backlog - counts.pending - spare), note
 
 
 def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)

@@ -10,6 +10,9 @@ What it models (vLLM V1 continuous batching, simplified):
 * FIFO waiting queue. The head is admitted when fewer than ``max_num_seqs`` requests are
   running and the KV cache has room for its prompt + output tokens (reserved up front, so
   there are no preemptions; a request never larger than the cache is refused at submit).
+  vLLM admits on the prompt's blocks and preempts when decoding runs out; on the benchmark's
+  mixes the slots or compute bind first, so the two admit alike up to saturation
+  (``kv_blocked`` counts where they would not; docs/replica-model.md).
 * Prefill runs as one *mixed* engine step that also advances every decoding sequence by one
   token per chunk (chunked prefill): its length is ``chunks * step(batch)`` plus
   ``prefill_seconds_per_token * prompt tokens``, where the admitted group's prompt tokens
@@ -106,6 +109,7 @@ class ReplicaEngine:
         "_sum_prompt",
         "_waiting",
         "finished_count",
+        "kv_blocked",
         "next_at",
         "now",
         "profile",
@@ -123,6 +127,10 @@ class ReplicaEngine:
         self._batched_tokens = profile.max_num_batched_tokens
         self.now = now
         self.finished_count = 0
+        self.kv_blocked = 0
+        """Admission attempts the reservation of prompt + output stopped while a sequence
+        slot was free: where the model departs from vLLM, which admits on the prompt's
+        blocks and preempts later (docs/replica-model.md)."""
         self.prompt_tokens_total = 0
         self._completed_generation = 0
         self._waiting: deque[SimRequest] = deque()
@@ -263,6 +271,7 @@ class ReplicaEngine:
             head = waiting[0]
             need = head.prompt_tokens + head.output_tokens
             if need > free:
+                self.kv_blocked += 1
                 break
             if group and prompt + head.prompt_tokens > batched:
                 break

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,7 +63,8 @@ class ReplicaCapacity:
         return rate, rate * self.mean_prompt_tokens, rate * self.mean_output_tokens
 
 
-def _mix(trace: Trace, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+def draw_mix(trace: Trace, count: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """``count`` (prompt, output) token pairs drawn from ``trace``: the load test's requests."""
     if len(trace) == 0:
         raise ValueError("cannot size replicas for an empty request mix")
     index = rng.integers(0, len(trace), count)
@@ -71,7 +73,8 @@ def _mix(trace: Trace, count: int, rng: np.random.Generator) -> list[tuple[int, 
     )
 
 
-def _burst(profile: ReplicaProfile, mix: list[tuple[int, int]]) -> tuple[float, float]:
+def saturated_rates(profile: ReplicaProfile, mix: list[tuple[int, int]]) -> tuple[float, float]:
+    """(requests/s, generated tokens/s) of one replica given ``mix`` all at once."""
     engine = ReplicaEngine(profile)
     for index, (prompt, output) in enumerate(mix):
         engine.submit(SimRequest(index, 0.0, prompt, output), 0.0)
@@ -82,13 +85,18 @@ def _burst(profile: ReplicaProfile, mix: list[tuple[int, int]]) -> tuple[float, 
     return len(mix) / end, sum(output for _, output in mix) / end
 
 
-def trial(
-    profile: ReplicaProfile, mix: list[tuple[int, int]], rate: float, seed: int
-) -> tuple[float, float]:
-    """(TTFT p99, mean requests in flight) of one replica under Poisson arrivals at ``rate``.
+class Trial(NamedTuple):
+    """One replica under Poisson arrivals (the first fifth of the requests is warm-up)."""
 
-    The first fifth of the requests is discarded as warm-up.
-    """
+    ttft_p99: float
+    in_flight: float
+    """Mean requests in flight (Little's law on the measured latency)."""
+    kv_blocked: int
+    """Admission attempts the model's KV reservation stopped with a sequence slot free."""
+
+
+def trial(profile: ReplicaProfile, mix: list[tuple[int, int]], rate: float, seed: int) -> Trial:
+    """One replica of ``profile`` under Poisson arrivals of ``mix`` at ``rate``."""
     rng = np.random.default_rng(seed)
     count = max(TRIAL_REQUESTS, math.ceil(rate * TRIAL_SECONDS))
     arrivals = np.cumsum(rng.exponential(1.0 / rate, count)).tolist()
@@ -108,7 +116,7 @@ def trial(
     ttfts = [r.ttft or 0.0 for r in measured]
     span = measured[-1].arrival - measured[0].arrival
     in_flight = sum(r.latency or 0.0 for r in measured) / span if span > 0 else 0.0
-    return float(np.percentile(ttfts, 99)), in_flight
+    return Trial(float(np.percentile(ttfts, 99)), in_flight, engine.kv_blocked)
 
 
 def measure(
@@ -116,17 +124,17 @@ def measure(
 ) -> ReplicaCapacity:
     """Saturated and within-SLO capacity of one replica for ``trace``'s request mix."""
     rng = np.random.default_rng(seed)
-    mix = _mix(trace, SAMPLE_REQUESTS, rng)
-    saturated_rps, saturated_tps = _burst(profile, mix)
+    mix = draw_mix(trace, SAMPLE_REQUESTS, rng)
+    saturated_rps, saturated_tps = saturated_rates(profile, mix)
     low, high = 0.05 * saturated_rps, 1.2 * saturated_rps
     for step in range(BISECTION_STEPS):
         middle = (low + high) / 2
-        if trial(profile, mix, middle, seed + step)[0] <= slo_ttft_seconds:
+        if trial(profile, mix, middle, seed + step).ttft_p99 <= slo_ttft_seconds:
             low = middle
         else:
             high = middle
     planning = PLANNING_UTILIZATION * low
-    concurrency = trial(profile, mix, planning, seed)[1]
+    concurrency = trial(profile, mix, planning, seed).in_flight
     return ReplicaCapacity(
         saturated_rps,
         saturated_tps,
@@ -146,5 +154,5 @@ def concurrency_at(
     This is what a load test at that rate shows an SRE (Little's law on the measured
     latency), and so the per-pod in-flight target that rate corresponds to.
     """
-    mix = _mix(trace, SAMPLE_REQUESTS, np.random.default_rng(seed))
-    return [trial(profile, mix, rate, seed)[1] for rate in rates]
+    mix = draw_mix(trace, SAMPLE_REQUESTS, np.random.default_rng(seed))
+    return [trial(profile, mix, rate, seed).in_flight for rate in rates]

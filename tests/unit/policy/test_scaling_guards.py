@@ -250,6 +250,8 @@ def test_replicas_ready_after_the_queue_stopped_growing_hold_none_of_it() -> Non
     joined = observation(15.0, 80.0, 12, waiting=9_500.0, completion_rate=80.0)
     after = decide([built, joined], first.state, params, ReplicaCounts(12, 12), 15.0)
     assert (first.state.queue_holders, after.state.queue_holders) == (2, 2)
+    few = decide([built, joined], first.state, params, ReplicaCounts(4, 4), 15.0)
+    assert "(backlog 9500 waiting on the 2 replicas that served while it grew;" in few.reason
     tolerance = 1 + rate_tolerance(80.0, params.rate_window_seconds)
     assert after.required_replicas == math.ceil(80.0 / per_replica * tolerance) == 9
     assert "backlog" not in after.reason

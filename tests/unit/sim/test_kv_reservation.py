@@ -1,0 +1,39 @@
+"""The replica model reserves a request's prompt + output at admission; vLLM admits on the
+prompt's blocks and preempts when decoding runs out. On the benchmark's mixes the sequence
+slots or prefill compute stop admission first, so the two admit alike up to saturation;
+past it, with long prompts and long outputs, the reservation binds (docs/replica-model.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forescale.sim.replica_model import get_profile
+from forescale.sim.sizing import SAMPLE_REQUESTS, draw_mix, saturated_rates, trial
+from forescale.sim.traces import load_trace
+from tests.conftest import SHARED
+
+PROFILE = get_profile("llama-3.1-8b-h100")
+
+
+def _mix(trace: str, output_scale: float = 1.0) -> list[tuple[int, int]]:
+    drawn = draw_mix(
+        load_trace(SHARED / "traces" / trace), SAMPLE_REQUESTS, np.random.default_rng(0)
+    )
+    return [(prompt, max(1, round(output * output_scale))) for prompt, output in drawn]
+
+
+@pytest.mark.parametrize("trace", ["azure-llm-2023-conv.csv", "azure-llm-2023-code.csv"])
+@pytest.mark.parametrize("load", [0.9, 1.0])
+def test_up_to_saturation_the_reservation_never_stops_an_admission(trace: str, load: float) -> None:
+    mix = _mix(trace)
+    rate = load * saturated_rates(PROFILE, mix)[0]
+    assert trial(PROFILE, mix, rate, seed=0).kv_blocked == 0
+
+
+def test_past_saturation_long_prompts_with_long_outputs_are_held_by_the_reservation() -> None:
+    """Conv's prompts with four times its outputs at 1.1x the saturated rate: the heads the
+    reservation holds back would fit by their prompts, which is what vLLM admits on."""
+    mix = _mix("azure-llm-2023-conv.csv", output_scale=4.0)
+    rate = 1.1 * saturated_rates(PROFILE, mix)[0]
+    assert trial(PROFILE, mix, rate, seed=0).kv_blocked > 1000
