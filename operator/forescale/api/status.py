@@ -84,7 +84,7 @@ class AutoscalingStatus(ApiModel):
         default=None, ge=0, description="How far ahead the forecast looks (cold start + interval)."
     )
     capacity_requests_per_second: str | None = Field(
-        default=None, description="Learned per-replica capacity, req/s."
+        default=None, description="Learned rate one replica serves within the SLO, req/s."
     )
     capacity_output_tokens_per_second: str | None = Field(
         default=None,

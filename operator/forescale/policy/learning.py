@@ -11,12 +11,12 @@ itself: a saturated replica runs a full batch, and its throughput is above the r
 which its queue stays short (the replica model: 38-40 req/s saturated on the chat mix
 against 35.7 within the SLO). Smoothing saturated samples into the capacity raised it
 to 39 on the held-out ``stairs`` shape, and the next step found 5 replicas where 6 were
-needed (stairs 71.30 -> 83.47 %, mixshift 68.65 -> 72.58 % as a bound, docs/policy.md
-round 16). So a saturated sample only ever lowers the capacity, at once: a mix whose
-outputs doubled shows its halved capacity within a minute of saturating, not over the
-2.5 minutes an average took. The throughput itself is kept apart
-(``saturated_requests_per_second``, smoothed): it is the rate at which a replica works
-off a queue it holds (``deciding``'s backlog term).
+needed (with round 16's queue holders, stairs 71.30 -> 83.47 % and mixshift 68.65 ->
+72.58 %; docs/policy.md). So a saturated sample only ever lowers the capacity, and at
+once: a mix whose outputs doubled shows its halved capacity within a minute of
+saturating, not over the 2.5 minutes an average took. The throughput itself is kept
+apart (``saturated_requests_per_second``, smoothed): it is the rate at which a replica
+works off a queue it holds (``deciding``'s backlog term).
 
 Context. Output tokens are not all alike: a decoding sequence holds its prompt and what it
 has generated so far in the KV cache, and each decode step reads all of it. With continuous
@@ -95,7 +95,7 @@ def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | Non
 
 def drain_rate(state: PolicyState, params: ScalingParameters) -> float | None:
     """Requests/s one replica completes while saturated (working a queue): learned from
-    saturated intervals, else the capacity within the SLO (the lower of the two)."""
+    saturated intervals, else the capacity within the SLO, which is at most that."""
     return state.saturated_requests_per_second or capacity(state, params)[0]
 
 
