@@ -253,14 +253,16 @@ def _backlog_replicas(  # noqa: PLR0917 (the queue, the fleet, and the sizing's 
 def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     state: PolicyState,
     obs: Observation,
+    previous: Observation | None,
     arrival: float,
     counts: ReplicaCounts,
     params: ScalingParameters,
     smooth: SmoothingParameters,
 ) -> tuple[PolicyState, Seasonal | None]:
-    """Learn from one new observation: capacity, cold start, forecaster, season, envelope,
-    peaks. Also the season's base this decision plans with (None while the forecaster
-    warms up), so the decision does not ask the season a second time."""
+    """Learn from one new observation (``previous``: the one before it, if kept): capacity,
+    cold start, forecaster, season, envelope, peaks, the queue's holders. Also the season's
+    base this decision plans with (None while the forecaster warms up), so the decision
+    does not ask the season a second time."""
     first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
     # A rate over a window that began before the first sample is a partial window: a new
     # deployment (or a restarted scrape) reads as a steep rise that is no load's, and its
@@ -313,6 +315,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             min(horizon, params.scale_down_stabilization_seconds),
         ),
         remembered_peak=peak,
+        queue_holders=_queue_holders(state.queue_holders, previous, obs),
         last_observation_at=obs.timestamp,
         first_observation_at=first,
         last_arrival_rate=arrival,
@@ -539,9 +542,8 @@ def decide(
     )
     seasonal: Seasonal | None = None
     if state.last_observation_at is None or obs.timestamp > state.last_observation_at:
-        state, seasonal = _absorb(state, obs, arrival, counts, params, smooth)
         previous = observations[-2] if len(observations) > 1 else None
-        state = replace(state, queue_holders=_queue_holders(state.queue_holders, previous, obs))
+        state, seasonal = _absorb(state, obs, previous, arrival, counts, params, smooth)
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
         return hold(
@@ -636,8 +638,8 @@ def decide(
         )
     backlog_extra, backlog_note = _backlog_replicas(
         waiting, arrival, obs.completion_rate, counts, cap_rps,
-        learning.drain_rate(state, params) or cap_rps, state.queue_holders, needed, per_replica,
-        horizon, params,
+        learning.drain_rate(state, cap_rps), state.queue_holders, needed, per_replica, horizon,
+        params,
     )  # fmt: skip
     if backlog_extra > 0:
         notes.append(backlog_note)

@@ -93,10 +93,10 @@ def capacity(state: PolicyState, params: ScalingParameters) -> tuple[float | Non
     return rps, tps
 
 
-def drain_rate(state: PolicyState, params: ScalingParameters) -> float | None:
+def drain_rate(state: PolicyState, capacity_rps: float) -> float:
     """Requests/s one replica completes while saturated (working a queue): learned from
-    saturated intervals, else the capacity within the SLO, which is at most that."""
-    return state.saturated_requests_per_second or capacity(state, params)[0]
+    saturated intervals, else ``capacity_rps`` (the capacity within the SLO, at most it)."""
+    return state.saturated_requests_per_second or capacity_rps
 
 
 def reference_context(params: ScalingParameters) -> float | None:
@@ -212,7 +212,7 @@ def learn(
             since, since_ready = obs.timestamp, counts.ready
         elif obs.timestamp - since >= params.saturation_min_seconds and completions:
             sample = completions / serving
-            drain = _ewma(drain_rate(state, params), sample, CAPACITY_SMOOTHING)
+            drain = _ewma(drain or rps, sample, CAPACITY_SMOOTHING)
             rps = _at_most(rps, sample)
             if obs.generation_token_rate:
                 tps = _at_most(tps, obs.generation_token_rate / serving * factor)

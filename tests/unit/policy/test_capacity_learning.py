@@ -22,7 +22,7 @@ def test_a_saturated_fleet_lowers_the_capacity_to_its_throughput_at_once() -> No
         obs = observation(15.0 * step, 30.0, 4, waiting=100.0, completion_rate=24.0, running=200.0)
         state = learn(state, obs, counts, PARAMS)
     assert capacity(state, PARAMS)[0] == pytest.approx(6.0)
-    assert drain_rate(state, PARAMS) == pytest.approx(0.7 * 10.0 + 0.3 * 6.0)
+    assert drain_rate(state, 6.0) == pytest.approx(0.7 * 10.0 + 0.3 * 6.0)
 
 
 def test_a_saturated_throughput_above_the_capacity_does_not_raise_it() -> None:
@@ -35,7 +35,7 @@ def test_a_saturated_throughput_above_the_capacity_does_not_raise_it() -> None:
         obs = observation(15.0 * step, 60.0, 4, waiting=100.0, completion_rate=48.0, running=200.0)
         state = learn(state, obs, counts, PARAMS)
     assert capacity(state, PARAMS) == (10.0, 1000.0)
-    assert drain_rate(state, PARAMS) == pytest.approx(12.0, rel=0.01)
+    assert drain_rate(state, 10.0) == pytest.approx(12.0, rel=0.01)
 
 
 def test_saturation_needs_a_full_window_before_it_counts() -> None:

@@ -5,6 +5,8 @@ past it, with long prompts and long outputs, the reservation binds (docs/replica
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,9 @@ from tests.conftest import SHARED
 PROFILE = get_profile("llama-3.1-8b-h100")
 
 
+@functools.cache
 def _mix(trace: str, output_scale: float = 1.0) -> list[tuple[int, int]]:
+    """The load test's draw from ``trace``, outputs scaled (read once per trace and scale)."""
     drawn = draw_mix(
         load_trace(SHARED / "traces" / trace), SAMPLE_REQUESTS, np.random.default_rng(0)
     )
