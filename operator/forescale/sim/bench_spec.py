@@ -53,10 +53,12 @@ KNOBS: dict[str, Knob] = {
         relative_to_slo_rate=True,
     ),
     # spec.scaling.slo.attainment: the quantile of the learned burst envelope (a string).
+    # Swept over its range as the peers' knobs are over theirs (0.5-0.9 utilization: from
+    # lavish to lean): from 0.5, the leanest (the envelope's median), to 0.999.
     "attainment": Knob(
         "attainment",
         "scaling.slo.attainment",
-        values=(0.9, 0.95, 0.99, 0.995, 0.999),
+        values=(0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999),
         default=0.99,
         relative_to_slo_rate=False,
     ),
