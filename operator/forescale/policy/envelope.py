@@ -66,7 +66,10 @@ class OpenWindow:
                 "an open envelope window is [at, base, peak, total, count, reference],"
                 f" got {values!r}"
             )
-        numbers = [finite_number(v) for v in values]
+        numbers = [finite_number(values[0])]
+        numbers += [
+            amount(v, "an open envelope window's base, peak, total or count") for v in values[1:]
+        ]
         reference = numbers[5] if len(numbers) == 6 else 0.0
         return cls(numbers[0], numbers[1], numbers[2], numbers[3], int(numbers[4]), reference)
 
@@ -115,7 +118,8 @@ class EnvelopeState:
             index = int(finite_number(entry[0]))
             if not 0 <= index < BINS:
                 raise ValueError(f"envelope bin {index} outside 0..{BINS - 1}")
-            weights[index], ratios[index] = finite_number(entry[1]), finite_number(entry[2])
+            weights[index] = amount(entry[1], "an envelope weight")
+            ratios[index] = amount(entry[2], "an envelope bin's ratio sum")
         opened = data.get("open", [])
         if not isinstance(opened, list):
             raise ValueError("envelope open windows must be a list")
@@ -124,7 +128,7 @@ class EnvelopeState:
             weights=tuple(weights),
             ratios=tuple(ratios),
             updated_at=None if updated is None else finite_number(updated),
-            windows=int(finite_number(data.get("windows", 0))),
+            windows=int(amount(data.get("windows", 0), "envelope windows")),
             open=tuple(OpenWindow.from_list(w) for w in opened),
         )
 
@@ -135,6 +139,16 @@ def finite_number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)
+
+
+def amount(value: object, what: str) -> float:
+    """``value`` as a float, or ValueError unless it is a finite number of at least zero: a
+    rate, count, weight or duration, which no update makes negative (a hand-edited one
+    would be read as a quantity that cannot exist)."""
+    number = finite_number(value)
+    if number < 0:
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return number
 
 
 def _bin(ratio: float) -> int:

@@ -102,12 +102,12 @@ class ForecasterState:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ForecasterState:
         return cls(
-            samples=int(_number(data, "samples")),
+            samples=int(_amount(data, "samples")),
             level=_number(data, "level"),
             trend=_number(data, "trend"),
             season=_numbers(data, "season"),
             warmup=_numbers(data, "warmup"),
-            error_variance=_number(data, "error_variance"),
+            error_variance=_amount(data, "error_variance"),
         )
 
 
@@ -125,6 +125,13 @@ def _number(data: dict[str, object], key: str) -> float:
     if not isinstance(value, (int, float)):
         raise ValueError(f"{key} must be a number, got {value!r}")
     return float(value)
+
+
+def _amount(data: dict[str, object], key: str) -> float:
+    value = _number(data, key)
+    if value < 0:
+        raise ValueError(f"{key} must not be negative, got {value!r}")
+    return value
 
 
 def _numbers(data: dict[str, object], key: str) -> tuple[float, ...]:

@@ -49,7 +49,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from forescale.policy.envelope import finite_number
+from forescale.policy.envelope import amount, finite_number
 
 #: Most slots a cycle is cut into (a day: 288 slots of 5 minutes).
 SLOTS = 288
@@ -98,7 +98,7 @@ class SeasonState:
     def from_dict(cls, data: object) -> SeasonState:
         if not isinstance(data, dict):
             raise ValueError(f"season must be an object, got {data!r}")
-        period = finite_number(data.get("period_seconds", 0.0))
+        period = amount(data.get("period_seconds", 0.0), "the season's period")
         cycle = data.get("cycle")
         counts = data.get("counts", [])
         if not isinstance(counts, list):
@@ -108,7 +108,7 @@ class SeasonState:
             cycle=None if cycle is None else int(finite_number(cycle)),
             means=_table(data.get("means", []), len(counts)),
             peaks=_table(data.get("peaks", []), len(counts)),
-            counts=tuple(int(finite_number(c)) for c in counts),
+            counts=tuple(int(amount(c, "a season count")) for c in counts),
         )
 
 
@@ -124,7 +124,7 @@ def _table(rows: object, slots: int) -> tuple[tuple[float | None, ...], ...]:
         row = [None] * slots if listed == [] else listed
         if not isinstance(row, list) or len(row) != slots:
             raise ValueError(f"a season row holds one figure per slot ({slots})")
-        out.append(tuple(None if v is None else finite_number(v) for v in row))
+        out.append(tuple(None if v is None else amount(v, "a season's rate") for v in row))
     if slots and len(out) != CYCLES:
         raise ValueError(f"a season keeps {CYCLES} cycles, got {len(out)}")
     return tuple(out)

@@ -113,24 +113,29 @@ class PolicyState:
                 season=SeasonState.from_dict(data.get("season", {})),
                 last_observation_at=_optional(data, "last_observation_at"),
                 first_observation_at=_optional(data, "first_observation_at"),
-                last_arrival_rate=_optional(data, "last_arrival_rate"),
+                last_arrival_rate=_optional_amount(data, "last_arrival_rate"),
                 # Absent in states written before the peak bound existed: start empty.
                 arrival_history=_rates(data, "arrival_history"),
                 # Absent in states written before it existed: start empty.
                 noise_history=_times(data, "noise_history"),
-                remembered_peak=_optional(data, "remembered_peak"),
-                capacity_requests_per_second=_optional(data, "capacity_requests_per_second"),
-                capacity_tokens_per_second=_optional(data, "capacity_tokens_per_second"),
-                saturated_requests_per_second=_optional(data, "saturated_requests_per_second"),
-                tokens_per_request=_optional(data, "tokens_per_request"),
+                remembered_peak=_optional_amount(data, "remembered_peak"),
+                capacity_requests_per_second=_optional_amount(data, "capacity_requests_per_second"),
+                capacity_tokens_per_second=_optional_amount(data, "capacity_tokens_per_second"),
+                saturated_requests_per_second=_optional_amount(
+                    data, "saturated_requests_per_second"
+                ),
+                tokens_per_request=_optional_amount(data, "tokens_per_request"),
                 # Absent in states written before it existed: learned again.
-                prompt_tokens_per_request=_optional(data, "prompt_tokens_per_request"),
-                completion_rate=_optional(data, "completion_rate"),
+                prompt_tokens_per_request=_optional_amount(data, "prompt_tokens_per_request"),
+                completion_rate=_optional_amount(data, "completion_rate"),
                 saturated_since=_optional(data, "saturated_since"),
-                saturated_ready=int(_required(data, "saturated_ready")),
+                saturated_ready=int(_amount(data, "saturated_ready")),
                 # Absent in states written before it existed: no queue known.
-                queue_holders=int(_optional(data, "queue_holders") or 0),
-                startup_seconds=tuple(_floats(data, "startup_seconds")),
+                queue_holders=int(_optional_amount(data, "queue_holders") or 0),
+                startup_seconds=tuple(
+                    _amount({"startup_seconds": v}, "startup_seconds")
+                    for v in _floats(data, "startup_seconds")
+                ),
                 recommendations=_pairs(data, "recommendations"),
                 scale_ups=_pairs(data, "scale_ups"),
                 scale_downs=_pairs(data, "scale_downs"),
@@ -148,6 +153,21 @@ def _required(data: dict[str, object], key: str) -> float:
 
 def _optional(data: dict[str, object], key: str) -> float | None:
     return None if data.get(key) is None else _required(data, key)
+
+
+def _amount(data: dict[str, object], key: str) -> float:
+    """A rate, count or duration: no update makes one negative, so a negative one was
+    written by hand and the state is refused (a quantity that cannot exist would be acted
+    on silently: a negative capacity fell back to the spec's, negative holders switched the
+    backlog term off)."""
+    value = _required(data, key)
+    if value < 0:
+        raise ValueError(f"{key} must not be negative, got {value!r}")
+    return value
+
+
+def _optional_amount(data: dict[str, object], key: str) -> float | None:
+    return None if data.get(key) is None else _amount(data, key)
 
 
 def _floats(data: dict[str, object], key: str) -> list[float]:
@@ -169,7 +189,9 @@ def _rows(
     for entry in values:
         if not isinstance(entry, list) or len(entry) != len(fields):
             raise ValueError(f"{key} entries must be [{', '.join(fields)}], got {entry!r}")
-        out.append(tuple(_required({key: v}, key) for v in entry))
+        # The first entry is the row's time; the rest are rates or variances.
+        time, *amounts = (_required({key: v}, key) for v in entry)
+        out.append((time, *(_amount({key: v}, key) for v in amounts)))
     return tuple(out)
 
 
@@ -189,5 +211,5 @@ def _pairs(data: dict[str, object], key: str) -> tuple[tuple[float, int], ...]:
     for pair in values:
         if not isinstance(pair, list) or len(pair) != 2:
             raise ValueError(f"{key} entries must be [time, replicas], got {pair!r}")
-        out.append((_required({key: pair[0]}, key), int(_required({key: pair[1]}, key))))
+        out.append((_required({key: pair[0]}, key), int(_amount({key: pair[1]}, key))))
     return tuple(out)

@@ -3,9 +3,10 @@
 After a restart the policy goes on from that text, so two things must hold: a state written
 by the operator (rounded to four decimals) decides as well as the one in memory did, and a
 text the operator did not write as such (edited by hand with ``kubectl edit --subresource
-status``, or by a tool that writes JSON's non-standard ``NaN``/``Infinity``) is refused as
-a whole, never half-read and never a crash. A refused state starts fresh (the handler's
-tests); a number that is finite but absurd is the handler's ``PolicyStateReset`` to catch
+status``, or by a tool that writes JSON's non-standard ``NaN``/``Infinity``), or one that
+holds a negative rate, count or duration, is refused as a whole, never half-read and never a
+crash. A refused state starts fresh (the handler's tests); a number that is finite, of the
+right sign, but absurd is the handler's ``PolicyStateReset`` to catch
 (``tests/unit/handlers/test_autoscaler_accounting.py``).
 """
 
@@ -81,6 +82,60 @@ def test_a_non_finite_number_anywhere_in_the_persisted_state_refuses_it(spelling
         edited = json.dumps(data).replace('"__SPELLING__"', spelling)
         restored = restore_state({"status": {"autoscaling": {"policyState": edited}}})
         assert restored is None, f"{'/'.join(map(str, path))} = {spelling} was read back"
+
+
+#: Numbers a state may hold below zero: times (coordinates, not amounts), the forecaster's
+#: level, trend and seasonal offsets (a falling trend takes the level below zero), the
+#: format version and the season's cycle index.
+_SIGNED = {
+    ("version",),
+    ("last_observation_at",),
+    ("first_observation_at",),
+    ("envelope", "updated_at"),
+    ("forecaster", "level"),
+    ("forecaster", "trend"),
+    ("forecaster", "season"),
+    ("forecaster", "warmup"),
+    ("season", "cycle"),
+}
+#: Rows whose first entry is a time.
+_TIMED_ROWS = {
+    ("arrival_history",),
+    ("noise_history",),
+    ("recommendations",),
+    ("scale_ups",),
+    ("scale_downs",),
+    ("envelope", "open"),
+}
+
+
+def _signed(path: tuple[str | int, ...]) -> bool:
+    names = tuple(key for key in path if isinstance(key, str))
+    return names in _SIGNED or (names in _TIMED_ROWS and path[-1] == 0)
+
+
+def test_a_negative_amount_anywhere_in_the_persisted_state_refuses_it() -> None:
+    """Finding: a hand-edited ``capacity_requests_per_second: -5`` was read back, the policy
+    fell back to the spec's seed (8 replicas where the learned capacity ran 3), and a negative
+    ``queue_holders`` or ``saturated_requests_per_second`` switched the backlog term off, all
+    without a word. Every rate, count, capacity, weight and duration is at least zero; a
+    state holding a negative one is refused whole, as a non-finite number is."""
+    text = _encode_state(_learned())
+    amounts = [path for path in _numbers(json.loads(text)) if not _signed(path)]
+    assert {path[0] for path in amounts} >= {
+        "capacity_requests_per_second",
+        "envelope",
+        "season",
+        "arrival_history",
+        "queue_holders",
+        "startup_seconds",
+        "recommendations",
+    }
+    for path in amounts:
+        data = json.loads(text)
+        _set(data, path, -1)
+        restored = restore_state({"status": {"autoscaling": {"policyState": json.dumps(data)}}})
+        assert restored is None, f"{'/'.join(map(str, path))} = -1 was read back"
 
 
 def test_the_state_as_persisted_decides_like_the_state_in_memory() -> None:
