@@ -74,7 +74,8 @@ class AutoscalerDecision:
     policy_error: str | None = None
     """The policy raised (a bug): the count is held and the condition says so."""
     state_reset: str | None = None
-    """The learned state was dropped because the policy kept raising on it (a Warning)."""
+    """The learned state was dropped: the policy kept raising on it, or the persisted one
+    could not be read (a Warning)."""
 
 
 @dataclass
@@ -95,6 +96,8 @@ class _Track:
     """The tick decided and asked for a pass: the next pass applies this decision."""
     failing_since: float | None = None
     """When the policy began raising on every decision (None: it decides)."""
+    refused: str | None = None
+    """Why the persisted state was not read, until the first decision says so."""
 
 
 def _decide_or_hold(  # noqa: PLR0917 (the policy's own arguments, and whose they are)
@@ -140,19 +143,24 @@ def _unschedulable(pod: dict[str, Any]) -> bool:
 def restore_state(body: dict[str, Any]) -> PolicyState | None:
     """The policy state persisted in the object's status, or None (absent, other version,
     malformed: then the policy starts fresh rather than acting on garbage)."""
+    return read_state(body)[0]
+
+
+def read_state(body: dict[str, Any]) -> tuple[PolicyState | None, str | None]:
+    """``restore_state``, and why a persisted state was refused (None: read, or absent)."""
     text = ((body.get("status") or {}).get("autoscaling") or {}).get("policyState")
     if not text:
-        return None
+        return None, None
     try:
         data = json.loads(
             text, parse_constant=_non_finite, parse_float=_finite, parse_int=_finite_int
         )
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        return PolicyState.from_dict(data)
+        return PolicyState.from_dict(data), None
     except ValueError as err:
         logger.warning("persisted policy state ignored, starting fresh: %s", err)
-        return None
+        return None, str(err)
 
 
 # The operator writes strict JSON, but the text is anyone's to edit, and Python's reader takes
@@ -328,7 +336,7 @@ class Autoscaler:
         track = self._tracks.get((owner.namespace, owner.name))
         if track is None:
             track = self._tracks[(owner.namespace, owner.name)] = _Track()
-            restored = restore_state(body)
+            restored, track.refused = read_state(body)
             if restored is not None:
                 track.state = restored
                 # Pods already running were learned before the restart.
@@ -372,6 +380,12 @@ class Autoscaler:
             if fresh is not None:
                 logger.warning("%s: %s", key, state_reset)
                 policy, policy_error = fresh, None
+        if track.refused is not None:
+            state_reset = state_reset or (
+                f"Discarded the persisted policy state: {track.refused}; a fresh state decides"
+                " instead and learns again"
+            )
+            track.refused = None
         track.state = policy.state
         track.last_decided_at = now
         telemetry.record_decision(owner.namespace, owner.name, policy, observation)

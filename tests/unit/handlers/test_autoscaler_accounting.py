@@ -140,10 +140,17 @@ def test_an_unreadable_persisted_state_starts_fresh(text: str) -> None:
     body = {"status": {"autoscaling": {"policyState": text}}}
     decision = tick(scaler, body, DEPLOYMENT, [_pod("a", ready=True)])
     assert decision is not None
+    # The Warning (PolicyStateReset) says what was dropped and why, once.
+    assert decision.state_reset is not None
+    assert decision.state_reset.startswith("Discarded the persisted policy state: ")
     fresh = Autoscaler(FakeReader(Clock()), clock=Clock())  # type: ignore[arg-type]
-    tick(fresh, {}, DEPLOYMENT, [_pod("a", ready=True)])
+    unpersisted = tick(fresh, {}, DEPLOYMENT, [_pod("a", ready=True)])
+    assert unpersisted is not None and unpersisted.state_reset is None
     # Exactly what an autoscaler without any persisted state holds after the same reading.
     assert scaler._tracks[("ml", "llm")].state == fresh._tracks[("ml", "llm")].state
+    clock.now += 15
+    again = tick(scaler, body, DEPLOYMENT, [_pod("a", ready=True)])
+    assert again is not None and again.state_reset is None
 
 
 def test_a_policy_that_raises_holds_the_count_and_says_so(
