@@ -14,7 +14,10 @@ to 39 on the held-out ``stairs`` shape, and the next step found 5 replicas where
 needed (with round 16's queue holders, stairs 71.30 -> 83.47 % and mixshift 68.65 ->
 72.58 %; docs/policy.md). So a saturated sample only ever lowers the capacity, and at
 once: a mix whose outputs doubled shows its halved capacity within a minute of
-saturating, not over the 2.5 minutes an average took. The throughput itself is kept
+saturating, not over the 2.5 minutes an average took. It bounds the capacity at the mix
+it was measured at: an interval within the SLO at a lighter mix raises the capacity again
+in the ratio of their work per request (output tokens x context), to at most the load
+test's (``_relaxed``). The throughput itself is kept
 apart (``saturated_requests_per_second``, smoothed): it is the rate at which a replica
 works off a queue it holds (``deciding``'s backlog term).
 
@@ -52,6 +55,9 @@ CAPACITY_SMOOTHING = 0.3
 TOKENS_SMOOTHING = 0.05
 #: Percentile of observed starts used as the cold start.
 STARTUP_PERCENTILE = 0.9
+#: A mix is lighter than the one the request capacity was lowered at once its work per
+#: request is below that mix's by more than this share (counting noise stays within it).
+MIX_TOLERANCE = 0.1
 
 
 def _ewma(old: float | None, sample: float, weight: float) -> float:
@@ -97,6 +103,41 @@ def drain_rate(state: PolicyState, capacity_rps: float) -> float:
     """Requests/s one replica completes while saturated (working a queue): learned from
     saturated intervals, else ``capacity_rps`` (the capacity within the SLO, at most it)."""
     return state.saturated_requests_per_second or capacity_rps
+
+
+def work_per_request(prompt: float | None, output: float | None) -> float | None:
+    """What a request of a mix costs a replica in the token model: its output tokens, each
+    generated at a rate that falls with the context (``_context``). A replica's request
+    capacity at two mixes is in the inverse ratio of their work per request."""
+    context = _context(prompt, output)
+    return None if context is None or output is None else output * context
+
+
+def _relaxed(
+    rps: float | None, lowered_at: float | None, interval: float | None, ceiling: float | None
+) -> tuple[float | None, float | None]:
+    """The request capacity and the work per request it is tied to, after an interval that
+    met the SLO at a lighter mix.
+
+    A saturated replica's throughput lowers the request capacity at once, at the mix it was
+    measured at; it is no bound on a lighter mix. An interval that met the SLO with each
+    request costing less than then by more than ``MIX_TOLERANCE`` raises the capacity in the
+    inverse ratio of the work per request, to at most the load test's (``ceiling``; or what
+    it is, if learned above it). Only such an interval: one with a queue (a fleet working
+    off a backlog completes the short requests first) reads the mix lighter than it is, and
+    at a heavier mix's onset the interval reads heavier (its long requests are generating,
+    not yet completed). Without it a heavy hour's halved capacity stayed halved after the mix
+    returned, and the fleet ran 10 replicas where 4 served the same rate (outputs doubled for
+    9 minutes, docs/policy.md, round 17).
+    """
+    if rps is None or lowered_at is None or interval is None:
+        return rps, lowered_at
+    if interval >= lowered_at * (1 - MIX_TOLERANCE):
+        return rps, lowered_at
+    raised = rps * lowered_at / interval
+    if ceiling is not None and raised >= max(ceiling, rps):
+        return max(ceiling, rps), None
+    return raised, interval
 
 
 def reference_context(params: ScalingParameters) -> float | None:
@@ -207,12 +248,25 @@ def learn(
     )
     since, since_ready = state.saturated_since, state.saturated_ready
     drain = state.saturated_requests_per_second
+    lowered_at = state.capacity_requests_work
+    interval_work = (
+        work_per_request(
+            obs.prompt_token_rate / completions, obs.generation_token_rate / completions
+        )
+        if completions
+        and obs.prompt_token_rate is not None
+        and obs.generation_token_rate is not None
+        else None
+    )
     if saturated:
         if since is None or since_ready != counts.ready:
             since, since_ready = obs.timestamp, counts.ready
         elif obs.timestamp - since >= params.saturation_min_seconds and completions:
             sample = completions / serving
             drain = _ewma(drain or rps, sample, CAPACITY_SMOOTHING)
+            if rps is None or sample < rps:
+                # The bound holds at this interval's mix (``_relaxed``).
+                lowered_at = interval_work
             rps = _at_most(rps, sample)
             if obs.generation_token_rate:
                 tps = _at_most(tps, obs.generation_token_rate / serving * factor)
@@ -227,6 +281,11 @@ def learn(
             )
         )
         if within_slo and serving > 0 and completions:
+            rps, lowered_at = _relaxed(
+                rps, lowered_at, interval_work, params.capacity_requests_per_second
+            )
+            if rps is None or completions / serving > rps:
+                lowered_at = None  # measured within the SLO at today's mix: no bound
             rps = max(rps or 0.0, completions / serving)
             # Only raise a token capacity someone stated or measured: starting one from an
             # unsaturated interval would call today's light load "capacity" and the token
@@ -240,6 +299,7 @@ def learn(
         prompt_tokens_per_request=prompt_per_request,
         completion_rate=completion_rate,
         capacity_requests_per_second=rps,
+        capacity_requests_work=lowered_at,
         capacity_tokens_per_second=tps,
         saturated_requests_per_second=drain,
         saturated_since=since,

@@ -46,6 +46,10 @@ class PolicyState:
     capacity_requests_per_second: float | None = None
     """Learned rate one replica serves within the SLO (requests/s): raised by load served
     within it, lowered by a saturated replica's throughput (``learning``)."""
+    capacity_requests_work: float | None = None
+    """Work per request (``learning.work_per_request``) of the mix at which a saturated
+    replica last lowered ``capacity_requests_per_second`` (None: not lowered, or measured
+    within the SLO since): a lighter mix raises it again (``learning._relaxed``)."""
     capacity_tokens_per_second: float | None = None
     """The same in generated tokens/s, at the context of the load test that seeded it
     (``learning.context_factor``)."""
@@ -84,6 +88,7 @@ class PolicyState:
             "noise_history": [list(entry) for entry in self.noise_history],
             "remembered_peak": self.remembered_peak,
             "capacity_requests_per_second": self.capacity_requests_per_second,
+            "capacity_requests_work": self.capacity_requests_work,
             "capacity_tokens_per_second": self.capacity_tokens_per_second,
             "saturated_requests_per_second": self.saturated_requests_per_second,
             "tokens_per_request": self.tokens_per_request,
@@ -120,6 +125,8 @@ class PolicyState:
                 noise_history=_times(data, "noise_history"),
                 remembered_peak=_optional_amount(data, "remembered_peak"),
                 capacity_requests_per_second=_optional_amount(data, "capacity_requests_per_second"),
+                # Absent in states written before it existed: a lowered capacity stays low.
+                capacity_requests_work=_optional_amount(data, "capacity_requests_work"),
                 capacity_tokens_per_second=_optional_amount(data, "capacity_tokens_per_second"),
                 saturated_requests_per_second=_optional_amount(
                     data, "saturated_requests_per_second"

@@ -117,3 +117,67 @@ def test_a_lasting_change_of_mix_is_learned() -> None:
         obs = observation(15.0 * step, 100.0, 4, generation_token_rate=tokens)
         state = learn(state, obs, counts, PARAMS)
     assert state.tokens_per_request == pytest.approx(40.0, rel=0.01)
+
+
+def _saturated_at_a_heavy_mix() -> PolicyState:
+    """4 replicas saturated by 30 req/s complete 6 each with 400 output tokens per request
+    on 200-token prompts: the request capacity is lowered to 6 at a work per request of
+    400 x (200 + 400 / 2) = 160,000."""
+    state = PolicyState()
+    for step in range(5):
+        obs = observation(
+            15.0 * step, 30.0, 4, waiting=100.0, completion_rate=24.0, running=200.0,
+            generation_token_rate=24.0 * 400, prompt_token_rate=24.0 * 200,
+        )  # fmt: skip
+        state = learn(state, obs, ReplicaCounts(4, 4), PARAMS)
+    assert capacity(state, PARAMS)[0] == pytest.approx(6.0)
+    assert state.capacity_requests_work == pytest.approx(160_000.0)
+    return state
+
+
+def _served(state: PolicyState, output: float, *, ttft: float = 0.2, steps: int = 4) -> PolicyState:
+    """Intervals of 16 req/s on 4 replicas (4 each, below any capacity here) at ``output``
+    tokens per request on 200-token prompts."""
+    for step in range(steps):
+        obs = observation(
+            100.0 + 15.0 * step, 16.0, 4, ttft_p95=ttft,
+            generation_token_rate=16.0 * output, prompt_token_rate=16.0 * 200,
+        )  # fmt: skip
+        state = learn(state, obs, ReplicaCounts(4, 4), PARAMS)
+    return state
+
+
+def test_a_capacity_lowered_at_a_heavier_mix_returns_when_the_mix_does() -> None:
+    """A saturated throughput bounds the request capacity at its mix, not at a lighter one.
+    After the outputs halve back to 200 tokens (work 60,000) an interval within the SLO
+    raises the capacity by 160,000 / 60,000, to at most the load test's 10 (it stayed at 6
+    without the relaxation: the fleet ran 10 replicas where 4 served the same rate after
+    9 minutes of doubled outputs)."""
+    state = _served(_saturated_at_a_heavy_mix(), output=200.0, steps=1)
+    assert capacity(state, PARAMS)[0] == pytest.approx(10.0)
+    assert state.capacity_requests_work is None
+
+
+def test_a_mix_between_raises_the_capacity_in_the_ratio_of_the_work() -> None:
+    """300 output tokens (work 300 x 350 = 105,000): 6 x 160,000 / 105,000 = 9.14, tied to
+    the new mix; then the light mix takes it to the load test's 10."""
+    state = _served(_saturated_at_a_heavy_mix(), output=300.0, steps=1)
+    assert capacity(state, PARAMS)[0] == pytest.approx(6.0 * 160_000 / 105_000)
+    assert state.capacity_requests_work == pytest.approx(105_000.0)
+    state = _served(state, output=200.0, steps=1)
+    assert capacity(state, PARAMS)[0] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("output", "ttft"),
+    [
+        (400.0, 0.2),  # the same mix: the bound stands
+        (380.0, 0.2),  # within the mix tolerance (work 148,200 against 160,000)
+        (200.0, 5.0),  # a lighter mix outside the SLO: a backlog's completions mislead
+    ],
+)
+def test_a_lowered_capacity_stays_without_a_lighter_mix_within_the_slo(
+    output: float, ttft: float
+) -> None:
+    state = _served(_saturated_at_a_heavy_mix(), output=output, ttft=ttft)
+    assert capacity(state, PARAMS)[0] == pytest.approx(6.0)
