@@ -24,6 +24,11 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
   needs two cycles, and the burst envelope's 6 h memory has forgotten yesterday's 09:00 by
   today's.
 
+* ``mixpulse``: a flat 50 % of the peak while the requests' outputs double from 0.3 to 0.6
+  of the duration, then return (a batch of long generations for a while): a capacity the
+  heavy mix lowered must come back with the light one. Written for round 17's fix, so it
+  is a seen shape; ``mixshift``'s outputs double for good.
+
 ``scenarios_unseen`` adds six shapes no round was tuned on (``make bench-unseen``), one of
 them with a shift of the request mix rather than the rate.
 """
@@ -107,6 +112,10 @@ def cycle_seconds(name: str, duration: float) -> float | None:
     return DAY_SECONDS if name == "workday" else None
 
 
+def _flat_half(t: FloatArray, duration: float) -> FloatArray:
+    return np.full_like(t, 0.5)
+
+
 SCENARIOS: dict[str, Shape] = {
     "steady": _steady,
     "step": _step,
@@ -116,7 +125,14 @@ SCENARIOS: dict[str, Shape] = {
     "diurnal": _diurnal,
     "recurring": _recurring,
     "workday": _workday,
+    "mixpulse": _flat_half,
     **scenarios_unseen.SHAPES,
+}
+#: scenario -> (shares of the duration from which and until which, factor by which) the
+#: requests' outputs are multiplied.
+OUTPUT_SHIFTS: dict[str, tuple[float, float, float]] = {
+    "mixpulse": (0.3, 0.6, 2.0),
+    **scenarios_unseen.OUTPUT_SHIFTS,
 }
 
 
@@ -147,9 +163,9 @@ def synthesize(
     sizes = mix if mix is not None and len(mix) else default_mix(seed)
     pick = rng.integers(0, len(sizes), len(arrivals))
     outputs = sizes.output_tokens[pick]
-    if name in scenarios_unseen.OUTPUT_SHIFTS:
-        share, factor = scenarios_unseen.OUTPUT_SHIFTS[name]
-        shifted = arrivals >= share * duration
+    if name in OUTPUT_SHIFTS:
+        start, end, factor = OUTPUT_SHIFTS[name]
+        shifted = (arrivals >= start * duration) & (arrivals < end * duration)
         outputs = np.where(shifted, np.round(outputs * factor), outputs).astype(outputs.dtype)
     return Trace(
         name=name,

@@ -96,5 +96,6 @@ SHAPES = {
     "mixshift": _flat_half,
 }
 
-#: scenario -> (share of the duration after which, factor by which) outputs are multiplied.
-OUTPUT_SHIFTS: dict[str, tuple[float, float]] = {"mixshift": (0.5, 2.0)}
+#: scenario -> (shares of the duration from which and until which, factor by which) the
+#: requests' outputs are multiplied.
+OUTPUT_SHIFTS: dict[str, tuple[float, float, float]] = {"mixshift": (0.5, 1.0, 2.0)}
