@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from forescale.policy.envelope import amount
+
 #: Standard normal quantiles for the confidence levels a spec may ask for.
 _Z_BY_QUANTILE: dict[float, float] = {
     0.5: 0.0,
@@ -128,10 +130,7 @@ def _number(data: dict[str, object], key: str) -> float:
 
 
 def _amount(data: dict[str, object], key: str) -> float:
-    value = _number(data, key)
-    if value < 0:
-        raise ValueError(f"{key} must not be negative, got {value!r}")
-    return value
+    return amount(_number(data, key), key)
 
 
 def _numbers(data: dict[str, object], key: str) -> tuple[float, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from forescale.policy.envelope import EnvelopeState
+from forescale.policy.envelope import EnvelopeState, amount
 from forescale.policy.forecasting import ForecasterState
 from forescale.policy.season import SeasonState
 
@@ -140,8 +140,7 @@ class PolicyState:
                 # Absent in states written before it existed: no queue known.
                 queue_holders=int(_optional_amount(data, "queue_holders") or 0),
                 startup_seconds=tuple(
-                    _amount({"startup_seconds": v}, "startup_seconds")
-                    for v in _floats(data, "startup_seconds")
+                    amount(v, "startup_seconds") for v in _floats(data, "startup_seconds")
                 ),
                 recommendations=_pairs(data, "recommendations"),
                 scale_ups=_pairs(data, "scale_ups"),
@@ -163,14 +162,10 @@ def _optional(data: dict[str, object], key: str) -> float | None:
 
 
 def _amount(data: dict[str, object], key: str) -> float:
-    """A rate, count or duration: no update makes one negative, so a negative one was
-    written by hand and the state is refused (a quantity that cannot exist would be acted
-    on silently: a negative capacity fell back to the spec's, negative holders switched the
-    backlog term off)."""
-    value = _required(data, key)
-    if value < 0:
-        raise ValueError(f"{key} must not be negative, got {value!r}")
-    return value
+    """A rate, count or duration (``envelope.amount``): a negative one was written by hand
+    and would be acted on silently (a negative capacity fell back to the spec's, negative
+    holders switched the backlog term off), so the state is refused."""
+    return amount(_required(data, key), key)
 
 
 def _optional_amount(data: dict[str, object], key: str) -> float | None:
