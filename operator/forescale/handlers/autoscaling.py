@@ -140,14 +140,10 @@ def _unschedulable(pod: dict[str, Any]) -> bool:
     )
 
 
-def restore_state(body: dict[str, Any]) -> PolicyState | None:
-    """The policy state persisted in the object's status, or None (absent, other version,
-    malformed: then the policy starts fresh rather than acting on garbage)."""
-    return read_state(body)[0]
-
-
 def read_state(body: dict[str, Any]) -> tuple[PolicyState | None, str | None]:
-    """``restore_state``, and why a persisted state was refused (None: read, or absent)."""
+    """The policy state persisted in the object's status, or None (absent, other version,
+    malformed: then the policy starts fresh rather than acting on garbage), and why a
+    persisted state was refused (None: read, or absent)."""
     text = ((body.get("status") or {}).get("autoscaling") or {}).get("policyState")
     if not text:
         return None, None
@@ -435,7 +431,7 @@ class Autoscaler:
         edited by hand, or written by a version with a bug) would hold the count for good:
         no scale-up for the next spike. After one rate window a reading that made it raise
         has left the window; what still raises is the state. Losing it costs what an
-        unreadable persisted state costs (``restore_state``): the policy learns again and
+        unreadable persisted state costs (``read_state``): the policy learns again and
         holds its scale-down for a horizon. If a fresh state raises too, the bug is the
         policy's and the hold stays.
         """

@@ -112,10 +112,6 @@ def cycle_seconds(name: str, duration: float) -> float | None:
     return DAY_SECONDS if name == "workday" else None
 
 
-def _flat_half(t: FloatArray, duration: float) -> FloatArray:
-    return np.full_like(t, 0.5)
-
-
 SCENARIOS: dict[str, Shape] = {
     "steady": _steady,
     "step": _step,
@@ -125,7 +121,7 @@ SCENARIOS: dict[str, Shape] = {
     "diurnal": _diurnal,
     "recurring": _recurring,
     "workday": _workday,
-    "mixpulse": _flat_half,
+    "mixpulse": scenarios_unseen.SHAPES["mixshift"],  # the same flat half, another shift
     **scenarios_unseen.SHAPES,
 }
 #: scenario -> (shares of the duration from which and until which, factor by which) the

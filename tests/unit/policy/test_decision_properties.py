@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forescale.api.spec import LLMDeploymentSpec, ScalingSpec
-from forescale.handlers.autoscaling import _encode_state, restore_state
+from forescale.handlers.autoscaling import _encode_state, read_state
 from forescale.policy import PolicyState, ReplicaCounts, decide
 from forescale.policy.spec_mapping import parameters_from_spec
 
@@ -125,7 +125,7 @@ def test_any_readings_give_a_bounded_decision_and_a_state_that_persists(
     state = replay(raw, readings)
     text = _encode_state(state)
     json.loads(text, parse_constant=_refuse)  # strict JSON: no NaN or Infinity
-    restored = restore_state({"status": {"autoscaling": {"policyState": text}}})
+    restored = read_state({"status": {"autoscaling": {"policyState": text}}})[0]
     assert restored is not None, "the persisted state does not restore"
 
 

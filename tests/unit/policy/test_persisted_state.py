@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from forescale.api.status import AutoscalingStatus
-from forescale.handlers.autoscaling import _encode_state, restore_state
+from forescale.handlers.autoscaling import _encode_state, read_state
 from forescale.policy import PolicyState, ReplicaCounts, ScalingParameters, decide
 from forescale.policy.season import SeasonState, observe
 
@@ -80,7 +80,7 @@ def test_a_non_finite_number_anywhere_in_the_persisted_state_refuses_it(spelling
         data = json.loads(text)
         _set(data, path, "__SPELLING__")
         edited = json.dumps(data).replace('"__SPELLING__"', spelling)
-        restored = restore_state({"status": {"autoscaling": {"policyState": edited}}})
+        restored = read_state({"status": {"autoscaling": {"policyState": edited}}})[0]
         assert restored is None, f"{'/'.join(map(str, path))} = {spelling} was read back"
 
 
@@ -134,7 +134,7 @@ def test_a_negative_amount_anywhere_in_the_persisted_state_refuses_it() -> None:
     for path in amounts:
         data = json.loads(text)
         _set(data, path, -1)
-        restored = restore_state({"status": {"autoscaling": {"policyState": json.dumps(data)}}})
+        restored = read_state({"status": {"autoscaling": {"policyState": json.dumps(data)}}})[0]
         assert restored is None, f"{'/'.join(map(str, path))} = -1 was read back"
 
 
@@ -142,7 +142,7 @@ def test_the_state_as_persisted_decides_like_the_state_in_memory() -> None:
     """Rounding to four decimals (the persisted form) changes no decision of a learned
     state: a restart mid-run scales as the run without it would have."""
     state = _learned()
-    restored = restore_state(_persisted(state))
+    restored = read_state(_persisted(state))[0]
     assert restored is not None
     params = ScalingParameters(capacity_requests_per_second=10.0, capacity_tokens_per_second=900.0)
     replicas = 4
@@ -164,7 +164,7 @@ def test_a_state_restored_at_every_step_decides_within_bounds(
     persisted, rounded text): no exception, a count within bounds, a state that restores."""
 
     def restarted(state: PolicyState) -> PolicyState:
-        restored = restore_state(_persisted(state))
+        restored = read_state(_persisted(state))[0]
         assert restored is not None, "a state the operator wrote does not restore"
         return restored
 
@@ -183,4 +183,4 @@ def test_a_learned_state_with_a_full_weeks_season_fits_the_status_field() -> Non
     limit = AutoscalingStatus.model_fields["policy_state"].metadata
     assert len(text) < 65536 / 2, len(text)
     assert any(getattr(m, "max_length", None) == 65536 for m in limit)
-    assert restore_state({"status": {"autoscaling": {"policyState": text}}}) is not None
+    assert read_state({"status": {"autoscaling": {"policyState": text}}})[0] is not None
