@@ -38,10 +38,6 @@ high; the requests term and the saturated samples bound those.
 Cold start. The forecast horizon is the pod-creation-to-Ready time. It depends on the
 cluster (image cache, node provisioning, model download), so it is learned from the pods the
 operator watches: the 90th percentile of the last few observed starts, seeded from the spec.
-
-Mix. Tokens per request (output and prompt) are ratios of smoothed rates: a heavier mix is
-taken in at 5 % an interval, a lighter one that lowers the token rate at 30 %
-(``_lightened`` says why the asymmetry and why the token rate).
 """
 
 from __future__ import annotations
@@ -55,10 +51,8 @@ from forescale.policy.state import STARTUP_SAMPLES, PolicyState
 
 #: Weight of a new saturated throughput sample.
 CAPACITY_SMOOTHING = 0.3
-#: Weight of a new tokens-per-request sample that reads heavier than the mix learned.
+#: Weight of a new tokens-per-request sample.
 TOKENS_SMOOTHING = 0.05
-#: Weight of one that reads lighter (``_lightened``).
-TOKENS_LIGHTER_SMOOTHING = 0.3
 #: Percentile of observed starts used as the cold start.
 STARTUP_PERCENTILE = 0.9
 #: A mix is lighter than the one the request capacity was lowered at once its work per
@@ -196,32 +190,6 @@ def _per_request(
     return _ewma(per_request * completions, rate, TOKENS_SMOOTHING) / smoothed_completions
 
 
-def _lightened(per_request: float, rate: float, completions: float, smoothed_rate: float) -> float:
-    """Tokens (output or prompt) per request after an interval that generated ``rate``
-    tokens/s for ``completions`` requests/s, the token rate smoothed so far being
-    ``smoothed_rate``: a lighter reading is followed at ``TOKENS_LIGHTER_SMOOTHING`` when
-    the token rate fell too; otherwise ``_per_request``'s ``TOKENS_SMOOTHING`` alone.
-
-    Why asymmetric. The fleet is sized at the larger of the request term and the token
-    term, so noise in the token term's mix inflates the fleet whichever way it errs; a
-    heavier mix therefore has to hold for minutes before the token term pays for it
-    (faster learning both ways cost the Azure code trace 1 GPU-h in round 10). A lighter
-    mix that brings fewer tokens only shrinks the token term, and the mix that made the
-    fleet bigger has left: at 5 % an interval the ``mixpulse`` scenario's doubled outputs
-    held the fleet above the 5 replicas that then served until the run ended (seed 0: 15
-    falling to 7; at 30 %, to 5 within two minutes of the stabilization window's end).
-
-    Why only when the token rate fell. Light requests arriving as a burst on a heavier
-    mix read light per request while the tokens to generate stay what they were; the
-    token term multiplies the traffic's level, not the burst, by the mix, and followed
-    fast it ran 11 replicas for the 28,000 tokens/s that 12.1 generate
-    (``test_a_bursts_headroom_is_not_multiplied_by_a_heavier_mix``).
-    """
-    if rate >= smoothed_rate or rate >= per_request * completions:
-        return per_request
-    return _ewma(per_request, rate / completions, TOKENS_LIGHTER_SMOOTHING)
-
-
 def learn(
     state: PolicyState,
     obs: Observation,
@@ -263,20 +231,6 @@ def learn(
                 smoothed,
                 obs.prompt_token_rate,
             )
-        if not first and completion_rate:
-            tokens_per_request = _lightened(
-                tokens_per_request,
-                obs.generation_token_rate,
-                completions,
-                (state.tokens_per_request or 0.0) * completion_rate,
-            )
-            if obs.prompt_token_rate is not None and prompt_per_request is not None:
-                prompt_per_request = _lightened(
-                    prompt_per_request,
-                    obs.prompt_token_rate,
-                    completions,
-                    (state.prompt_tokens_per_request or 0.0) * completion_rate,
-                )
         completion_rate = smoothed
     rps, tps = capacity(state, params)
     # Token samples are measured at today's context and kept at the load test's.

@@ -12,8 +12,6 @@ import math
 from dataclasses import replace
 from itertools import pairwise
 
-import pytest
-
 from forescale.policy import PolicyKind, PolicyState, ReplicaCounts, ScalingParameters, decide
 
 from .support import LOAD_TEST, observation
@@ -116,39 +114,3 @@ def test_reactive_sizes_its_demand_at_todays_mix() -> None:
     tokens each, 130 / 8.34 = 15.6: 16 (requests alone: 130 / 12.07, 11)."""
     decisions = _decisions([130.0] * 40, replace(PARAMS, policy=PolicyKind.REACTIVE))
     assert decisions[-1][1] == 16, decisions[-1][2]
-
-
-def _mix_steps(outputs: list[float]) -> list[tuple[float, int]]:
-    """(output tokens per request learned, replicas the fleet runs) per interval at a
-    steady 100 req/s whose outputs per request are ``outputs`` (prompts 1,000 each)."""
-    state, replicas, out = PolicyState(), 12, []
-    for step, tokens in enumerate(outputs):
-        now = 15.0 * step
-        obs = observation(
-            now,
-            100.0,
-            replicas,
-            prompt_token_rate=100_000.0,
-            generation_token_rate=100.0 * tokens,
-            ttft_p95=5.0,
-        )
-        decision = decide([obs], state, PARAMS, ReplicaCounts(replicas, replicas), now)
-        state, replicas = decision.state, decision.desired_replicas
-        out.append((state.tokens_per_request or 0.0, replicas))
-    return out
-
-
-def test_a_lighter_mix_is_followed_within_minutes_a_heavier_one_over_many() -> None:
-    """Steady 100 req/s whose outputs double from 280 to 560 tokens for 20 minutes, then
-    come back (the ``mixpulse`` shape). The heavier mix is taken in at 5 % an interval:
-    three minutes in, the token term sizes 409 tokens a request (noise must not pay for
-    replicas quickly). The lighter one, which lowers the token rate too, at 30 %: four
-    minutes after the outputs return the mix reads within 1 % of 280 (at 5 % an interval:
-    401), and 7.5 minutes after, the step limits having let the fleet down from 27, it
-    runs the 12 replicas it ran before the pulse (at 5 % an interval: 16 for 339)."""
-    steps = _mix_steps([280.0] * 80 + [560.0] * 80 + [280.0] * 30)
-    before, heavier, returned, after = steps[79], steps[91], steps[175], steps[-1]
-    assert before == (280.0, 12), before
-    assert heavier[0] < 420.0, heavier
-    assert returned[0] == pytest.approx(280.0, rel=0.01), returned
-    assert after[1] == before[1], after
