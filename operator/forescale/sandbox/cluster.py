@@ -86,6 +86,21 @@ class Cluster:
         path.mkdir(exist_ok=True)
         return path
 
+    def copy_logs(self, out_dir: Path) -> None:
+        """Copy the components' logs (and the fleet's, when one ran) to ``out_dir/logs``.
+
+        The work directory goes away with the cluster; a run's results keep its logs next
+        to them. A log over 20 MiB is left out (a component stuck in a loop)."""
+        logs = out_dir / "logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        for source in self.logs_dir.glob("*.log"):
+            if source.stat().st_size < 20 * 1024 * 1024:
+                shutil.copy2(source, logs / source.name)
+        fleet = self.logs_dir / "fleet"
+        if fleet.is_dir():
+            shutil.copytree(fleet, logs / "fleet", dirs_exist_ok=True)
+
     def add(self, component: Component) -> None:
         """Append a component; if the cluster is running, start it now."""
         self.components.append(component)

@@ -27,7 +27,6 @@ import contextlib
 import csv
 import json
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +38,6 @@ from forescale.api import identity
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.metrics import promql
 from forescale.sandbox import binaries
-from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.compare_report import (
     SUMMARY_HEADER,
     ContenderSummary,
@@ -393,15 +391,6 @@ def _running(processes: list[SupervisedProcess]) -> Iterator[None]:
             process.stop(timeout=10)
 
 
-def _copy_logs(cluster: Cluster, out_dir: Path) -> None:
-    logs = out_dir / "logs"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    for source in cluster.logs_dir.glob("*.log"):
-        if source.stat().st_size < 20 * 1024 * 1024:
-            shutil.copy2(source, logs / source.name)
-
-
 def setup(
     stack: FleetStack,
     settings: CompareSettings,
@@ -706,7 +695,7 @@ def run_compare(
                 drive(stack, settings, prepared, sides, echo)
             finally:
                 with contextlib.suppress(OSError):
-                    _copy_logs(cluster, settings.out_dir)
+                    cluster.copy_logs(settings.out_dir)
     finally:
         echo("sandbox stopped")
     data = conclude(settings, prepared, profile, sides, echo)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import sys
 import time
 import urllib.parse
@@ -377,18 +376,6 @@ def _running(process: SupervisedProcess) -> Iterator[SupervisedProcess]:
         process.stop(timeout=10)
 
 
-def _copy_logs(cluster: Cluster, out_dir: Path) -> None:
-    logs = out_dir / "logs"
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True, exist_ok=True)
-    for source in cluster.logs_dir.glob("*.log"):
-        if source.stat().st_size < 20 * 1024 * 1024:
-            shutil.copy2(source, logs / source.name)
-    fleet = cluster.logs_dir / "fleet"
-    if fleet.is_dir():
-        shutil.copytree(fleet, logs / "fleet", dirs_exist_ok=True)
-
-
 def prepare(stack: FleetStack, settings: DemoSettings, repo: Path, echo: Echo) -> DemoTarget:
     """CRD, namespace, operator, the LLMDeployment; returns once a replica serves."""
     cluster = stack.cluster
@@ -552,7 +539,7 @@ def run_demo(
                     wait_keep(stack)
             finally:
                 with contextlib.suppress(OSError):
-                    _copy_logs(cluster, settings.out_dir)
+                    cluster.copy_logs(settings.out_dir)
     finally:
         echo("sandbox stopped")
     return summary
