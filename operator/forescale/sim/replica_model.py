@@ -8,11 +8,13 @@ that keeps a million-request benchmark fast.
 What it models (vLLM V1 continuous batching, simplified):
 
 * FIFO waiting queue. The head is admitted when fewer than ``max_num_seqs`` requests are
-  running and the KV cache has room for its prompt + output tokens (reserved up front, so
-  there are no preemptions; a request never larger than the cache is refused at submit).
-  vLLM admits on the prompt's blocks and preempts when decoding runs out; on the benchmark's
-  mixes the slots or compute bind first, so the two admit alike up to saturation
-  (``kv_blocked`` counts where they would not; docs/replica-model.md).
+  running and the KV cache has room for its prompt (and for the tokens the running
+  sequences add during its prefill), as vLLM V1 admits on the prompt's blocks. A request
+  larger than the whole cache is refused at submit.
+* Preemption, as vLLM V1's FCFS scheduler: when the next decode step's tokens no longer
+  fit, the sequence admitted last is preempted (its KV freed, back to the head of the
+  queue) until they do; it resumes by prefilling its prompt and the output it had
+  generated (recompute), then decodes the rest. Its first token (TTFT) stays the first.
 * Prefill runs as one *mixed* engine step that also advances every decoding sequence by one
   token per chunk (chunked prefill): its length is ``chunks * step(batch)`` plus
   ``prefill_seconds_per_token * prompt tokens``, where the admitted group's prompt tokens
@@ -48,6 +50,8 @@ __all__ = ["PROFILES", "ReplicaEngine", "ReplicaProfile", "SimRequest", "get_pro
 
 # Decode-step counts within this distance are the same step (float rounding only).
 _STEP_EPSILON = 1e-9
+# KV-cache token counts within this distance of full are full (float rounding only).
+_FIT_EPSILON = 1e-6
 
 
 @dataclass(slots=True, eq=False)
@@ -63,7 +67,13 @@ class SimRequest:
     first_token_at: float | None = None
     finished_at: float | None = None
     decode_start_step: float = field(default=0.0, repr=False)
-    """Engine step counter when the first token was emitted (engine bookkeeping)."""
+    """Engine step counter when the request's latest prefill emitted a token (engine
+    bookkeeping)."""
+    recomputed: int = 0
+    """Output tokens emitted before the request's latest preemption: its resume prefills
+    them with the prompt, and only the rest are decoded."""
+    preempted: bool = False
+    """Preempted and not yet resumed (waiting, or in its recompute prefill)."""
 
     @property
     def ttft(self) -> float | None:
@@ -94,6 +104,7 @@ class ReplicaEngine:
         "_batched_tokens",
         "_completed_generation",
         "_decoding",
+        "_full_at_step",
         "_kv_tokens",
         "_max_seqs",
         "_per_kv",
@@ -102,7 +113,6 @@ class ReplicaEngine:
         "_prefill_end",
         "_prefill_per_token",
         "_prefilling",
-        "_reserved",
         "_sequence",
         "_step",
         "_sum_join",
@@ -112,6 +122,7 @@ class ReplicaEngine:
         "kv_blocked",
         "next_at",
         "now",
+        "preemptions",
         "profile",
         "prompt_tokens_total",
     )
@@ -128,9 +139,9 @@ class ReplicaEngine:
         self.now = now
         self.finished_count = 0
         self.kv_blocked = 0
-        """Admission attempts the reservation of prompt + output stopped while a sequence
-        slot was free: where the model departs from vLLM, which admits on the prompt's
-        blocks and preempts later (docs/replica-model.md)."""
+        """Admission attempts the KV cache stopped while a sequence slot was free."""
+        self.preemptions = 0
+        """Sequences preempted so far (vLLM ``num_preemptions``)."""
         self.prompt_tokens_total = 0
         self._completed_generation = 0
         self._waiting: deque[SimRequest] = deque()
@@ -143,7 +154,8 @@ class ReplicaEngine:
         self._step = 0.0
         self._sum_prompt = 0
         self._sum_join = 0.0
-        self._reserved = 0
+        self._full_at_step: float | None = None
+        """When the next event is a preemption: the step at which it happens."""
         self.next_at: float | None = None
         """When the engine state next changes by itself (read only; the fleet's hot loop
         reads it directly rather than through :meth:`next_event_time`)."""
@@ -161,7 +173,7 @@ class ReplicaEngine:
     @property
     def kv_cache_tokens_used(self) -> float:
         """Tokens held in the KV cache now (prompts being prefilled + decoding contexts)."""
-        prefill = sum(r.prompt_tokens for r in self._prefilling)
+        prefill = sum(r.prompt_tokens + r.recomputed for r in self._prefilling)
         return prefill + self._cache_tokens()
 
     @property
@@ -182,8 +194,10 @@ class ReplicaEngine:
             return request.output_tokens
         if request.first_token_at is None:
             return 0
+        if request.preempted:
+            return request.recomputed
         done = 1 + math.floor(self._step - request.decode_start_step + _STEP_EPSILON)
-        return min(done, request.output_tokens)
+        return min(request.recomputed + done, request.output_tokens)
 
     def next_event_time(self) -> float | None:
         """When the engine state next changes by itself (None when idle or blocked)."""
@@ -220,6 +234,11 @@ class ReplicaEngine:
             event_time = self.next_at
             if self._prefill_end is not None:
                 self._end_prefill(event_time, finished)
+            elif self._full_at_step is not None:
+                # Like vLLM, no admission in a step that preempted.
+                self._preempt(event_time)
+                self._schedule()
+                continue
             else:
                 self._complete_decodes(event_time, finished)
             if self._prefill_end is None and self._waiting:
@@ -261,28 +280,27 @@ class ReplicaEngine:
             return
         batch = len(self._decoding)
         slots = self._max_seqs - batch
-        kv_tokens = self._kv_tokens
         batched = self._batched_tokens
-        free = kv_tokens - self._reserved
+        # Free now; the prefill's steps also add a token to every decoding sequence.
+        free = self._kv_tokens - (self._cache_tokens() if batch else 0.0)
         group: list[SimRequest] = []
         prompt = 0
         now = self.now
         while waiting and len(group) < slots:
             head = waiting[0]
-            need = head.prompt_tokens + head.output_tokens
-            if need > free:
-                self.kv_blocked += 1
+            context = head.prompt_tokens + head.recomputed
+            if group and prompt + context > batched:
                 break
-            if group and prompt + head.prompt_tokens > batched:
+            if prompt + context + batch * max(1, -(-(prompt + context) // batched)) > free:
+                self.kv_blocked += 1
                 break
             waiting.popleft()
             group.append(head)
-            head.admitted_at = now
-            free -= need
-            prompt += head.prompt_tokens
+            if head.admitted_at is None:
+                head.admitted_at = now
+            prompt += context
         if not group:
             return
-        self._reserved = kv_tokens - free
         chunks = max(1, -(-prompt // batched))
         # Seconds for ``chunks`` steps, the step time growing with the KV cache.
         per_kv = self._per_kv
@@ -308,17 +326,20 @@ class ReplicaEngine:
         sum_prompt = self._sum_prompt
         sum_join = self._sum_join
         for request in self._prefilling:
-            request.first_token_at = now
-            prompt = request.prompt_tokens
-            self.prompt_tokens_total += prompt
-            if request.output_tokens == 1:
+            if request.preempted:
+                request.preempted = False  # resumed: its first token came long ago
+            else:
+                request.first_token_at = now
+                self.prompt_tokens_total += request.prompt_tokens
+            left = request.output_tokens - request.recomputed
+            if left == 1:
                 self._finish(request, now, finished)
                 continue
             request.decode_start_step = step
-            sum_prompt += prompt
+            sum_prompt += request.prompt_tokens + request.recomputed
             sum_join += step
             sequence += 1
-            heapq.heappush(decoding, (step + request.output_tokens - 1, sequence, request))
+            heapq.heappush(decoding, (step + left - 1, sequence, request))
         self._sequence = sequence
         self._sum_prompt = sum_prompt
         self._sum_join = sum_join
@@ -339,11 +360,10 @@ class ReplicaEngine:
             pop = heapq.heappop
             while decoding and decoding[0][0] <= limit:
                 request = pop(decoding)[2]
-                sum_prompt -= request.prompt_tokens
+                sum_prompt -= request.prompt_tokens + request.recomputed
                 sum_join -= request.decode_start_step
                 request.finished_at = now
-                self._reserved -= request.prompt_tokens + request.output_tokens
-                self._completed_generation += request.output_tokens
+                self._completed_generation += request.output_tokens - request.recomputed
                 self.finished_count += 1
                 finished.append(request)
             self._sum_prompt = sum_prompt
@@ -354,12 +374,39 @@ class ReplicaEngine:
 
     def _finish(self, request: SimRequest, now: float, finished: list[SimRequest]) -> None:
         request.finished_at = now
-        self._reserved -= request.prompt_tokens + request.output_tokens
-        self._completed_generation += request.output_tokens
+        self._completed_generation += request.output_tokens - request.recomputed
         self.finished_count += 1
         finished.append(request)
 
+    def _preempt(self, now: float) -> None:
+        """The next decode step's tokens do not fit: preempt the sequences admitted last
+        until they do (vLLM V1's ``self.running.pop()``), each back to the queue's head."""
+        step = self._full_at_step
+        assert step is not None
+        self._full_at_step = None
+        self._step = max(self._step, step)
+        self.now = now
+        decoding = self._decoding
+        # At the event the next step exactly fills the cache (up to rounding): it does not fit.
+        limit = self._kv_tokens - _FIT_EPSILON
+        while len(decoding) > 1 and self._cache_tokens() + len(decoding) >= limit:
+            entry = max(decoding, key=lambda item: item[1])
+            decoding.remove(entry)
+            victim = entry[2]
+            self._sum_prompt -= victim.prompt_tokens + victim.recomputed
+            self._sum_join -= victim.decode_start_step
+            emitted = 1 + math.floor(self._step - victim.decode_start_step + _STEP_EPSILON)
+            # A victim at its last step keeps that token to emit when it resumes.
+            emitted = min(emitted, victim.output_tokens - victim.recomputed - 1)
+            self._completed_generation += emitted
+            victim.recomputed += emitted
+            victim.preempted = True
+            self._waiting.appendleft(victim)
+            self.preemptions += 1
+        heapq.heapify(decoding)
+
     def _schedule(self) -> None:
+        self._full_at_step = None
         if self._prefill_end is not None:
             self.next_at = self._prefill_end
         elif self._decoding:
@@ -367,13 +414,15 @@ class ReplicaEngine:
             batch = len(decoding)
             step = self._step
             remaining = max(0.0, decoding[0][0] - step)
-            # Seconds until the next sequence finishes, ``remaining`` steps away.
+            cached = self._sum_prompt + batch * (1.0 + step) - self._sum_join
+            # Steps until the next one's tokens no longer fit: a preemption comes first.
+            room = (self._kv_tokens - cached) / batch - 1.0
+            if room < remaining and batch > 1:
+                remaining = max(0.0, room)
+                self._full_at_step = step + remaining
+            # Seconds until the next event, ``remaining`` steps away.
             per_kv = self._per_kv
-            step_time = (
-                self._base
-                + self._per_seq * batch
-                + per_kv * (self._sum_prompt + batch * (1.0 + step) - self._sum_join)
-            )
+            step_time = self._base + self._per_seq * batch + per_kv * cached
             a = per_kv * batch
             self.next_at = self.now + (step_time * remaining + 0.5 * a * remaining * remaining)
         else:

@@ -37,7 +37,8 @@ class ReplicaProfile:
     max_num_batched_tokens: int
     """vLLM ``--max-num-batched-tokens``: prompt tokens per engine step (chunked prefill)."""
     kv_cache_tokens: int
-    """KV-cache capacity in tokens; a request reserves prompt + output tokens of it."""
+    """KV-cache capacity in tokens: prompts and the tokens generated so far (preemption when
+    the running sequences outgrow it)."""
     prefill_seconds_per_token: float
     """GPU time per prompt token, added to the engine step that carries the prefill."""
     decode_base_seconds: float

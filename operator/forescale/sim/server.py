@@ -127,6 +127,7 @@ class RealtimeReplica:
             kv_cache_usage=engine.kv_cache_usage,
             prompt_tokens_total=engine.prompt_tokens_total,
             generation_tokens_total=engine.generation_tokens_total,
+            preemptions_total=engine.preemptions,
         )
 
     async def run(self) -> None:

@@ -63,8 +63,9 @@ class ServerMetrics:
         self._kv_usage = [
             gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
         ]
-        # Reserving KV up front means the model never preempts: the counter stays at 0.
-        counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.")
+        self._preemptions = counter(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine."
+        )
         self._prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
         self._generation_tokens = counter(
             "vllm:generation_tokens", "Number of generation tokens processed."
@@ -117,6 +118,7 @@ class ServerMetrics:
             )
         self._prompt_seen = 0
         self._generation_seen = 0
+        self._preemptions_seen = 0
 
     def set_state(
         self,
@@ -126,8 +128,9 @@ class ServerMetrics:
         kv_cache_usage: float,
         prompt_tokens_total: int,
         generation_tokens_total: int,
+        preemptions_total: int,
     ) -> None:
-        """Gauges and token counters from the engine's current state."""
+        """Gauges and counters from the engine's current state."""
         self._running.set(running)
         self._waiting.set(waiting)
         for gauge in self._kv_usage:
@@ -136,6 +139,8 @@ class ServerMetrics:
         self._generation_tokens.inc(max(0, generation_tokens_total - self._generation_seen))
         self._prompt_seen = max(self._prompt_seen, prompt_tokens_total)
         self._generation_seen = max(self._generation_seen, generation_tokens_total)
+        self._preemptions.inc(max(0, preemptions_total - self._preemptions_seen))
+        self._preemptions_seen = max(self._preemptions_seen, preemptions_total)
 
     def first_token(self, request: SimRequest) -> None:
         """Observe TTFT and queue time when the first token is out (vLLM does it then too)."""

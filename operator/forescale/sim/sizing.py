@@ -92,7 +92,9 @@ class Trial(NamedTuple):
     in_flight: float
     """Mean requests in flight (Little's law on the measured latency)."""
     kv_blocked: int
-    """Admission attempts the model's KV reservation stopped with a sequence slot free."""
+    """Admission attempts the KV cache stopped with a sequence slot free."""
+    preemptions: int
+    """Sequences preempted because the running ones' next tokens did not fit."""
 
 
 def trial(profile: ReplicaProfile, mix: list[tuple[int, int]], rate: float, seed: int) -> Trial:
@@ -116,7 +118,7 @@ def trial(profile: ReplicaProfile, mix: list[tuple[int, int]], rate: float, seed
     ttfts = [r.ttft or 0.0 for r in measured]
     span = measured[-1].arrival - measured[0].arrival
     in_flight = sum(r.latency or 0.0 for r in measured) / span if span > 0 else 0.0
-    return Trial(float(np.percentile(ttfts, 99)), in_flight, engine.kv_blocked)
+    return Trial(float(np.percentile(ttfts, 99)), in_flight, engine.kv_blocked, engine.preemptions)
 
 
 def measure(
