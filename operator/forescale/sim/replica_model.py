@@ -282,23 +282,23 @@ class ReplicaEngine:
         slots = self._max_seqs - batch
         batched = self._batched_tokens
         # Free now; the prefill's steps also add a token to every decoding sequence.
-        free = self._kv_tokens - (self._cache_tokens() if batch else 0.0)
+        free = self._kv_tokens - self._cache_tokens()
         group: list[SimRequest] = []
         prompt = 0
         now = self.now
         while waiting and len(group) < slots:
             head = waiting[0]
-            context = head.prompt_tokens + head.recomputed
-            if group and prompt + context > batched:
+            taken = prompt + head.prompt_tokens + head.recomputed
+            if group and taken > batched:
                 break
-            if prompt + context + batch * max(1, -(-(prompt + context) // batched)) > free:
+            if taken + batch * max(1, -(-taken // batched)) > free:
                 self.kv_blocked += 1
                 break
             waiting.popleft()
             group.append(head)
             if head.admitted_at is None:
                 head.admitted_at = now
-            prompt += context
+            prompt = taken
         if not group:
             return
         chunks = max(1, -(-prompt // batched))

@@ -36,6 +36,21 @@ ENGINE_INDEX = "0"
 _LABELS = ("model_name", "engine")
 
 
+class _Total:
+    """A Prometheus counter fed the engine's running total. It only moves forward: the
+    engine's generated-token total counts unfinished requests' progress, which can dip by a
+    token when a preempted request's progress is rounded down."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._seen = 0
+
+    def reach(self, total: int) -> None:
+        if total > self._seen:
+            self._counter.inc(total - self._seen)
+            self._seen = total
+
+
 class ServerMetrics:
     """vLLM's metric families for one served model, fed from the replica model."""
 
@@ -63,12 +78,14 @@ class ServerMetrics:
         self._kv_usage = [
             gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
         ]
-        self._preemptions = counter(
-            "vllm:num_preemptions", "Cumulative number of preemption from the engine."
+        self._preemptions = _Total(
+            counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.")
         )
-        self._prompt_tokens = counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
-        self._generation_tokens = counter(
-            "vllm:generation_tokens", "Number of generation tokens processed."
+        self._prompt_tokens = _Total(
+            counter("vllm:prompt_tokens", "Number of prefill tokens processed.")
+        )
+        self._generation_tokens = _Total(
+            counter("vllm:generation_tokens", "Number of generation tokens processed.")
         )
         success = Counter(
             "vllm:request_success",
@@ -116,9 +133,6 @@ class ServerMetrics:
                     INTER_TOKEN_BUCKETS,
                 )
             )
-        self._prompt_seen = 0
-        self._generation_seen = 0
-        self._preemptions_seen = 0
 
     def set_state(
         self,
@@ -135,12 +149,9 @@ class ServerMetrics:
         self._waiting.set(waiting)
         for gauge in self._kv_usage:
             gauge.set(kv_cache_usage)
-        self._prompt_tokens.inc(max(0, prompt_tokens_total - self._prompt_seen))
-        self._generation_tokens.inc(max(0, generation_tokens_total - self._generation_seen))
-        self._prompt_seen = max(self._prompt_seen, prompt_tokens_total)
-        self._generation_seen = max(self._generation_seen, generation_tokens_total)
-        self._preemptions.inc(max(0, preemptions_total - self._preemptions_seen))
-        self._preemptions_seen = max(self._preemptions_seen, preemptions_total)
+        self._prompt_tokens.reach(prompt_tokens_total)
+        self._generation_tokens.reach(generation_tokens_total)
+        self._preemptions.reach(preemptions_total)
 
     def first_token(self, request: SimRequest) -> None:
         """Observe TTFT and queue time when the first token is out (vLLM does it then too)."""
