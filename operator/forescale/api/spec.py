@@ -274,11 +274,15 @@ class EngineSpec(ApiModel):
         "the grace period while vLLM, out of the Service, serves what it has. "
         "None: SIGTERM aborts in-flight requests.",
     )
-    gpu_memory_utilization_percent: int = Field(
-        default=90,
+    gpu_memory_utilization_percent: int | None = Field(
+        default=None,
         ge=10,
         le=100,
-        description="Share of GPU memory vLLM may use, in percent (vLLM --gpu-memory-utilization).",
+        description="Share of GPU memory vLLM may use, in percent (vLLM "
+        "--gpu-memory-utilization). Unset: the flag is left out and vLLM's own default "
+        "applies (0.92 in 0.33; from 0.34 the KV cache is sized from the memory measured "
+        "free after start-up, where a set share only takes memory from it). Set it when "
+        "something vLLM does not measure shares the GPU.",
     )
     max_num_seqs: int = Field(
         default=256,

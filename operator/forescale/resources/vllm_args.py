@@ -85,11 +85,11 @@ def build_vllm_args(
     ]
     if engine.pipeline_parallel_size > 1:
         args.append(f"--pipeline-parallel-size={engine.pipeline_parallel_size}")
-    args += [
-        f"--gpu-memory-utilization={engine.gpu_memory_utilization_percent / 100:.2f}",
-        f"--max-num-seqs={engine.max_num_seqs}",
-        f"--dtype={spec.model.dtype}",
-    ]
+    if engine.gpu_memory_utilization_percent is not None:
+        # Unset, vLLM sizes its KV cache itself: from 0.34 from the memory it measures free,
+        # which a fixed share would only shrink (vllm_contract.check_memory_sizing).
+        args.append(f"--gpu-memory-utilization={engine.gpu_memory_utilization_percent / 100:.2f}")
+    args += [f"--max-num-seqs={engine.max_num_seqs}", f"--dtype={spec.model.dtype}"]
     if spec.model.max_model_len is not None:
         args.append(f"--max-model-len={spec.model.max_model_len}")
     if spec.model.quantization is not None:

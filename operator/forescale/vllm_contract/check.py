@@ -1,7 +1,7 @@
 """The vLLM contract check: what forescale renders, reads and simulates, against a vLLM wheel.
 
-``python -m forescale.vllm_contract.check [VERSION ...]`` (default: the pinned and the
-previous release, see release.py; wheels from ``make vllm-wheels``) prints one line per
+``python -m forescale.vllm_contract.check [VERSION ...]`` (default: every release
+release.py lists; wheels from ``make vllm-wheels``) prints one line per
 finding and exits 1 when any check fails. It compares, with the facts
 :mod:`forescale.vllm_contract.wheel` reads from the wheel:
 
@@ -17,6 +17,9 @@ finding and exits 1 when any check fails. It compares, with the facts
 * sim-server:   every family it exposes exists with the same type and buckets, and every
                 route it serves is a vLLM route
 * health:       ``/health`` (the probes) and ``/metrics`` (the PodMonitor) are served
+* memory:       a default spec renders no ``--gpu-memory-utilization`` other than vLLM's
+                own default: vLLM 0.34 sizes the KV cache from measured memory (default
+                None), and a share forescale set for it would only take memory from the cache
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from typing import get_args
 
 import yaml
 
-from forescale.api.spec import ModelSpec, QuantizationMethod
+from forescale.api.spec import LLMDeploymentSpec, ModelSpec, QuantizationMethod
 from forescale.metrics import contract
-from forescale.resources.vllm_args import RENDERED_FLAGS
+from forescale.resources.vllm_args import RENDERED_FLAGS, build_vllm_args
 from forescale.vllm_contract.fetch import cached_wheel
-from forescale.vllm_contract.release import PREVIOUS_VLLM_VERSION, VLLM_VERSION
+from forescale.vllm_contract.release import CHECKED_VLLM_VERSIONS
 from forescale.vllm_contract.wheel import VllmFacts, read_wheel
 
 REPO = Path(__file__).resolve().parents[3]
@@ -247,6 +250,40 @@ def check_health(facts: VllmFacts) -> list[Finding]:
     return [Finding("health", not missing, message)]
 
 
+MEMORY_FLAG = "--gpu-memory-utilization"
+MEMORY_DEFAULT = "CacheConfig.gpu_memory_utilization"
+
+
+def default_rendering() -> list[str]:
+    """The ``vllm serve`` arguments of a spec that sets nothing it need not."""
+    return build_vllm_args(LLMDeploymentSpec.model_validate({"model": {"name": "m"}}))
+
+
+def check_memory_sizing(facts: VllmFacts, rendered: list[str]) -> list[Finding]:
+    """Unless the user asks, the KV cache is sized as vLLM sizes it.
+
+    vLLM's default share of GPU memory moved from 0.9 (0.10) to 0.92 (0.33) to none at all
+    (0.34: the cache is sized from the memory measured free after start-up, and a share
+    given on the command line "takes memory away from the KV cache"). A share rendered by
+    default would pin each release's replicas to another release's sizing.
+    """
+    if MEMORY_DEFAULT not in facts.config_defaults:
+        return [Finding("memory", False, f"{MEMORY_DEFAULT}'s default not found")]
+    default = facts.config_defaults[MEMORY_DEFAULT]
+    vllm_sizing = "sized from measured memory" if default is None else f"a share of {default!r}"
+    given = [a.partition("=")[2] for a in rendered if a.partition("=")[0] == MEMORY_FLAG]
+    if not given:
+        return [Finding("memory", True, f"{MEMORY_FLAG} left to vLLM ({vllm_sizing})")]
+    same = isinstance(default, int | float) and float(given[0]) == float(default)
+    return [
+        Finding(
+            "memory",
+            same,
+            f"{MEMORY_FLAG}={given[0]} rendered by default; vLLM's own: {vllm_sizing}",
+        )
+    ]
+
+
 def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
     """Every check against one release's facts."""
     return [
@@ -258,6 +295,7 @@ def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
         *check_references(facts, "dashboard", [repo / p for p in DASHBOARD_FILES]),
         *check_sim_server(facts),
         *check_health(facts),
+        *check_memory_sizing(facts, default_rendering()),
     ]
 
 
@@ -266,7 +304,7 @@ def failures(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    versions = (argv if argv is not None else sys.argv[1:]) or [VLLM_VERSION, PREVIOUS_VLLM_VERSION]
+    versions = (argv if argv is not None else sys.argv[1:]) or list(CHECKED_VLLM_VERSIONS)
     status = 0
     for version in versions:
         wheel = cached_wheel(version)

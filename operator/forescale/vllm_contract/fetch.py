@@ -1,7 +1,7 @@
 """Fetch the vLLM wheels the contract check reads, into a cache outside the repository.
 
 ``python -m forescale.vllm_contract.fetch`` (run by ``make vllm-wheels``, which ``make
-install`` runs) downloads, for the pinned and the previous release, the manylinux x86_64
+install`` runs) downloads, for every release it checks (release.py), the manylinux x86_64
 wheel with ``pip download --no-deps --require-hashes`` into
 ``~/.cache/forescale/vllm/<version>/`` (``FORESCALE_VLLM_CACHE`` overrides the root). A
 wheel already there with the right hash is kept, so the step is idempotent and cheap when
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from forescale.vllm_contract.release import PREVIOUS_VLLM_VERSION, VLLM_VERSION, WHEEL_SHA256
+from forescale.vllm_contract.release import CHECKED_VLLM_VERSIONS, WHEEL_SHA256
 
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux1_x86_64")
 """pip platform tags: current wheels are manylinux_2_28, 0.10.1's is manylinux1."""
@@ -75,7 +75,7 @@ def fetch(version: str, root: Path | None = None) -> Path:
 
 
 def main() -> int:
-    for version in (VLLM_VERSION, PREVIOUS_VLLM_VERSION):
+    for version in CHECKED_VLLM_VERSIONS:
         wheel = fetch(version)
         print(f"vllm {version}: {wheel} ({wheel.stat().st_size / 1e6:.0f} MB)")
     return 0

@@ -13,6 +13,9 @@ across releases that moved files around:
   histogram it creates, and a histogram's ``buckets=`` resolved through a literal list, a
   local variable, or vLLM's bucket-family table.
 * HTTP routes: first arguments of ``get``/``post``/``api_route``/``Mount``/``Route`` calls.
+* Engine config defaults that a flag's ``add_argument`` takes from a config dataclass
+  (``**cache_kwargs[...]``): the field's literal default, ``x: T = v`` or
+  ``x: T = Field(default=v, ...)``, in ``CONFIG_DEFAULTS``' classes.
 
 Where vLLM hides a fact behind code this reader cannot evaluate, the fact is *unresolved*
 (None), and the checks report that rather than guessing.
@@ -32,6 +35,9 @@ QUANTIZATION_MODULE = "vllm/model_executor/layers/quantization/__init__.py"
 DTYPE_MODULES = ("vllm/config/model.py", "vllm/config/__init__.py")
 METRICS_MODULE = "vllm/v1/metrics/loggers.py"
 BUCKETS_MODULE = "vllm/v1/metrics/buckets.py"
+CONFIG_MODULES = ("vllm/config/cache.py", "vllm/config/__init__.py", "vllm/config.py")
+CONFIG_DEFAULTS = (("CacheConfig", "gpu_memory_utilization"),)
+"""Config fields whose defaults the checks use, read as ``"Class.field"``."""
 _KINDS = {"_gauge_cls": "gauge", "_counter_cls": "counter", "_histogram_cls": "histogram"}
 _ROUTE_CALLS = frozenset({"get", "post", "api_route", "Mount", "Route", "add_api_route"})
 
@@ -57,6 +63,9 @@ class VllmFacts:
     dtypes: tuple[str, ...] = ()
     metrics: dict[str, MetricFact] = field(default_factory=dict)
     routes: frozenset[str] = frozenset()
+    config_defaults: dict[str, object] = field(default_factory=dict)
+    """``"Class.field"`` -> literal default (None included); a key is absent when the
+    field was not found or its default is not a literal."""
 
 
 class WheelSources:
@@ -284,6 +293,45 @@ def read_routes(sources: WheelSources) -> frozenset[str]:
     return frozenset(routes)
 
 
+def _field_default(value: ast.AST | None) -> tuple[bool, object]:
+    """(found, literal) for a dataclass field's value: ``v`` or ``Field(default=v, ...)``."""
+    if value is None:
+        return False, None
+    if isinstance(value, ast.Call) and _call_name(value) == "Field":
+        given = [k.value for k in value.keywords if k.arg == "default"]
+        if not given:
+            return False, None
+        value = given[0]
+    try:
+        return True, ast.literal_eval(value)
+    except ValueError:
+        return False, None
+
+
+def read_config_defaults(sources: WheelSources) -> dict[str, object]:
+    """Literal defaults of ``CONFIG_DEFAULTS``, from the first module that defines each."""
+    wanted = {f"{cls}.{name}" for cls, name in CONFIG_DEFAULTS}
+    defaults: dict[str, object] = {}
+    for module in CONFIG_MODULES:
+        tree = sources.parse(module)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for statement in node.body:
+                if not (
+                    isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                ):
+                    continue
+                key = f"{node.name}.{statement.target.id}"
+                if key in wanted and key not in defaults:
+                    found, value = _field_default(statement.value)
+                    if found:
+                        defaults[key] = value
+    return defaults
+
+
 def read_wheel(path: Path) -> VllmFacts:
     """Every fact forescale checks, from one wheel."""
     sources = WheelSources(path)
@@ -298,4 +346,5 @@ def read_wheel(path: Path) -> VllmFacts:
         dtypes=read_dtypes(sources),
         metrics=read_metrics(sources),
         routes=read_routes(sources),
+        config_defaults=read_config_defaults(sources),
     )

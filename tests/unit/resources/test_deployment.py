@@ -186,7 +186,7 @@ def test_user_env_and_secret_refs() -> None:
 
 def test_any_vllm_image_gets_an_explicit_command() -> None:
     container = _container(build_deployment(owner_from("llmdeployment-full.yaml")))
-    assert container["image"] == "vllm/vllm-openai:v0.33.0"
+    assert container["image"] == "vllm/vllm-openai:v0.34.0"
     assert container["command"] == ["vllm", "serve"]
     assert container["args"][0] == "/models/meta-llama/Llama-3.1-70B-Instruct"
 

@@ -22,7 +22,7 @@ def test_kube_prometheus_stack_release_label_reaches_the_pod_monitor() -> None:
     settings = settings_from_environ(
         {
             "FORESCALE_MONITOR_LABELS": "release=kube-prometheus-stack, team=ml",
-            "FORESCALE_DEFAULT_IMAGE": "mirror.local/vllm/vllm-openai:v0.33.0",
+            "FORESCALE_DEFAULT_IMAGE": "mirror.local/vllm/vllm-openai:v0.34.0",
         }
     )
     children = {c["kind"]: c for c in build_children(owner_from(), settings=settings)}
@@ -31,7 +31,7 @@ def test_kube_prometheus_stack_release_label_reaches_the_pod_monitor() -> None:
     assert labels["team"] == "ml"
     assert labels["forescale.io/llmdeployment"] == "llama-8b"  # forescale's own stay
     container = children["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "mirror.local/vllm/vllm-openai:v0.33.0"
+    assert container["image"] == "mirror.local/vllm/vllm-openai:v0.34.0"
     # Only the monitor gets them: the Deployment's labels are the label contract's.
     assert "release" not in children["Deployment"]["metadata"]["labels"]
 

@@ -14,12 +14,19 @@ def test_sample_args() -> None:
         "--port=8000",
         "--served-model-name=llama-8b",
         "--tensor-parallel-size=1",
-        "--gpu-memory-utilization=0.90",
         "--max-num-seqs=256",
         "--dtype=auto",
         "--max-model-len=8192",
         "--shutdown-timeout=115",
     ]
+
+
+def test_gpu_memory_share_is_rendered_only_when_set() -> None:
+    """Unset, vLLM sizes its KV cache itself (0.34: from measured memory)."""
+    unset = build_vllm_args(owner_from().spec)
+    assert not [a for a in unset if a.startswith("--gpu-memory-utilization")]
+    set_ = build_vllm_args(owner_from(engine={"gpuMemoryUtilizationPercent": 85}).spec)
+    assert "--gpu-memory-utilization=0.85" in set_
 
 
 def test_full_sample_args() -> None:

@@ -1,9 +1,10 @@
 """The contract check against the published vLLM wheels (``make vllm-wheels`` fetches them).
 
-The pinned release must pass every check; the previous pin fails exactly where
-docs/operations.md says it does. A missing wheel fails these tests with the command that
-fetches it, never skips them. The last tests break a copy of the pinned wheel on purpose
-and show each kind of drift is caught, so a passing check means something.
+The pinned release and the previous pin must pass every check; the oldest release the docs
+describe fails exactly where docs/operations.md says it does. A missing wheel fails these
+tests with the command that fetches it, never skips them. The last tests break a copy of the
+pinned wheel on purpose and show each kind of drift is caught, so a passing check means
+something.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ import pytest
 
 from forescale.vllm_contract import check
 from forescale.vllm_contract.fetch import cached_wheel
-from forescale.vllm_contract.release import PREVIOUS_VLLM_VERSION, VLLM_VERSION
+from forescale.vllm_contract.release import (
+    OLDEST_VLLM_VERSION,
+    PREVIOUS_VLLM_VERSION,
+    VLLM_VERSION,
+)
 from forescale.vllm_contract.wheel import VllmFacts, WheelSources, read_wheel
 
 REPO = Path(__file__).resolve().parents[3]
 
-PREVIOUS_BREAKS = {
+OLDEST_BREAKS = {
     "flags: vllm serve does not accept --shutdown-timeout",
     "shutdown: no --shutdown-timeout: SIGTERM aborts in-flight requests; use "
     "spec.engine.drain: PreStopWait with this release",
 }
-"""How the previous pin fails the contract (documented in docs/operations.md)."""
+"""How the oldest documented release fails the contract (documented in docs/operations.md)."""
 
 
 def _wheel(version: str) -> Path:
@@ -45,6 +50,11 @@ def previous() -> VllmFacts:
     return read_wheel(_wheel(PREVIOUS_VLLM_VERSION))
 
 
+@pytest.fixture(scope="module")
+def oldest() -> VllmFacts:
+    return read_wheel(_wheel(OLDEST_VLLM_VERSION))
+
+
 def test_the_reader_sees_real_facts(pinned: VllmFacts) -> None:
     """Guards the reader itself: an empty reading would make every check vacuous."""
     assert len(pinned.flags) > 100
@@ -62,19 +72,54 @@ def test_the_pinned_release_passes_every_check(pinned: VllmFacts) -> None:
     )
 
 
-def test_the_previous_release_breaks_only_as_documented(previous: VllmFacts) -> None:
-    broken = {str(f).removeprefix("FAIL ") for f in check.failures(check.check(previous))}
-    assert broken == PREVIOUS_BREAKS
+def test_the_previous_pin_passes_every_check(previous: VllmFacts) -> None:
+    """Replicas still on the previous image keep working while a rollout replaces them."""
+    assert check.failures(check.check(previous)) == []
     docs = (REPO / "docs" / "operations.md").read_text()
-    assert f"vLLM {PREVIOUS_VLLM_VERSION}" in docs and "PreStopWait" in docs
+    assert f"vLLM {PREVIOUS_VLLM_VERSION}" in docs
 
 
-def test_the_cli_reports_both_versions(capsys: pytest.CaptureFixture[str]) -> None:
-    assert check.main([VLLM_VERSION]) == 0
-    assert check.main([PREVIOUS_VLLM_VERSION]) == 1
+def test_the_oldest_release_breaks_only_as_documented(oldest: VllmFacts) -> None:
+    broken = {str(f).removeprefix("FAIL ") for f in check.failures(check.check(oldest))}
+    assert broken == OLDEST_BREAKS
+    docs = (REPO / "docs" / "operations.md").read_text()
+    assert f"vLLM {OLDEST_VLLM_VERSION}" in docs and "PreStopWait" in docs
+
+
+def test_the_cli_reports_each_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check.main([VLLM_VERSION, PREVIOUS_VLLM_VERSION]) == 0
+    assert check.main([OLDEST_VLLM_VERSION]) == 1
     out = capsys.readouterr().out
-    assert f"== vllm {VLLM_VERSION}" in out
+    assert f"== vllm {VLLM_VERSION}" in out and f"== vllm {PREVIOUS_VLLM_VERSION}" in out
     assert "FAIL flags: vllm serve does not accept --shutdown-timeout" in out
+
+
+# --- the KV cache is sized as vLLM sizes it ---------------------------------------------
+
+
+def test_each_release_states_its_own_memory_sizing(
+    pinned: VllmFacts, previous: VllmFacts, oldest: VllmFacts
+) -> None:
+    """What the wheels say, read rather than assumed: 0.9, then 0.92, then measured."""
+    defaults = [f.config_defaults.get(check.MEMORY_DEFAULT, "absent") for f in (oldest, previous)]
+    assert defaults == [0.9, 0.92]
+    assert check.MEMORY_DEFAULT in pinned.config_defaults
+    assert pinned.config_defaults[check.MEMORY_DEFAULT] is None
+
+
+def test_a_default_share_is_caught_where_vllm_sizes_otherwise(
+    pinned: VllmFacts, previous: VllmFacts, oldest: VllmFacts
+) -> None:
+    """The check with the mechanism off: the 0.90 forescale rendered before 0.34 fails on
+    every release whose default is not 0.90, and passes only on the one whose it was."""
+    assert "--gpu-memory-utilization" not in " ".join(check.default_rendering())
+    old_rendering = [*check.default_rendering(), "--gpu-memory-utilization=0.90"]
+    failed = check.failures(check.check_memory_sizing(pinned, old_rendering))
+    assert [f.message for f in failed] == [
+        "--gpu-memory-utilization=0.90 rendered by default; vLLM's own: sized from measured memory"
+    ]
+    assert check.failures(check.check_memory_sizing(previous, old_rendering))
+    assert not check.failures(check.check_memory_sizing(oldest, old_rendering))
 
 
 # --- the check catches drift --------------------------------------------------------------
@@ -85,6 +130,7 @@ _MODULES = (
     "vllm/config/model.py",
     "vllm/v1/metrics/loggers.py",
     "vllm/v1/metrics/buckets.py",
+    "vllm/config/cache.py",
 )
 
 
