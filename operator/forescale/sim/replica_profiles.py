@@ -99,7 +99,8 @@ def _convert(key: str, value: Any, kind: type) -> Any:
 LLAMA_3_1_8B_H100 = ReplicaProfile(
     name="llama-3.1-8b-h100",
     description=(
-        "Llama-3.1-8B-Instruct, bf16, one H100 80GB, vLLM V1 defaults; step times fitted "
+        "Llama-3.1-8B-Instruct, bf16, one H100 80GB, vLLM V1 with forescale's engine "
+        "defaults (--max-num-seqs 256, a 0.9 memory share); step times fitted "
         "to published vLLM figures (docs/replica-model.md)"
     ),
     calibrated=True,

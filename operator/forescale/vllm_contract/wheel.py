@@ -36,7 +36,10 @@ DTYPE_MODULES = ("vllm/config/model.py", "vllm/config/__init__.py")
 METRICS_MODULE = "vllm/v1/metrics/loggers.py"
 BUCKETS_MODULE = "vllm/v1/metrics/buckets.py"
 CONFIG_MODULES = ("vllm/config/cache.py", "vllm/config/__init__.py", "vllm/config.py")
-CONFIG_DEFAULTS = (("CacheConfig", "gpu_memory_utilization"),)
+CONFIG_DEFAULTS = (
+    ("CacheConfig", "gpu_memory_utilization"),
+    ("CacheConfig", "DEFAULT_BLOCK_SIZE"),
+)
 """Config fields whose defaults the checks use, read as ``"Class.field"``."""
 _KINDS = {"_gauge_cls": "gauge", "_counter_cls": "counter", "_histogram_cls": "histogram"}
 _ROUTE_CALLS = frozenset({"get", "post", "api_route", "Mount", "Route", "add_api_route"})

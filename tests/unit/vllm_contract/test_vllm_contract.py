@@ -97,14 +97,19 @@ def test_the_cli_reports_each_version(capsys: pytest.CaptureFixture[str]) -> Non
 # --- the KV cache is sized as vLLM sizes it ---------------------------------------------
 
 
-def test_each_release_states_its_own_memory_sizing(
+def test_each_release_states_its_own_cache_sizing(
     pinned: VllmFacts, previous: VllmFacts, oldest: VllmFacts
 ) -> None:
-    """What the wheels say, read rather than assumed: 0.9, then 0.92, then measured."""
+    """What the wheels say, read rather than assumed (docs/operations.md and
+    docs/replica-model.md quote it): the memory share 0.9, then 0.92, then none (measured);
+    the block size 16, then 64 tokens (0.10.1 leaves it to the platform: no class default)."""
     defaults = [f.config_defaults.get(check.MEMORY_DEFAULT, "absent") for f in (oldest, previous)]
     assert defaults == [0.9, 0.92]
     assert check.MEMORY_DEFAULT in pinned.config_defaults
     assert pinned.config_defaults[check.MEMORY_DEFAULT] is None
+    blocks = [f.config_defaults.get("CacheConfig.DEFAULT_BLOCK_SIZE") for f in (previous, pinned)]
+    assert blocks == [16, 64]
+    assert "CacheConfig.DEFAULT_BLOCK_SIZE" not in oldest.config_defaults
 
 
 def test_a_default_share_is_caught_where_vllm_sizes_otherwise(
