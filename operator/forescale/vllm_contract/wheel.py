@@ -40,7 +40,7 @@ CONFIG_DEFAULTS = (
     ("CacheConfig", "gpu_memory_utilization"),
     ("CacheConfig", "DEFAULT_BLOCK_SIZE"),
 )
-"""Config fields whose defaults the checks use, read as ``"Class.field"``."""
+"""Config fields whose defaults the checks (and the docs' tests) use, as ``"Class.field"``."""
 _KINDS = {"_gauge_cls": "gauge", "_counter_cls": "counter", "_histogram_cls": "histogram"}
 _ROUTE_CALLS = frozenset({"get", "post", "api_route", "Mount", "Route", "add_api_route"})
 
