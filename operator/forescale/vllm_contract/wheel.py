@@ -77,6 +77,7 @@ class WheelSources:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._texts: dict[str, str] = {}
+        self._trees: dict[str, ast.Module] = {}
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if info.filename.startswith("vllm/") and info.filename.endswith(".py"):
@@ -89,8 +90,13 @@ class WheelSources:
         return self._texts.get(name)
 
     def parse(self, name: str) -> ast.Module | None:
-        text = self.read(name)
-        return None if text is None else ast.parse(text, filename=name)
+        """The module's syntax tree, parsed once (several readers walk the config modules)."""
+        if name not in self._trees:
+            text = self.read(name)
+            if text is None:
+                return None
+            self._trees[name] = ast.parse(text, filename=name)
+        return self._trees[name]
 
 
 def version_of(path: Path) -> str:
@@ -311,6 +317,15 @@ def _field_default(value: ast.AST | None) -> tuple[bool, object]:
         return False, None
 
 
+def _class_fields(tree: ast.Module) -> Iterator[tuple[str, ast.AST | None]]:
+    """``("Class.field", value)`` for each annotated assignment in a class body."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                    yield f"{node.name}.{statement.target.id}", statement.value
+
+
 def read_config_defaults(sources: WheelSources) -> dict[str, object]:
     """Literal defaults of ``CONFIG_DEFAULTS``, from the first module that defines each."""
     wanted = {f"{cls}.{name}" for cls, name in CONFIG_DEFAULTS}
@@ -319,19 +334,13 @@ def read_config_defaults(sources: WheelSources) -> dict[str, object]:
         tree = sources.parse(module)
         if tree is None:
             continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ClassDef):
-                continue
-            for statement in node.body:
-                if not (
-                    isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
-                ):
-                    continue
-                key = f"{node.name}.{statement.target.id}"
-                if key in wanted and key not in defaults:
-                    found, value = _field_default(statement.value)
-                    if found:
-                        defaults[key] = value
+        for key, value in _class_fields(tree):
+            if key in wanted and key not in defaults:
+                found, literal = _field_default(value)
+                if found:
+                    defaults[key] = literal
+        if wanted <= defaults.keys():
+            break
     return defaults
 
 
