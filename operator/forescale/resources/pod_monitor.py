@@ -22,6 +22,9 @@ from forescale.resources.owner import Owner
 from forescale.resources.settings import RenderSettings, operator_settings
 
 SCRAPE_INTERVAL = "15s"
+SERIES_LABELS = ("llmdeployment", "namespace", "pod")
+"""Target labels every scraped vLLM series carries (the relabeling below, and the
+prometheus-operator's ``pod``); the vLLM contract check allows them on any series."""
 
 
 def _label_source(label: str) -> str:

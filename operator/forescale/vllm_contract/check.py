@@ -10,12 +10,14 @@ finding and exits 1 when any check fails. It compares, with the facts
                 sim-server does without it
 * quantization: every value the CRD offers is a non-deprecated vLLM choice; dtype likewise
 * reader:       every metric the reader uses (metrics.contract) exists with its type (a
-                renamed metric passes only through a declared older name) and its
-                histogram buckets equal vLLM's
-* alerts, dashboard: every ``vllm:`` series they select exists (or is a declared older
-                name of a metric that does)
-* sim-server:   every family it exposes exists with the same type and buckets, and every
-                route it serves is a vLLM route
+                renamed metric passes only through a declared older name), its
+                histogram buckets equal vLLM's and its labels are vLLM's
+* alerts, dashboard, runbooks: every ``vllm:`` series they name exists (or is a declared
+                older name of a metric that does), and every label a query takes from one
+                is vLLM's (or a target label the PodMonitor and Prometheus attach;
+                ``query_labels``)
+* sim-server:   every family it exposes exists with the same type, buckets and labels, and
+                every route it serves is a vLLM route
 * health:       ``/health`` (the probes) and ``/metrics`` (the PodMonitor) are served
 * memory:       a default spec renders no ``--gpu-memory-utilization`` other than vLLM's
                 own default: vLLM 0.34 sizes the KV cache from measured memory (default
@@ -36,14 +38,20 @@ import yaml
 
 from forescale.api.spec import LLMDeploymentSpec, ModelSpec, QuantizationMethod
 from forescale.metrics import contract
+from forescale.resources.pod_monitor import SERIES_LABELS
 from forescale.resources.vllm_args import RENDERED_FLAGS, build_vllm_args
 from forescale.vllm_contract.fetch import cached_wheel
+from forescale.vllm_contract.query_labels import LabelUse, expressions, label_uses
 from forescale.vllm_contract.release import CHECKED_VLLM_VERSIONS
-from forescale.vllm_contract.wheel import VllmFacts, read_wheel
+from forescale.vllm_contract.wheel import MetricFact, VllmFacts, read_wheel
 
 REPO = Path(__file__).resolve().parents[3]
 ALERT_FILES = ("manifests/prometheus/rules.yaml", "manifests/prometheus/prometheus_rule.yaml")
 DASHBOARD_FILES = ("manifests/grafana/forescale-dashboard.json",)
+RUNBOOK_DIR = "docs/runbooks"
+TARGET_LABELS = frozenset({*SERIES_LABELS, "instance", "job"})
+"""Labels every scraped series carries besides vLLM's own: the PodMonitor's relabeling
+(and the sandbox's scrape config) and Prometheus's ``instance`` and ``job``."""
 PROBED_ROUTES = ("/health", "/metrics")
 _SERIES = re.compile(r"vllm:[A-Za-z0-9_:]+")
 _SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
@@ -150,6 +158,16 @@ def check_reader(facts: VllmFacts) -> list[Finding]:
             )
             continue
         via = "" if present == names[0] else f" (through the older name; {names[0]} absent)"
+        if fact.labels != frozenset(signal.labels):
+            found.append(
+                Finding(
+                    "reader",
+                    False,
+                    f"{present} labels {_sorted(fact.labels)} differ from the reader's"
+                    f" {sorted(signal.labels)}",
+                )
+            )
+            continue
         if signal.kind is contract.Kind.HISTOGRAM and fact.buckets != signal.buckets:
             found.append(
                 Finding(
@@ -163,21 +181,53 @@ def check_reader(facts: VllmFacts) -> list[Finding]:
     return found
 
 
+def _sorted(labels: frozenset[str] | None) -> list[str] | None:
+    return None if labels is None else sorted(labels)
+
+
 def referenced_series(paths: Iterable[Path]) -> dict[str, set[str]]:
-    """``vllm:`` sample names in PromQL files (YAML rules, dashboard JSON), by file."""
+    """``vllm:`` sample names in PromQL files (YAML rules, dashboard JSON, Markdown), by
+    file."""
     series: dict[str, set[str]] = {}
     for path in paths:
         text = path.read_text()
         # Parse to be sure the file is what we think; names come from the raw text.
-        json.loads(text) if path.suffix == ".json" else list(yaml.safe_load_all(text))
+        if path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix in {".yaml", ".yml"}:
+            list(yaml.safe_load_all(text))
         series[path.name] = set(_SERIES.findall(text))
     return series
+
+
+def _label_known(use: LabelUse, facts: VllmFacts) -> str | None:
+    """Why ``use`` names a label vLLM does not give its series, or None when it does."""
+    if use.label in TARGET_LABELS:
+        return None
+    # Series this release lacks (an older name beside the current one) are the series
+    # check's business; the label must be on each one it has.
+    present = [(s, facts.metrics[family(s)]) for s in use.series if family(s) in facts.metrics]
+    for sample, fact in present:
+        if use.label == contract.BUCKET_LABEL and _is_bucket(sample, fact):
+            continue
+        if fact.labels is None:
+            return f"{sample}'s labels cannot be read from the wheel"
+        if use.label not in fact.labels:
+            return f"{sample} has no label {use.label!r} (vLLM's: {sorted(fact.labels)})"
+    return None
+
+
+def _is_bucket(sample: str, fact: MetricFact) -> bool:
+    return fact.kind == "histogram" and sample.endswith("_bucket")
 
 
 def check_references(facts: VllmFacts, area: str, paths: Iterable[Path]) -> list[Finding]:
     allowed = set(facts.metrics) | _legacy_families(facts)
     found: list[Finding] = []
+    paths = list(paths)
     for name, samples in referenced_series(paths).items():
+        if not samples and area == "runbooks":
+            continue  # a runbook about the operator itself names no vLLM series
         unknown = sorted(s for s in samples if family(s) not in allowed)
         found.append(
             Finding(
@@ -188,20 +238,34 @@ def check_references(facts: VllmFacts, area: str, paths: Iterable[Path]) -> list
                 else f"{name}: {len(samples)} series known",
             )
         )
+    for path in paths:
+        uses = [use for e in expressions(path) for use in label_uses(e)]
+        wrong = sorted({why for use in uses if (why := _label_known(use, facts))})
+        found.extend(Finding(area, False, f"{path.name}: {why}") for why in wrong)
+        if uses and not wrong:
+            labels = len({use.label for use in uses})
+            found.append(Finding(area, True, f"{path.name}: {labels} labels known"))
     return found
 
 
-def sim_server_families() -> dict[str, tuple[str, tuple[float, ...] | None]]:
-    """Families the sim-server exposes (with the older names): kind and histogram bounds."""
+def runbook_files(repo: Path = REPO) -> list[Path]:
+    """The runbooks the alerts link to (every page of ``docs/runbooks``)."""
+    return sorted((repo / RUNBOOK_DIR).glob("*.md"))
+
+
+def sim_server_families() -> dict[str, MetricFact]:
+    """Families the sim-server exposes (with the older names): kind, histogram bounds and
+    label names."""
     from forescale.sim.server_metrics import ServerMetrics  # noqa: PLC0415 - sim deps
 
-    families: dict[str, tuple[str, tuple[float, ...] | None]] = {}
+    families: dict[str, MetricFact] = {}
     for metric in ServerMetrics("m", legacy_names=True).registry.collect():
         bounds: tuple[float, ...] | None = None
         if metric.type == "histogram":
             les = {s.labels["le"] for s in metric.samples if s.name.endswith("_bucket")}
             bounds = tuple(sorted(float(le) for le in les if le != "+Inf"))
-        families[metric.name] = (metric.type, bounds)
+        labels = {k for s in metric.samples for k in s.labels} - {contract.BUCKET_LABEL}
+        families[metric.name] = MetricFact(metric.type, bounds, frozenset(labels))
     return families
 
 
@@ -221,7 +285,8 @@ def sim_shutdown_default() -> object:
 def check_sim_server(facts: VllmFacts) -> list[Finding]:
     legacy = _legacy_families(facts)
     found: list[Finding] = []
-    for name, (kind, bounds) in sorted(sim_server_families().items()):
+    for name, sim in sorted(sim_server_families().items()):
+        kind, bounds = sim.kind, sim.buckets
         fact = facts.metrics.get(name)
         if fact is None:
             ok = name in legacy
@@ -234,6 +299,14 @@ def check_sim_server(facts: VllmFacts) -> list[Finding]:
         elif kind == "histogram" and fact.buckets != bounds:
             found.append(
                 Finding("sim-server", False, f"{name} buckets {bounds} vs vLLM {fact.buckets}")
+            )
+        elif fact.labels != sim.labels:
+            found.append(
+                Finding(
+                    "sim-server",
+                    False,
+                    f"{name} labels {_sorted(sim.labels)} vs vLLM {_sorted(fact.labels)}",
+                )
             )
         else:
             found.append(Finding("sim-server", True, f"{name} matches"))
@@ -293,6 +366,7 @@ def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
         *check_reader(facts),
         *check_references(facts, "alerts", [repo / p for p in ALERT_FILES]),
         *check_references(facts, "dashboard", [repo / p for p in DASHBOARD_FILES]),
+        *check_references(facts, "runbooks", runbook_files(repo)),
         *check_sim_server(facts),
         *check_health(facts),
         *check_memory_sizing(facts, default_rendering()),

@@ -10,8 +10,12 @@ across releases that moved files around:
 * ``--quantization`` choices: the ``QuantizationMethods`` Literal, and the deprecated list.
 * ``--dtype`` choices: the ``ModelDType`` Literal.
 * Prometheus metrics of the V1 engine's stat logger: ``name=`` of each gauge, counter and
-  histogram it creates, and a histogram's ``buckets=`` resolved through a literal list, a
-  local variable, or vLLM's bucket-family table.
+  histogram it creates (a literal, or a literal the function assigned to the name), a
+  histogram's ``buckets=`` resolved through a literal list, a local variable, or vLLM's
+  bucket-family table, and its ``labelnames=`` resolved the same way (a list, a local
+  variable, ``a + [...]``). An info gauge (``vllm:cache_config_info``) is labelled with its
+  config's fields (``metrics_info()`` is the config's ``__dict__``) plus the keys the
+  logger adds to that dict (``engine``): ``INFO_METRIC_CONFIGS`` says which config.
 * HTTP routes: first arguments of ``get``/``post``/``api_route``/``Mount``/``Route`` calls.
 * Engine config defaults that a flag's ``add_argument`` takes from a config dataclass
   (``**cache_kwargs[...]``): the field's literal default, ``x: T = v`` or
@@ -41,6 +45,9 @@ CONFIG_DEFAULTS = (
     ("CacheConfig", "DEFAULT_BLOCK_SIZE"),
 )
 """Config fields whose defaults the checks (and the docs' tests) use, as ``"Class.field"``."""
+INFO_METRIC_CONFIGS = {"vllm:cache_config_info": "CacheConfig"}
+"""Info gauges and the config class whose fields are their labels: the logger's
+``log_metrics_info("cache_config", self.vllm_config.cache_config)`` (0.10.1 to 0.34.0)."""
 _KINDS = {"_gauge_cls": "gauge", "_counter_cls": "counter", "_histogram_cls": "histogram"}
 _ROUTE_CALLS = frozenset({"get", "post", "api_route", "Mount", "Route", "add_api_route"})
 
@@ -52,6 +59,8 @@ class MetricFact:
     kind: str
     buckets: tuple[float, ...] | None = None
     """Histogram bucket bounds; None when not a histogram or not resolvable."""
+    labels: frozenset[str] | None = None
+    """Label names vLLM gives the family (``le`` not included); None when not resolvable."""
 
 
 @dataclass(frozen=True)
@@ -260,8 +269,82 @@ def _assignments(function: ast.AST) -> dict[str, ast.AST]:
     return scope
 
 
+def _keys_assigned(function: ast.AST, variable: str) -> frozenset[str]:
+    """Literal keys the function stores into ``variable`` (``metrics_info["engine"] = ...``)."""
+    keys: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Subscript)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == variable
+                ):
+                    key = _literal(target.slice)
+                    if isinstance(key, str):
+                        keys.add(key)
+    return frozenset(keys)
+
+
+def _resolve_labels(
+    node: ast.AST, scope: dict[str, ast.AST], seen: frozenset[str] = frozenset()
+) -> frozenset[str] | None:
+    """Label names of a ``labelnames=`` expression: a list, a local variable, ``a + b``."""
+    if isinstance(node, ast.List | ast.Tuple):
+        strings = _literal_strings(node)
+        return frozenset(strings) if len(strings) == len(node.elts) else None
+    if isinstance(node, ast.Name) and node.id in scope and node.id not in seen:
+        return _resolve_labels(scope[node.id], scope, seen | {node.id})
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left = _resolve_labels(node.left, scope, seen)
+        right = _resolve_labels(node.right, scope, seen)
+        return None if left is None or right is None else left | right
+    return None
+
+
+def config_fields(sources: WheelSources, cls: str) -> frozenset[str] | None:
+    """Instance fields of a config class (``ClassVar`` annotations are not), or None."""
+    for module in CONFIG_MODULES:
+        tree = sources.parse(module)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == cls:
+                return frozenset(
+                    statement.target.id
+                    for statement in node.body
+                    if isinstance(statement, ast.AnnAssign)
+                    and isinstance(statement.target, ast.Name)
+                    and "ClassVar" not in ast.unparse(statement.annotation)
+                )
+    return None
+
+
+def _metric_labels(
+    sources: WheelSources,
+    name: str,
+    given: ast.AST | None,
+    function: ast.AST,
+    scope: dict[str, ast.AST],
+) -> frozenset[str] | None:
+    if given is None:
+        return frozenset()
+    config = INFO_METRIC_CONFIGS.get(name)
+    if (
+        config is not None
+        and isinstance(given, ast.Call)
+        and _call_name(given) == "keys"
+        and isinstance(given.func, ast.Attribute)
+        and isinstance(given.func.value, ast.Name)
+    ):
+        fields = config_fields(sources, config)
+        added = _keys_assigned(function, given.func.value.id)
+        return None if fields is None else fields | added
+    return _resolve_labels(given, scope)
+
+
 def read_metrics(sources: WheelSources) -> dict[str, MetricFact]:
-    """Metric families the V1 stat logger creates, with histogram buckets."""
+    """Metric families the V1 stat logger creates, with histogram buckets and labels."""
     tree = sources.parse(METRICS_MODULE)
     if tree is None:
         return {}
@@ -275,13 +358,17 @@ def read_metrics(sources: WheelSources) -> dict[str, MetricFact]:
             if kind is None:
                 continue
             keywords = {k.arg: k.value for k in call.keywords if k.arg}
-            name = _literal(keywords.get("name"))
+            given: ast.AST | None = keywords.get("name")
+            if isinstance(given, ast.Name):
+                given = scope.get(given.id)
+            name = _literal(given)
             if not isinstance(name, str) or not name.startswith("vllm:"):
                 continue
             buckets = None
             if kind == "histogram" and "buckets" in keywords:
                 buckets = resolver.resolve(keywords["buckets"], scope)
-            metrics.setdefault(name, MetricFact(kind, buckets))
+            labels = _metric_labels(sources, name, keywords.get("labelnames"), function, scope)
+            metrics.setdefault(name, MetricFact(kind, buckets, labels))
     return metrics
 
 

@@ -196,3 +196,41 @@ def test_a_changed_shutdown_default_is_caught(tmp_path: Path) -> None:
     failed = {str(f) for f in check.failures(check.check(facts))}
     assert "FAIL shutdown: --shutdown-timeout defaults to 30 (0 = abort)" in failed
     assert "FAIL shutdown: sim-server --shutdown-timeout default 0 vs vLLM 30" in failed
+
+
+def test_renamed_labels_are_caught(tmp_path: Path) -> None:
+    """Labels with the mechanism off: vLLM renaming a CacheConfig field (an info gauge's
+    label) or a counter's label leaves every series name intact, and still fails the
+    runbook that groups by it, the reader that splits by it and the sim-server."""
+    facts = _tampered(
+        tmp_path,
+        {
+            "vllm/config/cache.py": ("    num_gpu_blocks: int", "    num_gpu_blocks_total: int"),
+            "vllm/v1/metrics/loggers.py": (
+                'labelnames=labelnames + ["finished_reason"]',
+                'labelnames=labelnames + ["reason"]',
+            ),
+        },
+    )
+    failed = "\n".join(str(f) for f in check.failures(check.check(facts)))
+    assert (
+        "runbooks: LLMDeploymentKVCacheSaturated.md: vllm:cache_config_info has no label"
+        " 'num_gpu_blocks'" in failed
+    )
+    assert "vllm:request_success labels ['engine', 'model_name', 'reason'] differ" in failed
+    assert "sim-server: vllm:request_success labels" in failed
+    assert "unknown series" not in failed
+
+
+def test_each_release_labels_its_cache_info_with_the_config(
+    pinned: VllmFacts, previous: VllmFacts, oldest: VllmFacts
+) -> None:
+    """``vllm:cache_config_info``'s name is assigned before the gauge is created and its
+    labels are CacheConfig's fields: the runbook's size query (num_gpu_blocks x
+    block_size) reads them in every checked release."""
+    for facts in (pinned, previous, oldest):
+        info = facts.metrics["vllm:cache_config_info"]
+        assert info.kind == "gauge"
+        assert info.labels is not None
+        assert {"num_gpu_blocks", "block_size", "gpu_memory_utilization", "engine"} <= info.labels
+        assert "DEFAULT_BLOCK_SIZE" not in info.labels  # a ClassVar is no instance field
