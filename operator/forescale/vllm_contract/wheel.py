@@ -302,21 +302,37 @@ def _resolve_labels(
     return None
 
 
+def _instance_attributes(cls: ast.ClassDef) -> Iterator[str]:
+    """What a config instance's ``__dict__`` holds: its fields (``ClassVar`` annotations are
+    not) and the attributes its methods set on ``self`` (0.10.1's ``swap_space_bytes``)."""
+    for statement in cls.body:
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and "ClassVar" not in ast.unparse(statement.annotation)
+        ):
+            yield statement.target.id
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    yield target.attr
+
+
 def config_fields(sources: WheelSources, cls: str) -> frozenset[str] | None:
-    """Instance fields of a config class (``ClassVar`` annotations are not), or None."""
+    """The attribute names a config class's instances carry (``_instance_attributes``)."""
     for module in CONFIG_MODULES:
         tree = sources.parse(module)
         if tree is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef) and node.name == cls:
-                return frozenset(
-                    statement.target.id
-                    for statement in node.body
-                    if isinstance(statement, ast.AnnAssign)
-                    and isinstance(statement.target, ast.Name)
-                    and "ClassVar" not in ast.unparse(statement.annotation)
-                )
+                return frozenset(_instance_attributes(node))
     return None
 
 

@@ -9,6 +9,7 @@ something.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from forescale.vllm_contract.release import (
     VLLM_VERSION,
 )
 from forescale.vllm_contract.wheel import VllmFacts, WheelSources, read_wheel
+from tests.unit.metrics.fixture_support import fixture_text
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -234,3 +236,24 @@ def test_each_release_labels_its_cache_info_with_the_config(
         assert info.labels is not None
         assert {"num_gpu_blocks", "block_size", "gpu_memory_utilization", "engine"} <= info.labels
         assert "DEFAULT_BLOCK_SIZE" not in info.labels  # a ClassVar is no instance field
+
+
+def test_the_labels_read_are_those_a_real_vllm_exposes(oldest: VllmFacts) -> None:
+    """The reader checked against a real scrape (``shared/fixtures``, vLLM ~0.10): every
+    ``vllm:`` family it carries is one the oldest wheel declares, with exactly the labels
+    the wheel reading gives (``le`` aside), ``vllm:cache_config_info``'s config fields
+    included."""
+    scrape = fixture_text()
+    exposed: dict[str, set[str]] = {}
+    for line in scrape.splitlines():
+        if line.startswith("vllm:") and "{" in line:
+            name, _, rest = line.partition("{")
+            labels = {pair.split("=", 1)[0] for pair in re.findall(r'\w+="[^"]*"', rest)}
+            exposed.setdefault(check.family(name), set()).update(labels - {"le"})
+    assert len(exposed) >= 20 and "vllm:cache_config_info" in exposed
+    differ = {
+        name: (sorted(labels), oldest.metrics[name].labels if name in oldest.metrics else None)
+        for name, labels in exposed.items()
+        if name not in oldest.metrics or oldest.metrics[name].labels != labels
+    }
+    assert differ == {}
