@@ -125,7 +125,7 @@ def test_spec_change_rolls_out(
         eventually(rolled, 90, "rollout of maxNumSeqs=64")
 
 
-def test_drift_is_repaired_but_not_replicas_owner(
+def test_service_and_pdb_drift_is_repaired(
     kubectl: Kubectl, namespace: str, operator_kubeconfig: Path, llmd_crd: list[Path]
 ) -> None:
     manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)

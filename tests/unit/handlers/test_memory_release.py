@@ -29,4 +29,4 @@ def test_trim_returns_memory_freed_inside_the_heap() -> None:
     assert memory_release.trim()
     after = _rss()
     assert before - after > 50 * 2**20, (before, after)
-    assert len(kept) == 200
+    del kept  # alive until measured: the kept blocks pin the heap's top

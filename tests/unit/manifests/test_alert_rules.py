@@ -136,7 +136,8 @@ def test_promtool_tests_name_only_existing_alerts() -> None:
 
 
 def test_llmdeployment_alerts_keep_the_deployment_labels() -> None:
-    for rule in ALERTS:
-        if rule["alert"].startswith("LLMDeployment"):
-            assert "{{ $labels.llmdeployment }}" in rule["annotations"]["summary"]
-            assert "{{ $labels.namespace }}" in rule["annotations"]["summary"]
+    per_deployment = [rule for rule in ALERTS if rule["alert"].startswith("LLMDeployment")]
+    assert per_deployment, "no LLMDeployment alerts found"
+    for rule in per_deployment:
+        assert "{{ $labels.llmdeployment }}" in rule["annotations"]["summary"]
+        assert "{{ $labels.namespace }}" in rule["annotations"]["summary"]
