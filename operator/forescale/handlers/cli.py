@@ -12,6 +12,26 @@ from forescale.handlers import configuring, memory_release, telemetry
 from forescale.handlers.leader_election import LeaseTimings
 
 
+def shard_lease_problem(shard: str, lease: str | None) -> str | None:
+    """Why a shard may not lead on ``lease``, or None.
+
+    Shards that share one Lease elect one leader between them: every other shard stands by
+    and its LLMDeployments go unserved, with nothing failing. A shard's Lease must carry the
+    shard's name (``forescale-a`` for shard ``a``), so a copy of one shard's Deployment
+    with only ``--shard`` changed fails at start instead.
+    """
+    if not shard or lease is None:
+        return None
+    name = lease.split("/", 1)[-1]
+    if name == shard or name.endswith(f"-{shard}") or name.startswith(f"{shard}-"):
+        return None
+    return (
+        f"--shard {shard} with --leader-elect {lease}: shards sharing a Lease elect one leader"
+        f" between them and the others serve nothing; name the Lease after the shard"
+        f" (--leader-elect {lease.rsplit('/', 1)[0]}/{name}-{shard})"
+    )
+
+
 @click.command(context_settings={"show_default": True})
 @click.option(
     "-n",
@@ -56,7 +76,8 @@ from forescale.handlers.leader_election import LeaseTimings
     "--shard",
     default="",
     envvar=configuring.SHARD_ENV,
-    help="This operator's shard (docs/scale.md); give each shard its own --leader-elect Lease.",
+    help="This operator's shard (docs/operations.md, sharding); a shard's --leader-elect Lease "
+    "carries its name (forescale-NAME).",
 )
 @click.option(
     "--shard-by",
@@ -93,6 +114,8 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
         raise click.UsageError(str(err)) from None
     if shard_by == "namespace" and (all_namespaces or not shard):
         raise click.UsageError("--shard-by namespace needs --shard NAME and --namespace NS...")
+    if problem := shard_lease_problem(shard, leader_lease):
+        raise click.UsageError(problem)
     os.environ[configuring.SHARD_ENV] = shard
     os.environ[configuring.SHARD_BY_ENV] = shard_by
     os.environ[configuring.NAMESPACES_ENV] = "" if all_namespaces else ",".join(namespaces)

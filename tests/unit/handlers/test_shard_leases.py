@@ -1,0 +1,32 @@
+"""A shard leads on its own Lease: ``forescale run`` refuses shards that would share one."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from forescale.handlers.cli import run, shard_lease_problem
+
+
+def test_a_shard_lease_carries_the_shard_name() -> None:
+    assert shard_lease_problem("a", "forescale-system/forescale-a") is None
+    assert shard_lease_problem("team-a", "ops/team-a-leader") is None
+    assert shard_lease_problem("", "forescale-system/forescale") is None  # unsharded
+    assert shard_lease_problem("a", None) is None  # no leader election
+
+
+def test_a_shard_on_the_shared_lease_is_refused_with_the_fix() -> None:
+    """The manager Deployment copied with only ``--shard`` changed: two shards would elect
+    one leader between them and the other's LLMDeployments would go unserved."""
+    problem = shard_lease_problem("b", "forescale-system/forescale")
+    assert problem is not None
+    assert "--leader-elect forescale-system/forescale-b" in problem
+    assert shard_lease_problem("ab", "forescale-system/forescale-b") is not None
+
+
+def test_the_cli_stops_before_it_starts() -> None:
+    result = CliRunner().invoke(
+        run,
+        ["--all-namespaces", "--shard", "b", "--leader-elect", "forescale-system/forescale"],
+    )
+    assert result.exit_code == 2, result.output
+    assert "shards sharing a Lease elect one leader" in result.output
