@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from forescale.metrics.assembling import assemble, parse_vector
@@ -38,19 +38,26 @@ elements = st.fixed_dictionaries(
 )
 
 
+_POD = {"metric": {"namespace": "ns", "llmdeployment": "a"}, "value": [1.7e9, "2"]}
+_NAN = {"metric": {"namespace": "ns", "llmdeployment": "a"}, "value": [1.7e9, "NaN"]}
+
+
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(elements, max_size=6),
     st.dictionaries(st.sampled_from(SIGNALS), st.lists(elements, max_size=3)),
     st.booleans(),
 )
+@example([_POD], {name: [_NAN] for name in SIGNALS}, True)  # always reaches the read
 def test_any_answer_is_refused_or_read_into_believable_observations(
     census: list[object], signals: dict[str, list[object]], asked: bool
 ) -> None:
     try:
         census_rows = parse_vector("census", census)
         signal_rows = {name: parse_vector(name, answer) for name, answer in signals.items()}
-    except QueryFailedError:
+    except QueryFailedError as refused:
+        # Refused, and says which answer: the hold it becomes names it.
+        assert refused.query in {"census", *signals}, refused
         return
     deployments = ["ns/a", "ns/b"] if asked else None
     observations = assemble(1.7e9, census_rows, signal_rows, deployments, 60.0)
