@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
+from tests.conftest import REPO
 
 from .operator_support import apply, eventually, get, sample
 
 pytestmark = pytest.mark.integration
 
 SHARD_LABEL = "forescale.io/shard"
+ROLE_FILE = REPO / "manifests" / "rbac" / "leader_election_role.yaml"
 QUIET_SECONDS = 8.0
 """How long an operator is given to (wrongly) act on another shard's LLMDeployment."""
 
@@ -34,7 +37,9 @@ QUIET_SECONDS = 8.0
 class ShardOperator:
     """One ``forescale run --shard NAME`` process and its log."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, shard: str, log: Path) -> None:
+    def __init__(
+        self, kubeconfig: Path, namespace: str, shard: str, log: Path, *extra: str
+    ) -> None:
         env = {
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
@@ -47,7 +52,7 @@ class ShardOperator:
             [
                 sys.executable, "-m", "forescale", "run", "--namespace", namespace,
                 "--shard", shard, "--metrics-port", "0",
-                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz", *extra,
             ],
             env=env, stdout=self._out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -117,3 +122,52 @@ def test_each_shard_acts_only_on_its_own(
     time.sleep(QUIET_SECONDS)
     assert _replicas(kubectl, namespace, "beta") == 1, "shard a scaled beta"
     assert f"{namespace}/beta " not in operators["a"].text()  # the reconciler's Event log
+
+
+def _grant_leases(kubectl: Kubectl, namespace: str, names: list[str]) -> None:
+    """The manifests' leader-election Role with the shards' Leases in ``resourceNames``
+    (docs/operations.md, sharding), in the test namespace, for the operator user."""
+    role, binding = yaml.safe_load_all(ROLE_FILE.read_text())
+    for obj in (role, binding):
+        obj["metadata"]["namespace"] = namespace
+    named = [rule for rule in role["rules"] if rule.get("resourceNames")]
+    assert len(named) == 1, role["rules"]
+    named[0]["resourceNames"] = names
+    binding["subjects"] = [
+        {"kind": "User", "name": "forescale-operator", "apiGroup": "rbac.authorization.k8s.io"}
+    ]
+    kubectl.ok("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+
+
+def test_shards_with_leader_election_each_lead_on_their_own_lease(
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    operators: dict[str, ShardOperator],
+    tmp_path: Path,
+) -> None:
+    """The documented sharded HA set-up on the real API server: each shard leads on the
+    Lease named after it, so both act at once (on one shared Lease only one would)."""
+    _grant_leases(kubectl, namespace, ["forescale-a", "forescale-b"])
+    apply(kubectl, namespace, _model("alpha", "a"))
+    apply(kubectl, namespace, _model("beta", "b"))
+    for shard in ("a", "b"):
+        operators[shard] = ShardOperator(
+            operator_kubeconfig, namespace, shard, tmp_path / f"{shard}.log",
+            "--leader-elect", f"{namespace}/forescale-{shard}",
+        )  # fmt: skip
+    eventually(
+        lambda: (
+            _replicas(kubectl, namespace, "alpha") == 1
+            and _replicas(kubectl, namespace, "beta") == 1
+        ),
+        60,
+        "both shards to create their own",
+    )
+    holders = {
+        shard: (
+            (get(kubectl, namespace, "lease", f"forescale-{shard}") or {}).get("spec") or {}
+        ).get("holderIdentity")
+        for shard in ("a", "b")
+    }
+    assert all(holders.values()) and holders["a"] != holders["b"], holders
