@@ -1,4 +1,5 @@
-"""Every reason the operator can give ``Degraded=True`` is explained where an SRE looks.
+"""Every reason the operator can give ``Degraded=True`` (or ``ScalingActive``) is explained
+where an SRE looks.
 
 The alert ``LLMDeploymentDegraded`` carries the condition's reason as a label and links to
 its runbook; a reason missing from the runbook's table pages someone with a word nobody
@@ -76,6 +77,33 @@ def test_the_runbook_explains_every_reason_and_no_other() -> None:
     reasons = degraded_reasons()
     assert sorted(reasons - table) == [], "add these to the runbook's table"
     assert sorted(table - reasons) == [], "the runbook explains reasons nothing sets"
+
+
+def scaling_reasons() -> set[str]:
+    """Reasons of ``ScalingActive`` (``ConditionUpdate(SCALING_ACTIVE, status, reason)``)."""
+    reasons: set[str] = set()
+    for module in ("handlers/autoscaling.py", "handlers/reconciler.py"):
+        tree = ast.parse((PACKAGE / module).read_text())
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            args = call.args
+            if (
+                _call_name(call) == "ConditionUpdate"
+                and len(args) >= 3
+                and isinstance(args[0], ast.Name)
+                and args[0].id == "SCALING_ACTIVE"
+            ):
+                reasons |= _strings(args[2])
+    return reasons
+
+
+def test_the_scaling_held_runbook_explains_every_scaling_active_reason() -> None:
+    """The runbook's first step prints the ScalingActive reason; its table says what each
+    one means, and nothing else."""
+    reasons = scaling_reasons()
+    assert {"MetricsUnavailable", "ExternalScaler", "ValidMetrics"} <= reasons
+    text = (REPO / "docs" / "runbooks" / "LLMDeploymentScalingHeld.md").read_text()
+    table = set(re.findall(r"^ *\| ([A-Z][A-Za-z]+) \| (?:True|False|Unknown) \|", text, re.M))
+    assert sorted(reasons ^ table) == []
 
 
 def test_the_readme_names_every_reason() -> None:
