@@ -5,6 +5,7 @@ Real kube-apiserver, controllers, scheduler and kwok; the operator runs with its
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,25 @@ def test_sample_becomes_children_then_ready(
         assert "Ready" in reasons
         # kopf's bookkeeping stays out of status.
         assert "kopf" not in status
+        # The operator never writes the spec or the metadata: every field it manages on
+        # the object is in /status (kopf adds no annotation, no finalizer), and the spec's
+        # generation is still the user's first.
+        meta = ready["metadata"]
+        assert meta["generation"] == 1
+        assert not meta.get("finalizers")
+        assert not [k for k in meta.get("annotations") or {} if "kopf" in k]
+        managed = json.loads(
+            kubectl.ok(
+                "get", "llmd", "llama-8b", "-n", namespace, "-o", "json", "--show-managed-fields"
+            )
+        )["metadata"]["managedFields"]
+        assert any(entry.get("subresource") == "status" for entry in managed), managed
+        outside_status = [
+            (entry["manager"], entry.get("operation"))
+            for entry in managed
+            if entry.get("subresource") != "status" and not entry["manager"].startswith("kubectl")
+        ]
+        assert outside_status == [], managed
 
 
 def test_spec_change_rolls_out(
