@@ -58,6 +58,11 @@ CASES = [
         "tokenSecret.name",
     ),
     ("model.source", {"pvc": {"claimName": "a/b"}}, "claimName"),
+    # Each of a path's parts alone is refused too: a slash, a dot-dot, a bare "..".
+    ("model.source", {"huggingFace": {"tokenSecret": {"name": "team/hf"}}}, "tokenSecret.name"),
+    ("model.source", {"huggingFace": {"tokenSecret": {"name": "hf..x"}}}, "tokenSecret.name"),
+    ("model.source", {"huggingFace": {"tokenSecret": {"name": ".."}}}, "tokenSecret.name"),
+    ("engine.env", [{"name": "T", "secretKeyRef": {"name": "a/b", "key": "k"}}], "env"),
     ("scaling.capacity", {"requestsPerSecond": "0"}, "requestsPerSecond"),
     ("scaling.capacity", {"promptTokensPerSecond": 2000}, "promptTokensPerSecond"),
     ("placement.nodeSelector", {"bad key!": "x"}, "nodeSelector"),

@@ -61,6 +61,21 @@ def test_grace_period_covers_drain() -> None:
     assert _container(build_deployment(full))["lifecycle"]["preStop"] == {"sleep": {"seconds": 10}}
 
 
+def test_grace_period_follows_the_e2e_slo_with_a_floor() -> None:
+    """Twice the end-to-end SLO (a generation that long must finish), at least 60 s, plus
+    the 10 s preStop; without an SLO, 120 s."""
+
+    def grace(e2e_ms: int | None) -> int:
+        slo = {"ttftP95Milliseconds": 1000, "e2eP95Milliseconds": e2e_ms}
+        owner = owner_from(scaling={"slo": {k: v for k, v in slo.items() if v is not None}})
+        return termination_grace_seconds(owner.spec)
+
+    assert grace(None) == 10 + 120
+    assert grace(90_000) == 10 + 180
+    assert grace(45_500) == 10 + 91  # rounded up to the second
+    assert grace(10_000) == 10 + 60  # the floor, not 20 s
+
+
 def test_placement_fields() -> None:
     pod = build_deployment(owner_from("llmdeployment-full.yaml"))["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {
