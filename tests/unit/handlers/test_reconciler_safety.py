@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from forescale.api.spec import LLMDeploymentSpec
-from forescale.handlers import autoscaling
+from forescale.handlers import autoscaling, telemetry
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.reconciler import Reconciler
 from forescale.policy import PolicyState
@@ -160,12 +160,45 @@ def test_any_exception_ends_at_the_boundary_with_condition_event_and_backoff() -
     assert _condition(cluster, "Degraded")["reason"] == "ReconcileError"
 
 
-def test_status_is_written_only_when_it_changed() -> None:
+def test_the_backoff_doubles_to_five_minutes_and_each_failure_is_counted() -> None:
+    """docs/operations.md, "Failures": 1 s doubling to 5 min, the error's own message in
+    the condition, and ``forescale_reconcile_errors_total`` counting every failure."""
     cluster = FakeCluster(llmd(**FIXED))
-    reconciler = _reconciler(cluster)
+    cluster.fail["list"] = ValueError("boom: the list failed")
+    now = [100.0]
+    reconciler = _reconciler(cluster, monotonic=lambda: now[0])
+    counted = telemetry.RECONCILE_ERRORS._value.get()
+
+    async def failures(count: int) -> None:
+        reconciler.trigger(NS, "llm")
+        await reconciler.wait_idle()
+        for _ in range(count - 1):
+            now[0] += 1000  # past any backoff
+            reconciler.trigger_all()
+            await reconciler.wait_idle()
+
+    asyncio.run(failures(12))
+    messages = [e[2] for e in cluster.events if e[1] == "ReconcileError"]
+    delays = [int(m.split("retrying in ")[1].split(" s")[0]) for m in messages]
+    assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
+    assert telemetry.RECONCILE_ERRORS._value.get() - counted == 12
+    degraded = _condition(cluster, "Degraded")
+    assert degraded["reason"] == "ReconcileError"
+    assert "ValueError: boom: the list failed" in degraded["message"]
+
+
+def test_status_is_written_only_when_it_changed() -> None:
+    """The clock moves between passes: a status that stamped "now" on every pass (a
+    condition's lastTransitionTime, a decision time) would be written again."""
+    cluster = FakeCluster(llmd(**FIXED))
+    ticks = iter(f"2026-01-01T00:{minute:02d}:00Z" for minute in range(60))
+    reconciler = Reconciler(
+        cluster.as_client(), Autoscaler(None), clock=lambda: next(ticks), coalesce_seconds=0
+    )
     asyncio.run(reconciler.reconcile(NS, "llm"))
     writes = len(cluster.status_patches)
     assert writes >= 1
+    asyncio.run(reconciler.reconcile(NS, "llm"))
     asyncio.run(reconciler.reconcile(NS, "llm"))
     assert len(cluster.status_patches) == writes
 
