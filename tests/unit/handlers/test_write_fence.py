@@ -1,0 +1,130 @@
+"""The leader fence: every write is refused while this replica is not the leader, checked
+when the request is about to be sent, not when it was prepared.
+
+A real HTTP server on 127.0.0.1 stands in for the API server (what reaches it is what
+counts); reads pass the fence, writes do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import kubernetes
+import pytest
+
+from forescale.handlers.api_client import API_THREADS, ClusterClient, NotLeaderError
+
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "llm", "namespace": "ns"},
+    "spec": {"ports": [{"port": 8000}]},
+}
+
+
+class _ApiServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.seen: list[tuple[str, str]] = []
+        self.release = threading.Event()
+        self.slow = threading.Event()
+        self.waiting = threading.Semaphore(0)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ApiServer
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.seen.append((self.command, self.path.split("?")[0]))
+        if self.command == "GET" and self.server.slow.is_set():
+            self.server.waiting.release()
+            self.server.release.wait(10)
+        body = json.dumps(SERVICE).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_PATCH(self) -> None:
+        self._answer()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def server() -> Iterator[_ApiServer]:
+    api = _ApiServer()
+    thread = threading.Thread(target=api.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        api.release.set()
+        api.shutdown()
+        api.server_close()
+
+
+def _client(api: _ApiServer, leader: list[bool]) -> ClusterClient:
+    configuration = kubernetes.client.Configuration(host=f"http://127.0.0.1:{api.server_port}")
+    return ClusterClient(configuration, may_write=lambda: leader[0])
+
+
+def test_a_standby_reads_but_sends_no_write(server: _ApiServer) -> None:
+    leader = [True]
+    client = _client(server, leader)
+
+    async def run() -> None:
+        await client.apply(SERVICE)
+        leader[0] = False
+        with pytest.raises(NotLeaderError):
+            await client.apply(SERVICE)
+        assert await client.get("Service", "ns", "llm") is not None
+
+    try:
+        asyncio.run(run())
+    finally:
+        client.close()
+    assert [method for method, _ in server.seen] == ["PATCH", "GET"]
+
+
+def test_a_write_prepared_while_leading_is_refused_once_the_lease_is_lost(
+    server: _ApiServer,
+) -> None:
+    """Every API thread busy on a slow read, a write queued behind them while leading; the
+    Lease lost before a thread is free: the write never reaches the server."""
+    leader = [True]
+    client = _client(server, leader)
+    server.slow.set()
+
+    async def run() -> None:
+        reads = [
+            asyncio.ensure_future(client.get("Service", "ns", "llm")) for _ in range(API_THREADS)
+        ]
+        for _ in range(API_THREADS):
+            await asyncio.to_thread(server.waiting.acquire, True, 10)
+        write = asyncio.ensure_future(client.apply(SERVICE))  # queued: no thread is free
+        await asyncio.sleep(0.05)
+        leader[0] = False
+        server.release.set()
+        await asyncio.gather(*reads)
+        with pytest.raises(NotLeaderError):
+            await write
+
+    try:
+        asyncio.run(run())
+    finally:
+        client.close()
+    assert ("PATCH", "/api/v1/namespaces/ns/services/llm") not in server.seen
+    assert len(server.seen) == API_THREADS
