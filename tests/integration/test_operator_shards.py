@@ -171,3 +171,36 @@ def test_shards_with_leader_election_each_lead_on_their_own_lease(
         for shard in ("a", "b")
     }
     assert all(holders.values()) and holders["a"] != holders["b"], holders
+
+
+def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    operators: dict[str, ShardOperator],
+    tmp_path: Path,
+) -> None:
+    """docs/operations.md, sharding: an LLMDeployment without the shard label is served by
+    no shard; relabelled, the old shard forgets it and the new one adopts its children
+    (found by name: the Deployment keeps its uid) and acts on it."""
+    unlabelled = _model("gamma", "a")
+    del unlabelled["metadata"]["labels"]
+    apply(kubectl, namespace, unlabelled)
+    apply(kubectl, namespace, _model("alpha", "a"))
+    for shard in ("a", "b"):
+        operators[shard] = ShardOperator(
+            operator_kubeconfig, namespace, shard, tmp_path / f"{shard}.log"
+        )
+    eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
+    time.sleep(QUIET_SECONDS)
+    assert get(kubectl, namespace, "deployment", "gamma") is None, "a shard served gamma"
+
+    uid = (get(kubectl, namespace, "deployment", "alpha") or {})["metadata"]["uid"]
+    said_by_a = operators["a"].text().count(f"{namespace}/alpha ")
+    kubectl.ok("label", "llmd", "alpha", f"{SHARD_LABEL}=b", "--overwrite", "-n", namespace)
+    kubectl.ok("scale", "llmd", "alpha", "--replicas=2", "-n", namespace)
+    eventually(lambda: _replicas(kubectl, namespace, "alpha") == 2, 30, "shard b scales alpha")
+    assert (get(kubectl, namespace, "deployment", "alpha") or {})["metadata"]["uid"] == uid
+    assert f"{namespace}/alpha " in operators["b"].text()  # b's reconciler acted on it
+    time.sleep(QUIET_SECONDS)
+    assert operators["a"].text().count(f"{namespace}/alpha ") == said_by_a, "a still acts"
