@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,17 +53,23 @@ class Replica:
         }
         self.log = log
         self._out = log.open("w")
+        self.metrics_port, self.health_port = free_port(), free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "forescale", "run", "--namespace", namespace,
-                f"--leader-elect={namespace}/{LEASE}", *TIMINGS, "--metrics-port", "0",
-                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz",
+                f"--leader-elect={namespace}/{LEASE}", *TIMINGS,
+                "--metrics-port", str(self.metrics_port),
+                "--liveness-endpoint", f"http://127.0.0.1:{self.health_port}/healthz",
             ],
             env=env, stdout=self._out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def fetch(self, port: int, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return str(answer.read().decode())
 
     def writes(self) -> list[float]:
         """Times (from the log's own timestamps) of every write this replica sent."""
@@ -234,4 +241,33 @@ def test_a_clean_stop_hands_over_at_once(
         lambda: _holder(kubectl, namespace) not in ("", first_identity),
         30,
         f"the standby to take the released Lease\n{second.tail()}",
+    )
+
+
+def test_both_replicas_answer_but_only_the_leader_reports_deployments(
+    kubectl: Kubectl, namespace: str, replicas: tuple[Replica, Replica]
+) -> None:
+    """docs/operations.md, high availability: both replicas answer ``/healthz`` and expose
+    ``/metrics``; only the leader sets per-LLMDeployment series (the standby's would be a
+    second, stale copy in every alert's sum)."""
+    leader, standby = replicas
+    manifest = sample("llmdeployment-minimal.yaml")
+    manifest["spec"]["scaling"] = {"policy": "fixed"}
+    apply(kubectl, namespace, manifest)
+    eventually(
+        lambda: _has_series(leader.fetch(leader.metrics_port, "/metrics"), "qwen-small"),
+        60,
+        f"the leader's series\n{leader.tail()}",
+    )
+    for replica in (leader, standby):
+        replica.fetch(replica.health_port, "/healthz")  # answers (200), or raises
+    assert "forescale_" in standby.fetch(standby.metrics_port, "/metrics")
+    assert not _has_series(standby.fetch(standby.metrics_port, "/metrics"), "qwen-small")
+
+
+def _has_series(exposition: str, name: str) -> bool:
+    """Whether any forescale_llmdeployment_* sample is labelled with this LLMDeployment."""
+    return any(
+        line.startswith("forescale_llmdeployment_") and f'llmdeployment="{name}"' in line
+        for line in exposition.splitlines()
     )
