@@ -10,6 +10,7 @@ import kopf
 
 from forescale.handlers import configuring, memory_release, telemetry
 from forescale.handlers.leader_election import LeaseTimings
+from forescale.resources.settings import settings_from_environ
 
 
 def shard_lease_problem(shard: str, lease: str | None) -> str | None:
@@ -116,6 +117,12 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
         raise click.UsageError("--shard-by namespace needs --shard NAME and --namespace NS...")
     if problem := shard_lease_problem(shard, leader_lease):
         raise click.UsageError(problem)
+    try:
+        # FORESCALE_DEFAULT_IMAGE, FORESCALE_MONITOR_LABELS: refused here, before kopf runs,
+        # whose startup activity would otherwise log the error and retry every minute.
+        settings_from_environ(os.environ)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
     os.environ[configuring.SHARD_ENV] = shard
     os.environ[configuring.SHARD_BY_ENV] = shard_by
     os.environ[configuring.NAMESPACES_ENV] = "" if all_namespaces else ",".join(namespaces)

@@ -1,4 +1,4 @@
-"""A shard leads on its own Lease: ``forescale run`` refuses shards that would share one."""
+"""`forescale run` refuses, before anything starts, what would leave it serving nothing."""
 
 from __future__ import annotations
 
@@ -30,3 +30,13 @@ def test_the_cli_stops_before_it_starts() -> None:
     )
     assert result.exit_code == 2, result.output
     assert "shards sharing a Lease elect one leader" in result.output
+
+
+def test_bad_operator_settings_stop_the_start_with_the_reason() -> None:
+    """docs/operations.md: an invalid FORESCALE_MONITOR_LABELS stops the operator at start
+    (before, kopf's startup logged it and retried every minute, serving nothing)."""
+    result = CliRunner().invoke(
+        run, ["--all-namespaces"], env={"FORESCALE_MONITOR_LABELS": "bad key!=x"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "FORESCALE_MONITOR_LABELS" in result.output and "bad key!=x" in result.output
