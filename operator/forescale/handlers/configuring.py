@@ -142,21 +142,28 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # LLMDeployments. Failures are still logged (WARNING and above).
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     url = os.environ.get(PROMETHEUS_URL_ENV) or None
-    window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
+    lease = os.environ.get(LEADER_ELECTION_ENV)
+    try:
+        # A bad setting stops the start with the reason: kopf would retry a failing
+        # startup every minute, an operator that is up and serves nothing.
+        window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
+        operator_settings()  # the default image, the monitor labels
+        interval, resync = reconcile_interval(), resync_interval()
+        timings = lease_timings() if lease else None
+    except ValueError as err:
+        raise kopf.PermanentError(f"invalid operator setting: {err}") from err
     reader = (
         PrometheusReader(url, window_seconds=window, namespaces=served_namespaces())
         if url
         else None
     )
-    operator_settings()  # default image, monitor labels: a bad value stops the start here
     client = ClusterClient()
     autoscaler = Autoscaler(reader)
     tasks: list[asyncio.Task[None]] = []
     elector: LeaderElector | None = None
-    lease = os.environ.get(LEADER_ELECTION_ENV)
-    if lease:
+    if lease and timings is not None:
         namespace, name = lease.split("/", 1)
-        elector = LeaderElector(client, namespace, name, replica_identity(), lease_timings())
+        elector = LeaderElector(client, namespace, name, replica_identity(), timings)
         client.gate_writes(elector.is_leader)
         memo.elector = elector
     is_leader = elector.is_leader if elector is not None else (lambda: True)
@@ -168,8 +175,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         view,
         autoscaler,
         reconciler.trigger,
-        interval=reconcile_interval(),
-        resync_seconds=resync_interval(),
+        interval=interval,
+        resync_seconds=resync,
         is_active=is_leader,
     )
     memo.ticker = ticker

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from forescale.handlers.cli import run, shard_lease_problem
@@ -40,3 +45,27 @@ def test_bad_operator_settings_stop_the_start_with_the_reason() -> None:
     )
     assert result.exit_code == 2, result.output
     assert "FORESCALE_MONITOR_LABELS" in result.output and "bad key!=x" in result.output
+
+
+def test_a_bad_setting_read_at_startup_ends_the_process_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """kopf retries a failed startup activity every minute, an operator up and serving
+    nothing; a setting that cannot be read ends the process instead (no cluster needed:
+    the startup activity runs before any watch)."""
+    env = {
+        **os.environ,
+        "FORESCALE_RECONCILE_SECONDS": "five",
+        "KUBECONFIG": str(tmp_path / "none"),
+    }
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "forescale", "run", "--all-namespaces", "--metrics-port", "0",
+            "--liveness-endpoint", "http://127.0.0.1:0/healthz",
+        ],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "invalid operator setting: could not convert string to float: 'five'" in (
+        result.stdout + result.stderr
+    )
