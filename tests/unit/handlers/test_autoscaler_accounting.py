@@ -278,3 +278,40 @@ def test_a_reader_that_fails_with_a_bug_holds_every_deployment_and_says_why() ->
     assert held.desired == 2 and held.starved
     assert "reading Prometheus failed: ValueError" in (held.hold_reason or "")
     assert scaler.condition(OWNER, held).reason == "MetricsUnavailable"
+
+
+def _autoscaling_series(name: str) -> set[str]:
+    return {
+        s.name
+        for metric in telemetry.REGISTRY.collect()
+        for s in metric.samples
+        if s.labels.get("llmdeployment") == name
+        and s.name
+        in {
+            "forescale_metrics_available",
+            "forescale_observed_arrival_rate",
+            "forescale_forecast_arrival_rate",
+        }
+    }
+
+
+def test_a_deployment_turned_fixed_drops_its_autoscaling_series() -> None:
+    """docs/operations.md: ``forescale_metrics_available`` and the rate series are removed
+    under ``policy: fixed`` (a 0 there would page for a deployment nobody autoscales)."""
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    for _ in range(3):
+        clock.now += 15
+        tick(scaler, {}, DEPLOYMENT, pods)
+    assert "forescale_metrics_available" in _autoscaling_series("llm")
+    fixed = Owner(
+        "llm",
+        "ml",
+        "uid",
+        LLMDeploymentSpec.model_validate(
+            {"model": {"name": "m"}, "scaling": {"policy": "fixed"}, "replicas": 2}
+        ),
+    )
+    assert asyncio.run(scaler.decide(fixed, {}, DEPLOYMENT, pods)) is None
+    assert _autoscaling_series("llm") == set()

@@ -38,19 +38,22 @@ def _condition(cluster: FakeCluster, kind: str) -> dict[str, Any]:
     return {}
 
 
-def test_a_foreign_object_with_the_childs_name_is_never_touched() -> None:
-    """Finding: an LLMDeployment named like a Service took it over (selector rewritten, GC'd)."""
+@pytest.mark.parametrize("kind", ["Service", "Deployment", "PodDisruptionBudget"])
+def test_a_foreign_object_with_the_childs_name_is_never_touched(kind: str) -> None:
+    """Finding: an LLMDeployment named like a Service took it over (selector rewritten, GC'd).
+    Any child kind: the pass stops before the first apply, with a Warning."""
     cluster = FakeCluster(llmd("victim", **FIXED))
-    victim = {"kind": "Service", "metadata": {"name": "victim", "namespace": NS}, "spec": {}}
-    cluster.objects[("Service", NS, "victim")] = victim
+    victim = {"kind": kind, "metadata": {"name": "victim", "namespace": NS}, "spec": {}}
+    cluster.objects[(kind, NS, "victim")] = victim
     asyncio.run(_reconciler(cluster).reconcile(NS, "victim"))
     asyncio.run(_reconciler(cluster).reconcile(NS, "victim"))
     assert cluster.writes == [], "nothing may be applied while a child's name is taken"
-    assert cluster.objects[("Service", NS, "victim")] == victim
+    assert cluster.objects[(kind, NS, "victim")] == victim
     degraded = _condition(cluster, "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "NameConflict")
-    assert "Service victim already exists" in degraded["message"]
-    assert [e[1] for e in cluster.events].count("NameConflict") == 2  # once per process
+    assert f"{kind} victim already exists" in degraded["message"]
+    conflicts = [e for e in cluster.events if e[1] == "NameConflict"]
+    assert [e[0] for e in conflicts] == ["Warning", "Warning"]  # once per process
 
 
 def test_own_children_are_applied() -> None:
