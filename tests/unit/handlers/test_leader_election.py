@@ -109,6 +109,29 @@ def test_a_leader_that_cannot_renew_stops_at_the_renew_deadline() -> None:
     assert not a.is_leader()
 
 
+def test_the_deadline_counts_from_the_start_of_a_slow_renewal() -> None:
+    """A renewal that took 6 s to answer (a slow API server) proves the Lease was ours when
+    it was *sent*: the deadline runs from then. Counting from the answer would give this
+    replica 6 s of acting past what the standby's clock allows."""
+    leases, clock, a, _ = _pair()
+    asyncio.run(a.try_acquire_or_renew())
+    write = leases.write_lease
+
+    async def slow(lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        clock.now += 6
+        return await write(lease, create=create)
+
+    leases.write_lease = slow  # type: ignore[method-assign]
+    clock.now += 2
+    sent = clock.now
+    assert asyncio.run(a.try_acquire_or_renew())
+    assert clock.now == sent + 6
+    clock.now = sent + TIMINGS.renew_deadline - 0.1
+    assert a.is_leader()
+    clock.now = sent + TIMINGS.renew_deadline + 0.1
+    assert not a.is_leader()
+
+
 def test_a_clean_release_hands_over_at_once() -> None:
     _, clock, a, b = _pair()
     asyncio.run(a.try_acquire_or_renew())
