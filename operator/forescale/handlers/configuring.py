@@ -97,6 +97,14 @@ def served_namespaces() -> list[str] | None:
     return raw
 
 
+def prometheus_reader(url: str | None, window: float) -> PrometheusReader | None:
+    """The reader, scoped to the served namespaces when they are an exact list (a
+    namespace shard reads only its own series); None without a Prometheus URL."""
+    if not url:
+        return None
+    return PrometheusReader(url, window_seconds=window, namespaces=served_namespaces())
+
+
 class NoDiffBase(kopf.DiffBaseStorage):
     """kopf's diff base, for an operator with only ``on.event`` handlers: none.
 
@@ -152,11 +160,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         timings = lease_timings() if lease else None
     except ValueError as err:
         raise kopf.PermanentError(f"invalid operator setting: {err}") from err
-    reader = (
-        PrometheusReader(url, window_seconds=window, namespaces=served_namespaces())
-        if url
-        else None
-    )
+    reader = prometheus_reader(url, window)
     client = ClusterClient()
     autoscaler = Autoscaler(reader)
     tasks: list[asyncio.Task[None]] = []

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from forescale.handlers import configuring
 from forescale.handlers.cli import run, shard_lease_problem
+from forescale.metrics import promql
 
 
 def test_a_shard_lease_carries_the_shard_name() -> None:
@@ -69,3 +73,25 @@ def test_a_bad_setting_read_at_startup_ends_the_process_with_the_reason(
     assert "invalid operator setting: could not convert string to float: 'five'" in (
         result.stdout + result.stderr
     )
+
+
+def test_a_namespace_shard_reads_only_its_namespaces_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/operations.md, sharding by namespace: the namespaces ``forescale run`` serves
+    reach the reader, and every query it sends selects only them."""
+    monkeypatch.setenv(configuring.NAMESPACES_ENV, "team-a-prod,team-a-dev")
+    reader = configuring.prometheus_reader("http://127.0.0.1:9", 60.0)
+    assert reader is not None
+    try:
+        queries = promql.observation_queries(reader.window_seconds, reader.namespaces)
+    finally:
+        reader.close()
+    assert queries
+    for query in queries.values():
+        assert re.search(r'namespace=~"(team-a-prod\|team-a-dev|team-a-dev\|team-a-prod)"', query)
+    monkeypatch.setenv(configuring.NAMESPACES_ENV, "")  # --all-namespaces
+    everywhere = configuring.prometheus_reader("http://127.0.0.1:9", 60.0)
+    assert everywhere is not None and everywhere.namespaces is None
+    everywhere.close()
+    assert configuring.prometheus_reader(None, 60.0) is None
