@@ -39,6 +39,11 @@ if mode == "hang":
     sys.exit(1)
 if mode == "fail":
     sys.exit(4)
+if mode == "gate":  # hold the download until the test opens the gate (a slower replica)
+    dump({"gated": True})
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.environ["FAKE_GATE"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
 target = [a for a in sys.argv[1:] if a.startswith("/")][-1]
 os.makedirs(target, exist_ok=True)
 if mode != "empty":

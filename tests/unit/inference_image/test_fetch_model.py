@@ -91,6 +91,34 @@ def test_a_fetched_model_is_not_fetched_again(tmp_path: Path) -> None:
     assert len(box.calls("aws")) == 1
 
 
+def test_two_replicas_fetching_into_one_cache_end_with_one_complete_copy(
+    tmp_path: Path,
+) -> None:
+    """docs/operations.md: replicas sharing a cache never read or both write a half-fetched
+    model. The slower replica's download finishes after the faster one renamed its copy into
+    place: it keeps that copy, removes its own, and succeeds."""
+    box = make_sandbox(tmp_path, fetchers=("aws",))
+    target = tmp_path / "cache" / "models"
+    gate = tmp_path / "gate"
+    uri = {"FORESCALE_MODEL_URI": "s3://bucket/m", "FORESCALE_MODEL_DIR": str(target)}
+    slower = start_fetch(box.env(**uri, FAKE_FETCH_MODE="gate", FAKE_GATE=str(gate)))
+    try:
+        box.wait_for("gated")
+        faster = run_fetch(box.env(**uri))
+        assert faster.returncode == 0, faster.stderr
+        first_copy = (target / "config.json").stat().st_ino
+        gate.touch()
+        _, stderr = slower.communicate(timeout=30)
+    finally:
+        if slower.poll() is None:
+            slower.kill()
+            slower.communicate()
+    assert slower.returncode == 0, stderr
+    assert "completed by another replica meanwhile: using it" in stderr
+    assert (target / "config.json").stat().st_ino == first_copy
+    assert sorted(p.name for p in target.parent.iterdir()) == ["models"]  # no partial left
+
+
 def test_a_missing_download_tool_says_what_to_add(tmp_path: Path) -> None:
     box = make_sandbox(tmp_path)
     target = tmp_path / "models"
