@@ -28,9 +28,13 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def running_operator(
-    operator_kubeconfig: Path, namespace: str, delete_on_exit: Kubectl | None = None
+    operator_kubeconfig: Path,
+    namespace: str,
+    delete_on_exit: Kubectl | None = None,
+    *,
+    all_namespaces: bool = False,
 ) -> Iterator[KopfRunner]:
-    """The operator, watching ``namespace``, until the block ends.
+    """The operator, watching ``namespace`` (or every namespace), until the block ends.
 
     With ``delete_on_exit`` (a kubectl), the namespace's LLMDeployments are deleted before
     the operator stops.
@@ -38,7 +42,8 @@ def running_operator(
     saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "FORESCALE_RECONCILE_SECONDS")}
     os.environ["KUBECONFIG"] = str(operator_kubeconfig)
     os.environ["FORESCALE_RECONCILE_SECONDS"] = "1"
-    args = ["run", "--standalone", "--namespace", namespace, "-m", "forescale.handlers"]
+    scope = ["--all-namespaces"] if all_namespaces else ["--namespace", namespace]
+    args = ["run", "--standalone", *scope, "-m", "forescale.handlers"]
     try:
         with KopfRunner(args, timeout=60) as runner:
             yield runner

@@ -190,3 +190,21 @@ def test_delete_removes_children(
                 60,
                 f"{kind} garbage-collected",
             )
+
+
+def test_all_namespaces_mode_serves_with_the_cluster_role(
+    kubectl: Kubectl, namespace: str, operator_kubeconfig: Path, llmd_crd: list[Path]
+) -> None:
+    """The manifests' default (``--all-namespaces``, the ClusterRole of
+    ``manifests/rbac/role.yaml``): cluster-wide watches and reads work as the operator's
+    own user, and an LLMDeployment in any namespace becomes Ready."""
+    with running_operator(operator_kubeconfig, namespace, kubectl, all_namespaces=True):
+        apply(kubectl, namespace, sample("llmdeployment-minimal.yaml", podMetadata=LOAD))
+        eventually(
+            lambda: (
+                condition(get(kubectl, namespace, "llmd", "qwen-small"), "Ready").get("status")
+                == "True"
+            ),
+            90,
+            "Ready=True with --all-namespaces",
+        )

@@ -1,0 +1,72 @@
+"""Upgrading the CRD on a real API server: what happens to a default that was removed.
+
+forescale's CRD used to default ``spec.engine.gpuMemoryUtilizationPercent`` to 90; from
+vLLM 0.34 the field is optional (vLLM sizes the KV cache itself). docs/operations.md says
+what an SRE meets after the upgrade, and this test is that sentence against the real
+kube-apiserver: an object created under the old CRD keeps 90 (the default was written into
+it at creation), a new object has none, and the documented JSON patch removes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from forescale.sandbox.pytest_plugin import Kubectl
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "crds" / "forescale.io_llmdeployments.yaml"
+REMOVE = '[{"op":"remove","path":"/spec/engine/gpuMemoryUtilizationPercent"}]'
+
+
+def _with_old_default(crd: dict[str, Any]) -> dict[str, Any]:
+    old = copy.deepcopy(crd)
+    (version,) = old["spec"]["versions"]
+    engine = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["engine"]
+    engine["properties"]["gpuMemoryUtilizationPercent"]["default"] = 90
+    return old
+
+
+def _share(kubectl: Kubectl, namespace: str, name: str) -> Any:
+    obj = json.loads(kubectl.ok("get", "llmd", name, "-n", namespace, "-o", "json"))
+    return obj["spec"]["engine"].get("gpuMemoryUtilizationPercent")
+
+
+def _install(kubectl: Kubectl, crd: dict[str, Any]) -> None:
+    kubectl.ok("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(crd))
+    kubectl.ok("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+
+
+def _create(kubectl: Kubectl, namespace: str, name: str) -> None:
+    obj = {
+        "apiVersion": "forescale.io/v1alpha1",
+        "kind": "LLMDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"name": "Qwen/Qwen2.5-0.5B-Instruct"}},
+    }
+    kubectl.ok("create", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+
+
+def test_an_object_keeps_the_old_default_until_the_documented_patch(
+    kubectl: Kubectl, namespace: str, llmd_crd: list[Path]
+) -> None:
+    current = yaml.safe_load(CRD.read_text())
+    try:
+        _install(kubectl, _with_old_default(current))
+        _create(kubectl, namespace, "before")
+        assert _share(kubectl, namespace, "before") == 90
+        _install(kubectl, current)
+        _create(kubectl, namespace, "after")
+        assert _share(kubectl, namespace, "before") == 90, "the upgrade does not take it out"
+        assert _share(kubectl, namespace, "after") is None
+        kubectl.ok("patch", "llmd", "before", "-n", namespace, "--type=json", "-p", REMOVE)
+        assert _share(kubectl, namespace, "before") is None
+    finally:
+        _install(kubectl, current)
