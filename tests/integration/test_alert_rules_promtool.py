@@ -20,6 +20,7 @@ from tests.unit.manifests.manifest_support import (
     PROMETHEUS_RULE_FILE,
     PROMTOOL_TESTS,
     RULES_FILE,
+    runbook_queries,
 )
 
 pytestmark = pytest.mark.prometheus
@@ -135,3 +136,13 @@ def test_a_broken_dashboard_query_would_be_caught(promtool: str, tmp_path: Path)
     path = tmp_path / "broken.yaml"
     path.write_text(_as_recording_rules(["sum by (namespace (vllm:num_requests_running)"]))
     assert _run(promtool, "check", "rules", str(path)).returncode != 0
+
+
+def test_every_runbook_query_is_valid_promql(promtool: str, tmp_path: Path) -> None:
+    """What an SRE pastes from a runbook parses (NS and NAME are placeholders in strings)."""
+    queries = [q for page in runbook_queries().values() for q in page]
+    path = tmp_path / "runbook-queries.yaml"
+    path.write_text(_as_recording_rules(queries))
+    result = _run(promtool, "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(queries)} rules found" in result.stdout
