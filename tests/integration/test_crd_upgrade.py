@@ -1,4 +1,4 @@
-"""Upgrading the CRD on a real API server: what happens to a default that was removed.
+"""Upgrading and applying the CRD on a real API server, as docs/operations.md describes.
 
 forescale's CRD used to default ``spec.engine.gpuMemoryUtilizationPercent`` to 90; from
 vLLM 0.34 the field is optional (vLLM sizes the KV cache itself). docs/operations.md says
@@ -70,3 +70,21 @@ def test_an_object_keeps_the_old_default_until_the_documented_patch(
         assert _share(kubectl, namespace, "before") is None
     finally:
         _install(kubectl, current)
+
+
+def test_the_crd_fits_client_side_apply(kubectl: Kubectl) -> None:
+    """docs/operations.md: client-side ``kubectl apply`` works too (the whole CRD is copied
+    into its last-applied annotation, within the API server's limit). A copy under another
+    group, so the served CRD is not touched."""
+    crd = yaml.safe_load(CRD.read_text())
+    crd["spec"]["group"] = "clientside.forescale.io"
+    crd["metadata"]["name"] = f"{crd['spec']['names']['plural']}.clientside.forescale.io"
+    try:
+        kubectl.ok("apply", "-f", "-", input=yaml.safe_dump(crd))
+        applied = json.loads(kubectl.ok("get", "crd", crd["metadata"]["name"], "-o", "json"))
+        annotation = applied["metadata"]["annotations"][
+            "kubectl.kubernetes.io/last-applied-configuration"
+        ]
+        assert len(annotation) > 20_000  # the whole schema, descriptions included
+    finally:
+        kubectl("delete", "crd", crd["metadata"]["name"], "--wait=false")
