@@ -73,7 +73,8 @@ def resync_interval() -> float:
 
 
 def shard_identity() -> str:
-    """This operator's shard name ("" when unsharded): name per-shard locks after it."""
+    """This operator's shard name ("" when unsharded); its Lease carries it
+    (``cli.shard_lease_problem``)."""
     return os.environ.get(SHARD_ENV, "")
 
 
