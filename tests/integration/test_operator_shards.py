@@ -83,35 +83,53 @@ def _replicas(kubectl: Kubectl, namespace: str, name: str) -> int | None:
     return None if deployment is None else int(deployment["spec"]["replicas"])
 
 
+class Shards:
+    """The shard operators a test starts, by shard name (each logs to ``<shard>.log``)."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, logs: Path) -> None:
+        self._kubeconfig, self._namespace, self._logs = kubeconfig, namespace, logs
+        self.started: dict[str, ShardOperator] = {}
+
+    def start(self, shard: str, *extra: str) -> ShardOperator:
+        operator = ShardOperator(
+            self._kubeconfig, self._namespace, shard, self._logs / f"{shard}.log", *extra
+        )
+        self.started[shard] = operator
+        return operator
+
+    def __getitem__(self, shard: str) -> ShardOperator:
+        return self.started[shard]
+
+
 @pytest.fixture
 def operators(
-    kubectl: Kubectl, namespace: str, llmd_crd: list[Path]
-) -> Iterator[dict[str, ShardOperator]]:
-    started: dict[str, ShardOperator] = {}
+    kubectl: Kubectl,
+    namespace: str,
+    operator_kubeconfig: Path,
+    llmd_crd: list[Path],
+    tmp_path: Path,
+) -> Iterator[Shards]:
+    shards = Shards(operator_kubeconfig, namespace, tmp_path)
     try:
-        yield started
+        yield shards
     finally:
         kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-        for operator in started.values():
+        for operator in shards.started.values():
             operator.stop()
 
 
 def test_each_shard_acts_only_on_its_own(
-    kubectl: Kubectl,
-    namespace: str,
-    operator_kubeconfig: Path,
-    operators: dict[str, ShardOperator],
-    tmp_path: Path,
+    kubectl: Kubectl, namespace: str, operators: Shards
 ) -> None:
     apply(kubectl, namespace, _model("alpha", "a"))
     apply(kubectl, namespace, _model("beta", "b"))
-    operators["a"] = ShardOperator(operator_kubeconfig, namespace, "a", tmp_path / "a.log")
+    operators.start("a")
     eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
     time.sleep(QUIET_SECONDS)
     assert get(kubectl, namespace, "deployment", "beta") is None, "shard a acted on beta"
     assert (get(kubectl, namespace, "llmd", "beta") or {}).get("status") is None
 
-    operators["b"] = ShardOperator(operator_kubeconfig, namespace, "b", tmp_path / "b.log")
+    operators.start("b")
     eventually(lambda: _replicas(kubectl, namespace, "beta") == 1, 60, "shard b creates beta")
 
     # A change to each is applied by its own shard only: stop b, scale both.
@@ -140,11 +158,7 @@ def _grant_leases(kubectl: Kubectl, namespace: str, names: list[str]) -> None:
 
 
 def test_shards_with_leader_election_each_lead_on_their_own_lease(
-    kubectl: Kubectl,
-    namespace: str,
-    operator_kubeconfig: Path,
-    operators: dict[str, ShardOperator],
-    tmp_path: Path,
+    kubectl: Kubectl, namespace: str, operators: Shards
 ) -> None:
     """The documented sharded HA set-up on the real API server: each shard leads on the
     Lease named after it, so both act at once (on one shared Lease only one would)."""
@@ -152,10 +166,7 @@ def test_shards_with_leader_election_each_lead_on_their_own_lease(
     apply(kubectl, namespace, _model("alpha", "a"))
     apply(kubectl, namespace, _model("beta", "b"))
     for shard in ("a", "b"):
-        operators[shard] = ShardOperator(
-            operator_kubeconfig, namespace, shard, tmp_path / f"{shard}.log",
-            "--leader-elect", f"{namespace}/forescale-{shard}",
-        )  # fmt: skip
+        operators.start(shard, "--leader-elect", f"{namespace}/forescale-{shard}")
     eventually(
         lambda: (
             _replicas(kubectl, namespace, "alpha") == 1
@@ -174,11 +185,7 @@ def test_shards_with_leader_election_each_lead_on_their_own_lease(
 
 
 def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
-    kubectl: Kubectl,
-    namespace: str,
-    operator_kubeconfig: Path,
-    operators: dict[str, ShardOperator],
-    tmp_path: Path,
+    kubectl: Kubectl, namespace: str, operators: Shards
 ) -> None:
     """docs/operations.md, sharding: an LLMDeployment without the shard label is served by
     no shard; relabelled, the old shard forgets it and the new one adopts its children
@@ -188,9 +195,7 @@ def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
     apply(kubectl, namespace, unlabelled)
     apply(kubectl, namespace, _model("alpha", "a"))
     for shard in ("a", "b"):
-        operators[shard] = ShardOperator(
-            operator_kubeconfig, namespace, shard, tmp_path / f"{shard}.log"
-        )
+        operators.start(shard)
     eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
     time.sleep(QUIET_SECONDS)
     assert get(kubectl, namespace, "deployment", "gamma") is None, "a shard served gamma"

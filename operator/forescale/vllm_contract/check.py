@@ -26,7 +26,6 @@ finding and exits 1 when any check fails. It compares, with the facts
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Iterable
@@ -34,14 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
-import yaml
-
 from forescale.api.spec import LLMDeploymentSpec, ModelSpec, QuantizationMethod
 from forescale.metrics import contract
 from forescale.resources.pod_monitor import SERIES_LABELS
 from forescale.resources.vllm_args import RENDERED_FLAGS, build_vllm_args
 from forescale.vllm_contract.fetch import cached_wheel
-from forescale.vllm_contract.query_labels import LabelUse, expressions, label_uses
+from forescale.vllm_contract.query_labels import LabelUse, expressions_in, label_uses
 from forescale.vllm_contract.release import CHECKED_VLLM_VERSIONS
 from forescale.vllm_contract.wheel import MetricFact, VllmFacts, read_wheel
 
@@ -185,21 +182,6 @@ def _sorted(labels: frozenset[str] | None) -> list[str] | None:
     return None if labels is None else sorted(labels)
 
 
-def referenced_series(paths: Iterable[Path]) -> dict[str, set[str]]:
-    """``vllm:`` sample names in PromQL files (YAML rules, dashboard JSON, Markdown), by
-    file."""
-    series: dict[str, set[str]] = {}
-    for path in paths:
-        text = path.read_text()
-        # Parse to be sure the file is what we think; names come from the raw text.
-        if path.suffix == ".json":
-            json.loads(text)
-        elif path.suffix in {".yaml", ".yml"}:
-            list(yaml.safe_load_all(text))
-        series[path.name] = set(_SERIES.findall(text))
-    return series
-
-
 def _label_known(use: LabelUse, facts: VllmFacts) -> str | None:
     """Why ``use`` names a label vLLM does not give its series, or None when it does."""
     if use.label in TARGET_LABELS:
@@ -222,24 +204,28 @@ def _is_bucket(sample: str, fact: MetricFact) -> bool:
 
 
 def check_references(facts: VllmFacts, area: str, paths: Iterable[Path]) -> list[Finding]:
+    """Every ``vllm:`` sample a file names exists (names from the raw text, descriptions
+    included), and every label its queries take from one is vLLM's. A file that names no
+    ``vllm:`` series (a runbook about the operator itself) has nothing to check."""
     allowed = set(facts.metrics) | _legacy_families(facts)
     found: list[Finding] = []
-    paths = list(paths)
-    for name, samples in referenced_series(paths).items():
-        if not samples and area == "runbooks":
-            continue  # a runbook about the operator itself names no vLLM series
+    for path in paths:
+        text = path.read_text()
+        queries = expressions_in(text, path.suffix)
+        samples = set(_SERIES.findall(text))
+        if not samples:
+            continue
         unknown = sorted(s for s in samples if family(s) not in allowed)
         found.append(
             Finding(
                 area,
                 not unknown,
-                f"{name}: unknown series {unknown}"
+                f"{path.name}: unknown series {unknown}"
                 if unknown
-                else f"{name}: {len(samples)} series known",
+                else f"{path.name}: {len(samples)} series known",
             )
         )
-    for path in paths:
-        uses = [use for e in expressions(path) for use in label_uses(e)]
+        uses = [use for query in queries for use in label_uses(query)]
         wrong = sorted({why for use in uses if (why := _label_known(use, facts))})
         found.extend(Finding(area, False, f"{path.name}: {why}") for why in wrong)
         if uses and not wrong:

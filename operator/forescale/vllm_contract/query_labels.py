@@ -18,13 +18,16 @@ ambiguity.
   metric's.
 
 Expressions come from where users meet them: rule ``expr`` fields (YAML), dashboard
-targets' ``expr`` (JSON), and Markdown code (fenced blocks and inline spans) in runbooks.
+targets' ``expr`` (JSON), and in runbooks (Markdown) each line of a ```promql block (a
+line indented deeper than its block continues the one above) and each inline code span
+that names a ``vllm:`` series.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +44,8 @@ _KEYWORDS = frozenset(
     {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or"}
     | {"unless", "offset", "atan2", "inf", "nan", "Inf", "NaN"}
 )
-_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
+_PROMQL_FENCE = re.compile(r"```promql\n(.*?)```", re.DOTALL)
 _INLINE = re.compile(r"`([^`\n]+)`")
 
 
@@ -119,13 +123,32 @@ def _expr_fields(document: object) -> Iterator[str]:
             yield from _expr_fields(item)
 
 
+def _block_queries(block: str) -> Iterator[str]:
+    """One query per line of a fenced block; a block inside a list item is indented with
+    it, so it is dedented first."""
+    queries: list[str] = []
+    for line in textwrap.dedent(block).splitlines():
+        if not line.strip():
+            continue
+        if line[0].isspace() and queries:
+            queries[-1] += "\n" + line
+        else:
+            queries.append(line)
+    yield from queries
+
+
+def expressions_in(text: str, suffix: str) -> list[str]:
+    """The PromQL expressions of a file's text, by its kind (``suffix``): JSON and YAML are
+    parsed, so a file that is not what it should be fails here."""
+    if suffix == ".json":
+        return list(_expr_fields(json.loads(text)))
+    if suffix in {".yaml", ".yml"}:
+        return [e for doc in yaml.safe_load_all(text) for e in _expr_fields(doc)]
+    fenced = [q for block in _PROMQL_FENCE.findall(text) for q in _block_queries(block)]
+    inline = _INLINE.findall(_FENCE.sub("", text))
+    return [*fenced, *(span for span in inline if "vllm:" in span)]
+
+
 def expressions(path: Path) -> list[str]:
     """The PromQL expressions a rules file, a dashboard or a Markdown page holds."""
-    text = path.read_text()
-    if path.suffix == ".json":
-        return list(_expr_fields(json.loads(text)))
-    if path.suffix in {".yaml", ".yml"}:
-        return [e for doc in yaml.safe_load_all(text) for e in _expr_fields(doc)]
-    blocks = _FENCE.findall(text)
-    inline = _INLINE.findall(_FENCE.sub("", text))
-    return [*blocks, *(span for span in inline if "vllm:" in span)]
+    return expressions_in(path.read_text(), path.suffix)

@@ -302,16 +302,19 @@ def _resolve_labels(
     return None
 
 
+def _annotated(cls: ast.ClassDef) -> Iterator[tuple[str, ast.AnnAssign]]:
+    """``(name, statement)`` for each ``name: T [= v]`` in a class body."""
+    for statement in cls.body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            yield statement.target.id, statement
+
+
 def _instance_attributes(cls: ast.ClassDef) -> Iterator[str]:
     """What a config instance's ``__dict__`` holds: its fields (``ClassVar`` annotations are
     not) and the attributes its methods set on ``self`` (0.10.1's ``swap_space_bytes``)."""
-    for statement in cls.body:
-        if (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and "ClassVar" not in ast.unparse(statement.annotation)
-        ):
-            yield statement.target.id
+    for name, statement in _annotated(cls):
+        if "ClassVar" not in ast.unparse(statement.annotation):
+            yield name
     for node in ast.walk(cls):
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -424,9 +427,8 @@ def _class_fields(tree: ast.Module) -> Iterator[tuple[str, ast.AST | None]]:
     """``("Class.field", value)`` for each annotated assignment in a class body."""
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
-            for statement in node.body:
-                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                    yield f"{node.name}.{statement.target.id}", statement.value
+            for name, statement in _annotated(node):
+                yield f"{node.name}.{name}", statement.value
 
 
 def read_config_defaults(sources: WheelSources) -> dict[str, object]:

@@ -37,6 +37,16 @@ def _pod(name: str, *, ready: bool = False, unschedulable: bool = False) -> dict
 DEPLOYMENT = {"spec": {"replicas": 2}}
 
 
+def _series_of(llmd: str, names: set[str]) -> set[str]:
+    """Which of ``names`` the operator's registry exports for this LLMDeployment."""
+    return {
+        sample.name
+        for metric in telemetry.REGISTRY.collect()
+        for sample in metric.samples
+        if sample.labels.get("llmdeployment") == llmd and sample.name in names
+    }
+
+
 def tick(
     scaler: Autoscaler,
     body: dict[str, Any],
@@ -46,6 +56,17 @@ def tick(
     """What the autoscaler tick does for one deployment: one read, one decision."""
     asyncio.run(scaler.refresh([KEY]))
     return scaler.decide_now(OWNER, body, deployment, pods)
+
+
+def _warmed() -> tuple[Clock, Autoscaler, list[dict[str, Any]]]:
+    """An autoscaler after three ticks of two Ready replicas (it has decided, with metrics)."""
+    clock = Clock()
+    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    pods = [_pod("a", ready=True), _pod("b", ready=True)]
+    for _ in range(3):
+        clock.now += 15
+        tick(scaler, {}, DEPLOYMENT, pods)
+    return clock, scaler, pods
 
 
 def test_an_unschedulable_pod_is_neither_capacity_nor_loading(
@@ -101,13 +122,7 @@ def test_no_metrics_while_the_first_replica_loads_is_not_an_alarm() -> None:
     condition = scaler.condition(OWNER, decision)
     assert (condition.status, condition.reason) == ("False", "AwaitingMetrics")
     # ... and the "no usable metrics" alert's series is absent, not 0.
-    samples = {
-        s.name: s.value
-        for metric in telemetry.REGISTRY.collect()
-        for s in metric.samples
-        if s.labels.get("llmdeployment") == "llm" and s.name == "forescale_metrics_available"
-    }
-    assert samples == {}
+    assert _series_of("llm", {"forescale_metrics_available"}) == set()
 
 
 def test_policy_state_is_persisted_in_status_and_restored_after_a_restart() -> None:
@@ -240,12 +255,7 @@ def test_a_policy_that_raises_on_a_fresh_state_too_keeps_holding_the_learned_one
 ) -> None:
     """When a fresh state raises as well, the bug is the policy's: the learned state is
     kept for the fixed version, and the hold goes on."""
-    clock = Clock()
-    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
-    pods = [_pod("a", ready=True), _pod("b", ready=True)]
-    for _ in range(3):
-        clock.now += 15
-        tick(scaler, {}, DEPLOYMENT, pods)
+    clock, scaler, pods = _warmed()
     learned = scaler._tracks[("ml", "llm")].state
 
     def broken(*args: Any) -> Any:
@@ -280,31 +290,18 @@ def test_a_reader_that_fails_with_a_bug_holds_every_deployment_and_says_why() ->
     assert scaler.condition(OWNER, held).reason == "MetricsUnavailable"
 
 
-def _autoscaling_series(name: str) -> set[str]:
-    return {
-        s.name
-        for metric in telemetry.REGISTRY.collect()
-        for s in metric.samples
-        if s.labels.get("llmdeployment") == name
-        and s.name
-        in {
-            "forescale_metrics_available",
-            "forescale_observed_arrival_rate",
-            "forescale_forecast_arrival_rate",
-        }
-    }
+AUTOSCALING_SERIES = {
+    "forescale_metrics_available",
+    "forescale_observed_arrival_rate",
+    "forescale_forecast_arrival_rate",
+}
 
 
 def test_a_deployment_turned_fixed_drops_its_autoscaling_series() -> None:
     """docs/operations.md: ``forescale_metrics_available`` and the rate series are removed
     under ``policy: fixed`` (a 0 there would page for a deployment nobody autoscales)."""
-    clock = Clock()
-    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
-    pods = [_pod("a", ready=True), _pod("b", ready=True)]
-    for _ in range(3):
-        clock.now += 15
-        tick(scaler, {}, DEPLOYMENT, pods)
-    assert "forescale_metrics_available" in _autoscaling_series("llm")
+    _, scaler, pods = _warmed()
+    assert "forescale_metrics_available" in _series_of("llm", AUTOSCALING_SERIES)
     fixed = Owner(
         "llm",
         "ml",
@@ -314,4 +311,4 @@ def test_a_deployment_turned_fixed_drops_its_autoscaling_series() -> None:
         ),
     )
     assert asyncio.run(scaler.decide(fixed, {}, DEPLOYMENT, pods)) is None
-    assert _autoscaling_series("llm") == set()
+    assert _series_of("llm", AUTOSCALING_SERIES) == set()

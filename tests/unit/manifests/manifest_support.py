@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import yaml
 
 from forescale.handlers import telemetry
 from forescale.metrics import contract
+from forescale.vllm_contract.query_labels import expressions
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"
@@ -79,25 +79,8 @@ def metric_names_in(promql: str) -> set[str]:
     return set(_SELECTOR.findall(text)) | set(_PREFIXED.findall(text))
 
 
-RUNBOOKS = REPO / "docs" / "runbooks"
-_PROMQL_BLOCK = re.compile(r"```promql\n(.*?)```", re.DOTALL)
-
-
 def runbook_queries() -> dict[str, list[str]]:
-    """The PromQL an SRE copies from each runbook: every ```promql block, one query per
-    line (a line indented deeper than its block continues the one above)."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(RUNBOOKS.glob("*.md")):
-        queries: list[str] = []
-        for block in _PROMQL_BLOCK.findall(path.read_text()):
-            # A block inside a list item is indented with it: dedent it first.
-            for line in textwrap.dedent(block).splitlines():
-                if not line.strip():
-                    continue
-                if line[0].isspace() and queries:
-                    queries[-1] += "\n" + line
-                else:
-                    queries.append(line)
-        if queries:
-            found[path.name] = queries
-    return found
+    """The PromQL an SRE copies from each runbook (``query_labels.expressions``: each line
+    of a ```promql block, and inline spans naming a ``vllm:`` series), by page."""
+    found = {path.name: expressions(path) for path in sorted(RUNBOOKS.glob("*.md"))}
+    return {page: queries for page, queries in found.items() if queries}

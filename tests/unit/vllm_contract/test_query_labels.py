@@ -61,7 +61,8 @@ def test_expressions_come_from_rules_dashboards_and_markdown_code(tmp_path: Path
     page = tmp_path / "runbook.md"
     page.write_text(
         'Look at `vllm:c{pod="x"}` and `kubectl get pods`.\n```promql\nsum by (pod) (vllm:d)\n```\n'
+        "```\nkubectl get pods  # vllm:e is in no query here\n```\n"
     )
     assert expressions(rules) == ["vllm:a > 1"]
     assert expressions(dashboard) == ["vllm:b"]
-    assert expressions(page) == ["sum by (pod) (vllm:d)\n", 'vllm:c{pod="x"}']
+    assert expressions(page) == ["sum by (pod) (vllm:d)", 'vllm:c{pod="x"}']
