@@ -1,9 +1,7 @@
 """Where prometheus-operator's PodMonitor API is served, the operator creates one.
 
-The prometheus-operator CRD itself is large and fetched from the internet in real clusters;
-here a structurally minimal CRD serves the same group, version and kind
-(``monitoring.coreos.com/v1`` ``PodMonitor``), which is all the operator discovers and
-applies against. It is removed after the test so other tests see a cluster without it.
+A structurally minimal CRD (:mod:`tests.integration.pod_monitor_crd`) serves the API here.
+It is removed after the test so other tests see a cluster without it.
 """
 
 from __future__ import annotations
@@ -17,27 +15,9 @@ import pytest
 from forescale.sandbox.pytest_plugin import Kubectl
 
 from .operator_support import apply, create_token_secret, eventually, get, running_operator, sample
+from .pod_monitor_crd import POD_MONITOR_CRD
 
 pytestmark = pytest.mark.integration
-
-POD_MONITOR_CRD = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: podmonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-"""
 
 
 @pytest.fixture

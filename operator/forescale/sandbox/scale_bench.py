@@ -24,13 +24,12 @@ the figures the scale issue asks for to a JSON file:
 Only the sample gets simulated vLLM processes (one process per pod would not fit 1,000
 on a laptop); the other deployments have pods kwok keeps Running and Ready but that expose
 no metrics, so the operator holds them (``MetricsUnavailable``) and decides every
-interval like any other. The pure parts (sizes, manifests, audit counting, quantiles) are
-unit-tested; the run itself is not a test.
+interval like any other. The pure parts (sizes, manifests, quantiles; the audit log's
+counting is :mod:`forescale.sandbox.audit`) are unit-tested; the run itself is not a test.
 """
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import dataclasses
 import json
@@ -46,8 +45,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,8 +56,8 @@ from forescale.api.spec import LLMDeploymentSpec
 from forescale.resources.children import build_children
 from forescale.resources.owner import Owner
 from forescale.sandbox import binaries
+from forescale.sandbox.audit import AuditedApiserver, audited_control_plane, count_audit
 from forescale.sandbox.cluster import Cluster
-from forescale.sandbox.controlplane import OPERATOR_USER, KubeApiserver, control_plane
 from forescale.sandbox.demo import create_namespace, install_crds
 from forescale.sandbox.fleet_bridge import MANAGED_SELECTOR, FleetBridge
 from forescale.sandbox.gpu_nodes import LOAD_ANNOTATION, GpuNodePool
@@ -73,12 +71,6 @@ from forescale.sandbox.routing import Router
 logger = logging.getLogger("forescale.sandbox.scale")
 
 LLMD_PATH = f"/apis/{identity.API_VERSION}"
-AUDIT_POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "omitStages": ["RequestReceived"],
-    "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}],
-}
 
 
 @dataclass(frozen=True)
@@ -131,47 +123,6 @@ def llmdeployment_manifest(index: int, settings: ScaleSettings) -> dict[str, Any
             "podMetadata": {"annotations": {LOAD_ANNOTATION: f"{settings.load_seconds:g}"}},
         },
     }
-
-
-def count_audit(
-    lines: Iterable[str], start: float, end: float, *, by_resource: bool = False
-) -> dict[str, int]:
-    """Requests by verb whose response completed (or a watch started) in [start, end).
-
-    ``lines`` are the API server's JSON audit events; times are Unix seconds. With
-    ``by_resource`` the keys are ``verb resource[/subresource]`` (``patch deployments``),
-    which says which part of a pass the requests come from.
-    """
-    counts: Counter[str] = Counter()
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        stage = event.get("stage")
-        verb = event.get("verb", "?")
-        if stage != "ResponseComplete" and not (stage == "ResponseStarted" and verb == "watch"):
-            continue
-        if stage == "ResponseComplete" and verb == "watch":
-            continue  # counted when it started
-        at = _rfc3339(event.get("stageTimestamp", ""))
-        if at is None or not start <= at < end:
-            continue
-        if by_resource:
-            ref = event.get("objectRef") or {}
-            sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
-            counts[f"{verb} {ref.get('resource', '?')}{sub}"] += 1
-        else:
-            counts[verb] += 1
-    return dict(sorted(counts.items()))
-
-
-def _rfc3339(text: str) -> float | None:
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z$", text)
-    if match is None:
-        return None
-    whole = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
-    return whole + float(match.group(2) or 0)
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
@@ -284,28 +235,6 @@ class PrometheusProxy:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-
-class AuditedApiserver(KubeApiserver):
-    """The sandbox's kube-apiserver with an audit log of the operator's requests only."""
-
-    def start(self, cluster: Cluster) -> None:
-        self.audit_log = cluster.workdir / "audit.log"
-        self._policy = cluster.workdir / "audit-policy.json"
-        self._policy.write_text(json.dumps(AUDIT_POLICY))
-        super().start(cluster)
-
-    def _launch(self, cluster: Cluster, argv: list[str]) -> SupervisedProcess:
-        return super()._launch(
-            cluster,
-            [
-                *argv,
-                f"--audit-policy-file={self._policy}",
-                f"--audit-log-path={self.audit_log}",
-                "--audit-log-maxsize=2000",
-                "--audit-log-maxbackup=1",
-            ],
-        )
 
 
 class SampleBridge(FleetBridge):
@@ -730,10 +659,7 @@ def _nothing_left(api: KubeApi, settings: ScaleSettings) -> bool:
 
 def build_cluster(settings: ScaleSettings) -> tuple[Cluster, AuditedApiserver, Router]:
     """The sandbox for the run: audited control plane, kwok nodes, Prometheus, sample fleet."""
-    components = control_plane()
-    plain = components[1]
-    apiserver = AuditedApiserver(plain.operator_role_file)
-    components[1] = apiserver
+    components, apiserver = audited_control_plane()
     cluster = Cluster(components)
     pool = GpuNodePool(count=settings.nodes, gpus_per_node=settings.gpus_per_node)
     cluster.add(Kwok(pool, default_load_seconds=settings.load_seconds))
@@ -898,9 +824,9 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     result.operator_seconds = first_time(result.timeline, 1, settings.deployments)
     result.workload_seconds = first_time(result.timeline, 3, settings.deployments)
     result.rss_mib_converged = round(sample_process(pid).rss_bytes / 2**20, 1)
-    result.api_requests_converge = count_audit(_lines(apiserver.audit_log), started, converged_at)
+    result.api_requests_converge = count_audit(apiserver.lines(), started, converged_at)
     result.api_requests_converge_by_resource = count_audit(
-        _lines(apiserver.audit_log), started, converged_at, by_resource=True
+        apiserver.lines(), started, converged_at, by_resource=True
     )
     echo(
         f"converged after {result.converge_seconds} s (operator: all current after "
@@ -925,7 +851,7 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     span = after.at - before.at
     result.quiet_cpu_percent = round(100 * (after.cpu_seconds - before.cpu_seconds) / span, 2)
     result.rss_mib_after_quiet = round(after.rss_bytes / 2**20, 1)
-    quiet = count_audit(_lines(apiserver.audit_log), before.at, after.at)
+    quiet = count_audit(apiserver.lines(), before.at, after.at)
     result.api_requests_per_second_quiet = {v: round(n / span, 3) for v, n in quiet.items()}
     sizes = proxy.log.between(before.at, after.at)
     result.prometheus_queries_per_minute = round(len(sizes) * 60 / span, 1)
@@ -947,12 +873,6 @@ def _measure(  # noqa: PLR0917 - the run's parts, passed once
     )
 
     result.delete_seconds = _timed_deletion(api, settings, echo)
-
-
-def _lines(path: Path) -> Iterator[str]:
-    for candidate in sorted(path.parent.glob(path.stem + "*" + path.suffix)):
-        with candidate.open() as handle:
-            yield from handle
 
 
 def write_result(result: ScaleResult, out: Path) -> None:

@@ -1,4 +1,4 @@
-"""The scale benchmark's pure parts: sizing, manifests, audit counting, quantiles."""
+"""The scale benchmark's pure parts: sizing, manifests, quantiles."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from forescale.sandbox.scale_bench import (
     ConvergenceWatch,
     ScaleSettings,
     converged,
-    count_audit,
     cpu_spent,
     first_time,
     fleet_file,
@@ -57,45 +56,6 @@ def test_manifests_are_valid_predictive_and_the_sample_is_apart() -> None:
         assert spec.scaling.policy == "predictive"
         assert spec.resources.gpu_count == 1
         assert manifest["spec"]["podMetadata"]["annotations"][LOAD_ANNOTATION] == "7"
-
-
-def _event(verb: str, stage: str, at: str) -> str:
-    return json.dumps({"verb": verb, "stage": stage, "stageTimestamp": at})
-
-
-def test_audit_counts_completed_requests_and_watches_once_inside_the_window() -> None:
-    lines = [
-        _event("get", "ResponseComplete", "2026-01-01T00:00:01.500000Z"),
-        _event("patch", "ResponseComplete", "2026-01-01T00:00:02.000000Z"),
-        _event("watch", "ResponseStarted", "2026-01-01T00:00:03.000000Z"),
-        _event("watch", "ResponseComplete", "2026-01-01T00:05:00.000000Z"),
-        _event("get", "ResponseComplete", "2026-01-01T00:00:09.000000Z"),  # after the window
-        "not json",
-    ]
-    start = 1767225600.0  # 2026-01-01T00:00:00Z
-    assert count_audit(lines, start + 1, start + 5) == {"get": 1, "patch": 1, "watch": 1}
-
-
-def test_audit_counts_by_resource_name_the_subresource() -> None:
-    def event(verb: str, resource: str, sub: str | None = None) -> str:
-        ref = {"resource": resource, **({"subresource": sub} if sub else {})}
-        at = "2026-01-01T00:00:01.000000Z"
-        return json.dumps(
-            {"verb": verb, "stage": "ResponseComplete", "stageTimestamp": at, "objectRef": ref}
-        )
-
-    lines = [
-        event("patch", "llmdeployments", "status"),
-        event("patch", "deployments"),
-        event("patch", "deployments"),
-        event("create", "events"),
-    ]
-    start = 1767225600.0
-    assert count_audit(lines, start, start + 5, by_resource=True) == {
-        "create events": 1,
-        "patch deployments": 2,
-        "patch llmdeployments/status": 1,
-    }
 
 
 def test_histogram_quantile_is_the_upper_bound_of_its_bucket() -> None:
