@@ -2,7 +2,10 @@
 
 The operator runs in-process with kopf's ``KopfRunner`` (the documented way to test kopf
 operators), authenticated through the ``forescale-operator`` kubeconfig, so every API call
-it makes is checked against manifests/rbac/role.yaml exactly as in a cluster.
+it makes is checked against manifests/rbac/role.yaml exactly as in a cluster. What only
+a process can show (several operators at once, a restart with another environment: the
+operator's settings are read once per process) runs as a real ``forescale run``
+(:class:`OperatorProcess`), as the same user.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ import contextlib
 import gc
 import json
 import os
+import signal
+import subprocess
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kopf.testing import KopfRunner
 
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
 from tests.polling import eventually  # noqa: F401 - re-exported for the tests
@@ -62,6 +69,62 @@ def running_operator(
         _collect_cancelled_streams()
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output
+
+
+class OperatorProcess:
+    """One real ``forescale run --namespace NAMESPACE`` process and its log.
+
+    It authenticates with ``kubeconfig`` (the operator's RBAC user), passes every second
+    (``FORESCALE_RECONCILE_SECONDS=1``), and listens only on 127.0.0.1: its kopf liveness
+    endpoint on a free port, its /metrics on ``metrics_port`` (0, the default: off).
+    ``args`` are further ``forescale run`` options (``--shard a``); ``env`` is laid over
+    this process's environment (``FORESCALE_DEFAULT_IMAGE``: the operator Deployment's
+    env, which a user edits).
+    """
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log: Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        metrics_port: int = 0,
+    ) -> None:
+        environ = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "FORESCALE_RECONCILE_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.log = log
+        self._out = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
+                "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1",
+                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz", *args,
+            ],
+            env=environ, stdout=self._out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        """SIGTERM, as the kubelet stops a pod; killed if still running after 30 s.
+
+        Returns the exit code (negative: the signal that ended it)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._out.close()
+        return self.process.returncode
 
 
 def _collect_cancelled_streams() -> None:

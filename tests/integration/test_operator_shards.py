@@ -8,10 +8,6 @@ reconciler logs every Event it posts.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 
-from .operator_support import apply, eventually, get, sample
+from .operator_support import OperatorProcess, apply, eventually, get, sample
 
 pytestmark = pytest.mark.integration
 
@@ -32,43 +27,6 @@ SHARD_LABEL = "forescale.io/shard"
 ROLE_FILE = REPO / "manifests" / "rbac" / "leader_election_role.yaml"
 QUIET_SECONDS = 8.0
 """How long an operator is given to (wrongly) act on another shard's LLMDeployment."""
-
-
-class ShardOperator:
-    """One ``forescale run --shard NAME`` process and its log."""
-
-    def __init__(
-        self, kubeconfig: Path, namespace: str, shard: str, log: Path, *extra: str
-    ) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "FORESCALE_RECONCILE_SECONDS": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log = log
-        self._out = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
-                "--shard", shard, "--metrics-port", "0",
-                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz", *extra,
-            ],
-            env=env, stdout=self._out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def text(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._out.close()
 
 
 def _model(name: str, shard: str) -> dict[str, Any]:
@@ -88,16 +46,21 @@ class Shards:
 
     def __init__(self, kubeconfig: Path, namespace: str, logs: Path) -> None:
         self._kubeconfig, self._namespace, self._logs = kubeconfig, namespace, logs
-        self.started: dict[str, ShardOperator] = {}
+        self.started: dict[str, OperatorProcess] = {}
 
-    def start(self, shard: str, *extra: str) -> ShardOperator:
-        operator = ShardOperator(
-            self._kubeconfig, self._namespace, shard, self._logs / f"{shard}.log", *extra
+    def start(self, shard: str, *extra: str) -> OperatorProcess:
+        operator = OperatorProcess(
+            self._kubeconfig,
+            self._namespace,
+            self._logs / f"{shard}.log",
+            "--shard",
+            shard,
+            *extra,
         )
         self.started[shard] = operator
         return operator
 
-    def __getitem__(self, shard: str) -> ShardOperator:
+    def __getitem__(self, shard: str) -> OperatorProcess:
         return self.started[shard]
 
 

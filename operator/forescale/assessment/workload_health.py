@@ -183,7 +183,7 @@ def assess(
             PROGRESSING,
             "True",
             "RollingOut",
-            f"Rolling out the new spec: {updated} of {replicas} replicas updated",
+            f"Rolling out a new pod template: {updated} of {replicas} replicas updated",
         )
     elif ready < desired_replicas:
         loading = sum(1 for p in live if _is_running(p) and not _is_ready(p))

@@ -67,6 +67,10 @@ from forescale.assessment.ownership import (
     owned_by,
     replicas_writer,
 )
+from forescale.assessment.pod_template_changes import (
+    describe_pod_template_changes,
+    pod_template_changes,
+)
 from forescale.assessment.replica_target import ReplicaTarget, choose_replicas
 from forescale.assessment.spec_problems import references_of
 from forescale.assessment.workload_health import SpecProblem, assess
@@ -310,16 +314,23 @@ class Reconciler:
                 problems.append(SpecProblem(ref.reason, ref.message))
         return problems
 
-    async def _check_ownership(self, owner: Owner, children: list[dict[str, Any]]) -> None:
+    async def _check_ownership(
+        self, owner: Owner, children: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
         """Before any apply: an existing child that is not ours stops the pass untouched.
 
         Only the children about to be applied are read: a skipped one was ours when we
-        last applied it and nobody has written to it since."""
+        last applied it and nobody has written to it since. Returns the live children by
+        kind, as they were before this pass applied anything."""
+        lives: dict[str, dict[str, Any]] = {}
         for child in children:
             live = await self._client.get(child["kind"], owner.namespace, child["metadata"]["name"])
             if live is not None and not owned_by(live, owner.uid):
                 live.setdefault("kind", child["kind"])
                 raise StopPass("NameConflict", conflict_message(live, owner.name))
+            if live is not None:
+                lives[child["kind"]] = live
+        return lives
 
     async def _apply_child(
         self, body: dict[str, Any], child: dict[str, Any], memory: _Memory
@@ -529,13 +540,14 @@ class Reconciler:
         changed = [
             c for c in children if not self.children.unchanged(c, memory.applied.get(c["kind"]))
         ]
-        await self._check_ownership(owner, changed)
+        lives = await self._check_ownership(owner, changed)
         key = (owner.namespace, owner.name)
         deployment: dict[str, Any] | None = None
         for child in changed:
             memory.applied.pop(child["kind"], None)
             applied = await self._apply_child(body, child, memory)
             if child["kind"] == "Deployment" and applied is not None:
+                await self._announce_template_change(body, lives.get("Deployment"), applied, memory)
                 deployment = await self._own_pod_template(body, applied, child, memory)
                 self.view.deployment_written(key, deployment)
             elif applied is not None:
@@ -548,6 +560,42 @@ class Reconciler:
         if deployment is None:
             deployment = await self._client.get("Deployment", owner.namespace, owner.name)
         return deployment, pods, problems
+
+    async def _announce_template_change(
+        self,
+        body: dict[str, Any],
+        before: dict[str, Any] | None,
+        applied: dict[str, Any],
+        memory: _Memory,
+    ) -> None:
+        """A PodTemplateChanged Event when this apply starts a rollout, naming what changed.
+
+        Compared with the apply's answer, not with the template after foreign fields are
+        removed: that removal has its own Warning (PodTemplateRestored)."""
+        if before is None:
+            return
+        changes = pod_template_changes(
+            before.get("spec", {}).get("template") or {},
+            applied.get("spec", {}).get("template") or {},
+        )
+        if not changes:
+            return
+        generation = body["metadata"].get("generation")
+        if (body.get("status") or {}).get("observedGeneration") == generation:
+            cause = (
+                f"the spec did not change (generation {generation} already observed): an "
+                "operator setting, an operator upgrade or an edit of the Deployment did"
+            )
+        else:
+            cause = f"for generation {generation} of the spec"
+        await self._event(
+            body,
+            "Normal",
+            "PodTemplateChanged",
+            f"Rolling out a new pod template to Deployment {applied['metadata']['name']}: "
+            f"{describe_pod_template_changes(changes)}; {cause}",
+            memory,
+        )
 
     async def _stop(
         self,
