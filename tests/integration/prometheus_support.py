@@ -129,11 +129,17 @@ def healthy(url: str) -> bool:
 
 @contextlib.contextmanager
 def sim_replica(
-    log_dir: Path, name: str, *, model: str = "sim-model", legacy_names: bool = False
+    log_dir: Path,
+    name: str,
+    *,
+    model: str = "sim-model",
+    legacy_names: bool = False,
+    profile_overrides: tuple[str, ...] = (),
 ) -> Iterator[SimReplica]:
     """``forescale sim-server`` on a free loopback port, until the block ends.
 
     ``--max-seconds`` bounds its life even if this process is killed before cleanup.
+    ``profile_overrides`` are ``field=value`` pairs for ``--set``.
     """
     port = free_port()
     process = SupervisedProcess(
@@ -142,6 +148,7 @@ def sim_replica(
             "sim-server", "--port", str(port), "--model", model, "--load-seconds", "0.5",
             "--max-seconds", "300", "--drain-seconds", "2",
             *(["--legacy-metric-names"] if legacy_names else []),
+            *(arg for pair in profile_overrides for arg in ("--set", pair)),
         ),
         log_dir / f"{name}.log",
         env={"PYTHONPATH": str(REPO / "operator")},

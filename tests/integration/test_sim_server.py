@@ -153,6 +153,7 @@ def test_metrics_follow_the_vllm_contract(server: Server) -> None:
         "vllm:time_per_output_token_seconds": "histogram",
         "vllm:e2e_request_latency_seconds": "histogram",
         "vllm:request_queue_time_seconds": "histogram",
+        "vllm:cache_config_info": "gauge",
     }
     vllm = {name: f.type for name, f in families.items() if name.startswith("vllm:")}
     assert {n: t for n, t in vllm.items() if not n.endswith("_created")} == expected_types
@@ -170,7 +171,12 @@ def test_metrics_follow_the_vllm_contract(server: Server) -> None:
         if family.name.startswith("vllm:"):
             for sample in family.samples:
                 assert sample.labels["engine"] == "0"
-                assert sample.labels["model_name"] == "meta-llama/Llama-3.1-8B-Instruct"
+                if family.name != "vllm:cache_config_info":  # vLLM's has the config's alone
+                    assert sample.labels["model_name"] == "meta-llama/Llama-3.1-8B-Instruct"
+    # --legacy-metric-names: 0.10's 16-token blocks; the profile's 430,000 tokens are whole.
+    [info] = families["vllm:cache_config_info"].samples
+    assert "model_name" not in info.labels
+    assert (info.labels["block_size"], info.labels["num_gpu_blocks"]) == ("16", "26875")
     reasons = {
         s.labels["finished_reason"]
         for s in families["vllm:request_success"].samples

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from forescale.sim import openai_protocol as proto
 from forescale.sim.replica_model import ReplicaEngine, ReplicaProfile, SimRequest
-from forescale.sim.server_metrics import ServerMetrics
+from forescale.sim.server_metrics import ServerMetrics, cache_config_info
 
 STREAM_TICK_SECONDS = 0.01
 """How often streams are flushed while requests decode (vLLM emits a token per step)."""
@@ -364,8 +364,13 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
         await asyncio.wait_for(stop.wait(), config.load_seconds)  # the port stays closed
     if stop.is_set():
         return
-    metrics = ServerMetrics(config.names[0], legacy_names=config.legacy_metric_names)
-    replica = RealtimeReplica(ReplicaEngine(config.profile), metrics)
+    # Like vLLM, the replica holds whole KV blocks; its cache_config_info shows that size.
+    legacy = config.legacy_metric_names
+    profile = cache_config_info(legacy_names=legacy).whole_blocks(config.profile)
+    metrics = ServerMetrics(
+        config.names[0], kv_cache_tokens=profile.kv_cache_tokens, legacy_names=legacy
+    )
+    replica = RealtimeReplica(ReplicaEngine(profile), metrics)
     runner = web.AppRunner(
         build_app(config, replica, metrics), shutdown_timeout=1.0, access_log=None
     )

@@ -15,6 +15,7 @@ import click
 from forescale.sim.loopback import is_loopback
 from forescale.sim.replica_profiles import PROFILES, UnknownProfileError, get_profile
 from forescale.sim.server import ServerConfig, serve
+from forescale.sim.server_metrics import cache_config_info
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -59,7 +60,12 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--seed", default=0, show_default=True, help="Seed for output lengths without max_tokens."
 )
-@click.option("--legacy-metric-names", is_flag=True, help="Also emit pre-V1 vLLM metric names.")
+@click.option(
+    "--legacy-metric-names",
+    is_flag=True,
+    help="Be vLLM 0.10 in /metrics: also emit pre-V1 metric names, and 0.10.1's "
+    "vllm:cache_config_info (16-token blocks, 0.9 of GPU memory).",
+)
 @click.option(
     "--shutdown-timeout",
     "--drain-seconds",
@@ -94,6 +100,8 @@ def sim_server(
         )
     try:
         profile = get_profile(profile_name, **parse_overrides(overrides))
+        # Fail here, not after the model load, when the cache holds no whole block.
+        cache_config_info(legacy_names=legacy_metric_names).whole_blocks(profile)
     except (UnknownProfileError, ValueError) as error:
         raise click.BadParameter(str(error), param_hint="--profile/--set") from error
     config = ServerConfig(

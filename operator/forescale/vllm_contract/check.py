@@ -17,7 +17,10 @@ finding and exits 1 when any check fails. It compares, with the facts
                 is vLLM's (or a target label the PodMonitor and Prometheus attach;
                 ``query_labels``)
 * sim-server:   every family it exposes exists with the same type, buckets and labels, and
-                every route it serves is a vLLM route
+                every route it serves is a vLLM route; ``vllm:cache_config_info``'s labels
+                (a release's ``CacheConfig`` fields) against the release each of its modes
+                imitates (the pin, and 0.10.1 with ``--legacy-metric-names``), with the
+                block size and memory share the release renders by default
 * health:       ``/health`` (the probes) and ``/metrics`` (the PodMonitor) are served
 * memory:       a default spec renders no ``--gpu-memory-utilization`` other than vLLM's
                 own default: vLLM 0.34 sizes the KV cache from measured memory (default
@@ -40,7 +43,7 @@ from forescale.resources.vllm_args import RENDERED_FLAGS, build_vllm_args
 from forescale.vllm_contract.fetch import cached_wheel
 from forescale.vllm_contract.query_labels import LabelUse, expressions_in, label_uses
 from forescale.vllm_contract.release import CHECKED_VLLM_VERSIONS
-from forescale.vllm_contract.wheel import MetricFact, VllmFacts, read_wheel
+from forescale.vllm_contract.wheel import INFO_METRIC_CONFIGS, MetricFact, VllmFacts, read_wheel
 
 REPO = Path(__file__).resolve().parents[3]
 ALERT_FILES = ("manifests/prometheus/rules.yaml", "manifests/prometheus/prometheus_rule.yaml")
@@ -239,13 +242,15 @@ def runbook_files(repo: Path = REPO) -> list[Path]:
     return sorted((repo / RUNBOOK_DIR).glob("*.md"))
 
 
-def sim_server_families() -> dict[str, MetricFact]:
-    """Families the sim-server exposes (with the older names): kind, histogram bounds and
-    label names."""
+def sim_server_families(*, legacy_names: bool = True) -> dict[str, MetricFact]:
+    """Families the sim-server exposes in a mode (by default with the older names): kind,
+    histogram bounds and label names."""
     from forescale.sim.server_metrics import ServerMetrics  # noqa: PLC0415 - sim deps
 
+    # Any capacity of whole blocks: the labels do not depend on it.
+    metrics = ServerMetrics("m", kv_cache_tokens=1024, legacy_names=legacy_names)
     families: dict[str, MetricFact] = {}
-    for metric in ServerMetrics("m", legacy_names=True).registry.collect():
+    for metric in metrics.registry.collect():
         bounds: tuple[float, ...] | None = None
         if metric.type == "histogram":
             les = {s.labels["le"] for s in metric.samples if s.name.endswith("_bucket")}
@@ -253,6 +258,14 @@ def sim_server_families() -> dict[str, MetricFact]:
         labels = {k for s in metric.samples for k in s.labels} - {contract.BUCKET_LABEL}
         families[metric.name] = MetricFact(metric.type, bounds, frozenset(labels))
     return families
+
+
+def sim_server_releases() -> dict[str, bool]:
+    """The release each sim-server mode imitates where releases differ (an info gauge's
+    labels are its config's fields), mapped to that mode's ``legacy_names``."""
+    from forescale.sim.server_metrics import cache_config_info  # noqa: PLC0415 - sim deps
+
+    return {cache_config_info(legacy_names=legacy).release: legacy for legacy in (False, True)}
 
 
 def sim_server_routes() -> set[str]:
@@ -269,9 +282,25 @@ def sim_shutdown_default() -> object:
 
 
 def check_sim_server(facts: VllmFacts) -> list[Finding]:
+    """The sim-server's families against the release's. An info gauge's labels are the
+    fields of the release's config, so they are compared only with the release a mode of
+    the sim-server imitates (``sim_server_releases``: the pin and the oldest release),
+    with that mode's; against another release only that the gauge exists is."""
     legacy = _legacy_families(facts)
+    releases = sim_server_releases()
+    mode = releases.get(facts.version)
+    families = sim_server_families()
+    if mode is not None:
+        own = sim_server_families(legacy_names=mode)
+        families.update((name, own[name]) for name in INFO_METRIC_CONFIGS if name in own)
     found: list[Finding] = []
-    for name, sim in sorted(sim_server_families().items()):
+    for name, sim in sorted(families.items()):
+        if name in INFO_METRIC_CONFIGS and mode is None:
+            imitated = " and ".join(sorted(releases))
+            ok = name in facts.metrics
+            why = f"exists; labels compared with {imitated}, the releases it imitates"
+            found.append(Finding("sim-server", ok, f"{name}: {why if ok else 'absent'}"))
+            continue
         kind, bounds = sim.kind, sim.buckets
         fact = facts.metrics.get(name)
         if fact is None:
@@ -287,15 +316,11 @@ def check_sim_server(facts: VllmFacts) -> list[Finding]:
                 Finding("sim-server", False, f"{name} buckets {bounds} vs vLLM {fact.buckets}")
             )
         elif fact.labels != sim.labels:
-            found.append(
-                Finding(
-                    "sim-server",
-                    False,
-                    f"{name} labels {_sorted(sim.labels)} vs vLLM {_sorted(fact.labels)}",
-                )
-            )
+            found.append(Finding("sim-server", False, _labels_differ(name, sim, fact)))
         else:
             found.append(Finding("sim-server", True, f"{name} matches"))
+    if mode is not None:
+        found.extend(check_sim_cache_defaults(facts, mode))
     extra = sorted(sim_server_routes() - facts.routes)
     found.append(
         Finding("sim-server", not extra, f"routes vLLM lacks: {extra}" if extra else "routes ok")
@@ -311,6 +336,43 @@ def check_health(facts: VllmFacts) -> list[Finding]:
 
 MEMORY_FLAG = "--gpu-memory-utilization"
 MEMORY_DEFAULT = "CacheConfig.gpu_memory_utilization"
+
+
+def _labels_differ(name: str, sim: MetricFact, fact: MetricFact) -> str:
+    """Which labels differ (an info gauge has dozens, too many to compare by eye)."""
+    if sim.labels is None or fact.labels is None:
+        return f"{name} labels {_sorted(sim.labels)} vs vLLM {_sorted(fact.labels)}"
+    lacks, extra = sorted(fact.labels - sim.labels), sorted(sim.labels - fact.labels)
+    return f"{name} labels differ: the sim-server lacks {lacks}, vLLM has no {extra}"
+
+
+SIM_CACHE_DEFAULTS = {
+    "block_size": "CacheConfig.DEFAULT_BLOCK_SIZE",
+    "gpu_memory_utilization": MEMORY_DEFAULT,
+}
+"""``vllm:cache_config_info`` labels the KV runbook reads whose value is a class default in
+the wheel: the sim-server must show them as the release it imitates renders them."""
+
+
+def check_sim_cache_defaults(facts: VllmFacts, legacy_names: bool) -> list[Finding]:
+    """The sim-server's block size and memory share are the release's defaults, rendered
+    with ``str()`` (``None`` when 0.34 sizes the cache from measured memory). 0.10.1 has no
+    class default block size (the platform sets it; the sim-server's 16 is a real scrape's,
+    ``tests/unit/sim/``): a default the wheel does not give is said, not guessed."""
+    from forescale.sim.server_metrics import cache_config_info  # noqa: PLC0415 - sim deps
+
+    fields = cache_config_info(legacy_names=legacy_names).fields
+    found: list[Finding] = []
+    for label, default in SIM_CACHE_DEFAULTS.items():
+        if default not in facts.config_defaults:
+            message = f"cache_config_info {label}={fields[label]}: {default} has no literal"
+            found.append(Finding("sim-server", True, message))
+            continue
+        vllm = str(facts.config_defaults[default])
+        ok = fields[label] == vllm
+        message = f"cache_config_info {label}={fields[label]} vs vLLM's default {vllm}"
+        found.append(Finding("sim-server", ok, message))
+    return found
 
 
 def default_rendering() -> list[str]:

@@ -22,7 +22,7 @@ def samples(metrics: ServerMetrics) -> dict[str, float]:
 
 
 def test_finished_request_feeds_counters_and_histograms() -> None:
-    metrics = ServerMetrics("m")
+    metrics = ServerMetrics("m", kv_cache_tokens=1024)
     request = SimRequest(0, 1.0, 10, 5, admitted_at=1.5, first_token_at=2.0, finished_at=2.4)
     metrics.first_token(request)
     metrics.finished(request, "length")
@@ -48,7 +48,7 @@ def test_finished_request_feeds_counters_and_histograms() -> None:
 
 
 def test_token_counters_only_move_forward() -> None:
-    metrics = ServerMetrics("m", legacy_names=True)
+    metrics = ServerMetrics("m", kv_cache_tokens=1024, legacy_names=True)
     for prompt, generated, preempted in ((10, 4, 1), (25, 9, 3), (25, 9, 2)):
         metrics.set_state(
             running=0,
@@ -67,11 +67,11 @@ def test_token_counters_only_move_forward() -> None:
 
 
 def test_the_sim_server_counts_the_preemptions_of_its_replica() -> None:
-    """Two requests that outgrow a 1,000-token cache together (500 + 450 and 100 + 400
-    tokens, the engine test's pair) on the real-time driver: the counter vLLM's KV alert
-    and dashboard read shows the one preemption, and both complete."""
-    profile = get_profile("llama-3.1-8b-h100", kv_cache_tokens=1000, decode_base_seconds=5e-4)
-    metrics = ServerMetrics("m")
+    """Two requests that outgrow a 1,024-token cache (16 blocks) together (500 + 450 and
+    100 + 400 tokens, the engine test's pair) on the real-time driver: the counter vLLM's KV
+    alert and dashboard read shows the one preemption, and both complete."""
+    profile = get_profile("llama-3.1-8b-h100", kv_cache_tokens=1024, decode_base_seconds=5e-4)
+    metrics = ServerMetrics("m", kv_cache_tokens=profile.kv_cache_tokens)
 
     async def serve() -> list[int]:
         replica = RealtimeReplica(ReplicaEngine(profile), metrics)

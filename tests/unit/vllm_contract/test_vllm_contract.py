@@ -221,7 +221,56 @@ def test_renamed_labels_are_caught(tmp_path: Path) -> None:
     )
     assert "vllm:request_success labels ['engine', 'model_name', 'reason'] differ" in failed
     assert "sim-server: vllm:request_success labels" in failed
+    assert "sim-server: vllm:cache_config_info labels" in failed
     assert "unknown series" not in failed
+
+
+def test_a_changed_cache_default_is_caught_on_the_sim_server(tmp_path: Path) -> None:
+    """The sim-server's cache_config_info with the mechanism off: a release that changes
+    the block size or the memory share it renders fails the sim-server's values (label
+    names unchanged), which the runbook's cache size reads."""
+    facts = _tampered(
+        tmp_path,
+        {
+            "vllm/config/cache.py": (
+                "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 64\n",
+                "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 128\n",
+            )
+        },
+    )
+    failed = {str(f) for f in check.failures(check.check(facts))}
+    assert failed == {"FAIL sim-server: cache_config_info block_size=64 vs vLLM's default 128"}
+    facts = _tampered(
+        tmp_path,
+        {
+            "vllm/config/cache.py": (
+                "gpu_memory_utilization: float | None = Field(default=None,",
+                "gpu_memory_utilization: float | None = Field(default=0.92,",
+            )
+        },
+    )
+    failed = {str(f) for f in check.failures(check.check(facts))}
+    assert (
+        "FAIL sim-server: cache_config_info gpu_memory_utilization=None vs vLLM's default 0.92"
+        in failed
+    )
+
+
+def test_the_sim_server_cache_info_is_compared_with_the_release_it_imitates(
+    pinned: VllmFacts, previous: VllmFacts, oldest: VllmFacts
+) -> None:
+    """Its labels are one release's CacheConfig: the default mode is compared with the pin,
+    the legacy mode with 0.10.1, and the previous pin (whose config lacks two of the pin's
+    fields) only for the gauge's existence, which the finding says."""
+    assert check.sim_server_releases() == {VLLM_VERSION: False, OLDEST_VLLM_VERSION: True}
+    name = "vllm:cache_config_info"
+    for facts in (pinned, oldest):
+        assert f"ok   sim-server: {name} matches" in {str(f) for f in check.check_sim_server(facts)}
+    assert previous.metrics[name].labels != pinned.metrics[name].labels
+    assert (
+        f"ok   sim-server: {name}: exists; labels compared with {OLDEST_VLLM_VERSION} and "
+        f"{VLLM_VERSION}, the releases it imitates"
+    ) in {str(f) for f in check.check_sim_server(previous)}
 
 
 def test_each_release_labels_its_cache_info_with_the_config(
