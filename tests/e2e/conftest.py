@@ -43,8 +43,11 @@ class Fleet:
 def fleet(sandbox_cluster: Cluster) -> Iterator[Fleet]:
     """Prometheus (1 s scrape), the bridge and the router on the session's cluster."""
     prometheus = PrometheusComponent(scrape_interval_seconds=1.0)
+    # 30 s caps each termination wait: the preStop sleep of PreStopWait (125 s rendered)
+    # must outlast test_drain's 15 s generations, which the 10 s endpoint-propagation sleep
+    # of the other modes must not.
     bridge = FleetBridge(
-        prometheus, default_load_seconds=TEST_DEFAULT_LOAD_SECONDS, drain_seconds=10
+        prometheus, default_load_seconds=TEST_DEFAULT_LOAD_SECONDS, drain_seconds=30
     )
     router = Router(bridge.backends)
     started: list[PrometheusComponent | FleetBridge | Router] = []

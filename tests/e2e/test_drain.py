@@ -3,10 +3,16 @@
 A fixed LLMDeployment of 3 replicas serves long streaming generations through the router;
 mid-load its ``spec.replicas`` drops to 1. The operator scales the Deployment down, the
 two pods being deleted leave the router at once (as endpoints drop a terminating pod), and
-their sim-servers get SIGTERM with the ``--shutdown-timeout`` the operator rendered. The
-sim-server behaves like the pinned vLLM (it aborts in-flight requests without the flag),
-so the same run with ``spec.engine.drain: None`` must fail requests: that case shows the
-test can fail, and that the drain, not luck, is what saves the requests.
+the bridge terminates their sim-servers in the kubelet's order: the preStop sleep the
+operator rendered, then SIGTERM with the ``--shutdown-timeout`` it rendered. The
+sim-server behaves like vLLM (it aborts in-flight requests without the flag). Three modes:
+
+* ``ShutdownTimeout`` (vLLM >= 0.11): a 10 s preStop, then vLLM drains: nothing lost;
+* ``PreStopWait`` (older vLLM, no flag): the preStop sleeps most of the grace period while
+  the generations finish, then SIGTERM finds nothing to abort: nothing lost;
+* ``None``: a 10 s preStop, then SIGTERM aborts what is still generating. The generations
+  last longer than that sleep, so requests must fail: this case shows the test can fail,
+  and that the drain, not the preStop's propagation delay or luck, saves the requests.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from .fleet_support import MODEL, NAME, apply, demo_manifest, eventually, get, l
 
 pytestmark = pytest.mark.e2e
 
-OUTPUT_TOKENS = 200
-"""About 6 s per request at the demo profile's ~30 ms decode step: always some in flight."""
+OUTPUT_TOKENS = 500
+"""About 15 s per request at the demo profile's ~30 ms decode step: always some in flight,
+and longer than the 10 s preStop sleep that every mode renders (so only a drain saves
+them), shorter than the fleet's 30 s cap on PreStopWait's sleep."""
 RATE = 2.0
 
 
@@ -33,14 +41,15 @@ def _fixed(replicas: int, drain: str) -> dict[str, object]:
     manifest = demo_manifest(policy="fixed", minReplicas=1)
     spec = manifest["spec"]
     spec["replicas"] = replicas
-    spec["engine"] = {**spec.get("engine", {}), "maxNumSeqs": 16, "drain": drain}
+    # Room for every generation on the one replica left (2 req/s x ~15 s).
+    spec["engine"] = {**spec.get("engine", {}), "maxNumSeqs": 40, "drain": drain}
     return manifest
 
 
 @pytest.mark.parametrize(
     ("drain", "expect_failures"),
-    [("ShutdownTimeout", False), ("None", True)],
-    ids=["drain-on", "drain-off"],
+    [("ShutdownTimeout", False), ("PreStopWait", False), ("None", True)],
+    ids=["drain-on", "prestop-wait", "drain-off"],
 )
 def test_scale_down_under_load(
     *,
@@ -62,8 +71,11 @@ def test_scale_down_under_load(
         for r in fleet.bridge.replicas()
         if r.spec.namespace == namespace
     }
-    # What the operator rendered reaches the replicas: 115 s drain on, none off.
+    # What the operator rendered reaches the replicas: a 115 s drain with ShutdownTimeout,
+    # none otherwise; a 10 s preStop sleep, or 125 s of the 130 s grace with PreStopWait.
     assert set(flags.values()) == ({115} if drain == "ShutdownTimeout" else {0}), flags
+    sleeps = {r.spec.pre_stop_seconds for r in fleet.bridge.replicas() if r.spec.pod in pods}
+    assert sleeps == ({125.0} if drain == "PreStopWait" else {10.0}), sleeps
 
     out = tmp_path / "requests.jsonl"
     curve = f"constant:rate={RATE:g}"

@@ -16,10 +16,14 @@ each scheduled one, starts a ``forescale sim-server`` process on a free 127.0.0.
   ``forescale.io/simulated-profile-overrides``, sandbox-only pod annotations);
 
 and registers it as a Prometheus target with the labels a PodMonitor gives
-(``namespace``, ``pod``, ``llmdeployment``). When the pod is deleted the target goes and
-the process gets SIGTERM: like vLLM, it finishes in-flight requests within the pod's
-``--shutdown-timeout`` and aborts them without one. Everything the bridge started stops
-with it.
+(``namespace``, ``pod``, ``llmdeployment``). When the pod is deleted the bridge stops the
+replica in the kubelet's order: out of the router and of Prometheus at once (a terminating
+pod leaves the Service's endpoints), then the container's preStop sleep, then SIGTERM, then
+SIGKILL once the pod's grace period is spent. Like vLLM, the sim-server finishes in-flight
+requests within its ``--shutdown-timeout`` and aborts them without one, so requests still
+running when the preStop sleep ends are lost unless the flag was rendered; that is what
+``spec.engine.drain: PreStopWait`` (a long sleep, no flag) relies on. The sandbox caps each
+wait at ``drain_seconds``. Everything the bridge started stops with it.
 
 Why processes, not in-process servers: each replica then has its own event loop, its own
 CPU time and its own failure, as pods do, and the sandbox exercises the real sim-server CLI.
@@ -61,6 +65,8 @@ DEFAULT_PROFILE = "llama-3.1-8b-h100"
 MANAGED_SELECTOR = f"{identity.LABEL_MANAGED_BY}=forescale"
 """Pods the bridge serves: every pod forescale's Deployments create carries this label."""
 VLLM_CONTAINER = "vllm"
+DEFAULT_GRACE_SECONDS = 30.0
+"""Kubernetes' default ``terminationGracePeriodSeconds``."""
 
 
 def _parse_time(text: str | None) -> float | None:
@@ -85,15 +91,33 @@ def vllm_flags(args: Sequence[str]) -> dict[str, str]:
     return flags
 
 
-def _vllm_command(pod: Mapping[str, Any]) -> list[str]:
-    """The vLLM command line of the pod's inference container (``vllm serve MODEL ...``)."""
+def _vllm_container(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod's inference container (named ``vllm``, else the first; {} if none)."""
     containers = pod.get("spec", {}).get("containers", []) or []
     chosen = next((c for c in containers if c.get("name") == VLLM_CONTAINER), None)
     if chosen is None and containers:
         chosen = containers[0]
-    if chosen is None:
-        return []
+    return chosen or {}
+
+
+def _vllm_command(pod: Mapping[str, Any]) -> list[str]:
+    """The vLLM command line of the pod's inference container (``vllm serve MODEL ...``)."""
+    chosen = _vllm_container(pod)
     return [*(chosen.get("command") or []), *(chosen.get("args") or [])]
+
+
+def pre_stop_sleep(container: Mapping[str, Any]) -> float:
+    """Seconds a container's preStop hook sleeps: the ``sleep`` action, or an ``exec`` of
+    ``sleep N`` (directly or through ``sh -c``); 0 without a hook or for one that does
+    something else, whose length the bridge cannot know."""
+    hook = ((container.get("lifecycle") or {}).get("preStop")) or {}
+    if "sleep" in hook:
+        return max(0.0, float((hook["sleep"] or {}).get("seconds") or 0))
+    words = " ".join((hook.get("exec") or {}).get("command") or []).split()
+    if "sleep" in words[:-1]:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(words[words.index("sleep") + 1]))
+    return 0.0
 
 
 def _model_argument(command: Sequence[str]) -> str | None:
@@ -121,6 +145,10 @@ class ReplicaSpec:
     """``field=value`` profile overrides, in the order given."""
     shutdown_timeout: int = 0
     """The pod's vLLM ``--shutdown-timeout`` (0, vLLM's default, aborts on SIGTERM)."""
+    pre_stop_seconds: float = 0.0
+    """The inference container's preStop sleep, which the kubelet runs before SIGTERM."""
+    grace_seconds: float = DEFAULT_GRACE_SECONDS
+    """The pod's ``terminationGracePeriodSeconds``: preStop and drain both fit in it."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -170,6 +198,7 @@ def replica_spec(
         shutdown_timeout = max(0, int(flags.get("shutdown-timeout") or 0))
     except ValueError:
         shutdown_timeout = 0
+    grace = spec.get("terminationGracePeriodSeconds")
     return ReplicaSpec(
         namespace=str(meta.get("namespace", "default")),
         pod=str(meta["name"]),
@@ -181,7 +210,18 @@ def replica_spec(
         profile=annotations.get(ANNOTATION_PROFILE, DEFAULT_PROFILE) or DEFAULT_PROFILE,
         overrides=tuple(overrides),
         shutdown_timeout=shutdown_timeout,
+        pre_stop_seconds=pre_stop_sleep(_vllm_container(pod)),
+        grace_seconds=DEFAULT_GRACE_SECONDS if grace is None else max(0.0, float(grace)),
     )
+
+
+def termination_waits(spec: ReplicaSpec, cap: float) -> tuple[float, float]:
+    """(preStop sleep, SIGTERM to SIGKILL) in seconds, as the kubelet spends the grace
+    period: the preStop hook first, within the grace; then what is left of it, at least
+    the 2 s the kubelet adds when a hook ran the grace out. Each capped at ``cap``."""
+    sleep = min(spec.pre_stop_seconds, spec.grace_seconds)
+    left = max(spec.grace_seconds - sleep, 2.0)
+    return min(sleep, cap), min(left, cap)
 
 
 def pod_ready(pod: Mapping[str, Any]) -> bool:
@@ -421,8 +461,10 @@ class FleetBridge:
         logger.info("replica %s/%s on port %d", spec.namespace, spec.pod, port)
         return replica
 
-    def _retire(self, key: tuple[str, str]) -> None:
-        """The pod is going: out of the router at once, out of Prometheus, then drain."""
+    def _retire(self, key: tuple[str, str], *, pre_stop: bool = True) -> None:
+        """The pod is going: out of the router at once, out of Prometheus, then terminate it
+        as the kubelet would (``pre_stop=False``: the sandbox itself is stopping, so
+        nothing can reach the replica any more and its preStop sleep is skipped)."""
         with self._lock:
             replica = self._replicas.pop(key, None)
         if replica is None:
@@ -430,15 +472,25 @@ class FleetBridge:
         if self.targets is not None:
             self.targets.remove_target(*key)
         self.history.append((time.monotonic(), "stopped", f"{key[0]}/{key[1]}"))
+        sleep, grace_left = termination_waits(replica.spec, self.drain_seconds)
         thread = threading.Thread(
-            target=replica.process.stop,
-            kwargs={"timeout": self.drain_seconds + 5},
+            target=self._terminate,
+            args=(replica, sleep if pre_stop else 0.0, grace_left),
             name=f"drain-{key[1]}",
             daemon=True,
         )
         thread.start()
         self._draining.append(thread)
         self._draining = [t for t in self._draining if t.is_alive()]
+
+    def _terminate(self, replica: Replica, sleep: float, grace_left: float) -> None:
+        """preStop sleep (cut short if the bridge stops), SIGTERM, SIGKILL after the grace.
+
+        The SIGKILL comes 5 s after the grace period, not at its end: the sandbox caps the
+        sim-server's ``--shutdown-timeout`` and the grace at the same ``drain_seconds``, and
+        a replica that drains for all of it must get to exit on its own."""
+        self._stop.wait(sleep)
+        replica.process.stop(timeout=grace_left + 5)
 
     def _take_all(self) -> list[Replica]:
         with self._lock:
@@ -450,7 +502,7 @@ class FleetBridge:
         """Stop every replica in parallel (each drains its in-flight requests)."""
         keys = [r.spec.key for r in self.replicas()]
         for key in keys:
-            self._retire(key)
+            self._retire(key, pre_stop=False)
         for thread in self._draining:
             thread.join(timeout=self.drain_seconds + 10)
         self._draining = []

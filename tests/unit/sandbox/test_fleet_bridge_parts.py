@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 from typing import Any
 
@@ -15,9 +16,11 @@ from forescale.resources.owner import Owner
 from forescale.sandbox.fleet_bridge import (
     ANNOTATION_PROFILE_OVERRIDES,
     pod_ready,
+    pre_stop_sleep,
     replica_spec,
     scrape_target,
     sim_server_argv,
+    termination_waits,
     vllm_flags,
 )
 from tests.conftest import SAMPLES
@@ -139,6 +142,51 @@ def test_a_pod_without_shutdown_timeout_aborts_like_vllm() -> None:
     assert spec is not None
     assert spec.shutdown_timeout == 0
     assert "--shutdown-timeout=0" in sim_server_argv(spec, 1, python="python3", drain_seconds=12)
+
+
+@pytest.mark.parametrize(
+    ("drain", "sleep", "grace", "waits"),
+    [
+        # The rendered pod: a 10 s preStop, then vLLM's 115 s drain within the 130 s grace.
+        ("ShutdownTimeout", 10.0, 130.0, (10.0, 30.0)),
+        ("None", 10.0, 130.0, (10.0, 30.0)),
+        # PreStopWait sleeps most of the grace; the kubelet then SIGTERMs (vLLM aborts).
+        ("PreStopWait", 125.0, 130.0, (30.0, 5.0)),
+    ],
+)
+def test_termination_follows_the_rendered_pod_in_the_kubelets_order(
+    drain: str, sleep: float, grace: float, waits: tuple[float, float]
+) -> None:
+    """The preStop sleep and the grace period come from the pod the operator renders, so
+    the sandbox drains (or aborts) as a cluster would; each wait is capped by the sandbox."""
+    pod = demo_pod()
+    manifest = yaml.safe_load((SAMPLES / "llmdeployment-demo.yaml").read_text())
+    manifest["spec"].setdefault("engine", {})["drain"] = drain
+    owner = Owner(
+        name="llama-demo", namespace="demo", uid="u-1",
+        spec=LLMDeploymentSpec.model_validate(manifest["spec"]),
+    )  # fmt: skip
+    pod["spec"] = {**build_deployment(owner)["spec"]["template"]["spec"], "nodeName": "n"}
+    spec = replica_spec(pod, default_load_seconds=60, now=NOW.timestamp())
+    assert spec is not None
+    assert (spec.pre_stop_seconds, spec.grace_seconds) == (sleep, grace)
+    assert termination_waits(spec, cap=30.0) == waits
+
+
+def test_pre_stop_sleep_reads_the_sleep_action_and_an_exec_of_sleep() -> None:
+    assert pre_stop_sleep({"lifecycle": {"preStop": {"sleep": {"seconds": 7}}}}) == 7.0
+    exec_sleep = {"exec": {"command": ["sh", "-c", "sleep 12"]}}
+    assert pre_stop_sleep({"lifecycle": {"preStop": exec_sleep}}) == 12.0
+    # A hook whose length the bridge cannot know, or none: SIGTERM at once.
+    assert pre_stop_sleep({"lifecycle": {"preStop": {"exec": {"command": ["drain.sh"]}}}}) == 0
+    assert pre_stop_sleep({}) == 0.0
+
+
+def test_a_hook_longer_than_the_grace_gets_the_kubelets_2_s() -> None:
+    spec = replica_spec(demo_pod(), default_load_seconds=60, now=NOW.timestamp())
+    assert spec is not None
+    long_hook = dataclasses.replace(spec, pre_stop_seconds=500.0, grace_seconds=60.0)
+    assert termination_waits(long_hook, cap=1000.0) == (60.0, 2.0)
 
 
 def test_pod_ready_reads_the_condition() -> None:
