@@ -35,8 +35,8 @@ def _kubectl_binary() -> Path:
         pytest.fail(f"kubectl is missing (run `make binaries`): {error}")
 
 
-def kustomize(base: str) -> list[dict[str, Any]]:
-    """``kubectl kustomize manifests/<base>``, parsed."""
+def kustomize(base: str | Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize manifests/<base>`` (or of a directory), parsed."""
     result = subprocess.run(
         [str(_kubectl_binary()), "kustomize", str(MANIFESTS / base)],
         capture_output=True, text=True, timeout=120, check=False,

@@ -118,9 +118,11 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     if problem := shard_lease_problem(shard, leader_lease):
         raise click.UsageError(problem)
     try:
-        # FORESCALE_DEFAULT_IMAGE, FORESCALE_MONITOR_LABELS: refused here, before kopf runs,
-        # whose startup activity would otherwise log the error and retry every minute.
+        # FORESCALE_DEFAULT_IMAGE, FORESCALE_MONITOR_LABELS and the tick, resync and rate
+        # window: refused here, before kopf runs, whose startup activity would otherwise log
+        # the error and retry every minute.
         settings_from_environ(os.environ)
+        configuring.durations()
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     os.environ[configuring.SHARD_ENV] = shard

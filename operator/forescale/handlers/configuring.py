@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import uuid
@@ -47,9 +48,33 @@ SHARD_LABEL = "forescale.io/shard"
 """LLMDeployment label that assigns it to a shard (with ``FORESCALE_SHARD_BY=label``)."""
 
 
+def _seconds(env: str, default: str) -> float:
+    """A duration setting: a finite number of seconds above 0, or ValueError naming it.
+
+    Zero, a negative number or NaN would read without error and leave an operator that is
+    up and serves nothing: a tick of 0 spins the event loop and passes over every Degraded
+    LLMDeployment without pause, a resync of 0 divides by zero in every tick, a rate window
+    of 0 fails every Prometheus read (docs/operations.md: a setting that cannot be used
+    stops the operator at start).
+    """
+    text = os.environ.get(env, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{env} must be a number of seconds above 0, got {text!r}")
+    return value
+
+
 def reconcile_interval() -> float:
     """Seconds between autoscaler ticks (and retries of Degraded LLMDeployments)."""
-    return float(os.environ.get(RECONCILE_INTERVAL_ENV, "5"))
+    return _seconds(RECONCILE_INTERVAL_ENV, "5")
+
+
+def rate_window() -> float:
+    """Seconds of the window the Prometheus reader's rates and quantiles cover."""
+    return _seconds(RATE_WINDOW_ENV, "60")
 
 
 def lease_timings() -> LeaseTimings:
@@ -61,6 +86,11 @@ def lease_timings() -> LeaseTimings:
     return LeaseTimings(lease_duration=duration, renew_deadline=deadline, retry_period=retry)
 
 
+def durations() -> tuple[float, float, float]:
+    """The tick, the full resync and the rate window, in seconds, each checked."""
+    return reconcile_interval(), resync_interval(), rate_window()
+
+
 def replica_identity() -> str:
     """Unique per process, readable in the Lease: pod name (or host) plus a random suffix."""
     base = os.environ.get(IDENTITY_ENV) or socket.gethostname()
@@ -69,7 +99,7 @@ def replica_identity() -> str:
 
 def resync_interval() -> float:
     """Seconds between full passes of an LLMDeployment nothing happened to."""
-    return float(os.environ.get(RESYNC_ENV, "600"))
+    return _seconds(RESYNC_ENV, "600")
 
 
 def shard_identity() -> str:
@@ -155,9 +185,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     try:
         # A bad setting stops the start with the reason: kopf would retry a failing
         # startup every minute, an operator that is up and serves nothing.
-        window = float(os.environ.get(RATE_WINDOW_ENV, "60"))
+        interval, resync, window = durations()
         operator_settings()  # the default image, the monitor labels
-        interval, resync = reconcile_interval(), resync_interval()
         timings = lease_timings() if lease else None
     except ValueError as err:
         raise kopf.PermanentError(f"invalid operator setting: {err}") from err

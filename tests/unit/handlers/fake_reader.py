@@ -1,7 +1,8 @@
 """A Prometheus reader stand-in for the autoscaler's unit tests, on a settable clock.
 
-One LLMDeployment (``KEY``) reports one replica at ``rate`` req/s; ``rate = None`` is
-Prometheus down. The reader's real queries are covered by tests/integration.
+One LLMDeployment (``KEY``) reports one replica at ``rate`` req/s with ``waiting`` requests
+queued and a TTFT p95 of ``ttft_p95`` seconds; ``rate = None`` is Prometheus down. The
+reader's real queries are covered by tests/integration.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class FakeReader:
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.rate: float | None = 5.0
+        self.waiting = 0.0
+        self.ttft_p95 = 0.2
         self.clock = clock or Clock()
 
     async def read_async(self, deployments: list[str]) -> dict[str, Observation]:
@@ -37,9 +40,9 @@ class FakeReader:
             replicas_reporting=1,
             arrival_rate=self.rate,
             completion_rate=self.rate,
-            waiting=0.0,
+            waiting=self.waiting,
             running=self.rate,
-            ttft_p95=0.2,
+            ttft_p95=self.ttft_p95,
             generation_token_rate=self.rate * 100,
         )
         return {KEY: obs}

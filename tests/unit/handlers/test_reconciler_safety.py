@@ -237,13 +237,28 @@ def test_missing_secrets_are_not_probed() -> None:
     assert "Secret" not in probed
 
 
-def _autoscaled() -> tuple[FakeCluster, Callable[[], None]]:
+READY_POD = {
+    "metadata": {"name": "llm-0", "creationTimestamp": "2023-11-14T22:12:00Z"},
+    "status": {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2023-11-14T22:15:00Z"}
+        ],
+    },
+}
+
+
+def _autoscaled(
+    scaling: dict[str, Any] | None = None,
+    pods: list[dict[str, Any]] | None = None,
+    reader: FakeReader | None = None,
+) -> tuple[FakeCluster, Callable[[], None]]:
     """An autoscaled LLMDeployment and one step of it: 15 s on, one autoscaler tick (read,
-    decide, ask for a pass) and the reconcile pass that applies it."""
-    body = llmd(scaling={"minReplicas": 1, "maxReplicas": 4})
+    decide on ``pods``, ask for a pass) and the reconcile pass that applies it."""
+    body = llmd(scaling=scaling or {"minReplicas": 1, "maxReplicas": 4})
     cluster = FakeCluster(body)
-    clock = Clock()
-    scaler = Autoscaler(FakeReader(clock), clock=clock)  # type: ignore[arg-type]
+    clock = reader.clock if reader is not None else Clock()
+    scaler = Autoscaler(reader or FakeReader(clock), clock=clock)  # type: ignore[arg-type]
     reconciler = Reconciler(
         cluster.as_client(), scaler, clock=lambda: "2026-01-01T00:00:00Z", coalesce_seconds=0
     )
@@ -252,7 +267,8 @@ def _autoscaled() -> tuple[FakeCluster, Callable[[], None]]:
     def tick_and_pass() -> None:
         clock.now += 15
         asyncio.run(scaler.refresh([f"{NS}/llm"]))
-        scaler.decide_now(owner, cluster.body, None, [])
+        deployment = cluster.objects.get(("Deployment", NS, "llm"))
+        scaler.decide_now(owner, cluster.body, deployment, pods or [])
         scaler.mark_pending(owner)
         asyncio.run(reconciler.reconcile(NS, "llm"))
 
@@ -305,3 +321,32 @@ def test_a_discarded_policy_state_is_a_warning(monkeypatch: pytest.MonkeyPatch) 
     assert "Discarded the learned policy state" in resets[0][2] and "OverflowError" in resets[0][2]
     assert [e[0] for e in cluster.events if e[1] == "PolicyRecovered"] == ["Normal"]
     assert _condition(cluster, "ScalingActive")["reason"] != "PolicyFailed"
+
+
+def test_recommend_mode_records_a_scale_up_and_never_applies_it() -> None:
+    """README and spec.scaling.mode: ``recommend`` only records what it would do. A trial on
+    a production fleet relies on it: the Deployment's count stays the user's while the
+    autoscaler's decision goes to status, an Event and ScalingActive=True RecommendOnly."""
+    scaling = {
+        "minReplicas": 1,
+        "maxReplicas": 8,
+        "mode": "recommend",
+        "capacity": {"requestsPerSecond": "1"},
+    }
+    overloaded = FakeReader()  # one Ready replica, a queue of 40 and TTFT p95 5 s (SLO 2 s)
+    overloaded.rate, overloaded.waiting, overloaded.ttft_p95 = 6.0, 40.0, 5.0
+    cluster, tick_and_pass = _autoscaled(scaling, pods=[READY_POD], reader=overloaded)
+    for _ in range(4):
+        tick_and_pass()
+    deployment = cluster.objects[("Deployment", NS, "llm")]
+    assert deployment["spec"]["replicas"] == 1
+    assert ("apply", "Deployment", "forescale-scaler") not in cluster.writes
+    recommended = [e for e in cluster.events if e[1] == "Recommendation"]
+    assert recommended, cluster.events
+    assert recommended[0][0] == "Normal"
+    assert recommended[0][2].startswith("Would scale from 1 to ")
+    assert int(recommended[0][2].split(" to ")[1].split(":")[0]) > 1
+    assert not [e for e in cluster.events if e[1] in {"ScaledUp", "ScaledDown", "Scaled"}]
+    assert cluster.body["status"]["autoscaling"]["lastDecision"] == "ScaleUp"
+    active = _condition(cluster, "ScalingActive")
+    assert (active["status"], active["reason"]) == ("True", "RecommendOnly")

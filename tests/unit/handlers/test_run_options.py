@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import kopf
 import pytest
 from click.testing import CliRunner
 
@@ -70,9 +72,47 @@ def test_a_bad_setting_read_at_startup_ends_the_process_with_the_reason(
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode != 0
-    assert "invalid operator setting: could not convert string to float: 'five'" in (
+    assert "FORESCALE_RECONCILE_SECONDS must be a number of seconds above 0, got 'five'" in (
         result.stdout + result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ("FORESCALE_RECONCILE_SECONDS", "0"),  # a tick without pause: the loop spins
+        ("FORESCALE_RECONCILE_SECONDS", "nan"),
+        ("FORESCALE_RESYNC_SECONDS", "0"),  # every tick divided by zero and failed
+        ("FORESCALE_RESYNC_SECONDS", "-600"),
+        ("FORESCALE_RATE_WINDOW_SECONDS", "0"),  # every Prometheus read refused
+        ("FORESCALE_RATE_WINDOW_SECONDS", "inf"),
+    ],
+)
+def test_a_duration_that_is_a_number_but_not_a_usable_one_stops_the_start(
+    env: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md: a setting the operator cannot use stops it at start with the
+    reason. These parse as numbers, so before they were checked the operator started and
+    served nothing: a 0 s tick spun the event loop, a 0 s resync raised ZeroDivisionError in
+    every tick, a 0 s rate window failed every read (held as MetricsUnavailable forever)."""
+
+    def started(**_: object) -> None:
+        raise AssertionError(f"kopf started with {env}={value}")
+
+    monkeypatch.setattr(kopf, "run", started)
+    result = CliRunner().invoke(run, ["--all-namespaces", "--metrics-port", "0"], env={env: value})
+    assert result.exit_code == 2, result.output
+    assert f"{env} must be a number of seconds above 0, got '{value}'" in result.output
+
+
+def test_the_startup_activity_refuses_an_unusable_duration_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without the command's check (kopf run on the handlers), the startup activity still
+    ends the operator: a PermanentError, not kopf's retry every minute."""
+    monkeypatch.setenv(configuring.RESYNC_ENV, "0")
+    with pytest.raises(kopf.PermanentError, match="FORESCALE_RESYNC_SECONDS must be a number"):
+        asyncio.run(configuring.configure(settings=kopf.OperatorSettings(), memo=kopf.Memo()))
 
 
 def test_a_namespace_shard_reads_only_its_namespaces_series(

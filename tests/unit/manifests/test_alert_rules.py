@@ -15,6 +15,7 @@ from tests.unit.manifests.manifest_support import (
     MANIFESTS,
     PROMETHEUS_RULE_FILE,
     PROMTOOL_TESTS,
+    REPO,
     RULES_FILE,
     RUNBOOKS,
     known_metric_names,
@@ -141,3 +142,39 @@ def test_llmdeployment_alerts_keep_the_deployment_labels() -> None:
     for rule in per_deployment:
         assert "{{ $labels.llmdeployment }}" in rule["annotations"]["summary"]
         assert "{{ $labels.namespace }}" in rule["annotations"]["summary"]
+
+
+def _documented_alerts(page: str) -> dict[str, list[str]]:
+    """The cells after the alert's name in each row of a page's alert table."""
+    rows = {}
+    for line in (REPO / page).read_text().splitlines():
+        found = re.match(r"\| \[(\w+)\]\([^)]*\.md\) \|(.*)\|$", line)
+        if found:
+            rows[found.group(1)] = [cell.strip() for cell in found.group(2).split("|")]
+    return rows
+
+
+def _minutes(duration: str) -> int:
+    value, unit = int(duration[:-1]), duration[-1]
+    return {"s": value // 60, "m": value, "h": value * 60}[unit]
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_the_docs_give_each_alert_its_severity_and_wait(rule: dict[str, Any]) -> None:
+    """What an on-call engineer reads before the page comes: the severity and the wait in
+    docs/operations.md's alert table and the runbook index, and the wait in the runbook's
+    Meaning, are the rule's own (``labels.severity`` and ``for``)."""
+    name, minutes = rule["alert"], _minutes(rule["for"])
+    severity, fires_when, _ = _documented_alerts("docs/operations.md")[name]
+    assert severity == rule["labels"]["severity"], "docs/operations.md, Alerts"
+    assert re.search(rf"\bfor {minutes} m\b", fires_when), f"operations.md: {fires_when!r}"
+    assert _documented_alerts("docs/runbooks/README.md")[name] == [rule["labels"]["severity"]]
+    runbook = (RUNBOOKS / f"{name}.md").read_text()
+    meaning = runbook.split("## Meaning", 1)[1].split("## ", 1)[0]
+    waits = {int(n) for n in re.findall(r"\bfor (\d+) minutes", meaning, re.IGNORECASE)}
+    assert waits == {minutes}, f"{name}.md, Meaning"
+
+
+def test_every_alert_has_a_row_in_the_docs_tables() -> None:
+    for page in ("docs/operations.md", "docs/runbooks/README.md"):
+        assert set(_documented_alerts(page)) == set(ALERT_IDS), page

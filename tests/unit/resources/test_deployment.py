@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from forescale.resources.deployment import (
     build_deployment,
     build_replicas_patch,
@@ -144,6 +146,36 @@ def test_restricted_security_and_no_token_mount() -> None:
         assert context["capabilities"] == {"drop": ["ALL"]}
         assert context["runAsNonRoot"] is True
         assert context["runAsUser"] != 0
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "org/m"},  # the per-pod emptyDir
+        {"name": "m", "source": {"pvc": {"claimName": "weights"}}},
+        {"name": "org/m", "cache": {"pvc": "shared"}},
+        {"name": "org/m", "cache": {"hostPath": "/mnt/nvme"}},
+    ],
+)
+def test_an_upstream_image_runs_unprivileged_with_its_homes_on_the_cache(
+    model: dict[str, Any],
+) -> None:
+    """docs/operations.md, "Any vLLM image": uid 1000 with fsGroup 1000, and every place
+    vLLM and the hub client write (HOME, HF_HOME, VLLM_CACHE_ROOT, XDG_CACHE_HOME) on the
+    cache volume, whatever the cache is. vllm/vllm-openai runs as root with HOME=/root: as
+    uid 1000 with a home off the volume it could not write its caches and would crash."""
+    pod = build_deployment(owner_from(model=model))["spec"]["template"]["spec"]
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["fsGroup"]) == (
+        1000,
+        1000,
+    )
+    container = _container({"spec": {"template": {"spec": pod}}})
+    assert container["securityContext"]["runAsUser"] == 1000
+    (cache,) = [m["mountPath"] for m in container["volumeMounts"] if m["name"] == "cache"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    for name in ("HOME", "HF_HOME", "VLLM_CACHE_ROOT", "XDG_CACHE_HOME"):
+        assert env.get(name) is not None, name
+        assert env[name] == cache or env[name].startswith(f"{cache}/"), (name, env[name])
 
 
 def test_pvc_weights_mounted_read_only_with_sub_path() -> None:
