@@ -53,6 +53,22 @@ logger = logging.getLogger("forescale.autoscaler")
 HISTORY = 64
 
 
+_DONE_TO_ADVICE = (
+    ("Scaled up from ", "Would scale up from "),
+    ("Scaled down from ", "Would scale down from "),
+)
+
+
+def as_advice(reason: str) -> str:
+    """The policy's reason as ``recommend`` mode reports it: nothing was scaled, so
+    "Scaled up from 1 to 5: forecast ..." reads "Would scale up from 1 to 5: forecast ...".
+    A hold ("Holding at 3: ...") is already true in either mode."""
+    for done, advice in _DONE_TO_ADVICE:
+        if reason.startswith(done):
+            return advice + reason.removeprefix(done)
+    return reason
+
+
 @dataclass(frozen=True)
 class AutoscalerDecision:
     """What the reconciler needs from one autoscaler step."""
@@ -460,11 +476,7 @@ class Autoscaler:
     ) -> AutoscalerDecision:
         changes = policy.action is not Action.HOLD and policy.desired_replicas != current
         if mode == "recommend":
-            message = (
-                f"Would scale from {current} to {policy.desired_replicas}: {policy.reason}"
-                if changes
-                else None
-            )
+            message = as_advice(policy.reason) if changes else None
             return AutoscalerDecision(
                 desired=None,
                 policy=policy,
@@ -540,7 +552,10 @@ class Autoscaler:
             return out
         policy, obs = last.policy, last.observation
         out["lastDecision"] = str(policy.action)
-        out["lastDecisionReason"] = last.hold_reason or policy.reason
+        advice = owner.spec.scaling.mode == "recommend"
+        out["lastDecisionReason"] = last.hold_reason or (
+            as_advice(policy.reason) if advice else policy.reason
+        )
         if track is not None and track.last_decided_at is not None:
             out["lastDecisionTime"] = datetime.datetime.fromtimestamp(
                 track.last_decided_at, datetime.UTC

@@ -11,7 +11,7 @@ import pytest
 
 from forescale.api.spec import LLMDeploymentSpec
 from forescale.handlers import autoscaling, telemetry
-from forescale.handlers.autoscaling import Autoscaler
+from forescale.handlers.autoscaling import Autoscaler, as_advice
 from forescale.handlers.reconciler import Reconciler
 from forescale.policy import PolicyState
 from forescale.resources.owner import Owner
@@ -344,9 +344,21 @@ def test_recommend_mode_records_a_scale_up_and_never_applies_it() -> None:
     recommended = [e for e in cluster.events if e[1] == "Recommendation"]
     assert recommended, cluster.events
     assert recommended[0][0] == "Normal"
-    assert recommended[0][2].startswith("Would scale from 1 to ")
+    assert recommended[0][2].startswith("Would scale up from 1 to ")
+    assert "Scaled" not in recommended[0][2], "nothing was scaled"
     assert int(recommended[0][2].split(" to ")[1].split(":")[0]) > 1
     assert not [e for e in cluster.events if e[1] in {"ScaledUp", "ScaledDown", "Scaled"}]
-    assert cluster.body["status"]["autoscaling"]["lastDecision"] == "ScaleUp"
+    autoscaling = cluster.body["status"]["autoscaling"]
+    assert autoscaling["lastDecision"] == "ScaleUp"
+    assert autoscaling["lastDecisionReason"].startswith("Would scale up from 1 to ")
     active = _condition(cluster, "ScalingActive")
     assert (active["status"], active["reason"]) == ("True", "RecommendOnly")
+
+
+def test_advice_reads_what_recommend_mode_did_not_do() -> None:
+    """The policy writes what it did; in recommend mode nothing was done."""
+    assert as_advice("Scaled up from 1 to 5: forecast 9 req/s") == (
+        "Would scale up from 1 to 5: forecast 9 req/s"
+    )
+    assert as_advice("Scaled down from 5 to 4: x") == "Would scale down from 5 to 4: x"
+    assert as_advice("Holding at 3: y") == "Holding at 3: y"
