@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from forescale.api import identity, names
-from forescale.api.spec import LLMDeploymentSpec
+from forescale.api.spec import INT64_MAX, INT64_MIN, LLMDeploymentSpec
 from forescale.api.status import LLMDeploymentStatus
 
 _DROP = {"title", "additionalProperties"}
@@ -51,6 +51,15 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     if out.get("x-kubernetes-preserve-unknown-fields"):
         out["type"] = "object"
         out.pop("additionalProperties", None)
+    if out.get("type") == "integer" and (out.get("minimum"), out.get("maximum")) == (
+        INT64_MIN,
+        INT64_MAX,
+    ):
+        # The API server keeps bounds as float64, where 2**63 - 1 rounds to 2**63, and then
+        # refuses every value at the edges ("boundary value must be of type integer").
+        # ``format: int64`` says the same range in a form it checks exactly.
+        del out["minimum"], out["maximum"]
+        out["format"] = "int64"
     return out
 
 

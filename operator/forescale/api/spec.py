@@ -30,6 +30,12 @@ Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
 
 ResourceName = Annotated[str, Field(max_length=253)]
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+"""An integer field with no narrower bounds: the API server stores integers as int64 and
+refuses a larger one, so the model does too (the CRD says it as ``format: int64``)."""
+
 _SUFFIXES = {
     "m": 1e-3,
     "k": 1e3,
@@ -63,11 +69,34 @@ class ApiModel(BaseModel):
     )
 
 
+class SpecModel(ApiModel):
+    """Base of the spec's models: they accept exactly what the API server admits.
+
+    What a user writes reaches the operator only through the API server, which refuses
+    (or, for a client that does not ask for strict field validation, silently drops) a
+    field spelled with its Python name (``min_replicas``) and refuses a value of another
+    JSON type (``"3"`` or ``true`` for an integer, ``"true"`` for a boolean). The model
+    refuses them too (no name population, strict types), so that validating a manifest
+    with the model, offline, says what ``kubectl apply`` will. Python code builds a spec
+    with ``model_validate`` and wire names; ``model_validate(..., by_name=True)`` reads
+    Python names where a caller means to.
+    """
+
+    model_config = ConfigDict(
+        populate_by_name=False, validate_by_name=False, validate_by_alias=True, strict=True
+    )
+
+
 DnsSubdomain = Annotated[str, Field(max_length=253, pattern=names.DNS_SUBDOMAIN_PATTERN)]
 """The name of a namespaced object (Secret, PVC): never a path, never another namespace."""
+PARALLELISM_MESSAGE = (
+    "spec.engine.tensorParallelSize x pipelineParallelSize must equal "
+    "spec.resources.gpuCount (with spec.engine.allowIdleGpus, it may be below it: vLLM "
+    "cannot use more GPUs than the pod has)"
+)
 
 
-class SecretKeySelector(ApiModel):
+class SecretKeySelector(SpecModel):
     """A key of a Secret in the LLMDeployment's namespace."""
 
     name: DnsSubdomain = Field(description="Name of the Secret (a DNS subdomain).")
@@ -79,7 +108,7 @@ class SecretKeySelector(ApiModel):
     )
 
 
-class PvcSource(ApiModel):
+class PvcSource(SpecModel):
     """Model weights already on a PersistentVolumeClaim (fastest cold start)."""
 
     claim_name: DnsSubdomain = Field(description="Name of the PersistentVolumeClaim.")
@@ -89,7 +118,7 @@ class PvcSource(ApiModel):
     read_only: bool = Field(default=True, description="Mount the claim read-only.")
 
 
-class HuggingFaceSource(ApiModel):
+class HuggingFaceSource(SpecModel):
     """Download the weights from the Hugging Face Hub, authenticated with a token."""
 
     token_secret: SecretKeySelector = Field(
@@ -97,11 +126,11 @@ class HuggingFaceSource(ApiModel):
     )
 
 
-class ModelSource(ApiModel):
+class ModelSource(SpecModel):
     """Where the weights come from. Exactly one of the fields is set."""
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             rule="[has(self.pvc), has(self.huggingFace), has(self.uri)].filter(x, x).size() == 1",
             message="spec.model.source must set exactly one of pvc, huggingFace or uri",
@@ -138,21 +167,20 @@ QuantizationMethod = Literal[
 (forescale.vllm_contract), so the API server never accepts a value vLLM rejects."""
 
 
-class ModelCacheSpec(ApiModel):
+class ModelCacheSpec(SpecModel):
     """Where downloaded weights are kept. Shared storage lets a new replica skip the download,
     which is most of the cold start the autoscaler plans around."""
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             rule="!(has(self.pvc) && has(self.hostPath))",
             message="spec.model.cache must set at most one of pvc or hostPath",
         ),
     )
 
-    pvc: str | None = Field(
+    pvc: DnsSubdomain | None = Field(
         default=None,
-        max_length=253,
         description="A ReadWriteMany PersistentVolumeClaim shared by every replica (and every "
         "LLMDeployment that names it).",
     )
@@ -178,7 +206,7 @@ class ModelCacheSpec(ApiModel):
         return self
 
 
-class ModelSpec(ApiModel):
+class ModelSpec(SpecModel):
     """The model vLLM serves."""
 
     name: str = Field(
@@ -218,7 +246,7 @@ class ModelSpec(ApiModel):
     )
 
 
-class EnvVar(ApiModel):
+class EnvVar(SpecModel):
     """An environment variable for the vLLM container."""
 
     name: str = Field(max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Name.")
@@ -228,11 +256,11 @@ class EnvVar(ApiModel):
     )
 
 
-class EngineSpec(ApiModel):
+class EngineSpec(SpecModel):
     """How vLLM runs."""
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             rule="!has(self.extraArgs) || self.extraArgs.all(a, !(a.startsWith('--port') "
             "|| a.startsWith('--host')))",
@@ -309,7 +337,7 @@ class EngineSpec(ApiModel):
         return self
 
 
-class ResourcesSpec(ApiModel):
+class ResourcesSpec(SpecModel):
     """Compute one replica needs."""
 
     gpu_count: int = Field(default=1, ge=1, le=64, description="GPUs per replica.")
@@ -334,7 +362,7 @@ class ResourcesSpec(ApiModel):
     )
 
 
-class Toleration(ApiModel):
+class Toleration(SpecModel):
     """A Kubernetes toleration (same fields as core/v1 Toleration)."""
 
     key: str | None = Field(
@@ -350,7 +378,7 @@ class Toleration(ApiModel):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect."
     )
-    toleration_seconds: int | None = Field(
+    toleration_seconds: Int64 | None = Field(
         default=None, description="How long a NoExecute taint is tolerated."
     )
 
@@ -358,7 +386,7 @@ class Toleration(ApiModel):
 _AFFINITY_PART: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
 
 
-class Affinity(ApiModel):
+class Affinity(SpecModel):
     """A core/v1 Affinity: only its three kinds are accepted; each is passed on as given
     (the API server checks their insides when the Deployment is applied, and a refusal
     becomes ``Degraded=True InvalidSpec`` with its message)."""
@@ -381,7 +409,7 @@ def _label_map(what: str, *, label_values: bool) -> dict[str, Any]:
     return {"x-kubernetes-validations": rules}
 
 
-class PlacementSpec(ApiModel):
+class PlacementSpec(SpecModel):
     """Where replicas may run."""
 
     node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
@@ -407,7 +435,7 @@ class PlacementSpec(ApiModel):
         return value
 
 
-class PodMetadata(ApiModel):
+class PodMetadata(SpecModel):
     """Extra labels and annotations for the replicas' pods (e.g. for a service mesh)."""
 
     labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
@@ -432,7 +460,7 @@ class PodMetadata(ApiModel):
         return value
 
 
-class ServiceSpec(ApiModel):
+class ServiceSpec(SpecModel):
     """The Service in front of the replicas."""
 
     port: int = Field(
@@ -445,17 +473,24 @@ class ServiceSpec(ApiModel):
 ATTAINMENT_PATTERN = r"^(0\.[0-9]{1,4}|[0-9]{1,2}(\.[0-9]{1,2})?%)$"
 
 
+#: The attainments ATTAINMENT_PATTERN admits that are zero ("0%", "00.0%", "0.0000").
+ATTAINMENT_ZERO_PATTERN = r"^0+(\.0+)?%?$"
+_ATTAINMENT_MESSAGE = (
+    "spec.scaling.slo.attainment must lie strictly between 0 and 1 (0 % and 100 %)"
+)
+
+
 def parse_attainment(text: str) -> float:
     """The fraction an attainment string asks for (``"99%"`` and ``"0.99"`` both give 0.99)."""
     if re.fullmatch(ATTAINMENT_PATTERN, text) is None:
         raise ValueError(f"attainment {text!r} is neither a fraction like 0.99 nor 99%")
     value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     if not 0 < value < 1:
-        raise ValueError(f"attainment {text!r} must lie strictly between 0 and 1 (0 % and 100 %)")
+        raise ValueError(f"{_ATTAINMENT_MESSAGE}: {text!r}")
     return value
 
 
-class SloSpec(ApiModel):
+class SloSpec(SpecModel):
     """The latency the autoscaler defends, and how often it must hold."""
 
     ttft_p95_milliseconds: int = Field(
@@ -483,6 +518,16 @@ class SloSpec(ApiModel):
         description='Share of requests that should meet the latency targets ("0.99" or "99%"). '
         "The one cost knob: the autoscaler provisions for this quantile of the burst envelope "
         "it learns from the deployment's own history (higher: more headroom, more GPUs).",
+        json_schema_extra={
+            # The pattern admits zero ("0%", "0.00"), which parse_attainment refuses: a share
+            # of 0 is no target. The pattern caps the value below 1 by itself.
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!self.matches(r'{ATTAINMENT_ZERO_PATTERN}')",
+                    "message": _ATTAINMENT_MESSAGE,
+                }
+            ]
+        },
     )
 
     @model_validator(mode="after")
@@ -491,7 +536,7 @@ class SloSpec(ApiModel):
         return self
 
 
-class CapacitySpec(ApiModel):
+class CapacitySpec(SpecModel):
     """What one replica sustains within the SLO; seeds the online estimate.
 
     The three rates are one load test's (``vllm bench serve`` prints them): requests, output
@@ -502,7 +547,7 @@ class CapacitySpec(ApiModel):
     """
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             rule="!has(self.promptTokensPerSecond) || "
             "(has(self.requestsPerSecond) && has(self.outputTokensPerSecond))",
@@ -559,7 +604,7 @@ class CapacitySpec(ApiModel):
         return self
 
 
-class ScalingRules(ApiModel):
+class ScalingRules(SpecModel):
     """How fast replicas may be added or removed (Kubernetes HPA ``behavior`` semantics).
 
     In one period the count may change by the larger of ``maxReplicasPerStep`` and
@@ -584,14 +629,14 @@ class ScalingRules(ApiModel):
     )
 
 
-_SCALE_UP_DEFAULT = ScalingRules(
-    max_replicas_per_step=4, max_percent_per_step=100, period_seconds=15,
-    stabilization_window_seconds=0,
-)  # fmt: skip
-_SCALE_DOWN_DEFAULT = ScalingRules(
-    max_replicas_per_step=4, max_percent_per_step=10, period_seconds=60,
-    stabilization_window_seconds=300,
-)  # fmt: skip
+_SCALE_UP_DEFAULT = ScalingRules.model_validate({
+    "maxReplicasPerStep": 4, "maxPercentPerStep": 100, "periodSeconds": 15,
+    "stabilizationWindowSeconds": 0,
+})  # fmt: skip
+_SCALE_DOWN_DEFAULT = ScalingRules.model_validate({
+    "maxReplicasPerStep": 4, "maxPercentPerStep": 10, "periodSeconds": 60,
+    "stabilizationWindowSeconds": 300,
+})  # fmt: skip
 
 
 #: Shortest recurring cycle the season learns: below it a cycle is within a cold start or two.
@@ -602,11 +647,11 @@ _SEASON_PERIOD_MESSAGE = (
 )
 
 
-class ScalingSpec(ApiModel):
+class ScalingSpec(SpecModel):
     """The autoscaler: bounds, policy, SLO and limits."""
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             # The API server also checks the rule against the schema's default for
             # spec.scaling ({}), where the key is absent until defaulting fills it in.
@@ -664,11 +709,11 @@ class ScalingSpec(ApiModel):
         return self
 
 
-class LLMDeploymentSpec(ApiModel):
+class LLMDeploymentSpec(SpecModel):
     """Desired state of an LLMDeployment."""
 
     model_config = with_rules(
-        ApiModel.model_config,
+        SpecModel.model_config,
         ValidationRule(
             rule="self.scaling.minReplicas <= self.scaling.maxReplicas",
             message="spec.scaling.minReplicas must be less than or equal to "
@@ -689,11 +734,12 @@ class LLMDeploymentSpec(ApiModel):
             field_path=".engine.tensorParallelSize",
         ),
         ValidationRule(
-            rule="!has(self.engine.tensorParallelSize) || self.engine.allowIdleGpus || "
+            rule="!has(self.engine.tensorParallelSize) || "
             "self.engine.tensorParallelSize * self.engine.pipelineParallelSize "
-            "== self.resources.gpuCount",
-            message="spec.engine.tensorParallelSize x pipelineParallelSize must equal "
-            "spec.resources.gpuCount (set spec.engine.allowIdleGpus to leave GPUs idle)",
+            "== self.resources.gpuCount || (self.engine.allowIdleGpus && "
+            "self.engine.tensorParallelSize * self.engine.pipelineParallelSize "
+            "< self.resources.gpuCount)",
+            message=PARALLELISM_MESSAGE,
             field_path=".engine.tensorParallelSize",
         ),
         ValidationRule(
@@ -742,11 +788,8 @@ class LLMDeploymentSpec(ApiModel):
                     "spec.engine.tensorParallelSize must not exceed spec.resources.gpuCount"
                 )
             used = engine.tensor_parallel_size * engine.pipeline_parallel_size
-            if used != gpus and not engine.allow_idle_gpus:
-                raise ValueError(
-                    "spec.engine.tensorParallelSize x pipelineParallelSize must equal "
-                    "spec.resources.gpuCount (set spec.engine.allowIdleGpus to leave GPUs idle)"
-                )
+            if used > gpus or (used < gpus and not engine.allow_idle_gpus):
+                raise ValueError(PARALLELISM_MESSAGE)
         elif gpus % engine.pipeline_parallel_size != 0:
             raise ValueError(
                 "spec.resources.gpuCount must be a multiple of "

@@ -71,6 +71,28 @@ CASES = [
     ("podMetadata.annotations", {f"a{i}": "x" * 60_000 for i in range(5)}, "annotations"),
     ("podMetadata.annotations", {"no spaces": "x"}, "annotations"),
     ("placement.priorityClassName", "High Priority", "priorityClassName"),
+    # Found by tests/integration/test_crd_model_agreement.py against the real API server.
+    # The pattern admits a zero attainment, which the model refuses (was: server 201).
+    ("scaling.slo", {"attainment": "0%"}, "spec.scaling.slo.attainment"),
+    ("scaling.slo", {"attainment": "0.0000"}, "spec.scaling.slo.attainment"),
+    # The server refuses what is beyond int64 (was: the model accepted it).
+    ("placement.tolerations", [{"tolerationSeconds": 2**63}], "tolerationSeconds"),
+    # The server refuses another JSON type (was: the model coerced it).
+    ("replicas", "2", "spec.replicas"),
+    ("engine.allowIdleGpus", "true", "allowIdleGpus"),
+    ("resources.gpuCount", True, "gpuCount"),
+    # The server refuses (kubectl) or drops (other clients) a Python name (was: the model
+    # read it as the field).
+    ("engine.max_num_seqs", 8, "spec.engine.max_num_seqs"),
+    ("pod_metadata", {"labels": {"team": "a"}}, "spec.pod_metadata"),
+    # Both admitted these (round 22): more GPUs for vLLM than the pod has, and a shared
+    # cache claim that is no claim name.
+    (
+        "engine",
+        {"tensorParallelSize": 1, "pipelineParallelSize": 2, "allowIdleGpus": True},
+        "tensorParallelSize",
+    ),
+    ("model.cache", {"pvc": "../a/B"}, "pvc"),
 ]
 
 

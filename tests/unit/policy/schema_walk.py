@@ -55,7 +55,8 @@ def document(
     scaling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A LLMDeployment document: ``scaling`` (default: the API's defaults, python names)
-    with the field's prerequisites and, given, its ``value``."""
+    with the field's prerequisites and, given, its ``value``. Python names are not the
+    wire's: read it with ``LLMDeploymentSpec.model_validate(..., by_name=True)``."""
     scaling = scaling if scaling is not None else ScalingSpec().model_dump()
     node = scaling
     for name in path[:-1]:

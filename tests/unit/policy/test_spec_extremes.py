@@ -69,7 +69,8 @@ def _spec(name: str, value: object) -> LLMDeploymentSpec:
     scaling["capacity"]["requests_per_second"] = "10"
     if isinstance(value, int):
         scaling.update(COMPANIONS.get((name, value), {}))
-    return LLMDeploymentSpec.model_validate(document(tuple(name.split(".")), value, scaling))
+    document_ = document(tuple(name.split(".")), value, scaling)
+    return LLMDeploymentSpec.model_validate(document_, by_name=True)  # python names
 
 
 def test_every_numeric_field_is_walked_at_both_ends() -> None:

@@ -42,11 +42,14 @@ def test_the_walk_sees_every_field() -> None:
 def test_every_scaling_field_reaches_the_policy(path: tuple[str, ...]) -> None:
     """Changing any spec.scaling field changes ScalingParameters, or the field is listed
     with the component that reads it instead (a field accepted and ignored fails here)."""
-    default = LLMDeploymentSpec.model_validate(document(path))
+    # The walk's documents use python names, which only by_name=True reads.
+    default = LLMDeploymentSpec.model_validate(document(path), by_name=True)
     node: object = default.scaling
     for name in path:
         node = getattr(node, name)
-    changed = LLMDeploymentSpec.model_validate(document(path, _other_value(path, node)))
+    changed = LLMDeploymentSpec.model_validate(
+        document(path, _other_value(path, node)), by_name=True
+    )
     before, after = parameters_from_spec(default), parameters_from_spec(changed)
     if ".".join(path) in NOT_POLICY_FIELDS:
         assert before == after
