@@ -47,7 +47,16 @@ class AutoscalingStatus(ApiModel):
     """What the autoscaler saw and decided last."""
 
     desired_replicas: int | None = Field(
-        default=None, ge=0, description="Replicas the last decision asked for."
+        default=None,
+        ge=0,
+        description="Replicas forescale asks the Deployment for (in recommend mode, the count "
+        "it keeps: recommendedReplicas holds the advice).",
+    )
+    recommended_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="scaling.mode recommend only: replicas the last decision would run, had "
+        "it been applied.",
     )
     last_decision: Literal["ScaleUp", "ScaleDown", "Hold"] | None = Field(
         default=None, description="Kind of the last decision."

@@ -556,6 +556,8 @@ class Autoscaler:
         out["lastDecisionReason"] = last.hold_reason or (
             as_advice(policy.reason) if advice else policy.reason
         )
+        if advice:
+            out["recommendedReplicas"] = policy.desired_replicas
         if track is not None and track.last_decided_at is not None:
             out["lastDecisionTime"] = datetime.datetime.fromtimestamp(
                 track.last_decided_at, datetime.UTC

@@ -351,6 +351,8 @@ def test_recommend_mode_records_a_scale_up_and_never_applies_it() -> None:
     autoscaling = cluster.body["status"]["autoscaling"]
     assert autoscaling["lastDecision"] == "ScaleUp"
     assert autoscaling["lastDecisionReason"].startswith("Would scale up from 1 to ")
+    advised = int(autoscaling["lastDecisionReason"].split(" to ")[1].split(":")[0])
+    assert (autoscaling["recommendedReplicas"], autoscaling["desiredReplicas"]) == (advised, 1)
     active = _condition(cluster, "ScalingActive")
     assert (active["status"], active["reason"]) == ("True", "RecommendOnly")
 
