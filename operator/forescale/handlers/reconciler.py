@@ -583,17 +583,19 @@ class Reconciler:
         generation = body["metadata"].get("generation")
         if (body.get("status") or {}).get("observedGeneration") == generation:
             cause = (
-                f"the spec did not change (generation {generation} already observed): an "
-                "operator setting, an operator upgrade or an edit of the Deployment did"
+                f"though the spec did not change (generation {generation} already observed: "
+                "an operator setting, an operator upgrade or an edit of the Deployment did)"
             )
         else:
             cause = f"for generation {generation} of the spec"
+        # The cause first: an Event message is cut at 1 KiB, and a long list of changes
+        # must not push out why they happen.
         await self._event(
             body,
             "Normal",
             "PodTemplateChanged",
-            f"Rolling out a new pod template to Deployment {applied['metadata']['name']}: "
-            f"{describe_pod_template_changes(changes)}; {cause}",
+            f"Rolling out a new pod template to Deployment {applied['metadata']['name']} "
+            f"{cause}: {describe_pod_template_changes(changes)}",
             memory,
         )
 

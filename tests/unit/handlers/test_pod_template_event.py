@@ -51,7 +51,7 @@ def test_a_new_operator_image_is_announced_as_not_from_the_spec() -> None:
     (message,) = _pass(cluster)
     image = operator_settings().default_image
     assert f"{CONTAINER_NAME} image {OLD_IMAGE} -> {image}" in message
-    assert "the spec did not change (generation 1 already observed)" in message
+    assert "though the spec did not change (generation 1 already observed" in message
     assert _vllm(cluster)["image"] == image
     assert _pass(cluster) == [], "nothing changed: nothing to announce"
 
@@ -63,4 +63,4 @@ def test_a_new_generation_names_the_generation_and_the_flag() -> None:
     cluster.body["spec"]["engine"] = {"maxNumSeqs": 64}
     (message,) = _pass(cluster)
     assert "+--max-num-seqs=64" in message and "---max-num-seqs=256" in message
-    assert message.endswith("for generation 2 of the spec")
+    assert "to Deployment llm for generation 2 of the spec: " in message
