@@ -109,7 +109,7 @@ _PRINTER_COLUMNS: list[dict[str, Any]] = [
     },
     {
         "name": "TTFT-P95",
-        "type": "string",
+        "type": "integer",
         "jsonPath": ".status.autoscaling.ttftP95Milliseconds",
         "description": "Observed p95 time to first token, ms",
     },

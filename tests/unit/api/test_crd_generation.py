@@ -89,3 +89,41 @@ def test_rules_on_an_object_defaulted_to_empty_guard_the_keys_they_read() -> Non
                 assert f"has(self.{key})" in rule, f"{path}: {rule} reads {key} unguarded"
             checked += 1
     assert checked >= 1
+
+
+_COLUMN_TYPES = {"string": {"string"}, "integer": {"integer"}, "number": {"number", "integer"}}
+
+
+def _schema_at(root: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The schema node a printer-column JSONPath reads (``[?(...)]`` steps into the list's
+    items), or None when a step names no property."""
+    node: dict[str, Any] | None = root
+    for name, selector in re.findall(r"\.([A-Za-z0-9_]+)(\[[^\]]*\])?", path):
+        if node is None or name not in node.get("properties", {}):
+            return None
+        node = node["properties"][name]
+        if selector:
+            node = node.get("items")
+    return node
+
+
+def test_columns_and_scale_paths_name_fields_the_schema_has() -> None:
+    """A column whose path names no field prints ``<none>`` in ``kubectl get llmd``, and no
+    API server or kubectl says so: renaming a status field would blank the column quietly.
+    Each path must reach a field of the column's type (metadata is the server's own)."""
+    version = build_crd()["spec"]["versions"][0]
+    root = version["schema"]["openAPIV3Schema"]
+    for column in version["additionalPrinterColumns"]:
+        path = column["jsonPath"]
+        if path.startswith(".metadata."):
+            continue
+        node = _schema_at(root, path)
+        assert node is not None, f"column {column['name']}: {path} names no field"
+        assert node.get("type") in _COLUMN_TYPES.get(column["type"], {column["type"]}), (
+            f"column {column['name']} is {column['type']}, {path} is {node.get('type')}"
+        )
+    scale = version["subresources"]["scale"]
+    for key in ("specReplicasPath", "statusReplicasPath"):
+        node = _schema_at(root, scale[key])
+        assert node is not None and node.get("type") == "integer", (key, node)
+    assert _schema_at(root, scale["labelSelectorPath"]) is not None
