@@ -100,11 +100,12 @@ class OperatorProcess:
         }
         self.log = log
         self._out = log.open("w")
+        self.metrics_port, self.health_port = metrics_port, free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "forescale", "run", "--namespace", namespace,
                 "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1",
-                "--liveness-endpoint", f"http://127.0.0.1:{free_port()}/healthz", *args,
+                "--liveness-endpoint", f"http://127.0.0.1:{self.health_port}/healthz", *args,
             ],
             env=environ, stdout=self._out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -113,10 +114,12 @@ class OperatorProcess:
         return self.log.read_text()
 
     def stop(self) -> int:
-        """SIGTERM, as the kubelet stops a pod; killed if still running after 30 s.
+        """SIGTERM, as the kubelet stops a pod (after SIGCONT: a test may have frozen it);
+        killed if still running after 30 s.
 
         Returns the exit code (negative: the signal that ended it)."""
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
@@ -125,6 +128,32 @@ class OperatorProcess:
                 self.process.wait()
         self._out.close()
         return self.process.returncode
+
+
+class OperatorProcesses:
+    """The ``forescale run`` processes one test starts, by name (each logs to
+    ``<name>.log``); see the ``operators`` fixture, which stops them."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, logs: Path) -> None:
+        self._kubeconfig, self._namespace, self._logs = kubeconfig, namespace, logs
+        self.started: dict[str, OperatorProcess] = {}
+
+    def start(
+        self, name: str, *args: str, env: Mapping[str, str] | None = None, metrics_port: int = 0
+    ) -> OperatorProcess:
+        operator = OperatorProcess(
+            self._kubeconfig,
+            self._namespace,
+            self._logs / f"{name}.log",
+            *args,
+            env=env,
+            metrics_port=metrics_port,
+        )
+        self.started[name] = operator
+        return operator
+
+    def __getitem__(self, name: str) -> OperatorProcess:
+        return self.started[name]
 
 
 def _collect_cancelled_streams() -> None:

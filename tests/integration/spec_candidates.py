@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from forescale.api import identity
+from forescale.api.crd import model_schema
 from forescale.api.spec import LLMDeploymentSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,28 +122,9 @@ def server_path(path: JsonPath) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _resolve(node: Any, defs: dict[str, Any]) -> Any:
-    """Inline ``$ref`` and turn ``X | None`` into ``X`` marked ``nullable``."""
-    if isinstance(node, list):
-        return [_resolve(item, defs) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = dict(node)
-    while "$ref" in node or "anyOf" in node:
-        if "$ref" in node:
-            node = {**defs[node.pop("$ref").rsplit("/", 1)[-1]], **node}
-        else:
-            (variant,) = [v for v in node.pop("anyOf") if v.get("type") != "null"]
-            node = {**variant, **node, "nullable": True}
-    return {key: _resolve(value, defs) for key, value in node.items()}
-
-
 def spec_schema() -> dict[str, Any]:
     """The model's JSON schema (wire names), references inlined."""
-    raw = LLMDeploymentSpec.model_json_schema(by_alias=True, mode="validation")
-    defs = raw.pop("$defs", {})
-    schema: dict[str, Any] = _resolve(raw, defs)
-    return schema
+    return model_schema(LLMDeploymentSpec)
 
 
 def walk(

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +29,7 @@ from forescale.sandbox.pytest_plugin import Kubectl
 from forescale.vllm_contract.release import DEFAULT_IMAGE
 from tests.polling import eventually
 
-from .operator_support import OperatorProcess, apply, condition, events, get, sample
+from .operator_support import OperatorProcesses, apply, condition, events, get, sample
 
 pytestmark = pytest.mark.integration
 
@@ -43,42 +41,10 @@ FOLLOWS, PINNED = "follows", "pinned"
 init container); ``pinned`` names ``IMAGE_C``."""
 
 
-class Operators:
-    """The operator processes a test starts, one after another, each on its own log."""
-
-    def __init__(self, kubeconfig: Path, namespace: str, logs: Path) -> None:
-        self._kubeconfig, self._namespace, self._logs = kubeconfig, namespace, logs
-        self.started: list[OperatorProcess] = []
-
-    def start(self, default_image: str, metrics_port: int = 0) -> OperatorProcess:
-        """``forescale run`` with ``FORESCALE_DEFAULT_IMAGE=default_image`` and the fetch
-        image unset (empty: its default), whatever this process's environment says."""
-        operator = OperatorProcess(
-            self._kubeconfig,
-            self._namespace,
-            self._logs / f"operator-{len(self.started)}.log",
-            env={"FORESCALE_DEFAULT_IMAGE": default_image, "FORESCALE_MODEL_FETCH_IMAGE": ""},
-            metrics_port=metrics_port,
-        )
-        self.started.append(operator)
-        return operator
-
-
-@pytest.fixture
-def operators(
-    kubectl: Kubectl,
-    namespace: str,
-    operator_kubeconfig: Path,
-    llmd_crd: list[Path],
-    tmp_path: Path,
-) -> Iterator[Operators]:
-    started = Operators(operator_kubeconfig, namespace, tmp_path)
-    try:
-        yield started
-    finally:
-        kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-        for operator in started.started:
-            operator.stop()
+def _images(default_image: str) -> dict[str, str]:
+    """The operator's env: ``FORESCALE_DEFAULT_IMAGE=default_image`` and the fetch image
+    unset (empty: its default), whatever this process's environment says."""
+    return {"FORESCALE_DEFAULT_IMAGE": default_image, "FORESCALE_MODEL_FETCH_IMAGE": ""}
 
 
 def _model(name: str, **engine: str) -> dict[str, Any]:
@@ -148,13 +114,13 @@ def _reconciled_by(port: int, namespace: str, name: str) -> bool:
 
 
 def test_a_new_default_image_rolls_those_naming_none_and_only_them(
-    kubectl: Kubectl, namespace: str, operators: Operators
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
     follows = _model(FOLLOWS)
     follows["spec"]["model"]["source"] = {"uri": "s3://weights/qwen3-4b.tar.gz"}
     apply(kubectl, namespace, follows)
     apply(kubectl, namespace, _model(PINNED, image=IMAGE_C))
-    first = operators.start(IMAGE_A)
+    first = operators.start("first", env=_images(IMAGE_A))
     before = {
         FOLLOWS: eventually(lambda: _settled(kubectl, namespace, FOLLOWS), 60, "follows, Ready"),
         PINNED: eventually(lambda: _settled(kubectl, namespace, PINNED), 60, "pinned, Ready"),
@@ -169,7 +135,7 @@ def test_a_new_default_image_rolls_those_naming_none_and_only_them(
     # The user edits the operator Deployment's env: the pod is stopped and started again.
     assert first.stop() == 0, first.text()
     port = free_port()
-    second = operators.start(IMAGE_B, metrics_port=port)
+    second = operators.start("second", env=_images(IMAGE_B), metrics_port=port)
 
     eventually(
         lambda: (

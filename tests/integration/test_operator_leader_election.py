@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +27,7 @@ from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
 
-from .operator_support import apply, events, eventually, get, sample
+from .operator_support import OperatorProcess, apply, events, eventually, get, sample
 
 pytestmark = pytest.mark.integration
 
@@ -40,32 +37,14 @@ TIMINGS = ("--lease-duration=6", "--renew-deadline=4", "--retry-period=1")
 ROLE_FILE = SAMPLES.parent / "rbac" / "leader_election_role.yaml"
 
 
-class Replica:
-    """One ``forescale run`` process and its log."""
+class Replica(OperatorProcess):
+    """One ``forescale run`` replica contending for the Lease, logging its writes."""
 
     def __init__(self, kubeconfig: Path, namespace: str, log: Path) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "FORESCALE_RECONCILE_SECONDS": "1",
-            "FORESCALE_LOG_WRITES": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log = log
-        self._out = log.open("w")
-        self.metrics_port, self.health_port = free_port(), free_port()
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
-                f"--leader-elect={namespace}/{LEASE}", *TIMINGS,
-                "--metrics-port", str(self.metrics_port),
-                "--liveness-endpoint", f"http://127.0.0.1:{self.health_port}/healthz",
-            ],
-            env=env, stdout=self._out, stderr=subprocess.STDOUT,
+        super().__init__(
+            kubeconfig, namespace, log, f"--leader-elect={namespace}/{LEASE}", *TIMINGS,
+            env={"FORESCALE_LOG_WRITES": "1"}, metrics_port=free_port(),
         )  # fmt: skip
-
-    def text(self) -> str:
-        return self.log.read_text()
 
     def fetch(self, port: int, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
@@ -84,17 +63,6 @@ class Replica:
         code = self.process.poll()
         state = "running" if code is None else f"exited with {code}"
         return f"--- {self.log.name} ({state}) ---\n" + "\n".join(self.text().splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._out.close()
 
 
 def _grant_lease(kubectl: Kubectl, namespace: str) -> None:

@@ -9,8 +9,6 @@ reconciler logs every Event it posts.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +16,9 @@ import yaml
 
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
+from tests.polling import eventually
 
-from .operator_support import OperatorProcess, apply, eventually, get, sample
+from .operator_support import OperatorProcess, OperatorProcesses, apply, get, sample
 
 pytestmark = pytest.mark.integration
 
@@ -41,58 +40,23 @@ def _replicas(kubectl: Kubectl, namespace: str, name: str) -> int | None:
     return None if deployment is None else int(deployment["spec"]["replicas"])
 
 
-class Shards:
-    """The shard operators a test starts, by shard name (each logs to ``<shard>.log``)."""
-
-    def __init__(self, kubeconfig: Path, namespace: str, logs: Path) -> None:
-        self._kubeconfig, self._namespace, self._logs = kubeconfig, namespace, logs
-        self.started: dict[str, OperatorProcess] = {}
-
-    def start(self, shard: str, *extra: str) -> OperatorProcess:
-        operator = OperatorProcess(
-            self._kubeconfig,
-            self._namespace,
-            self._logs / f"{shard}.log",
-            "--shard",
-            shard,
-            *extra,
-        )
-        self.started[shard] = operator
-        return operator
-
-    def __getitem__(self, shard: str) -> OperatorProcess:
-        return self.started[shard]
-
-
-@pytest.fixture
-def operators(
-    kubectl: Kubectl,
-    namespace: str,
-    operator_kubeconfig: Path,
-    llmd_crd: list[Path],
-    tmp_path: Path,
-) -> Iterator[Shards]:
-    shards = Shards(operator_kubeconfig, namespace, tmp_path)
-    try:
-        yield shards
-    finally:
-        kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
-        for operator in shards.started.values():
-            operator.stop()
+def _shard(operators: OperatorProcesses, shard: str, *extra: str) -> OperatorProcess:
+    """``forescale run --shard SHARD`` (logging to ``<shard>.log``)."""
+    return operators.start(shard, "--shard", shard, *extra)
 
 
 def test_each_shard_acts_only_on_its_own(
-    kubectl: Kubectl, namespace: str, operators: Shards
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
     apply(kubectl, namespace, _model("alpha", "a"))
     apply(kubectl, namespace, _model("beta", "b"))
-    operators.start("a")
+    _shard(operators, "a")
     eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
     time.sleep(QUIET_SECONDS)
     assert get(kubectl, namespace, "deployment", "beta") is None, "shard a acted on beta"
     assert (get(kubectl, namespace, "llmd", "beta") or {}).get("status") is None
 
-    operators.start("b")
+    _shard(operators, "b")
     eventually(lambda: _replicas(kubectl, namespace, "beta") == 1, 60, "shard b creates beta")
 
     # A change to each is applied by its own shard only: stop b, scale both.
@@ -121,7 +85,7 @@ def _grant_leases(kubectl: Kubectl, namespace: str, names: list[str]) -> None:
 
 
 def test_shards_with_leader_election_each_lead_on_their_own_lease(
-    kubectl: Kubectl, namespace: str, operators: Shards
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
     """The documented sharded HA set-up on the real API server: each shard leads on the
     Lease named after it, so both act at once (on one shared Lease only one would)."""
@@ -129,7 +93,7 @@ def test_shards_with_leader_election_each_lead_on_their_own_lease(
     apply(kubectl, namespace, _model("alpha", "a"))
     apply(kubectl, namespace, _model("beta", "b"))
     for shard in ("a", "b"):
-        operators.start(shard, "--leader-elect", f"{namespace}/forescale-{shard}")
+        _shard(operators, shard, "--leader-elect", f"{namespace}/forescale-{shard}")
     eventually(
         lambda: (
             _replicas(kubectl, namespace, "alpha") == 1
@@ -148,7 +112,7 @@ def test_shards_with_leader_election_each_lead_on_their_own_lease(
 
 
 def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
-    kubectl: Kubectl, namespace: str, operators: Shards
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
     """docs/operations.md, sharding: an LLMDeployment without the shard label is served by
     no shard; relabelled, the old shard forgets it and the new one adopts its children
@@ -158,7 +122,7 @@ def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
     apply(kubectl, namespace, unlabelled)
     apply(kubectl, namespace, _model("alpha", "a"))
     for shard in ("a", "b"):
-        operators.start(shard)
+        _shard(operators, shard)
     eventually(lambda: _replicas(kubectl, namespace, "alpha") == 1, 60, "shard a creates alpha")
     time.sleep(QUIET_SECONDS)
     assert get(kubectl, namespace, "deployment", "gamma") is None, "a shard served gamma"

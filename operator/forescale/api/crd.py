@@ -22,10 +22,10 @@ _NULLABLE = "x-forescale-nullable"
 """Transient marker: the field was ``X | None`` (absent means "unset", so no default)."""
 
 
-def _resolve(node: Any, defs: dict[str, Any]) -> Any:
-    """Inline references and normalise one schema node, recursively."""
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Inline references and turn ``X | None`` into ``X`` marked ``_NULLABLE``, recursively."""
     if isinstance(node, list):
-        return [_resolve(item, defs) for item in node]
+        return [_inline(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
     node = dict(node)
@@ -38,6 +38,25 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             if len(variants) != 1:
                 raise ValueError(f"cannot express a union in a structural schema: {variants}")
             node = {**variants[0], **node, _NULLABLE: True}
+    return {key: _inline(value, defs) for key, value in node.items()}
+
+
+def model_schema(model: type[Any]) -> dict[str, Any]:
+    """A pydantic model's JSON schema (wire names, as validated) with every reference
+    inlined: the model's own word, before anything is changed to suit the API server."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.pop("$defs", {})
+    schema: dict[str, Any] = _inline(raw, defs)
+    return schema
+
+
+def _normalise(node: Any) -> Any:
+    """One inlined schema node in the structural form the API server takes, recursively."""
+    if isinstance(node, list):
+        return [_normalise(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
     if "default" in node and node["default"] is None:
         del node["default"]
     out: dict[str, Any] = {}
@@ -45,9 +64,9 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         if key in _DROP and not (key == "additionalProperties" and isinstance(value, dict)):
             continue
         if key == "properties":
-            out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
+            out[key] = {name: _normalise(sub) for name, sub in value.items()}
         else:
-            out[key] = _resolve(value, defs)
+            out[key] = _normalise(value)
     if out.get("x-kubernetes-preserve-unknown-fields"):
         out["type"] = "object"
         out.pop("additionalProperties", None)
@@ -87,9 +106,7 @@ def _object_defaults(schema: dict[str, Any]) -> None:
 
 def openapi_schema(model: type[Any]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
-    defs = raw.pop("$defs", {})
-    schema: dict[str, Any] = _resolve(raw, defs)
+    schema: dict[str, Any] = _normalise(model_schema(model))
     _object_defaults(schema)
     return schema
 

@@ -157,24 +157,30 @@ def _tampered(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> VllmFacts:
     return read_wheel(path)
 
 
+def _failures(tmp_path: Path, edits: dict[str, tuple[str, str]]) -> list[str]:
+    """What the whole check says fails against the pinned wheel with ``edits`` applied."""
+    return [str(f) for f in check.failures(check.check(_tampered(tmp_path, edits)))]
+
+
 def test_an_untouched_copy_passes(tmp_path: Path) -> None:
-    assert check.failures(check.check(_tampered(tmp_path, {}))) == []
+    assert _failures(tmp_path, {}) == []
 
 
 def test_drift_in_each_area_is_caught(tmp_path: Path) -> None:
-    facts = _tampered(
-        tmp_path,
-        {
-            "vllm/v1/metrics/loggers.py": (
-                'name="vllm:num_requests_waiting"',
-                'name="vllm:num_requests_queued"',
-            ),
-            "vllm/v1/metrics/buckets.py": ("    2560.0,\n", "    1280.0,\n"),
-            "vllm/engine/arg_utils.py": ('"--max-num-seqs"', '"--max-sequences"'),
-            "vllm/model_executor/layers/quantization/__init__.py": ('    "mxfp4",\n', ""),
-        },
+    failed = "\n".join(
+        _failures(
+            tmp_path,
+            {
+                "vllm/v1/metrics/loggers.py": (
+                    'name="vllm:num_requests_waiting"',
+                    'name="vllm:num_requests_queued"',
+                ),
+                "vllm/v1/metrics/buckets.py": ("    2560.0,\n", "    1280.0,\n"),
+                "vllm/engine/arg_utils.py": ('"--max-num-seqs"', '"--max-sequences"'),
+                "vllm/model_executor/layers/quantization/__init__.py": ('    "mxfp4",\n', ""),
+            },
+        )
     )
-    failed = "\n".join(str(f) for f in check.failures(check.check(facts)))
     assert "vllm serve does not accept --max-num-seqs" in failed
     assert "mxfp4 is not a vLLM choice" in failed
     assert "waiting: none of ['vllm:num_requests_waiting'] exists" in failed
@@ -186,16 +192,17 @@ def test_drift_in_each_area_is_caught(tmp_path: Path) -> None:
 
 
 def test_a_changed_shutdown_default_is_caught(tmp_path: Path) -> None:
-    facts = _tampered(
-        tmp_path,
-        {
-            "vllm/engine/arg_utils.py": (
-                '"--shutdown-timeout",\n            type=int,\n            default=0,',
-                '"--shutdown-timeout",\n            type=int,\n            default=30,',
-            )
-        },
+    failed = set(
+        _failures(
+            tmp_path,
+            {
+                "vllm/engine/arg_utils.py": (
+                    '"--shutdown-timeout",\n            type=int,\n            default=0,',
+                    '"--shutdown-timeout",\n            type=int,\n            default=30,',
+                )
+            },
+        )
     )
-    failed = {str(f) for f in check.failures(check.check(facts))}
     assert "FAIL shutdown: --shutdown-timeout defaults to 30 (0 = abort)" in failed
     assert "FAIL shutdown: sim-server --shutdown-timeout default 0 vs vLLM 30" in failed
 
@@ -204,17 +211,21 @@ def test_renamed_labels_are_caught(tmp_path: Path) -> None:
     """Labels with the mechanism off: vLLM renaming a CacheConfig field (an info gauge's
     label) or a counter's label leaves every series name intact, and still fails the
     runbook that groups by it, the reader that splits by it and the sim-server."""
-    facts = _tampered(
-        tmp_path,
-        {
-            "vllm/config/cache.py": ("    num_gpu_blocks: int", "    num_gpu_blocks_total: int"),
-            "vllm/v1/metrics/loggers.py": (
-                'labelnames=labelnames + ["finished_reason"]',
-                'labelnames=labelnames + ["reason"]',
-            ),
-        },
+    failed = "\n".join(
+        _failures(
+            tmp_path,
+            {
+                "vllm/config/cache.py": (
+                    "    num_gpu_blocks: int",
+                    "    num_gpu_blocks_total: int",
+                ),
+                "vllm/v1/metrics/loggers.py": (
+                    'labelnames=labelnames + ["finished_reason"]',
+                    'labelnames=labelnames + ["reason"]',
+                ),
+            },
+        )
     )
-    failed = "\n".join(str(f) for f in check.failures(check.check(facts)))
     assert (
         "runbooks: LLMDeploymentKVCacheSaturated.md: vllm:cache_config_info has no label"
         " 'num_gpu_blocks'" in failed
@@ -229,27 +240,29 @@ def test_a_changed_cache_default_is_caught_on_the_sim_server(tmp_path: Path) -> 
     """The sim-server's cache_config_info with the mechanism off: a release that changes
     the block size or the memory share it renders fails the sim-server's values (label
     names unchanged), which the runbook's cache size reads."""
-    facts = _tampered(
-        tmp_path,
-        {
-            "vllm/config/cache.py": (
-                "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 64\n",
-                "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 128\n",
-            )
-        },
+    failed = set(
+        _failures(
+            tmp_path,
+            {
+                "vllm/config/cache.py": (
+                    "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 64\n",
+                    "    DEFAULT_BLOCK_SIZE: ClassVar[int] = 128\n",
+                )
+            },
+        )
     )
-    failed = {str(f) for f in check.failures(check.check(facts))}
     assert failed == {"FAIL sim-server: cache_config_info block_size=64 vs vLLM's default 128"}
-    facts = _tampered(
-        tmp_path,
-        {
-            "vllm/config/cache.py": (
-                "gpu_memory_utilization: float | None = Field(default=None,",
-                "gpu_memory_utilization: float | None = Field(default=0.92,",
-            )
-        },
+    failed = set(
+        _failures(
+            tmp_path,
+            {
+                "vllm/config/cache.py": (
+                    "gpu_memory_utilization: float | None = Field(default=None,",
+                    "gpu_memory_utilization: float | None = Field(default=0.92,",
+                )
+            },
+        )
     )
-    failed = {str(f) for f in check.failures(check.check(facts))}
     assert (
         "FAIL sim-server: cache_config_info gpu_memory_utilization=None vs vLLM's default 0.92"
         in failed
