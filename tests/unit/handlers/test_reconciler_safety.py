@@ -357,6 +357,40 @@ def test_recommend_mode_records_a_scale_up_and_never_applies_it() -> None:
     assert (active["status"], active["reason"]) == ("True", "RecommendOnly")
 
 
+DECISION_EVENTS = {"ScaledUp", "ScaledDown", "Scaled", "Recommendation"}
+
+
+@pytest.mark.parametrize("mode", ["auto", "recommend"])
+def test_a_hold_posts_no_event_and_status_says_why(mode: str) -> None:
+    """The runbooks' word ("a hold posts no Event: status.autoscaling.lastDecisionReason
+    and ScalingActive say why"). The autoscaler decides every 15 s; an Event per hold
+    would bury the decisions that changed something in `kubectl describe` and write to
+    etcd four times a minute per deployment. The same setup then scales, so the Events
+    are there to be seen when a decision changes the count."""
+    scaling = {
+        "minReplicas": 1,
+        "maxReplicas": 8,
+        "mode": mode,
+        "capacity": {"requestsPerSecond": "20"},
+    }
+    light = FakeReader()  # one Ready replica at 5 req/s, no queue, TTFT p95 0.2 s (SLO 2 s)
+    cluster, tick_and_pass = _autoscaled(scaling, pods=[READY_POD], reader=light)
+    for _ in range(40):  # 10 minutes: the warm-up, then a learned steady load
+        tick_and_pass()
+    assert not [e for e in cluster.events if e[1] in DECISION_EVENTS], cluster.events
+    autoscaling = cluster.body["status"]["autoscaling"]
+    assert autoscaling["lastDecision"] == "Hold"
+    assert autoscaling["lastDecisionReason"].strip(), autoscaling
+    assert _condition(cluster, "ScalingActive")["status"] == "True"
+
+    light.rate, light.waiting, light.ttft_p95 = 60.0, 40.0, 5.0
+    for _ in range(4):
+        tick_and_pass()
+    decided = [e for e in cluster.events if e[1] in DECISION_EVENTS]
+    expected = "Recommendation" if mode == "recommend" else "ScaledUp"
+    assert [e[1] for e in decided][:1] == [expected], cluster.events
+
+
 def test_advice_reads_what_recommend_mode_did_not_do() -> None:
     """The policy writes what it did; in recommend mode nothing was done."""
     assert as_advice("Scaled up from 1 to 5: forecast 9 req/s") == (
