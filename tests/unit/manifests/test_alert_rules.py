@@ -6,6 +6,7 @@ promtool itself (check and unit tests) runs in tests/integration/test_alert_rule
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from typing import Any
 
@@ -178,3 +179,87 @@ def test_the_docs_give_each_alert_its_severity_and_wait(rule: dict[str, Any]) ->
 def test_every_alert_has_a_row_in_the_docs_tables() -> None:
     for page in ("docs/operations.md", "docs/runbooks/README.md"):
         assert set(_documented_alerts(page)) == set(ALERT_IDS), page
+
+
+_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0}
+
+
+def _rule_figures(expr: str) -> tuple[set[float], set[int]]:
+    """What a rule compares against (the constants after a comparison operator, and the
+    quantile a histogram_quantile takes) and the range windows it reads, in minutes."""
+    numbers = {float(n) for n in re.findall(r"(?:[<>]=?|[=!]=)\s*(-?\d+(?:\.\d+)?)(?![\w.])", expr)}
+    numbers |= {float(q) for q in re.findall(r"histogram_quantile\(\s*([\d.]+)", expr)}
+    windows = {_minutes(f"{n}{unit}") for n, unit in re.findall(r"\[(\d+)([smh])\]", expr)}
+    return numbers, windows
+
+
+def _prose_figures(text: str) -> tuple[set[float], set[int]]:
+    """The thresholds and windows a sentence about an alert states: "above 95 %", "more
+    than 1 request", "TTFT p95", "(5 m mean)", "over 5 minutes"."""
+    numbers = {float(n) / 100 for n in re.findall(r"(\d+(?:\.\d+)?) ?%", text)}
+    numbers |= {float(n) / 100 for n in re.findall(r"\bp(\d{2})\b", text)}
+    numbers |= {float(n) / 100 for n in re.findall(r"\b(\d{2})th percentile", text)}
+    for n in re.findall(r"\bmore than (\d+(?:\.\d+)?|one|two|three)\b", text):
+        numbers.add(_WORDS.get(n) or float(n))
+    windows = {int(n) for n in re.findall(r"\((\d+) m\b", text)}
+    windows |= {int(n) for n in re.findall(r"\bover (?:the last )?(\d+) minutes", text)}
+    return numbers, windows
+
+
+def _stated_figures(rule: dict[str, Any]) -> list[tuple[str, set[float], set[int]]]:
+    name = rule["alert"]
+    runbook = (RUNBOOKS / f"{name}.md").read_text()
+    meaning = runbook.split("## Meaning", 1)[1].split("## ", 1)[0]
+    table = _documented_alerts("docs/operations.md")[name][1]
+    annotations = f"{rule['annotations']['summary']} {rule['annotations']['description']}"
+    annotations = re.sub(r"\{\{.*?\}\}", "", annotations)  # "{{ $value | humanizePercentage }}"
+    return [
+        (f"{name}.md, Meaning", *_prose_figures(" ".join(meaning.split()))),
+        ("docs/operations.md, Alerts", *_prose_figures(table)),
+        (f"{name}, annotations", *_prose_figures(" ".join(annotations.split()))),
+    ]
+
+
+def _misstated(rule: dict[str, Any]) -> list[str]:
+    numbers, windows = _rule_figures(rule["expr"])
+    wrong = []
+    for where, stated_numbers, stated_windows in _stated_figures(rule):
+        wrong += [
+            f"{where}: threshold {n:g} (rule: {sorted(numbers)})"
+            for n in stated_numbers
+            if not any(math.isclose(n, m) for m in numbers)
+        ]
+        wrong += [
+            f"{where}: window {w} m (rule: {sorted(windows)})" for w in stated_windows - windows
+        ]
+    bounds = {float(n) for n in re.findall(r"[<>]=?\s*(-?\d+(?:\.\d+)?)(?![\w.])", rule["expr"])}
+    table = _stated_figures(rule)[1][1]
+    wrong += [
+        f"docs/operations.md, Alerts: threshold {n:g} of the rule not stated"
+        for n in sorted(bounds - {0.0})
+        if not any(math.isclose(n, t) for t in table)
+    ]
+    return wrong
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_the_docs_state_each_alerts_thresholds_and_windows_as_the_rule_has_them(
+    rule: dict[str, Any],
+) -> None:
+    """The number an on-call engineer reads ("mean KV-cache usage above 95 %", "more than 1
+    request queued (5 m mean)", "TTFT p95 (5 m)") is the one in the rule's expression: in
+    the runbook's Meaning, the operations.md table and the alert's own annotations. A
+    threshold tuned in rules.yaml and not in the prose would page on a number nobody wrote
+    down."""
+    assert _misstated(rule) == []
+
+
+def test_a_threshold_changed_in_the_rule_alone_is_caught() -> None:
+    (saturated,) = [r for r in ALERTS if r["alert"] == "LLMDeploymentKVCacheSaturated"]
+    tuned = {**saturated, "expr": saturated["expr"].replace("> 0.95", "> 0.9")}
+    assert "> 0.9\n" in tuned["expr"] or tuned["expr"].rstrip().endswith("> 0.9")
+    assert any("threshold 0.95" in wrong for wrong in _misstated(tuned))
+    assert any("threshold 0.9 of the rule not stated" in wrong for wrong in _misstated(tuned))
+    (queued,) = [r for r in ALERTS if r["alert"] == "LLMDeploymentAtMaxReplicas"]
+    rewindowed = {**queued, "expr": queued["expr"].replace("[5m]", "[10m]")}
+    assert any("window 5 m" in wrong for wrong in _misstated(rewindowed))
