@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build the local control-plane binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, and KEDA's operator and metrics server) from the Go modules pinned in hack/versions.env.
+# kube-scheduler, kubectl, etcd, kwok, and KEDA's operator and metrics server) from the Go modules pinned in hack/versions.env,
+# and the Lua VM the Argo CD health-check tests run in (hack/argocd-lua).
 #
 # Why a script and a cache: on a 2-core machine the Kubernetes build takes many minutes,
 # so binaries are cached outside the repo, one directory per component and version
 # (~/.cache/forescale/bin/<component>-<version>/), and a component already built is skipped.
 # A version bump gets a new directory, so stale binaries are never picked up.
 #
-# Usage: hack/build-binaries.sh [all|kubernetes|etcd|kwok|keda]...
+# Usage: hack/build-binaries.sh [all|kubernetes|etcd|kwok|keda|argocd-lua]...
 #        (`all` builds KEDA last: only `forescale sandbox compare`, `sandbox up --with-keda`
 #        and their e2e test need it, and it is the largest build; see docs/keda-comparison.md)
 # Env:   FORESCALE_BIN_CACHE (default ~/.cache/forescale/bin), KUBERNETES_TRACK,
@@ -90,21 +91,34 @@ build_keda() {
   build keda "$KEDA_VERSION" "$hack/keda" ./adapter keda-adapter "$flags"
 }
 
+# Argo CD's Lua VM for the health-check tests: a few seconds, keyed by gopher-lua's version
+# and a hash of hack/argocd-lua (forescale.sandbox.binaries computes the same key).
+argocd_lua_version() {
+  local hash
+  hash="$(cd "$hack/argocd-lua" && cat go.mod go.sum main.go | sha256sum | cut -c1-12)"
+  echo "$GOPHER_LUA_VERSION-$hash"
+}
+
+build_argocd_lua() {
+  build argocd-lua "$(argocd_lua_version)" "$hack/argocd-lua" . argocd-lua
+}
+
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(all)
 total_start=$SECONDS
 for t in "${targets[@]}"; do
   case "$t" in
-    all) build_etcd; build_kwok; build_kubernetes; build_keda ;;
+    all) build_etcd; build_kwok; build_argocd_lua; build_kubernetes; build_keda ;;
     kubernetes) build_kubernetes ;;
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     keda) build_keda ;;
+    argocd-lua) build_argocd_lua ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done
 echo "done in $((SECONDS - total_start))s; binaries under $cache:"
 for d in "$cache/kubernetes-$KUBERNETES_VERSION" "$cache/etcd-$ETCD_VERSION" "$cache/kwok-$KWOK_VERSION" \
-  "$cache/keda-$KEDA_VERSION"; do
+  "$cache/keda-$KEDA_VERSION" "$cache/argocd-lua-$(argocd_lua_version)"; do
   [[ -d "$d" ]] && ls -1 "$d" | sed "s#^#  $d/#"
 done

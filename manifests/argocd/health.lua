@@ -4,8 +4,9 @@
 --   Degraded=True                                                            -> Degraded
 --   Ready=True                                                               -> Healthy
 --   Progressing=True, or anything else (Unknown while first assessed)       -> Progressing
--- Argo CD runs it in gopher-lua (Lua 5.1); `obj` is the object, the table returned is
--- its health.
+-- Argo CD runs it in gopher-lua (Lua 5.1) without the standard libraries (no
+-- `useOpenLibs`): base and table only, so no string.*, math.* or os.* here. `obj` is the
+-- object, the table returned is its health.
 local health = {}
 
 local function condition(conditions, kind)

@@ -15,6 +15,7 @@ Overrides, in order:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ _FAMILIES: dict[str, str] = {
     # KEDA: only `sandbox up --with-keda`, `sandbox compare` and their e2e test need it.
     "keda-operator": "keda",
     "keda-adapter": "keda",
+    # Argo CD's Lua VM (hack/argocd-lua): only the health-check tests need it.
+    "argocd-lua": "argocd-lua",
 }
+_NOT_CONTROL_PLANE = {"keda", "argocd-lua"}
 
 # Binaries for which a system-wide install is an acceptable stand-in: kubectl is a client
 # and is version-skew tolerant (+/- one minor), unlike the servers we test against.
@@ -55,10 +59,13 @@ class Versions:
     kwok: str
     keda: str = ""
     """Empty when versions.env pins no KEDA (a checkout older than the KEDA step)."""
+    argocd_lua: str = ""
+    """gopher-lua's version and a hash of hack/argocd-lua, as build-binaries.sh keys it."""
 
     def of(self, family: str) -> str:
-        """Version of one component family (``kubernetes``, ``etcd``, ``kwok``, ``keda``)."""
-        value: str = getattr(self, family)
+        """Version of one component family (``kubernetes``, ``etcd``, ``kwok``, ``keda``,
+        ``argocd-lua``)."""
+        value: str = getattr(self, family.replace("-", "_"))
         return value
 
 
@@ -101,8 +108,20 @@ def parse_versions_env(text: str) -> dict[str, str]:
     return values
 
 
-def resolve_versions(values: dict[str, str], environ: dict[str, str] | None = None) -> Versions:
-    """Apply environment overrides and the Kubernetes track, as build-binaries.sh does."""
+def module_hash(module: Path) -> str:
+    """The first 12 hex digits of sha256(go.mod, go.sum, main.go), as build-binaries.sh
+    computes it for hack/argocd-lua; empty when the module is absent."""
+    parts = [module / name for name in ("go.mod", "go.sum", "main.go")]
+    if not all(part.is_file() for part in parts):
+        return ""
+    return hashlib.sha256(b"".join(part.read_bytes() for part in parts)).hexdigest()[:12]
+
+
+def resolve_versions(
+    values: dict[str, str], environ: dict[str, str] | None = None, hack: Path | None = None
+) -> Versions:
+    """Apply environment overrides and the Kubernetes track, as build-binaries.sh does
+    (``hack``: the directory holding hack/argocd-lua, for its key)."""
     env = dict(os.environ) if environ is None else environ
     merged = {key: env.get(key) or value for key, value in values.items()}
     track = env.get("KUBERNETES_TRACK") or merged.get("KUBERNETES_TRACK", "primary")
@@ -114,12 +133,19 @@ def resolve_versions(values: dict[str, str], environ: dict[str, str] | None = No
         etcd=merged["ETCD_VERSION"],
         kwok=merged["KWOK_VERSION"],
         keda=merged.get("KEDA_VERSION", ""),
+        argocd_lua=_argocd_lua_key(merged.get("GOPHER_LUA_VERSION", ""), hack),
     )
+
+
+def _argocd_lua_key(version: str, hack: Path | None) -> str:
+    digest = module_hash(hack / "argocd-lua") if hack is not None else ""
+    return f"{version}-{digest}" if version and digest else ""
 
 
 def versions() -> Versions:
     """The versions in force for this process."""
-    return resolve_versions(parse_versions_env(versions_file().read_text()))
+    path = versions_file()
+    return resolve_versions(parse_versions_env(path.read_text()), hack=path.parent)
 
 
 def cache_root() -> Path:
@@ -160,9 +186,12 @@ def find(name: str) -> Path:
 def find_all(names: list[str] | None = None) -> dict[str, Path]:
     """Find several binaries at once, reporting every missing one in a single error.
 
-    Without ``names``: the control plane only (KEDA is optional and built on request).
+    Without ``names``: the control plane only (KEDA and Argo CD's Lua VM serve single
+    tests and are left out).
     """
-    wanted = [n for n, f in _FAMILIES.items() if f != "keda"] if names is None else names
+    wanted = (
+        [n for n, f in _FAMILIES.items() if f not in _NOT_CONTROL_PLANE] if names is None else names
+    )
     found: dict[str, Path] = {}
     missing: list[str] = []
     for name in wanted:

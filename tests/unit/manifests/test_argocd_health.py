@@ -1,24 +1,33 @@
-"""The Argo CD health check, run in real Lua (Argo CD's gopher-lua speaks Lua 5.1).
+"""The Argo CD health check, run in Argo CD's own Lua VM and in two other Lua 5.1s.
 
-Objects are built with forescale's own condition helpers, so the check is exercised on the
-status shapes the operator writes.
+Argo CD runs a custom health script in gopher-lua with only the base, table and package
+libraries (no ``string``, ``math`` or ``os`` global) unless argocd-cm turns on
+``useOpenLibs``, and shows Unknown for a status outside its health codes;
+``hack/argocd-lua`` is that VM, built by ``hack/build-binaries.sh``. lupa and a system
+interpreter open every library, so a script passing there alone could still fail in Argo
+CD. Objects are built with forescale's own condition helpers, so the check is exercised on
+the status shapes the operator writes.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import string
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from forescale.assessment.conditions import ConditionUpdate, initial_conditions, merge_conditions
+from forescale.sandbox import binaries
 from tests.unit.manifests.manifest_support import MANIFESTS, load
 
 HEALTH_LUA = MANIFESTS / "argocd" / "health.lua"
 HEALTH_KEY = "resource.customizations.health.forescale.io_LLMDeployment"
+OPEN_LIBS_KEY = "resource.customizations.useOpenLibs.forescale.io_LLMDeployment"
 NOW = "2026-01-01T00:00:00Z"
 
 
@@ -86,16 +95,51 @@ def _with_binary() -> HealthCheck | None:
     return run
 
 
-ENGINES = {"lupa": _with_lupa, "lua-binary": _with_binary}
-# lupa (a dev dependency, Lua 5.1 as Argo CD embeds it) always runs, and fails when missing;
-# a system interpreter runs too where one is installed.
-RUNTIMES = ["lupa", *(["lua-binary"] if _with_binary() is not None else [])]
+def _open_libs() -> bool:
+    """Whether the shipped argocd-cm turns the standard libraries on for the script."""
+    (generator,) = load(MANIFESTS / "argocd" / "kustomization.yaml")["configMapGenerator"]
+    literals = dict(item.split("=", 1) for item in generator.get("literals", []))
+    return literals.get(OPEN_LIBS_KEY, "false").strip().lower() == "true"
+
+
+def run_in_argocd(script: str, obj: dict[str, Any], *, open_libs: bool) -> dict[str, str]:
+    """One object through Argo CD's VM: ``{"status", "message"}`` or ``{"error"}``."""
+    binary = binaries.find("argocd-lua")  # fails naming `hack/build-binaries.sh argocd-lua`
+    command = [str(binary), *(["-open-libs"] if open_libs else []), script]
+    result = subprocess.run(
+        command,
+        input=json.dumps(obj) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer: dict[str, str] = json.loads(result.stdout)
+    return answer
+
+
+def _with_argocd() -> HealthCheck | None:
+    open_libs = _open_libs()
+
+    def run(obj: dict[str, Any]) -> tuple[str, str]:
+        answer = run_in_argocd(str(HEALTH_LUA), obj, open_libs=open_libs)
+        assert "error" not in answer, f"Argo CD would show an error: {answer['error']}"
+        return answer["status"], answer.get("message", "")
+
+    return run
+
+
+ENGINES = {"argocd": _with_argocd, "lupa": _with_lupa, "lua-binary": _with_binary}
+# Argo CD's VM (hack/argocd-lua) and lupa (a dev dependency) always run, and fail when
+# missing; a system interpreter runs too where one is installed.
+RUNTIMES = ["argocd", "lupa", *(["lua-binary"] if _with_binary() is not None else [])]
 
 
 @pytest.fixture(scope="module", params=RUNTIMES)
 def health(request: pytest.FixtureRequest) -> HealthCheck:
-    """health.lua as Argo CD runs it (``obj`` bound, the returned table read back), on
-    lupa's Lua 5.1 and on a system interpreter where one is installed."""
+    """health.lua as Argo CD runs it (``obj`` bound, the returned table read back), in
+    Argo CD's VM, on lupa's Lua 5.1 and on a system interpreter where one is installed."""
     check = ENGINES[request.param]()
     if check is None:
         pytest.fail(
@@ -124,6 +168,35 @@ def conditions(*updates: ConditionUpdate, generation: int = 1) -> list[dict[str,
 READY = ConditionUpdate("Ready", "True", "Available", "2/2 replicas Ready")
 STABLE = ConditionUpdate("Progressing", "False", "Stable", "All 2 replicas updated and Ready")
 FINE = ConditionUpdate("Degraded", "False", "AsExpected", "No problem detected")
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ('return {status = string.format("%s", "Healthy")}', "error"),
+        ('return {status = ("healthy"):upper()}', "error"),
+        ("return {status = tostring(math.floor(obj.spec.replicas))}", "error"),
+        ('return {status = "Healthy", message = tostring(os.time())}', "error"),
+        (
+            'local t = require("os").time()\nreturn {status = "Healthy", message = t > 0 and "y"}',
+            "Healthy",
+        ),
+        ('return {status = "Fine"}', "Unknown"),
+        ('return {status = "Healthy", message = table.concat({"a", "b"}, ",")}', "Healthy"),
+    ],
+)
+def test_argo_cds_vm_offers_only_what_argo_cd_does(
+    tmp_path: Path, script: str, expected: str
+) -> None:
+    """The VM the check is judged in is as strict as Argo CD's: no string, math or os
+    global, `require("os")` for time, and a status outside the health codes shows Unknown.
+    (lupa and a system Lua would run every script here.)"""
+    path = tmp_path / "health.lua"
+    path.write_text(script)
+    answer = run_in_argocd(str(path), {"spec": {"replicas": 2}}, open_libs=False)
+    assert answer.get("status", "error") == expected, answer
+    if expected == "Unknown":
+        assert answer["message"] == "Lua returned an invalid health status"
 
 
 def test_argocd_cm_carries_the_script_under_argo_cds_key() -> None:
