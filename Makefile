@@ -7,9 +7,9 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install python-deps system-deps binaries vllm-wheels inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-unseen bench-season clean
+.PHONY: install python-deps system-deps binaries vllm-wheels upstream argocd-lua inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-unseen bench-season clean
 
-install: python-deps system-deps binaries vllm-wheels
+install: python-deps system-deps binaries vllm-wheels upstream
 
 python-deps: $(STAMP)
 
@@ -35,6 +35,15 @@ binaries:
 vllm-wheels: python-deps
 	$(BIN)/python -m forescale.vllm_contract.fetch
 
+# Only Argo CD's Lua VM (the unit tests' health-check runs), without the control plane.
+argocd-lua:
+	hack/build-binaries.sh argocd-lua
+
+# prometheus-operator's and Argo CD's releases (their CRDs, Argo CD's Lua environment), read
+# by the tests from the Go module proxy's zips in Go's module cache; see sandbox/upstream.py.
+upstream: python-deps
+	$(BIN)/python -m forescale.sandbox.upstream
+
 # The bundled inference image; its vLLM version and tag come from vllm_contract/release.py.
 VLLM_RELEASE = $(BIN)/python -c 'import forescale.vllm_contract.release as r; print(r.$(1))'
 inference-image: python-deps
@@ -48,7 +57,7 @@ lock:
 test: install
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
-test-unit: python-deps vllm-wheels
+test-unit: python-deps vllm-wheels upstream argocd-lua
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
 
 test-integration: install

@@ -104,6 +104,7 @@ func health(object []byte, script string, openLibs bool) (string, string, error)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	L.SetContext(ctx)
+	L.SetGlobal("actionParams", L.CreateTable(0, 0)) // a resource action's parameters: none here
 	L.SetGlobal("obj", toLua(L, value))
 	if err := L.DoString(script); err != nil {
 		return "", "", err

@@ -2,9 +2,10 @@
 real API server: objects admitted (Pod Security "restricted" included), the operator's
 ServiceAccount holds exactly the permissions it needs, the aggregated roles reach ``edit``.
 
-The session cluster has no prometheus-operator CRDs, so the ServiceMonitor and the
-PrometheusRule are left out of the apply (and checked to be the only objects left out);
-the CRDs themselves come from the session's ``llmd_crd`` fixture, from the same files.
+The ServiceMonitor and the PrometheusRule are applied too, against prometheus-operator's
+own CRDs as the pinned release ships them, and the Argo CD base against Argo CD's
+Application and AppProject CRDs (:mod:`tests.integration.upstream_crds`); the
+LLMDeployment CRD comes from the session's ``llmd_crd`` fixture, from the same files.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox import binaries
+from forescale.sandbox import binaries, upstream
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.unit.manifests.manifest_support import MANIFESTS, REPO
 
+from .upstream_crds import serving
+
 BASES = ["crd", "rbac", "manager", "prometheus", "grafana", "default", "argocd"]
-MONITORING_GROUP = "monitoring.coreos.com/"
 OPERATOR_SA = "system:serviceaccount:forescale-system:forescale-operator"
 
 
@@ -95,17 +97,15 @@ def test_argocd_config_map_holds_the_health_check() -> None:
 
 
 def _installable() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(objects to apply, objects left out): CRDs come from the fixture, monitoring
-    objects need the prometheus-operator."""
+    """(objects to apply, objects left out): the CRD comes from the fixture."""
     keep, left = [], []
     for obj in kustomize("default"):
-        if obj["kind"] == "CustomResourceDefinition" or obj["apiVersion"].startswith(
-            MONITORING_GROUP
-        ):
-            left.append(obj)
-        else:
-            keep.append(obj)
+        (left if obj["kind"] == "CustomResourceDefinition" else keep).append(obj)
     return keep, left
+
+
+def _monitoring_crds() -> list[dict[str, Any]]:
+    return [upstream.monitoring_crd(kind) for kind in ("ServiceMonitor", "PrometheusRule")]
 
 
 def _cleanup(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
@@ -124,13 +124,14 @@ def _cleanup(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
 def installed(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[list[dict[str, Any]]]:
     objects, _ = _installable()
     stream = yaml.safe_dump_all(objects)
-    result = kubectl("apply", "--server-side", "--field-manager=forescale-install", "-f", "-",
-                     input=stream)  # fmt: skip
-    try:
-        assert result.returncode == 0, result.stderr
-        yield objects
-    finally:
-        _cleanup(kubectl, objects)
+    with serving(kubectl, _monitoring_crds()):
+        result = kubectl("apply", "--server-side", "--field-manager=forescale-install",
+                         "--validate=strict", "-f", "-", input=stream)  # fmt: skip
+        try:
+            assert result.returncode == 0, result.stderr
+            yield objects
+        finally:
+            _cleanup(kubectl, objects)
 
 
 def _review(kubectl: Kubectl, verb: str, group: str, resource: str, namespace: str = "") -> bool:
@@ -153,12 +154,56 @@ def _review(kubectl: Kubectl, verb: str, group: str, resource: str, namespace: s
 
 
 @pytest.mark.integration
-def test_only_prometheus_operator_objects_are_left_out() -> None:
-    _, left = _installable()
-    assert {o["kind"] for o in left if o["kind"] != "CustomResourceDefinition"} == {
-        "ServiceMonitor",
-        "PrometheusRule",
-    }
+def test_only_the_crd_is_left_out_and_the_monitoring_objects_are_in() -> None:
+    keep, left = _installable()
+    assert _names(left) == {"CustomResourceDefinition/llmdeployments.forescale.io"}
+    assert {"ServiceMonitor", "PrometheusRule"} <= {o["kind"] for o in keep}
+
+
+def _dry_run(kubectl: Kubectl, objects: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    return kubectl(
+        "apply", "--server-side", "--dry-run=server", "--validate=strict",
+        "--field-manager=forescale-install", "-f", "-", input=yaml.safe_dump_all(objects),
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_upstream_crds_refuse_what_their_schemas_do_not_have(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    """The CRDs in force are the real ones, not structural stand-ins that admit anything:
+    a misspelled field of a ServiceMonitor and a wrong type in an Application are refused
+    (so the admissions in the other tests say something)."""
+    monitor = next(o for o in kustomize("manager") if o["kind"] == "ServiceMonitor")
+    monitor["metadata"]["namespace"] = namespace
+    monitor["spec"]["endpoints"][0]["intervall"] = "30s"
+    application = next(o for o in kustomize("argocd") if o["kind"] == "Application")
+    application["metadata"]["namespace"] = namespace
+    application["spec"]["syncPolicy"]["automated"]["prune"] = "yes"
+    with serving(kubectl, [*_monitoring_crds(), upstream.argo_cd_crd("Application")]):
+        refused = _dry_run(kubectl, [monitor])
+        assert refused.returncode != 0 and "intervall" in refused.stderr, refused.stderr
+        refused = _dry_run(kubectl, [application])
+        assert refused.returncode != 0 and "prune" in refused.stderr, refused.stderr
+
+
+@pytest.mark.integration
+def test_the_argocd_base_is_admitted_by_argo_cds_crds(kubectl: Kubectl) -> None:
+    """What `kubectl apply -n argocd -k manifests/argocd` sends (operations.md): the two
+    Applications and the health check's argocd-cm key, against Argo CD's own CRDs."""
+    objects = kustomize("argocd")
+    assert {o["kind"] for o in objects} == {"Application", "ConfigMap"}
+    created = kubectl("create", "namespace", "argocd").returncode == 0
+    try:
+        crds = [upstream.argo_cd_crd("Application"), upstream.argo_cd_crd("AppProject")]
+        with serving(kubectl, crds):
+            for obj in objects:
+                obj["metadata"].setdefault("namespace", "argocd")
+            result = _dry_run(kubectl, objects)
+            assert result.returncode == 0, result.stderr
+    finally:
+        if created:
+            kubectl("delete", "namespace", "argocd", "--wait=false")
 
 
 @pytest.mark.integration

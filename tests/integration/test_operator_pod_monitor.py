@@ -1,7 +1,9 @@
 """Where prometheus-operator's PodMonitor API is served, the operator creates one.
 
-A structurally minimal CRD (:mod:`tests.integration.pod_monitor_crd`) serves the API here.
-It is removed after the test so other tests see a cluster without it.
+prometheus-operator's own PodMonitor CRD, as the pinned release ships it
+(:mod:`tests.integration.upstream_crds`), serves the API here, so the PodMonitor the
+operator builds must pass its schema. It is removed after the test so other tests see a
+cluster without it.
 """
 
 from __future__ import annotations
@@ -12,28 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from forescale.sandbox import upstream
 from forescale.sandbox.pytest_plugin import Kubectl
 
 from .operator_support import apply, create_token_secret, eventually, get, running_operator, sample
-from .pod_monitor_crd import POD_MONITOR_CRD
+from .upstream_crds import serving
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def pod_monitor_api(kubectl: Kubectl) -> Iterator[None]:
-    kubectl.ok("apply", "-f", "-", input=POD_MONITOR_CRD)
-    kubectl.ok(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/podmonitors.monitoring.coreos.com",
-    )  # fmt: skip
-    eventually(
-        lambda: kubectl("get", "podmonitors", "-A").returncode == 0, 60, "podmonitors served"
-    )
-    try:
+    with serving(kubectl, [upstream.monitoring_crd("PodMonitor")]):
         yield
-    finally:
-        kubectl("delete", "crd", "podmonitors.monitoring.coreos.com", "--wait=true")
 
 
 def test_pod_monitor_is_created_and_owned(

@@ -30,7 +30,7 @@ import yaml
 
 from forescale.api import identity
 from forescale.handlers.reconciler import COALESCE_SECONDS
-from forescale.sandbox import binaries
+from forescale.sandbox import binaries, upstream
 from forescale.sandbox.audit import (
     AuditedApiserver,
     AuditedRequest,
@@ -48,7 +48,6 @@ from forescale.sandbox.pytest_plugin import SandboxUnavailableError
 from tests.conftest import REPO
 
 from .operator_support import sample
-from .pod_monitor_crd import POD_MONITOR_CRD
 
 pytestmark = pytest.mark.integration
 
@@ -230,7 +229,7 @@ def _prepare(cluster: Cluster) -> KubeApi:
     ships, bound to the operator user (the manifest binds the operator's ServiceAccount)."""
     api = cluster.admin_api()
     install_crds(cluster, REPO)
-    api.apply(yaml.safe_load(POD_MONITOR_CRD))
+    api.apply(upstream.monitoring_crd("PodMonitor"))
     wait_until(
         lambda: "items" in api.get("/apis/monitoring.coreos.com/v1/podmonitors"),
         timeout=STEP_SECONDS,

@@ -12,6 +12,7 @@ the status shapes the operator writes.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import string
 import subprocess
@@ -22,10 +23,11 @@ from typing import Any
 import pytest
 
 from forescale.assessment.conditions import ConditionUpdate, initial_conditions, merge_conditions
-from forescale.sandbox import binaries
-from tests.unit.manifests.manifest_support import MANIFESTS, load
+from forescale.sandbox import binaries, upstream
+from tests.unit.manifests.manifest_support import MANIFESTS, REPO, load
 
 HEALTH_LUA = MANIFESTS / "argocd" / "health.lua"
+ARGOCD_LUA = REPO / "hack" / "argocd-lua"
 HEALTH_KEY = "resource.customizations.health.forescale.io_LLMDeployment"
 OPEN_LIBS_KEY = "resource.customizations.useOpenLibs.forescale.io_LLMDeployment"
 NOW = "2026-01-01T00:00:00Z"
@@ -197,6 +199,55 @@ def test_argo_cds_vm_offers_only_what_argo_cd_does(
     assert answer.get("status", "error") == expected, answer
     if expected == "Unknown":
         assert answer["message"] == "Lua returned an invalid health status"
+
+
+def _block(source: str, start: str) -> str:
+    """The text of a Go declaration from ``start`` to its closing brace at column 0."""
+    begin = source.index(start)
+    return source[begin : source.index("\n}", begin)]
+
+
+def test_the_vm_is_the_pinned_argo_cd_releases() -> None:
+    """hack/argocd-lua answers to the Argo CD release pinned in hack/versions.env, read from
+    its published module: the same gopher-lua, the same libraries opened (and the rest
+    only with useOpenLibs), os through require, the same globals and health codes. A new
+    Argo CD that changes any of them fails here until the VM follows."""
+    ours = (ARGOCD_LUA / "main.go").read_text()
+    go_mod = upstream.read_text(upstream.ARGO_CD, "go.mod")
+    gopher = re.search(r"github\.com/yuin/gopher-lua v([\d.]+)", go_mod)
+    assert gopher is not None, "Argo CD no longer embeds gopher-lua"
+    pinned = binaries.parse_versions_env(binaries.versions_file().read_text())
+    assert gopher.group(1) == pinned["GOPHER_LUA_VERSION"]
+    assert f"github.com/yuin/gopher-lua v{gopher.group(1)}" in (ARGOCD_LUA / "go.mod").read_text()
+
+    lua_go = upstream.read_text(upstream.ARGO_CD, "util/lua/lua.go")
+    run = _block(lua_go, "func (vm VM) runLuaWithResourceActionParameters(")
+    assert "SkipOpenLibs: !vm.UseOpenLibs" in run
+    assert "SkipOpenLibs: !openLibs" in ours
+    theirs = re.findall(r"\{lua\.(\w+LibName), ([\w.]+)\}", run)
+    assert theirs == [
+        ("LoadLibName", "lua.OpenPackage"),
+        ("BaseLibName", "lua.OpenBase"),
+        ("TabLibName", "lua.OpenTable"),
+        ("OsLibName", "OpenSafeOs"),
+    ]
+    assert re.findall(r"\{lua\.(\w+LibName), lua\.(\w+)\}", ours) == [
+        (name, opener.removeprefix("lua.")) for name, opener in theirs[:3]
+    ]
+    assert "l.PreloadModule(lua.OsLibName, SafeOsLoader)" in run
+    assert "L.PreloadModule(lua.OsLibName," in ours
+    assert re.findall(r'SetGlobal\("(\w+)"', run) == ["actionParams", "obj"]
+    assert re.findall(r'SetGlobal\("(\w+)"', ours) == ["actionParams", "obj"]
+
+    safe_os = upstream.read_text(upstream.ARGO_CD, "util/lua/oslib_safe.go")
+    their_os = set(re.findall(r'"(\w+)":\s*os\w+', _block(safe_os, "var osFuncs")))
+    our_os = set(re.findall(r'"(\w+)":\s*os\w+', ours))
+    assert our_os and our_os <= their_os, (our_os, their_os)
+
+    valid = _block(lua_go, "func isValidHealthStatusCode(")
+    codes = set(re.findall(r"health\.HealthStatus(\w+)[,:]", valid))
+    assert codes == set(re.findall(r'"(\w+)": true', _block(ours, "var healthCodes")))
+    assert "Lua returned an invalid health status" in lua_go
 
 
 def test_argocd_cm_carries_the_script_under_argo_cds_key() -> None:
