@@ -1,4 +1,5 @@
-"""The runbooks' vLLM queries against a real Prometheus scraping real sim-server replicas.
+"""The runbooks' and the dashboard's vLLM queries against a real Prometheus scraping real
+sim-server replicas.
 
 promtool proves each runbook query parses (``test_alert_rules_promtool.py``) and the
 contract check that each name and label is vLLM's; neither shows a query selects anything
@@ -6,7 +7,9 @@ once Prometheus has scraped a replica. Here every query that reads only ``vllm:`
 runs, with NS and NAME filled in, against two LLMDeployments of one replica each: one
 sim-server as the pinned vLLM, one as 0.10.1 (``--legacy-metric-names``), after some load
 so that rates exist. The KV runbook's cache-size query must also give the size the replica
-really has: the largest request it admits.
+really has: the largest request it admits. Each Grafana panel on ``vllm:`` series, its
+variables set as Grafana sets them, must draw one line per deployment, and the variables'
+``label_values`` must list both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -34,7 +38,7 @@ from tests.integration.prometheus_support import (
     running_prometheus,
     sim_replica,
 )
-from tests.unit.manifests.manifest_support import metric_names_in, runbook_queries
+from tests.unit.manifests.manifest_support import DASHBOARD, metric_names_in, runbook_queries
 
 pytestmark = pytest.mark.prometheus
 
@@ -168,3 +172,64 @@ def test_every_runbook_query_on_vllm_series_selects_something(fleet: Fleet) -> N
             if not values or any(math.isnan(v) for v in values):
                 empty.append(f"{page}: {promql} -> {values}")
     assert empty == []
+
+
+RATE_INTERVAL = "1m"
+"""What Grafana puts for ``$__rate_interval`` at this scrape interval, and more."""
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, expression) of every dashboard panel target."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+    ]
+
+
+def _for_deployment(query: str, name: str) -> str:
+    """A dashboard query with its variables set to one LLMDeployment, as Grafana sends it."""
+    return (
+        query.replace("$namespace", NAMESPACE)
+        .replace("$llmdeployment", name)
+        .replace("$__rate_interval", RATE_INTERVAL)
+    )
+
+
+def test_every_dashboard_panel_on_vllm_series_shows_each_deployment(fleet: Fleet) -> None:
+    """Each panel query reading only ``vllm:`` series draws a line for a deployment on the
+    pinned vLLM and for one on 0.10.1 (its older names): promtool only proves they parse.
+    The operator's own series are the telemetry tests' concern."""
+    vllm_only = [
+        (title, query)
+        for title, query in _dashboard_queries()
+        if (names := metric_names_in(query)) and all(n.startswith("vllm:") for n in names)
+    ]
+    assert len(vllm_only) >= 10, vllm_only
+    blank: list[str] = []
+    for title, query in vllm_only:
+        for name in DEPLOYMENTS:
+            promql = _for_deployment(query, name)
+            values = [float(s["value"][1]) for s in _query(fleet.prometheus, promql)]
+            if len(values) != 1 or math.isnan(values[0]):
+                blank.append(f"{title} [{name}]: {promql} -> {values}")
+    assert blank == []
+
+
+def _label_values(prometheus: PrometheusServer, variable: str) -> set[str]:
+    """Grafana's ``label_values(selector, label)``: Prometheus' label values API."""
+    selector, label = re.fullmatch(r"label_values\((.*), (\w+)\)", variable).groups()  # type: ignore[union-attr]
+    query = urllib.parse.urlencode({"match[]": selector.replace("$namespace", NAMESPACE)})
+    with urllib.request.urlopen(f"{prometheus.url}/api/v1/label/{label}/values?{query}") as answer:
+        return set(json.load(answer)["data"])
+
+
+def test_the_dashboard_variables_list_the_namespace_and_both_deployments(fleet: Fleet) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {
+        v["name"]: v["definition"] for v in dashboard["templating"]["list"] if v["type"] == "query"
+    }
+    assert _label_values(fleet.prometheus, variables["namespace"]) == {NAMESPACE}
+    assert _label_values(fleet.prometheus, variables["llmdeployment"]) == set(DEPLOYMENTS)
