@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from forescale.sandbox.processes import SupervisedProcess, wait_until
 from forescale.sandbox.prometheus_server import (
     INSTALL_HINT,
     PROMETHEUS_BINARY,
+    OperatorTarget,
     PrometheusServer,
 )
 from forescale.sandbox.pytest_plugin import SandboxUnavailableError
@@ -97,15 +98,26 @@ def serving(body: str, *, status: int = 200, delay_seconds: float = 0.0) -> Iter
 
 
 @contextlib.contextmanager
-def running_prometheus(workdir: Path) -> Iterator[PrometheusServer]:
-    """A real Prometheus on loopback scraping every second, for the duration of the block.
+def running_prometheus(
+    workdir: Path,
+    *,
+    rule_files: Sequence[Path] = (),
+    operators: Sequence[OperatorTarget] = (),
+) -> Iterator[PrometheusServer]:
+    """A real Prometheus on loopback scraping (and evaluating ``rule_files``) every second,
+    for the duration of the block; ``operators``: the operator's /metrics scraped too.
 
     Without the binary the calling test FAILS with the install command: in a test body any
     exception does that, and in a fixture the sandbox plugin reports this error as FAILED.
     """
     if not PROMETHEUS_BINARY.is_file():
         raise SandboxUnavailableError(f"{PROMETHEUS_BINARY} not found: {INSTALL_HINT}")
-    server = PrometheusServer(workdir, scrape_interval_seconds=SCRAPE_INTERVAL_SECONDS)
+    server = PrometheusServer(
+        workdir,
+        scrape_interval_seconds=SCRAPE_INTERVAL_SECONDS,
+        rule_files=rule_files,
+        operators=operators,
+    )
     server.start()
     try:
         yield server

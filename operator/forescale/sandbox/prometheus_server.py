@@ -23,7 +23,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +55,20 @@ class ScrapeTarget:
             raise ValueError(f"scrape target {self.address!r} is not a loopback host:port")
 
 
+@dataclass(frozen=True)
+class OperatorTarget:
+    """The operator's /metrics, scraped as the shipped ServiceMonitor has it scraped: job
+    ``forescale-operator``, ``honor_labels`` (its series carry the LLMDeployment's
+    namespace), and the operator pod's own namespace and name as target labels."""
+
+    address: str
+    namespace: str = "forescale-system"
+    pod: str = "forescale-operator-0"
+
+    def __post_init__(self) -> None:
+        ScrapeTarget(self.address, self.namespace, self.pod, "")  # the same loopback check
+
+
 def _is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
@@ -75,23 +89,46 @@ def targets_document(targets: Iterable[ScrapeTarget]) -> list[dict[str, Any]]:
     ]
 
 
-def config_document(targets_file: Path, scrape_interval_seconds: float) -> dict[str, Any]:
-    """The Prometheus configuration (JSON is valid YAML) for one vLLM scrape job."""
+def config_document(
+    targets_file: Path,
+    scrape_interval_seconds: float,
+    *,
+    rule_files: Sequence[Path] = (),
+    operators: Sequence[OperatorTarget] = (),
+) -> dict[str, Any]:
+    """The Prometheus configuration (JSON is valid YAML): the vLLM scrape job, and where
+    given, alerting rule files and the operator's job."""
     interval = duration(scrape_interval_seconds)
-    return {
+    scrape_configs: list[dict[str, Any]] = [
+        {
+            "job_name": "vllm",
+            "metrics_path": "/metrics",
+            "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": interval}],
+        }
+    ]
+    if operators:
+        scrape_configs.append(
+            {
+                "job_name": "forescale-operator",
+                "metrics_path": "/metrics",
+                "honor_labels": True,
+                "static_configs": [
+                    {"targets": [o.address], "labels": {"namespace": o.namespace, "pod": o.pod}}
+                    for o in operators
+                ],
+            }
+        )
+    document: dict[str, Any] = {
         "global": {
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "evaluation_interval": interval,
         },
-        "scrape_configs": [
-            {
-                "job_name": "vllm",
-                "metrics_path": "/metrics",
-                "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": interval}],
-            }
-        ],
+        "scrape_configs": scrape_configs,
     }
+    if rule_files:
+        document["rule_files"] = [str(path) for path in rule_files]
+    return document
 
 
 def _write_atomically(path: Path, document: object) -> None:
@@ -114,8 +151,12 @@ class PrometheusServer:
         scrape_interval_seconds: float = 1.0,
         binary: Path = PROMETHEUS_BINARY,
         ready_timeout_seconds: float = 30.0,
+        rule_files: Sequence[Path] = (),
+        operators: Sequence[OperatorTarget] = (),
     ) -> None:
         self.workdir = workdir
+        self.rule_files = list(rule_files)
+        self.operators = list(operators)
         self.scrape_interval_seconds = scrape_interval_seconds
         self.binary = binary
         self.ready_timeout_seconds = ready_timeout_seconds
@@ -147,7 +188,13 @@ class PrometheusServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.targets_file, targets_document(self._targets.values()))
         _write_atomically(
-            self.config_file, config_document(self.targets_file, self.scrape_interval_seconds)
+            self.config_file,
+            config_document(
+                self.targets_file,
+                self.scrape_interval_seconds,
+                rule_files=self.rule_files,
+                operators=self.operators,
+            ),
         )
         if self.port is None:
             self.port = free_port()
