@@ -3,43 +3,59 @@
 promtool's unit tests (``manifests/prometheus/tests``) feed the rules series written by
 hand; if the operator's names, labels or values drifted from those, promtool would still
 pass and the pages would never come. Here a real ``forescale run`` works on the session's
-control plane, a real Prometheus scrapes its /metrics as the shipped ServiceMonitor does
-(job ``forescale-operator``, ``honorLabels``) and evaluates ``rules.yaml`` every second,
-and the situations the runbooks describe are made real: an LLMDeployment whose metrics
-cannot be read, one whose GPU product no node has, then the operator gone. Every alert
-with a ``for`` of minutes shows as pending from its first true evaluation, carrying the
-labels the runbooks key on; the healthy deployment raises none of the others.
+control plane and reads a real Prometheus, which scrapes the operator's /metrics as the
+shipped ServiceMonitor does (job ``forescale-operator``, ``honorLabels``) and a sim-server
+replica as the PodMonitor does, and evaluates ``rules.yaml`` every second. The situations
+the runbooks describe are made real:
+
+* ``served``: one Ready replica at ``maxReplicas: 1`` that queues (two sequences at a
+  time, a dozen requests in flight): TTFT over the SLO and a queue at the ceiling;
+* ``silent``: Ready replicas whose vLLM series never arrive;
+* ``broken``: a GPU product no node has;
+* then no operator at all.
+
+Every alert with a ``for`` of minutes shows as pending from its first true evaluation,
+carrying the labels its runbook keys on, and none shows for a deployment it does not
+concern. That the vLLM series (file_sd labels) and the operator's (honor_labels) join on
+``namespace`` and ``llmdeployment`` is what SLOBurn and AtMaxReplicas prove.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from forescale.sandbox.ports import free_port
-from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer
+from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer, ScrapeTarget
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.unit.manifests.manifest_support import RULES_FILE
 
-from .operator_support import (
-    OperatorProcesses,
-    apply,
-    create_token_secret,
-    eventually,
-    sample,
+from .operator_support import OperatorProcesses, apply, create_token_secret, eventually, sample
+from .prometheus_support import (
+    SCRAPE_INTERVAL_SECONDS,
+    SimReplica,
+    running_prometheus,
+    sim_replica,
 )
-from .prometheus_support import SCRAPE_INTERVAL_SECONDS, running_prometheus
 
 pytestmark = pytest.mark.integration
 
 LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "2"}}
-HEALTHY, BROKEN = "llama-8b", "qwen-small"
+SERVED, SILENT, BROKEN = "served", "silent", "broken"
+QUEUEING = ("max_num_seqs=2", "decode_base_seconds=0.02")
+"""Two sequences at a time, 20 ms a step: a 150-token answer takes 3 s, so a dozen in
+flight wait up to 18 s for their first token (the SLO is 2 s)."""
+IN_FLIGHT, MAX_REQUESTS, MAX_LOAD_SECONDS = 12, 240, 150.0
 
 
 @pytest.fixture
@@ -71,14 +87,8 @@ def _alerts(prometheus: PrometheusServer, name: str) -> list[dict[str, str]]:
     return [series["metric"] for series in _query(prometheus, f'ALERTS{{alertname="{name}"}}')]
 
 
-def _operator_series(prometheus: PrometheusServer) -> str:
-    """What Prometheus holds of the operator's per-deployment series (for a failure)."""
-    found = _query(prometheus, '{job="forescale-operator", llmdeployment!=""}')
-    return "\n".join(sorted(f"{s['metric']} {s['value'][1]}" for s in found)) or "none"
-
-
-def _rules_healthy(prometheus: PrometheusServer) -> list[str]:
-    """Rules Prometheus could not evaluate (bad expression, failing query): none expected."""
+def _unhealthy_rules(prometheus: PrometheusServer) -> list[str]:
+    """Rules Prometheus could not evaluate (bad expression, failing query)."""
     with urllib.request.urlopen(f"{prometheus.url}/api/v1/rules", timeout=10) as answer:
         groups = json.load(answer)["data"]["groups"]
     return [
@@ -89,6 +99,70 @@ def _rules_healthy(prometheus: PrometheusServer) -> list[str]:
     ]
 
 
+def _series(prometheus: PrometheusServer) -> str:
+    """What Prometheus holds of the per-deployment series (for a failure message)."""
+    found = _query(prometheus, '{llmdeployment!="", __name__=~"forescale_.*|vllm:num_.*"}')
+    return "\n".join(sorted(f"{s['metric']} {s['value'][1]}" for s in found)) or "none"
+
+
+def _ready_pod(kubectl: Kubectl, namespace: str, llmdeployment: str) -> str | None:
+    pods = json.loads(
+        kubectl.ok(
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "-l",
+            f"forescale.io/llmdeployment={llmdeployment}",
+        )
+    )["items"]
+    for pod in pods:
+        conditions = pod.get("status", {}).get("conditions", [])
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return str(pod["metadata"]["name"])
+    return None
+
+
+def _completion(replica: SimReplica) -> int:
+    request = urllib.request.Request(
+        f"{replica.url}/v1/completions",
+        data=json.dumps({"prompt": [1] * 20, "max_tokens": 150}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return int(response.status)
+
+
+@contextlib.contextmanager
+def _queueing(replica: SimReplica) -> Iterator[None]:
+    """``IN_FLIGHT`` requests kept in flight until the block ends (bounded in count and
+    time, loopback only)."""
+    stop = threading.Event()
+    deadline = time.monotonic() + MAX_LOAD_SECONDS
+    sent = 0
+    lock = threading.Lock()
+
+    def client() -> None:
+        nonlocal sent
+        while not stop.is_set() and time.monotonic() < deadline:
+            with lock:
+                if sent >= MAX_REQUESTS:
+                    return
+                sent += 1
+            assert _completion(replica) == 200
+
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        clients = [pool.submit(client) for _ in range(IN_FLIGHT)]
+        try:
+            yield
+        finally:
+            stop.set()
+    for done in clients:
+        done.result()
+
+
 def _for(alerts: list[dict[str, str]], llmdeployment: str) -> list[dict[str, str]]:
     return [a for a in alerts if a.get("llmdeployment") == llmdeployment]
 
@@ -97,30 +171,32 @@ Pending = Callable[[str, str], "dict[str, str] | None"]
 
 
 def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pending) -> None:
-    held = eventually(
-        lambda: pending("LLMDeploymentScalingHeld", HEALTHY), 90, "ScalingHeld on llama-8b"
-    )
-    assert (held["namespace"], held["severity"], held["alertstate"]) == (
-        namespace,
-        "warning",
-        "pending",
-    )
-    degraded = eventually(
-        lambda: pending("LLMDeploymentDegraded", BROKEN), 60, "Degraded on qwen-small"
-    )
-    assert (degraded["namespace"], degraded["reason"]) == (namespace, "UnknownGPUProduct")
-    not_ready = eventually(
-        lambda: pending("LLMDeploymentReplicasNotReady", BROKEN),
-        60,
-        "ReplicasNotReady on qwen-small",
-    )
-    assert not_ready["namespace"] == namespace
-    # The healthy deployment is Ready and raises nothing but the held scaling; the
-    # operator is up, and every rule evaluates.
-    for name in ("LLMDeploymentDegraded", "LLMDeploymentReplicasNotReady"):
-        assert _for(_alerts(prometheus, name), HEALTHY) == [], name
+    expected = {
+        ("LLMDeploymentSLOBurn", SERVED): "critical",
+        ("LLMDeploymentAtMaxReplicas", SERVED): "warning",
+        ("LLMDeploymentScalingHeld", SILENT): "warning",
+        ("LLMDeploymentDegraded", BROKEN): "warning",
+        ("LLMDeploymentReplicasNotReady", BROKEN): "warning",
+    }
+    for (name, llmdeployment), severity in expected.items():
+        alert = eventually(
+            lambda n=name, d=llmdeployment: pending(n, d), 120, f"{name} on {llmdeployment}"
+        )
+        assert (alert["namespace"], alert["severity"], alert["alertstate"]) == (
+            namespace,
+            severity,
+            "pending",
+        ), alert
+        if name == "LLMDeploymentDegraded":
+            assert alert["reason"] == "UnknownGPUProduct"
+    # Nothing else: each alert names only the deployments it is about, and the operator
+    # is up.
+    for name in {name for name, _ in expected}:
+        about = {d for n, d in expected if n == name}
+        others = {a.get("llmdeployment") for a in _alerts(prometheus, name)} - about
+        assert others == set(), f"{name} also for {others}"
     assert _alerts(prometheus, "ForescaleOperatorDown") == []
-    assert _rules_healthy(prometheus) == []
+    assert _unhealthy_rules(prometheus) == []
 
 
 def test_the_rules_fire_on_what_the_real_operator_exports(
@@ -128,34 +204,46 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
     namespace: str,
     operators: OperatorProcesses,
     prometheus: PrometheusServer,
-    metrics_port: int,
+    tmp_path: Path,
 ) -> None:
+    (scraped,) = prometheus.operators
+    metrics_port = int(scraped.address.rpartition(":")[2])
     create_token_secret(kubectl, namespace)
-    unreadable = f"http://127.0.0.1:{free_port()}"  # nothing listens: every read fails
     # A 10 s rate window: the first metrics of a Ready replica are awaited for two windows
     # and an interval (no page during an expected wait) before "unavailable" is exported.
     operator = operators.start(
         "operator",
-        f"--prometheus-url={unreadable}",
+        f"--prometheus-url={prometheus.url}",
         env={"FORESCALE_RATE_WINDOW_SECONDS": "10"},
         metrics_port=metrics_port,
     )
-    apply(kubectl, namespace, sample(podMetadata=LOAD))
+    served = sample(podMetadata=LOAD)
+    served["metadata"]["name"] = SERVED
+    served["spec"]["scaling"].update(minReplicas=1, maxReplicas=1)
+    silent = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
+    silent["metadata"]["name"] = SILENT
     broken = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
+    broken["metadata"]["name"] = BROKEN
     broken["spec"]["resources"] = {"gpuProduct": "NVIDIA-B300"}
-    apply(kubectl, namespace, broken)
+    for manifest in (served, silent, broken):
+        apply(kubectl, namespace, manifest)
+    pod = eventually(lambda: _ready_pod(kubectl, namespace, SERVED), 60, "a Ready served pod")
 
     def pending(name: str, llmdeployment: str) -> dict[str, str] | None:
         found = _for(_alerts(prometheus, name), llmdeployment)
         return found[0] if found else None
 
-    try:
-        _pending_alerts(prometheus, namespace, pending)
-    except AssertionError as error:
-        raise AssertionError(
-            f"{error}\noperator series:\n{_operator_series(prometheus)}\n"
-            f"operator log:\n{operator.text()[-3000:]}"
-        ) from None
+    with sim_replica(tmp_path, pod, profile_overrides=QUEUEING) as replica:
+        prometheus.set_targets([ScrapeTarget(replica.address, namespace, pod, SERVED)])
+        prometheus.wait_until_scraped()
+        with _queueing(replica):
+            try:
+                _pending_alerts(prometheus, namespace, pending)
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{error}\nseries:\n{_series(prometheus)}\n"
+                    f"operator log:\n{operator.text()[-3000:]}"
+                ) from None
 
     assert operator.stop() == 0, operator.text()[-3000:]
     down = eventually(
