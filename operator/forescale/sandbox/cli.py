@@ -151,6 +151,10 @@ def up(  # noqa: PLR0917 - one parameter per CLI option
                 click.echo("  KEDA:                external.metrics.k8s.io served (namespace keda)")
             if stack is not None:
                 click.echo(f"  Prometheus:          {stack.prometheus.url}")
+                click.echo(
+                    f"  alerts:              {stack.prometheus.url}/alerts "
+                    "(manifests/prometheus/rules.yaml)"
+                )
                 click.echo(f"  router (OpenAI API): {stack.router.url}")
                 click.echo(f"  replica logs:        {workdir / 'logs' / 'fleet'}")
             click.echo("use it with:")
@@ -162,7 +166,8 @@ def up(  # noqa: PLR0917 - one parameter per CLI option
                 click.echo("  kubectl apply -f crds/ && kubectl create namespace demo")
                 click.echo(
                     f"  KUBECONFIG={operator_config} forescale run -n demo "
-                    f"--prometheus-url {stack.prometheus.url} --metrics-port 0 &"
+                    f"--prometheus-url {stack.prometheus.url} "
+                    f"--metrics-port {stack.operator_metrics_port} &"
                 )
                 click.echo("  kubectl apply -n demo -f manifests/samples/llmdeployment-demo.yaml")
                 click.echo(

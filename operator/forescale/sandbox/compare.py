@@ -415,6 +415,7 @@ def setup(
             [s.namespace for s in sides],
             stack.prometheus.url,
             rate_window_seconds=OPERATOR_RATE_WINDOW_SECONDS,
+            metrics_port=stack.operator_metrics_port,
         )
     )
     manifests = [llmdeployment(s, settings, prepared.capacity) for s in sides]

@@ -170,6 +170,8 @@ class DemoSummary:
     scale_ups: int = 0
     scale_downs: int = 0
     events: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    """The shipped alert rules' ALERTS seen during the run (``alert_lines``)."""
 
     @property
     def within_slo_share(self) -> float:
@@ -191,7 +193,20 @@ class DemoSummary:
             "Events the operator wrote (kubectl get events):",
         ]
         out += [f"  {event}" for event in self.events] or ["  (none)"]
+        out.append("alerts (manifests/prometheus/rules.yaml on the sandbox Prometheus):")
+        out += [f"  {alert}" for alert in self.alerts] or ["  (none pending or firing)"]
         return out
+
+
+def alert_lines(series: list[dict[str, Any]]) -> list[str]:
+    """``max_over_time(ALERTS{...}[run])`` as lines: each alert, its states and labels.
+    A ``for`` of minutes outlasts the demo, so pending is what a spike shows."""
+    states: dict[str, set[str]] = {}
+    for item in series:
+        metric = item["metric"]
+        name = metric.get("alertname", "?")
+        states.setdefault(name, set()).add(metric.get("alertstate", "?"))
+    return [f"{name}: {', '.join(sorted(states[name]))}" for name in sorted(states)]
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -385,7 +400,14 @@ def prepare(stack: FleetStack, settings: DemoSettings, repo: Path, echo: Echo) -
         f"operator: forescale run -n {settings.namespace} (user forescale-operator, RBAC "
         f"manifests/rbac/role.yaml), Prometheus {stack.prometheus.url}"
     )
-    cluster.add(OperatorProcess([settings.namespace], stack.prometheus.url, rate_window_seconds=15))
+    cluster.add(
+        OperatorProcess(
+            [settings.namespace],
+            stack.prometheus.url,
+            rate_window_seconds=15,
+            metrics_port=stack.operator_metrics_port,
+        )
+    )
     manifest_path = (
         settings.manifest if settings.manifest.is_absolute() else repo / settings.manifest
     )
@@ -478,6 +500,15 @@ def conclude(
     summary.scale_downs = sum(
         int(e.get("count") or 1) for e in events if e.get("reason") == "ScaledDown"
     )
+    window = round(settings.duration_seconds + 120)
+    try:
+        summary.alerts = alert_lines(
+            stack.prometheus.require().query(
+                f'max_over_time(ALERTS{{namespace="{settings.namespace}"}}[{window}s])'
+            )
+        )
+    except (OSError, ValueError) as error:
+        summary.alerts = [f"(could not read ALERTS from Prometheus: {error})"]
     data = {
         **asdict(summary),
         "within_slo_share": summary.within_slo_share,

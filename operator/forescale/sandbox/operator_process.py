@@ -58,6 +58,7 @@ class OperatorProcess:
         reconcile_seconds: float = 2.0,
         rate_window_seconds: float = 10.0,
         log_name: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.namespaces = list(namespaces)
         self._prometheus_url = prometheus_url
@@ -65,14 +66,17 @@ class OperatorProcess:
         self.rate_window_seconds = rate_window_seconds
         self.log_name = log_name or self.name
         self.process: SupervisedProcess | None = None
-        self.metrics_port: int | None = None
+        self.metrics_port: int | None = metrics_port
+        """Where /metrics listens (a free port when None): a FleetStack's
+        ``operator_metrics_port`` is scraped by its Prometheus."""
         self.health_port: int | None = None
 
     def start(self, cluster: Cluster) -> None:
         access = cluster.require_access()
         source = self._prometheus_url
         url = source if isinstance(source, str) else source()
-        self.metrics_port, self.health_port = free_port(), free_port()
+        self.metrics_port = self.metrics_port or free_port()
+        self.health_port = free_port()
         self.process = SupervisedProcess(
             self.name,
             operator_argv(

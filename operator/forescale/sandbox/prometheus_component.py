@@ -9,9 +9,12 @@ bridge registers the first target. This adapter gives it that shape and nothing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.processes import SupervisedProcess
-from forescale.sandbox.prometheus_server import PrometheusServer, ScrapeTarget
+from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer, ScrapeTarget
 
 
 class PrometheusComponent:
@@ -19,8 +22,16 @@ class PrometheusComponent:
 
     name = "prometheus"
 
-    def __init__(self, scrape_interval_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        scrape_interval_seconds: float = 1.0,
+        *,
+        rule_files: Sequence[Path] = (),
+        operators: Sequence[OperatorTarget] = (),
+    ) -> None:
         self.scrape_interval_seconds = scrape_interval_seconds
+        self.rule_files = list(rule_files)
+        self.operators = list(operators)
         self.server: PrometheusServer | None = None
 
     @property
@@ -37,6 +48,8 @@ class PrometheusComponent:
             self.server = PrometheusServer(
                 cluster.workdir / "prometheus",
                 scrape_interval_seconds=self.scrape_interval_seconds,
+                rule_files=self.rule_files,
+                operators=self.operators,
             )
         self.server.start()
         cluster.extras["prometheus"] = self.server.url

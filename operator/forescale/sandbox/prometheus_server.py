@@ -22,6 +22,7 @@ import ipaddress
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -89,15 +90,23 @@ def targets_document(targets: Iterable[ScrapeTarget]) -> list[dict[str, Any]]:
     ]
 
 
+def operators_document(operators: Iterable[OperatorTarget]) -> list[dict[str, Any]]:
+    """The operator job's file_sd JSON: each operator with its pod's namespace and name."""
+    return [
+        {"targets": [o.address], "labels": {"namespace": o.namespace, "pod": o.pod}}
+        for o in sorted(operators, key=lambda o: o.address)
+    ]
+
+
 def config_document(
     targets_file: Path,
     scrape_interval_seconds: float,
     *,
+    operators_file: Path | None = None,
     rule_files: Sequence[Path] = (),
-    operators: Sequence[OperatorTarget] = (),
 ) -> dict[str, Any]:
-    """The Prometheus configuration (JSON is valid YAML): the vLLM scrape job, and where
-    given, alerting rule files and the operator's job."""
+    """The Prometheus configuration (JSON is valid YAML): the vLLM scrape job and, where
+    given, the operator's job (targets from ``operators_file``) and alerting rule files."""
     interval = duration(scrape_interval_seconds)
     scrape_configs: list[dict[str, Any]] = [
         {
@@ -106,16 +115,13 @@ def config_document(
             "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": interval}],
         }
     ]
-    if operators:
+    if operators_file is not None:
         scrape_configs.append(
             {
                 "job_name": "forescale-operator",
                 "metrics_path": "/metrics",
                 "honor_labels": True,
-                "static_configs": [
-                    {"targets": [o.address], "labels": {"namespace": o.namespace, "pod": o.pod}}
-                    for o in operators
-                ],
+                "file_sd_configs": [{"files": [str(operators_file)], "refresh_interval": interval}],
             }
         )
     document: dict[str, Any] = {
@@ -161,6 +167,7 @@ class PrometheusServer:
         self.binary = binary
         self.ready_timeout_seconds = ready_timeout_seconds
         self.targets_file = workdir / "targets.json"
+        self.operators_file = workdir / "operators.json"
         self.config_file = workdir / "prometheus.yml"
         self.log_path = workdir / "prometheus.log"
         self.port: int | None = None
@@ -187,13 +194,14 @@ class PrometheusServer:
             raise RuntimeError("Prometheus is already running")
         self.workdir.mkdir(parents=True, exist_ok=True)
         _write_atomically(self.targets_file, targets_document(self._targets.values()))
+        _write_atomically(self.operators_file, operators_document(self.operators))
         _write_atomically(
             self.config_file,
             config_document(
                 self.targets_file,
                 self.scrape_interval_seconds,
+                operators_file=self.operators_file,
                 rule_files=self.rule_files,
-                operators=self.operators,
             ),
         )
         if self.port is None:
@@ -249,14 +257,30 @@ class PrometheusServer:
         self._targets.pop((namespace, pod), None)
         self._write_targets()
 
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (raises OSError or ValueError on failure)."""
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+        if body.get("status") != "success":
+            raise ValueError(f"query {promql!r} failed: {body.get('error')}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def set_operators(self, operators: Iterable[OperatorTarget]) -> None:
+        """Replace the operator processes scraped by the ``forescale-operator`` job."""
+        self.operators = list(operators)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        _write_atomically(self.operators_file, operators_document(self.operators))
+
     def healthy_pods(self) -> set[tuple[str, str]]:
-        """``(namespace, pod)`` of targets whose last scrape succeeded."""
+        """``(namespace, pod)`` of replica targets whose last scrape succeeded."""
         with urllib.request.urlopen(f"{self.url}/api/v1/targets?state=active", timeout=5) as r:
             body = json.load(r)
         return {
             (t["labels"]["namespace"], t["labels"]["pod"])
             for t in body["data"]["activeTargets"]
-            if t.get("health") == "up"
+            if t.get("health") == "up" and t["labels"].get("job") == "vllm"
         }
 
     def wait_until_scraped(self, timeout_seconds: float = 30.0) -> None:

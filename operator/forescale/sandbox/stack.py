@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from forescale.sandbox import binaries
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import control_plane
 from forescale.sandbox.fleet_bridge import FleetBridge
 from forescale.sandbox.gpu_nodes import DEFAULT_LOAD_SECONDS, GpuNodePool
 from forescale.sandbox.kwok import Kwok
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.prometheus_component import PrometheusComponent
+from forescale.sandbox.prometheus_server import OperatorTarget
 from forescale.sandbox.routing import Router
 
 
@@ -56,6 +59,10 @@ class FleetStack:
     prometheus: PrometheusComponent
     bridge: FleetBridge
     router: Router
+    operator_metrics_port: int = 0
+    """Where the sandbox's Prometheus scrapes the operator (job ``forescale-operator``, as
+    the shipped ServiceMonitor has it): an operator started with ``--metrics-port`` set to
+    it is scraped, and the shipped alert rules evaluate its series."""
 
 
 def fleet_stack(
@@ -77,7 +84,16 @@ def fleet_stack(
         default_load_seconds=default_load_seconds,
         keep_workdir=keep_workdir,
     )
-    prometheus = PrometheusComponent(scrape_interval_seconds)
+    operator_metrics_port = free_port()
+    root = binaries.repo_root()
+    rules = root / "manifests" / "prometheus" / "rules.yaml" if root is not None else None
+    prometheus = PrometheusComponent(
+        scrape_interval_seconds,
+        rule_files=[rules] if rules is not None and rules.is_file() else [],
+        operators=[
+            OperatorTarget(f"127.0.0.1:{operator_metrics_port}", pod="forescale-operator-sandbox")
+        ],
+    )
     bridge = FleetBridge(
         prometheus, default_load_seconds=default_load_seconds, drain_seconds=drain_seconds
     )
@@ -85,4 +101,4 @@ def fleet_stack(
     cluster.add(prometheus)
     cluster.add(bridge)
     cluster.add(router)
-    return FleetStack(cluster, prometheus, bridge, router)
+    return FleetStack(cluster, prometheus, bridge, router, operator_metrics_port)

@@ -8,8 +8,10 @@ import yaml
 
 from forescale.sandbox.demo import (
     DemoSettings,
+    DemoSummary,
     DemoTarget,
     TimelineRow,
+    alert_lines,
     event_lines,
     summarize_requests,
 )
@@ -100,3 +102,22 @@ def test_timeline_row_line_keeps_columns_and_truncates_reasons() -> None:
     line = row.line()
     assert line.startswith("   12s  spike     5.0      -   2/4")
     assert line.endswith("...") and len(line) < 160
+
+
+def test_alert_lines_name_each_alert_once_with_its_states() -> None:
+    series = [
+        {"metric": {"alertname": "LLMDeploymentSLOBurn", "alertstate": "pending"}},
+        {"metric": {"alertname": "LLMDeploymentSLOBurn", "alertstate": "firing"}},
+        {"metric": {"alertname": "LLMDeploymentAtMaxReplicas", "alertstate": "pending"}},
+    ]
+    assert alert_lines(series) == [
+        "LLMDeploymentAtMaxReplicas: pending",
+        "LLMDeploymentSLOBurn: firing, pending",
+    ]
+    summary = DemoSummary(alerts=alert_lines(series))
+    assert summary.lines()[-3:] == [
+        "alerts (manifests/prometheus/rules.yaml on the sandbox Prometheus):",
+        "  LLMDeploymentAtMaxReplicas: pending",
+        "  LLMDeploymentSLOBurn: firing, pending",
+    ]
+    assert DemoSummary().lines()[-1] == "  (none pending or firing)"

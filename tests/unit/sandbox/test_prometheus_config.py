@@ -6,7 +6,11 @@ from pathlib import Path
 
 import yaml
 
-from forescale.sandbox.prometheus_server import OperatorTarget, config_document
+from forescale.sandbox.prometheus_server import (
+    OperatorTarget,
+    config_document,
+    operators_document,
+)
 from tests.unit.manifests.manifest_support import MANIFESTS
 
 
@@ -19,15 +23,20 @@ def test_the_operator_job_is_the_service_monitors() -> None:
     document = config_document(
         Path("targets.json"),
         1.0,
+        operators_file=Path("operators.json"),
         rule_files=[Path("rules.yaml")],
-        operators=[OperatorTarget("127.0.0.1:9000", namespace=monitor["metadata"]["namespace"])],
     )
     (scrape,) = [c for c in document["scrape_configs"] if c["job_name"] == job]
     assert scrape["honor_labels"] is endpoint["honorLabels"] is True
     assert scrape["metrics_path"] == endpoint["path"]
-    (static,) = scrape["static_configs"]
-    assert static["labels"]["namespace"] == monitor["metadata"]["namespace"]
+    assert scrape["file_sd_configs"][0]["files"] == ["operators.json"]
     assert document["rule_files"] == ["rules.yaml"]
+    namespace = monitor["metadata"]["namespace"]
+    (group,) = operators_document([OperatorTarget("127.0.0.1:9000", namespace=namespace)])
+    assert group == {
+        "targets": ["127.0.0.1:9000"],
+        "labels": {"namespace": namespace, "pod": "forescale-operator-0"},
+    }
 
 
 def test_without_operators_or_rules_only_the_vllm_job_is_configured() -> None:
