@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.server
+import json
 import sys
 import threading
 import time
@@ -194,6 +195,22 @@ class SimReplica:
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+
+def complete(replica: SimReplica, prompt_tokens: int, max_tokens: int) -> tuple[int, str]:
+    """A completion of a token-id prompt (exact length) on a replica: the HTTP status and
+    vLLM's error message (its error object carries it at the top level; "" on success)."""
+    request = urllib.request.Request(
+        f"{replica.url}/v1/completions",
+        data=json.dumps({"prompt": [1] * prompt_tokens, "max_tokens": max_tokens}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, body = int(response.status), json.load(response)
+    except urllib.error.HTTPError as error:
+        status, body = error.code, json.load(error)
+    return status, str(body.get("message", ""))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

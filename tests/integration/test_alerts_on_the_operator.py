@@ -26,12 +26,10 @@ import contextlib
 import json
 import threading
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -40,10 +38,12 @@ from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.unit.manifests.manifest_support import RULES_FILE
 
+from .gpu_workloads import is_ready
 from .operator_support import OperatorProcesses, apply, create_token_secret, eventually, sample
 from .prometheus_support import (
     SCRAPE_INTERVAL_SECONDS,
     SimReplica,
+    complete,
     running_prometheus,
     sim_replica,
 )
@@ -59,32 +59,20 @@ IN_FLIGHT, MAX_REQUESTS, MAX_LOAD_SECONDS = 12, 240, 150.0
 
 
 @pytest.fixture
-def metrics_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path, metrics_port: int) -> Iterator[PrometheusServer]:
-    """A real Prometheus evaluating the shipped rules over the operator's /metrics."""
+def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
+    """A real Prometheus evaluating the shipped rules over the operator's /metrics (on a
+    free port: its ``operators[0].port``)."""
     with running_prometheus(
         tmp_path / "prometheus",
         rule_files=[RULES_FILE],
-        operators=[OperatorTarget(f"127.0.0.1:{metrics_port}")],
+        operators=[OperatorTarget(f"127.0.0.1:{free_port()}")],
     ) as server:
         yield server
 
 
-def _query(prometheus: PrometheusServer, promql: str) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?{query}", timeout=10) as answer:
-        body: dict[str, Any] = json.load(answer)
-    assert body["status"] == "success", body
-    return list(body["data"]["result"])
-
-
 def _alerts(prometheus: PrometheusServer, name: str) -> list[dict[str, str]]:
     """The label sets of ``ALERTS`` for one alert, pending or firing, right now."""
-    return [series["metric"] for series in _query(prometheus, f'ALERTS{{alertname="{name}"}}')]
+    return [series["metric"] for series in prometheus.query(f'ALERTS{{alertname="{name}"}}')]
 
 
 def _unhealthy_rules(prometheus: PrometheusServer) -> list[str]:
@@ -101,38 +89,15 @@ def _unhealthy_rules(prometheus: PrometheusServer) -> list[str]:
 
 def _series(prometheus: PrometheusServer) -> str:
     """What Prometheus holds of the per-deployment series (for a failure message)."""
-    found = _query(prometheus, '{llmdeployment!="", __name__=~"forescale_.*|vllm:num_.*"}')
+    found = prometheus.query('{llmdeployment!="", __name__=~"forescale_.*|vllm:num_.*"}')
     return "\n".join(sorted(f"{s['metric']} {s['value'][1]}" for s in found)) or "none"
 
 
 def _ready_pod(kubectl: Kubectl, namespace: str, llmdeployment: str) -> str | None:
-    pods = json.loads(
-        kubectl.ok(
-            "get",
-            "pods",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "-l",
-            f"forescale.io/llmdeployment={llmdeployment}",
-        )
-    )["items"]
-    for pod in pods:
-        conditions = pod.get("status", {}).get("conditions", [])
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-            return str(pod["metadata"]["name"])
-    return None
-
-
-def _completion(replica: SimReplica) -> int:
-    request = urllib.request.Request(
-        f"{replica.url}/v1/completions",
-        data=json.dumps({"prompt": [1] * 20, "max_tokens": 150}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return int(response.status)
+    selector = f"forescale.io/llmdeployment={llmdeployment}"
+    pods = json.loads(kubectl.ok("get", "pods", "-n", namespace, "-o", "json", "-l", selector))
+    ready = [p["metadata"]["name"] for p in pods["items"] if is_ready(p)]
+    return str(ready[0]) if ready else None
 
 
 @contextlib.contextmanager
@@ -151,7 +116,7 @@ def _queueing(replica: SimReplica) -> Iterator[None]:
                 if sent >= MAX_REQUESTS:
                     return
                 sent += 1
-            assert _completion(replica) == 200
+            assert complete(replica, 20, 150) == (200, "")
 
     with ThreadPoolExecutor(IN_FLIGHT) as pool:
         clients = [pool.submit(client) for _ in range(IN_FLIGHT)]
@@ -207,7 +172,6 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
     tmp_path: Path,
 ) -> None:
     (scraped,) = prometheus.operators
-    metrics_port = int(scraped.address.rpartition(":")[2])
     create_token_secret(kubectl, namespace)
     # A 10 s rate window: the first metrics of a Ready replica are awaited for two windows
     # and an interval (no page during an expected wait) before "unavailable" is exported.
@@ -215,7 +179,7 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
         "operator",
         f"--prometheus-url={prometheus.url}",
         env={"FORESCALE_RATE_WINDOW_SECONDS": "10"},
-        metrics_port=metrics_port,
+        metrics_port=scraped.port,
     )
     served = sample(podMetadata=LOAD)
     served["metadata"]["name"] = SERVED

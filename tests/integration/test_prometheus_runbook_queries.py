@@ -19,13 +19,11 @@ import json
 import math
 import re
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -35,6 +33,7 @@ from tests.conftest import REPO
 from tests.integration.prometheus_support import (
     SCRAPE_INTERVAL_SECONDS,
     SimReplica,
+    complete,
     running_prometheus,
     sim_replica,
 )
@@ -59,34 +58,6 @@ class Fleet:
     prometheus: PrometheusServer
     replicas: dict[str, SimReplica]
     """LLMDeployment name -> its one replica (pod ``<name>-0``)."""
-
-
-def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return int(response.status), json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def _complete(replica: SimReplica, prompt_tokens: int, max_tokens: int) -> tuple[int, str]:
-    """A completion of a token-id prompt (exact length): status and error message."""
-    status, body = _post(
-        f"{replica.url}/v1/completions",
-        {"prompt": [1] * prompt_tokens, "max_tokens": max_tokens},
-    )
-    return status, str(body.get("message", ""))  # vLLM's error object, at the top level
-
-
-def _query(prometheus: PrometheusServer, promql: str) -> list[dict[str, Any]]:
-    url = f"{prometheus.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", (promql, body)
-    return list(body["data"]["result"])
 
 
 def _fill_in(query: str, name: str) -> str:
@@ -119,7 +90,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         time.sleep(2 * SCRAPE_INTERVAL_SECONDS)  # counters seen at rest before they move
         calls = [r for r in replicas.values() for _ in range(REQUESTS_PER_REPLICA)]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(lambda r: _complete(r, 60, 16)[0], calls))
+            statuses = list(pool.map(lambda r: complete(r, 60, 16)[0], calls))
         assert statuses == [200] * len(calls)
         time.sleep(3 * SCRAPE_INTERVAL_SECONDS)  # the load's counts scraped twice at least
         yield Fleet(prometheus, replicas)
@@ -136,7 +107,7 @@ def test_the_runbook_cache_size_is_what_the_replica_holds(fleet: Fleet, name: st
     """num_gpu_blocks x block_size of the runbook's query is the largest request the
     replica admits: one token more is refused for exceeding the KV cache."""
     query = _fill_in(_cache_size_query(), name)
-    result = _query(fleet.prometheus, query)
+    result = fleet.prometheus.query(query)
     assert len(result) == 1, f"one series per replica expected from {query}: {result}"
     labels = result[0]["metric"]
     assert labels["pod"] == f"{name}-0"
@@ -144,9 +115,9 @@ def test_the_runbook_cache_size_is_what_the_replica_holds(fleet: Fleet, name: st
     capacity = int(labels["num_gpu_blocks"]) * int(labels["block_size"])
     assert 0 < KV_CACHE_TOKENS - capacity < int(labels["block_size"])
     replica = fleet.replicas[name]
-    assert _complete(replica, capacity - 1, 1) == (200, "")
+    assert complete(replica, capacity - 1, 1) == (200, "")
     refused = (400, f"{capacity} prompt + 1 output tokens exceed the KV cache")
-    assert _complete(replica, capacity, 1) == refused, (
+    assert complete(replica, capacity, 1) == refused, (
         f"{name}-0 admits more than the {capacity} tokens its cache_config_info shows"
     )
 
@@ -167,7 +138,7 @@ def test_every_runbook_query_on_vllm_series_selects_something(fleet: Fleet) -> N
     for page, query in vllm_only:
         filled = {_fill_in(query, name) for name in DEPLOYMENTS}
         for promql in sorted(filled):
-            result = _query(fleet.prometheus, promql)
+            result = fleet.prometheus.query(promql)
             values = [float(series["value"][1]) for series in result]
             if not values or any(math.isnan(v) for v in values):
                 empty.append(f"{page}: {promql} -> {values}")
@@ -212,7 +183,7 @@ def test_every_dashboard_panel_on_vllm_series_shows_each_deployment(fleet: Fleet
     for title, query in vllm_only:
         for name in DEPLOYMENTS:
             promql = _for_deployment(query, name)
-            values = [float(s["value"][1]) for s in _query(fleet.prometheus, promql)]
+            values = [float(s["value"][1]) for s in fleet.prometheus.query(promql)]
             if len(values) != 1 or math.isnan(values[0]):
                 blank.append(f"{title} [{name}]: {promql} -> {values}")
     assert blank == []

@@ -69,6 +69,11 @@ class OperatorTarget:
     def __post_init__(self) -> None:
         ScrapeTarget(self.address, self.namespace, self.pod, "")  # the same loopback check
 
+    @property
+    def port(self) -> int:
+        """The port the operator's ``--metrics-port`` must name to be scraped."""
+        return int(self.address.rpartition(":")[2])
+
 
 def _is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
@@ -266,12 +271,6 @@ class PrometheusServer:
             raise ValueError(f"query {promql!r} failed: {body.get('error')}")
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
-
-    def set_operators(self, operators: Iterable[OperatorTarget]) -> None:
-        """Replace the operator processes scraped by the ``forescale-operator`` job."""
-        self.operators = list(operators)
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.operators_file, operators_document(self.operators))
 
     def healthy_pods(self) -> set[tuple[str, str]]:
         """``(namespace, pod)`` of replica targets whose last scrape succeeded."""

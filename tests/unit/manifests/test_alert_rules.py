@@ -184,10 +184,14 @@ def test_every_alert_has_a_row_in_the_docs_tables() -> None:
 _WORDS = {"one": 1.0, "two": 2.0, "three": 3.0}
 
 
+_COMPARISON = re.compile(r"([<>]=?|[=!]=)\s*(-?\d+(?:\.\d+)?)(?![\w.])")
+"""A comparison with a constant: (operator, constant)."""
+
+
 def _rule_figures(expr: str) -> tuple[set[float], set[int]]:
     """What a rule compares against (the constants after a comparison operator, and the
     quantile a histogram_quantile takes) and the range windows it reads, in minutes."""
-    numbers = {float(n) for n in re.findall(r"(?:[<>]=?|[=!]=)\s*(-?\d+(?:\.\d+)?)(?![\w.])", expr)}
+    numbers = {float(n) for _, n in _COMPARISON.findall(expr)}
     numbers |= {float(q) for q in re.findall(r"histogram_quantile\(\s*([\d.]+)", expr)}
     windows = {_minutes(f"{n}{unit}") for n, unit in re.findall(r"\[(\d+)([smh])\]", expr)}
     return numbers, windows
@@ -223,7 +227,8 @@ def _stated_figures(rule: dict[str, Any]) -> list[tuple[str, set[float], set[int
 def _misstated(rule: dict[str, Any]) -> list[str]:
     numbers, windows = _rule_figures(rule["expr"])
     wrong = []
-    for where, stated_numbers, stated_windows in _stated_figures(rule):
+    stated = _stated_figures(rule)
+    for where, stated_numbers, stated_windows in stated:
         wrong += [
             f"{where}: threshold {n:g} (rule: {sorted(numbers)})"
             for n in stated_numbers
@@ -232,8 +237,8 @@ def _misstated(rule: dict[str, Any]) -> list[str]:
         wrong += [
             f"{where}: window {w} m (rule: {sorted(windows)})" for w in stated_windows - windows
         ]
-    bounds = {float(n) for n in re.findall(r"[<>]=?\s*(-?\d+(?:\.\d+)?)(?![\w.])", rule["expr"])}
-    table = _stated_figures(rule)[1][1]
+    bounds = {float(n) for op, n in _COMPARISON.findall(rule["expr"]) if op[0] in "<>"}
+    table = stated[1][1]  # the operations.md table's thresholds
     wrong += [
         f"docs/operations.md, Alerts: threshold {n:g} of the rule not stated"
         for n in sorted(bounds - {0.0})
