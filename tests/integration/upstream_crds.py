@@ -10,6 +10,7 @@ length of a test and removed after it, so other tests see a cluster without them
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,12 +31,15 @@ def serving(kubectl: Kubectl, crds: list[dict[str, Any]]) -> Iterator[None]:
         "-f", "-", input=yaml.safe_dump_all(crds),
     )  # fmt: skip
     try:
-        kubectl.ok(
-            "wait", "--for=condition=Established", "--timeout=60s",
-            *[f"crd/{name}" for name in names],
-        )  # fmt: skip
         for crd in crds:
             plural, group = crd["spec"]["names"]["plural"], crd["spec"]["group"]
+            # Polled rather than `kubectl wait`, which fails instead of waiting while a
+            # just-created CRD has no status.conditions yet.
+            eventually(
+                lambda name=crd["metadata"]["name"]: _established(kubectl, name),
+                60,
+                f"CRD {crd['metadata']['name']} Established",
+            )
             eventually(
                 lambda resource=f"{plural}.{group}": kubectl("get", resource, "-A").returncode == 0,
                 60,
@@ -44,3 +48,11 @@ def serving(kubectl: Kubectl, crds: list[dict[str, Any]]) -> Iterator[None]:
         yield
     finally:
         kubectl("delete", "crd", *names, "--wait=true", "--ignore-not-found")
+
+
+def _established(kubectl: Kubectl, name: str) -> bool:
+    result = kubectl("get", "crd", name, "-o", "json")
+    if result.returncode != 0:
+        return False
+    conditions = json.loads(result.stdout).get("status", {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
