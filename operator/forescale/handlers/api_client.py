@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,6 +48,15 @@ _KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+_ADMISSION_REFUSALS = re.compile(
+    r'admission webhook ".*" denied the request'
+    r"|(ValidatingAdmissionPolicy|policy) '[^']*'( with binding '[^']*')? denied request"
+    r"|exceeded quota: "
+)
+"""How the API server words a refusal by admission control (k8s.io/apiserver: a webhook's
+``ToStatusErr``, the admission-policy dispatchers, the ResourceQuota plugin)."""
+
+
 class ApiError(Exception):
     """The API server refused or failed a request."""
 
@@ -63,6 +73,17 @@ class ApiError(Exception):
         except (ValueError, AttributeError):
             message = None
         return str(message or self.body[:1000] or self)
+
+    @property
+    def refused_by_admission(self) -> bool:
+        """Admission control refused the write: a webhook, a ValidatingAdmissionPolicy or a
+        quota, i.e. the cluster's policy, not the object and not RBAC.
+
+        The status code cannot tell: a policy's refusal comes as 422 unless the policy sets
+        a reason, a webhook's with whatever code it chose (400 at least), a quota's as 403;
+        the API server's wording of the message can.
+        """
+        return self.status >= 400 and bool(_ADMISSION_REFUSALS.search(self.api_message))
 
 
 class NotLeaderError(Exception):

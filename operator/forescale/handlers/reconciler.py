@@ -252,20 +252,35 @@ class Reconciler:
         transient = isinstance(err, (ApiError, OSError, TimeoutError))
         log = logger.warning if transient else logger.exception
         log("reconcile %s/%s failed (retry in %.0f s): %s", key[0], key[1], delay, err)
-        if transient and memory.failures < 3:
+        # A refusal by admission control is no blip (a policy stays until someone lifts
+        # it), and it is the cluster's to fix, not the spec's: said at once, by its name.
+        refused = err if isinstance(err, ApiError) and err.refused_by_admission else None
+        if transient and refused is None and memory.failures < 3:
             return  # a blip: say nothing unless it persists
-        message = f"reconciliation failed {memory.failures} time(s), retrying in {delay:.0f} s: "
-        message += f"{type(err).__name__}: {err}"[:800]
+        if refused is not None:
+            message = (
+                f"admission control refused a child {memory.failures} time(s), retrying in "
+                f"{delay:.0f} s (the spec need not change; the cluster's policy, webhook or "
+                f"quota must allow it): {refused.api_message}"
+            )[:800]
+        else:
+            message = (
+                f"reconciliation failed {memory.failures} time(s), retrying in {delay:.0f} s: "
+                f"{type(err).__name__}: {err}"
+            )[:800]
+        update = ConditionUpdate(
+            DEGRADED, "True", "ReconcileError" if refused is None else "ChildRejected", message
+        )
         try:
             body = await self._client.get_llmdeployment(*key)
             if body is None:
                 return
-            await self._event(body, "Warning", "ReconcileError", message, memory)
+            await self._event(body, "Warning", update.reason, message, memory)
             conditions = (body.get("status") or {}).get("conditions") or []
             generation = body["metadata"].get("generation")
             merged = merge_conditions(
                 conditions,
-                [ConditionUpdate(DEGRADED, "True", "ReconcileError", message)],
+                [update],
                 self._clock(),
                 generation,
             )
@@ -335,13 +350,16 @@ class Reconciler:
     async def _apply_child(
         self, body: dict[str, Any], child: dict[str, Any], memory: _Memory
     ) -> dict[str, Any] | None:
-        """Apply one child; a child the API server refuses stops the pass as InvalidSpec."""
+        """Apply one child; a child the API server refuses stops the pass as InvalidSpec.
+
+        A refusal by admission control (a policy, a webhook, a quota) is raised instead:
+        the spec is not at fault and the next try may pass (``_failed`` retries it)."""
         kind, name = child["kind"], child["metadata"]["name"]
         try:
             applied: dict[str, Any] | None = await self._client.apply(child)
             return applied
         except ApiError as err:
-            if err.status not in (400, 422):
+            if err.status not in (400, 422) or err.refused_by_admission:
                 raise
             first = err
         # 422 on an object we own may be a hand edit apply cannot merge (two ports named
@@ -350,7 +368,7 @@ class Reconciler:
             await self._client.merge_patch(child)
             repaired: dict[str, Any] | None = await self._client.apply(child)
         except ApiError as err:
-            if err.status not in (400, 404, 422):
+            if err.status not in (400, 404, 422) or err.refused_by_admission:
                 raise
             message = err.api_message if err.status != 404 else first.api_message
             raise StopPass(
