@@ -46,6 +46,17 @@ def _clip(value: int, spec: LLMDeploymentSpec) -> int:
     return max(spec.scaling.min_replicas, min(spec.scaling.max_replicas, value))
 
 
+def _bounded(value: int, spec: LLMDeploymentSpec, why: str) -> tuple[int, str]:
+    """``value`` within the spec's bounds, and ``why`` saying which bound moved it: a
+    "Scaled from 1 to 2" Event must name the minReplicas edit that caused it."""
+    clipped = _clip(value, spec)
+    if clipped > value:
+        return clipped, f"{why} {value}, raised to minReplicas {clipped}"
+    if clipped < value:
+        return clipped, f"{why} {value}, lowered to maxReplicas {clipped}"
+    return clipped, why
+
+
 def choose_replicas(spec: LLMDeploymentSpec, known: ReplicaTarget) -> ReplicaChoice:
     """The replica count for the Deployment."""
     scaling = spec.scaling
@@ -61,11 +72,7 @@ def choose_replicas(spec: LLMDeploymentSpec, known: ReplicaTarget) -> ReplicaCho
         if spec.replicas is not None:
             replicas, why = spec.replicas, f"recommend mode: spec.replicas is {spec.replicas}"
         elif current is not None:
-            replicas = _clip(current, spec)
-            why = (
-                f"recommend mode: keeping {replicas} within "
-                f"[{scaling.min_replicas}, {scaling.max_replicas}]"
-            )
+            replicas, why = _bounded(current, spec, "recommend mode: keeping the current count")
         else:
             replicas, why = (
                 scaling.min_replicas,
@@ -73,11 +80,11 @@ def choose_replicas(spec: LLMDeploymentSpec, known: ReplicaTarget) -> ReplicaCho
             )
     else:
         if known.autoscaler_desired is not None:
-            replicas, why = _clip(known.autoscaler_desired, spec), "autoscaler decision"
+            replicas, why = _bounded(known.autoscaler_desired, spec, "autoscaler decision")
         elif known.applied_by_us is not None:
-            replicas, why = _clip(known.applied_by_us, spec), "holding the last decision"
+            replicas, why = _bounded(known.applied_by_us, spec, "holding the last decision")
         elif current is not None:
-            replicas, why = _clip(current, spec), "holding the current count"
+            replicas, why = _bounded(current, spec, "holding the current count")
         else:
             replicas, why = scaling.min_replicas, f"starting at minReplicas {scaling.min_replicas}"
         if spec.replicas is not None and spec.replicas != replicas:

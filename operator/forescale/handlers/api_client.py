@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import kubernetes
+import urllib3
 
 from forescale.api import identity
 
@@ -84,6 +85,17 @@ class ApiError(Exception):
         the API server's wording of the message can.
         """
         return self.status >= 400 and bool(_ADMISSION_REFUSALS.search(self.api_message))
+
+
+class ApiUnreachableError(ConnectionError):
+    """The API server could not be reached or did not answer (refused, reset, timed out).
+
+    urllib3 reports these as its own exceptions (``MaxRetryError``, ``ProtocolError``),
+    which are not ``OSError``: every caller that rides out an outage catches ``ApiError``
+    and ``OSError``, and an apiserver restart once ended the leader election's renewal loop
+    for good (the replica went on running, never to act again). A ``ConnectionError``
+    reaches those handlers.
+    """
 
 
 class NotLeaderError(Exception):
@@ -174,6 +186,8 @@ class ClusterClient:
             )
         except kubernetes.client.ApiException as err:
             raise ApiError(err.status or 0, str(err.reason), str(err.body or "")) from err
+        except urllib3.exceptions.HTTPError as err:
+            raise ApiUnreachableError(f"{method} {path}: {err}") from err
         data: bytes = response.read()  # type: ignore[no-untyped-call]
         if response.status >= 400:
             raise ApiError(response.status, str(response.reason), data.decode(errors="replace"))

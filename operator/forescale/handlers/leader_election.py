@@ -111,6 +111,12 @@ class LeaderElector:
         except (ApiError, OSError, TimeoutError) as err:
             logger.warning("leader election: %s", err)
             held = False
+        except Exception:
+            # No error may end the renewal loop: one that died would leave a replica alive,
+            # healthy to its probes and never acting again, with nothing to say so. An
+            # unexpected error is a failed round; the fence closes at the renew deadline.
+            logger.exception("leader election: unexpected error, counted as a failed round")
+            held = False
         if held:
             self._renewed_at = started
         leader = self.is_leader()

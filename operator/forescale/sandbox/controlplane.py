@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import ssl
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,23 @@ class KubeApiserver(_SingleProcess):
         api = cluster.admin_api()
         wait_until(api.ready, timeout=START_TIMEOUT, what="kube-apiserver /readyz", watch=[process])
         self._bind_operator(cluster)
+
+    def restart(self, cluster: Cluster, down_seconds: float = 0.0) -> None:
+        """Stop the apiserver and start it again ``down_seconds`` later with the same
+        flags, port and credentials, as a crash or a control-plane upgrade does: every
+        client's connections and watches break, and kubeconfigs stay valid."""
+        old = self.process
+        if old is None:
+            raise RuntimeError("kube-apiserver was never started")
+        old.stop()
+        time.sleep(down_seconds)
+        process = self._launch(cluster, old.argv)
+        wait_until(
+            cluster.admin_api().ready,
+            timeout=START_TIMEOUT,
+            what="kube-apiserver /readyz after a restart",
+            watch=[process],
+        )
 
     def _bind_operator(self, cluster: Cluster) -> None:
         """Apply the operator's ClusterRole(s) and bind the operator user to them only."""

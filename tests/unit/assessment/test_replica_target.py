@@ -55,3 +55,23 @@ def test_another_writer_of_deployment_replicas_is_handed_the_count() -> None:
 def test_recommend_mode_keeps_count() -> None:
     choice = choose_replicas(_spec(mode="recommend"), ReplicaTarget(4, 4, 9))
     assert choice.replicas == 4
+
+
+def test_a_bound_that_moves_the_count_is_named_in_the_why() -> None:
+    """An apiserver-restart test showed "Scaled from 1 to 2: holding the last decision"
+    after a minReplicas edit: the Event must name the bound that moved the count."""
+    raised = choose_replicas(_spec(minReplicas=2), ReplicaTarget(1, 1, None))
+    assert (raised.replicas, raised.why) == (
+        2,
+        "holding the last decision 1, raised to minReplicas 2",
+    )
+    lowered = choose_replicas(_spec(maxReplicas=3), ReplicaTarget(5, None, None))
+    assert (lowered.replicas, lowered.why) == (
+        3,
+        "holding the current count 5, lowered to maxReplicas 3",
+    )
+    capped = choose_replicas(_spec(), ReplicaTarget(2, 2, 50))
+    assert capped.why == "autoscaler decision 50, lowered to maxReplicas 10"
+    recommend = choose_replicas(_spec(mode="recommend", minReplicas=3), ReplicaTarget(1, 1, None))
+    assert recommend.why == "recommend mode: keeping the current count 1, raised to minReplicas 3"
+    assert choose_replicas(_spec(), ReplicaTarget(5, 5, None)).why == "holding the last decision"

@@ -153,3 +153,24 @@ def test_only_one_of_two_candidates_wins_a_free_lease() -> None:
         return list(await asyncio.gather(a.try_acquire_or_renew(), b.try_acquire_or_renew()))
 
     assert sorted(asyncio.run(both())) == [False, True]
+
+
+def test_an_unexpected_error_is_a_failed_round_not_the_end_of_the_loop() -> None:
+    """Found by an apiserver restart (tests/integration/test_operator_apiserver_restart.py):
+    urllib3's MaxRetryError, not an OSError, escaped the round and so ended ``run()``, the
+    loop of rounds; the replica stayed up and never renewed again. Any error is now a
+    failed round, and the next round that reaches the API leads again."""
+    leases, clock, a, _ = _pair()
+    asyncio.run(a.try_acquire_or_renew())
+    get = leases.get_lease
+
+    async def broken(namespace: str, name: str) -> dict[str, Any] | None:
+        raise RuntimeError("not an OSError")
+
+    leases.get_lease = broken  # type: ignore[method-assign]
+    clock.now += TIMINGS.renew_deadline + 1
+    assert asyncio.run(a.try_acquire_or_renew()) is False
+    assert not a.is_leader()
+    leases.get_lease = get  # type: ignore[method-assign]
+    clock.now += TIMINGS.retry_period
+    assert asyncio.run(a.try_acquire_or_renew()) is True

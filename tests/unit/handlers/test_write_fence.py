@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,12 @@ from typing import Any
 import kubernetes
 import pytest
 
-from forescale.handlers.api_client import API_THREADS, ClusterClient, NotLeaderError
+from forescale.handlers.api_client import (
+    API_THREADS,
+    ApiUnreachableError,
+    ClusterClient,
+    NotLeaderError,
+)
 
 SERVICE = {
     "apiVersion": "v1",
@@ -128,3 +134,22 @@ def test_a_write_prepared_while_leading_is_refused_once_the_lease_is_lost(
         client.close()
     assert ("PATCH", "/api/v1/namespaces/ns/services/llm") not in server.seen
     assert len(server.seen) == API_THREADS
+
+
+def test_an_api_server_that_is_down_is_an_os_error() -> None:
+    """A refused connection (an apiserver restarting) comes out of urllib3 as its own
+    MaxRetryError, which is no OSError; the client turns it into ``ApiUnreachableError``, a
+    ConnectionError, so every handler that rides out an outage catches it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"http://127.0.0.1:{port}"
+    client = ClusterClient(configuration)
+    try:
+        with pytest.raises(ApiUnreachableError) as raised:
+            asyncio.run(client.get("Service", "ns", "llm"))
+    finally:
+        client.close()
+    assert isinstance(raised.value, OSError)
+    assert str(port) in str(raised.value)
