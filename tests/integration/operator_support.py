@@ -90,6 +90,7 @@ class OperatorProcess:
         *args: str,
         env: Mapping[str, str] | None = None,
         metrics_port: int = 0,
+        all_namespaces: bool = False,
     ) -> None:
         environ = {
             **os.environ,
@@ -103,7 +104,8 @@ class OperatorProcess:
         self.metrics_port, self.health_port = metrics_port, free_port()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "forescale", "run", "--namespace", namespace,
+                sys.executable, "-m", "forescale", "run",
+                *(["--all-namespaces"] if all_namespaces else ["--namespace", namespace]),
                 "--metrics-port", str(metrics_port), "--metrics-host", "127.0.0.1",
                 "--liveness-endpoint", f"http://127.0.0.1:{self.health_port}/healthz", *args,
             ],
@@ -139,7 +141,12 @@ class OperatorProcesses:
         self.started: dict[str, OperatorProcess] = {}
 
     def start(
-        self, name: str, *args: str, env: Mapping[str, str] | None = None, metrics_port: int = 0
+        self,
+        name: str,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        metrics_port: int = 0,
+        all_namespaces: bool = False,
     ) -> OperatorProcess:
         operator = OperatorProcess(
             self._kubeconfig,
@@ -148,6 +155,7 @@ class OperatorProcesses:
             *args,
             env=env,
             metrics_port=metrics_port,
+            all_namespaces=all_namespaces,
         )
         self.started[name] = operator
         return operator

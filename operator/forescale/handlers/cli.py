@@ -107,6 +107,9 @@ def run(  # noqa: PLR0917 - one parameter per CLI option
     """Run the forescale operator against the cluster of the current kubeconfig."""
     if not namespaces and not all_namespaces:
         raise click.UsageError("pass --namespace NS (repeatable) or --all-namespaces")
+    if namespaces and all_namespaces:
+        # kopf refuses the pair only once running, with a traceback.
+        raise click.UsageError("pass --namespace NS (repeatable) or --all-namespaces, not both")
     if leader_lease is not None and leader_lease.count("/") != 1:
         raise click.UsageError("--leader-elect takes NAMESPACE/NAME of a Lease")
     try:

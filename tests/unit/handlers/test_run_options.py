@@ -43,6 +43,13 @@ def test_the_cli_stops_before_it_starts() -> None:
     assert "shards sharing a Lease elect one leader" in result.output
 
 
+def test_namespaces_and_all_namespaces_together_are_refused_by_name() -> None:
+    """kopf refused the pair only once running, with a TypeError traceback."""
+    result = CliRunner().invoke(run, ["--namespace", "a", "--all-namespaces"])
+    assert result.exit_code == 2, result.output
+    assert "--namespace NS (repeatable) or --all-namespaces, not both" in result.output
+
+
 def test_bad_operator_settings_stop_the_start_with_the_reason() -> None:
     """docs/operations.md: an invalid FORESCALE_MONITOR_LABELS stops the operator at start
     (before, kopf's startup logged it and retried every minute, serving nothing)."""

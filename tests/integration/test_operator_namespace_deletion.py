@@ -1,0 +1,63 @@
+"""Deleting a namespace with an LLMDeployment in it, while the operator serves it.
+
+A team's namespace is torn down (by hand, or by Argo CD pruning an Application): the
+namespace controller deletes the LLMDeployment and its children in no particular order,
+and the API server refuses new content in the namespace from then on. The operator must
+not hold the deletion up (it adds no finalizer) and must not crash on the refusals; and
+once the LLMDeployment is gone its per-deployment series must go too, or the alerts keyed
+on them (``LLMDeploymentReplicasNotReady``, ``LLMDeploymentDegraded``) would page about a
+deployment that no longer exists.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from forescale.sandbox.ports import free_port
+from forescale.sandbox.pytest_plugin import Kubectl
+
+from .operator_support import OperatorProcesses, apply, condition, eventually, get, sample
+
+pytestmark = pytest.mark.integration
+
+LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
+
+
+def _series(port: int, namespace: str) -> list[str]:
+    """The operator's /metrics lines labelled with ``namespace``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return [line for line in text.splitlines() if f'namespace="{namespace}"' in line]
+
+
+def test_a_deleted_namespace_goes_and_takes_its_series_with_it(
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
+) -> None:
+    doomed = f"{namespace[:52]}-gone"
+    kubectl.ok("create", "namespace", doomed)
+    port = free_port()
+    operator = operators.start("operator", metrics_port=port, all_namespaces=True)
+    try:
+        manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
+        manifest["spec"]["scaling"] = {"minReplicas": 2, "maxReplicas": 3}
+        apply(kubectl, doomed, manifest)
+        name = manifest["metadata"]["name"]
+        eventually(
+            lambda: condition(get(kubectl, doomed, "llmd", name), "Ready").get("status") == "True",
+            60,
+            "Ready",
+        )
+        assert any("forescale_desired_replicas" in s for s in _series(port, doomed))
+
+        deleted = kubectl("delete", "namespace", doomed, "--wait=true", "--timeout=90s")
+        assert deleted.returncode == 0, f"{deleted.stderr}\n{operator.text()[-3000:]}"
+        assert operator.process.poll() is None, operator.text()[-3000:]
+        try:
+            eventually(lambda: not _series(port, doomed), 30, "no series of the namespace")
+        except AssertionError as error:
+            left = "\n".join(_series(port, doomed))
+            raise AssertionError(f"{error}; still exported:\n{left}") from None
+    finally:
+        kubectl("delete", "namespace", doomed, "--ignore-not-found", "--wait=false")
