@@ -153,3 +153,22 @@ def test_an_api_server_that_is_down_is_an_os_error() -> None:
         client.close()
     assert isinstance(raised.value, OSError)
     assert str(port) in str(raised.value)
+
+
+def test_an_api_server_that_stalls_is_an_os_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stalled apiserver (a long pause, a partition) accepts and never answers: urllib3's
+    read timeout, no OSError either, becomes ``ApiUnreachableError`` too."""
+    monkeypatch.setattr("forescale.handlers.api_client.REQUEST_TIMEOUT", 0.3)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        configuration = kubernetes.client.Configuration()
+        configuration.host = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        client = ClusterClient(configuration)
+        try:
+            with pytest.raises(ApiUnreachableError) as raised:
+                asyncio.run(client.get("Service", "ns", "llm"))
+        finally:
+            client.close()
+    assert isinstance(raised.value, OSError)
+    assert "timed out" in str(raised.value).lower(), raised.value
