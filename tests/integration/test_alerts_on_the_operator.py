@@ -9,7 +9,8 @@ replica as the PodMonitor does, and evaluates ``rules.yaml`` every second. The s
 the runbooks describe are made real:
 
 * ``served``: one Ready replica at ``maxReplicas: 1`` that queues (two sequences at a
-  time, a dozen requests in flight): TTFT over the SLO and a queue at the ceiling;
+  time, a dozen requests in flight, a KV cache smaller than two requests): TTFT over the
+  SLO, a queue at the ceiling and a full KV cache;
 * ``silent``: Ready replicas whose vLLM series never arrive;
 * ``broken``: a GPU product no node has;
 * then no operator at all.
@@ -52,9 +53,11 @@ pytestmark = pytest.mark.integration
 
 LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "2"}}
 SERVED, SILENT, BROKEN = "served", "silent", "broken"
-QUEUEING = ("max_num_seqs=2", "decode_base_seconds=0.02")
+QUEUEING = ("max_num_seqs=2", "decode_base_seconds=0.02", "kv_cache_tokens=300")
 """Two sequences at a time, 20 ms a step: a 150-token answer takes 3 s, so a dozen in
-flight wait up to 18 s for their first token (the SLO is 2 s)."""
+flight wait up to 18 s for their first token (the SLO is 2 s). A KV cache of 300 tokens
+holds one 170-token request whole and not two: the second is admitted on its prompt and
+preempted as both grow, as vLLM V1 does, so the cache stays near full."""
 IN_FLIGHT, MAX_REQUESTS, MAX_LOAD_SECONDS = 12, 240, 150.0
 
 
@@ -139,6 +142,7 @@ def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pendi
     expected = {
         ("LLMDeploymentSLOBurn", SERVED): "critical",
         ("LLMDeploymentAtMaxReplicas", SERVED): "warning",
+        ("LLMDeploymentKVCacheSaturated", SERVED): "warning",
         ("LLMDeploymentScalingHeld", SILENT): "warning",
         ("LLMDeploymentDegraded", BROKEN): "warning",
         ("LLMDeploymentReplicasNotReady", BROKEN): "warning",
