@@ -34,10 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from forescale.sandbox.ports import free_port
-from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer, ScrapeTarget
+from forescale.sandbox.prometheus_server import PrometheusServer, ScrapeTarget
 from forescale.sandbox.pytest_plugin import Kubectl
-from tests.unit.manifests.manifest_support import RULES_FILE
 
 from .gpu_workloads import is_ready
 from .operator_support import OperatorProcesses, apply, create_token_secret, eventually, sample
@@ -45,7 +43,6 @@ from .prometheus_support import (
     SCRAPE_INTERVAL_SECONDS,
     SimReplica,
     complete,
-    running_prometheus,
     sim_replica,
 )
 
@@ -59,18 +56,6 @@ flight wait up to 18 s for their first token (the SLO is 2 s). A KV cache of 300
 holds one 170-token request whole and not two: the second is admitted on its prompt and
 preempted as both grow, as vLLM V1 does, so the cache stays near full."""
 IN_FLIGHT, MAX_REQUESTS, MAX_LOAD_SECONDS = 12, 240, 150.0
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
-    """A real Prometheus evaluating the shipped rules over the operator's /metrics (on a
-    free port: its ``operators[0].port``)."""
-    with running_prometheus(
-        tmp_path / "prometheus",
-        rule_files=[RULES_FILE],
-        operators=[OperatorTarget(f"127.0.0.1:{free_port()}")],
-    ) as server:
-        yield server
 
 
 def _alerts(prometheus: PrometheusServer, name: str) -> list[dict[str, str]]:

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +30,8 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox.ports import free_port
-from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer
+from forescale.sandbox.prometheus_server import PrometheusServer
 from forescale.sandbox.pytest_plugin import Kubectl
-from tests.unit.manifests.manifest_support import RULES_FILE
 
 from .operator_support import (
     OperatorProcesses,
@@ -47,7 +42,7 @@ from .operator_support import (
     get,
     sample,
 )
-from .prometheus_support import running_prometheus
+from .runbook_support import fenced_lines, in_bash
 
 pytestmark = pytest.mark.integration
 
@@ -55,17 +50,6 @@ NAME = "frozen"
 LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 FREEZE_MESSAGE = "change freeze: Deployments in this namespace are read-only"
 RUNBOOK = Path(__file__).parents[2] / "docs" / "runbooks" / "ForescaleReconcileErrors.md"
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
-    """A real Prometheus evaluating the shipped rules over the operator's /metrics."""
-    with running_prometheus(
-        tmp_path / "prometheus",
-        rule_files=[RULES_FILE],
-        operators=[OperatorTarget(f"127.0.0.1:{free_port()}")],
-    ) as server:
-        yield server
 
 
 def _username(kubectl: Kubectl) -> str:
@@ -132,30 +116,14 @@ def _refused(kubectl: Kubectl, namespace: str) -> str | None:
     return answer.stderr if answer.returncode != 0 and FREEZE_MESSAGE in answer.stderr else None
 
 
-def _runbook_commands(language: str) -> list[str]:
-    """The runbook's Diagnosis commands in fenced blocks of ``language``."""
-    text = RUNBOOK.read_text()
-    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
-    return [line for block in blocks for line in block.splitlines() if line.strip()]
-
-
 def _runbook_command(starting: str) -> str:
-    (command,) = [c for c in _runbook_commands("") if c.startswith(starting)]
+    (command,) = [c for c in fenced_lines(RUNBOOK) if c.startswith(starting)]
     return command
 
 
 def _shell(kubectl: Kubectl, command: str, stdin: str | None = None) -> str:
-    """``command`` run by bash as an SRE's terminal would, its ``kubectl`` the sandbox's
-    (admin kubeconfig): the runbook's quoting and pipes are part of what is checked."""
-    env = {
-        **os.environ,
-        "PATH": f"{kubectl.binary.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "KUBECONFIG": str(kubectl.kubeconfig),
-    }
-    done = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
-        input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False,
-    )  # fmt: skip
+    """``command``'s output; it must not fail (grep finding nothing is exit 1)."""
+    done = in_bash(kubectl, command, stdin)
     assert done.returncode in (0, 1) and not done.stderr, (command, done.stderr)
     return done.stdout
 
@@ -267,7 +235,7 @@ def _read_as_the_runbook_says(
     assert int(row["OBSERVED"]) < int(row["GEN"]), row
     listed = _runbook_events(kubectl)
     assert any(reason in line and quoted in line for line in listed), listed
-    (promql,) = _runbook_commands("promql")
+    (promql,) = fenced_lines(RUNBOOK, ("promql",))
     failing = eventually(
         lambda: [r for r in prometheus.query(promql) if float(r["value"][1]) > 0],
         30,

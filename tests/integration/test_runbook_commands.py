@@ -24,9 +24,7 @@ ForescaleReconcileErrors re-applied RBAC client-side over a server-side install.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 
 from .operator_support import OperatorProcesses, apply, condition, eventually, get, sample
+from .runbook_support import fenced_lines, in_bash
 from .test_manifests_kustomize import _cleanup, _installable, _monitoring_crds
 from .upstream_crds import serving
 
@@ -63,14 +62,8 @@ def runbook_commands() -> list[tuple[str, str]]:
     """(runbook, command) for every kubectl command in the runbooks."""
     found = []
     for runbook in RUNBOOKS:
-        text = runbook.read_text()
-        lines = [
-            line.strip()
-            for language, body in re.findall(r"```([a-z]*)\n(.*?)```", text, flags=re.DOTALL)
-            if language in ("", "sh", "bash", "shell")
-            for line in body.splitlines()
-        ]
-        lines += re.findall(r"`(kubectl [^`]+)`", text)
+        lines = fenced_lines(runbook, ("", "sh", "bash", "shell"))
+        lines += re.findall(r"`(kubectl [^`]+)`", runbook.read_text())
         found += [(runbook.name, line) for line in lines if line.startswith("kubectl ")]
     return [(name, command) for name, command in found if command not in PROSE]
 
@@ -102,18 +95,6 @@ def _filled(command: str, namespace: str, name: str, pod: str, operator_pod: str
         head, pipe, tail = command.partition("|")
         command = f"{head.rstrip()} --dry-run=server {pipe}{tail}".rstrip()
     return command
-
-
-def _run(kubectl: Kubectl, command: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PATH": f"{kubectl.binary.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "KUBECONFIG": str(kubectl.kubeconfig),
-    }
-    return subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
-        capture_output=True, text=True, env=env, timeout=60, check=False, cwd=REPO,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -191,11 +172,11 @@ def test_the_command_runs_as_written(
     if filled.endswith("| jq ."):
         # jq may be absent on the machine running the tests; what it needs is JSON.
         filled = filled.removesuffix("| jq .").rstrip()
-        done = _run(kubectl, filled)
+        done = in_bash(kubectl, filled)
         assert done.returncode == 0, (runbook, filled, done.stderr)
         json.loads(done.stdout)
         return
-    done = _run(kubectl, filled)
+    done = in_bash(kubectl, filled)
     errors = [
         line for line in done.stderr.splitlines() if line.strip() and not NONE_LISTED.match(line)
     ]
