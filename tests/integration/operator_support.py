@@ -28,7 +28,7 @@ from kopf.testing import KopfRunner
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
-from tests.polling import eventually  # noqa: F401 - re-exported for the tests
+from tests.polling import eventually
 
 T = TypeVar("T")
 
@@ -185,6 +185,14 @@ def sample(name: str = "llmdeployment.yaml", **spec_changes: Any) -> dict[str, A
     return manifest
 
 
+def minimal(name: str = "qwen-small", **spec_changes: Any) -> dict[str, Any]:
+    """The minimal sample named ``name``, its pods Ready 1 s after they start (kwok)."""
+    load = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
+    manifest = sample("llmdeployment-minimal.yaml", podMetadata=load, **spec_changes)
+    manifest["metadata"]["name"] = name
+    return manifest
+
+
 def apply(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> None:
     kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(manifest))
 
@@ -204,6 +212,29 @@ def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any]:
         if cond.get("type") == kind:
             return dict(cond)
     return {}
+
+
+def wait_condition(
+    kubectl: Kubectl,
+    namespace: str,
+    name: str,
+    kind: str,
+    *,
+    status: str = "True",
+    reason: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Wait until the LLMDeployment's ``kind`` condition has ``status`` (and ``reason``);
+    returns it."""
+
+    def reached() -> dict[str, Any] | None:
+        now = condition(get(kubectl, namespace, "llmd", name), kind)
+        wanted = now.get("status") == status and reason in (None, now.get("reason"))
+        return now if wanted else None
+
+    what = f"{kind}={status}" + (f" {reason}" if reason else "") + f" on {namespace}/{name}"
+    found: dict[str, Any] = eventually(reached, timeout, what)
+    return found
 
 
 def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ LLMDeployment CRD comes from the session's ``llmd_crd`` fixture, from the same f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -120,18 +121,28 @@ def _cleanup(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
     kubectl("delete", "namespace", "forescale-system", "--ignore-not-found", "--timeout=90s")
 
 
-@pytest.fixture
-def installed(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[list[dict[str, Any]]]:
+@contextlib.contextmanager
+def default_installed(kubectl: Kubectl) -> Iterator[list[dict[str, Any]]]:
+    """manifests/default applied as the README applies it (server-side, schemas strict,
+    prometheus-operator's CRDs served), LLMDeployment CRD aside; removed on the way out."""
     objects, _ = _installable()
     stream = yaml.safe_dump_all(objects)
     with serving(kubectl, _monitoring_crds()):
-        result = kubectl("apply", "--server-side", "--field-manager=forescale-install",
-                         "--validate=strict", "-f", "-", input=stream)  # fmt: skip
+        # kubectl's own field manager, as the README's `kubectl apply --server-side`: a
+        # re-apply of the install (a runbook step) then owns the same fields.
+        result = kubectl("apply", "--server-side", "--validate=strict", "-f", "-",
+                         input=stream)  # fmt: skip
         try:
             assert result.returncode == 0, result.stderr
             yield objects
         finally:
             _cleanup(kubectl, objects)
+
+
+@pytest.fixture
+def installed(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[list[dict[str, Any]]]:
+    with default_installed(kubectl) as objects:
+        yield objects
 
 
 def _review(kubectl: Kubectl, verb: str, group: str, resource: str, namespace: str = "") -> bool:
@@ -163,7 +174,7 @@ def test_only_the_crd_is_left_out_and_the_monitoring_objects_are_in() -> None:
 def _dry_run(kubectl: Kubectl, objects: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
     return kubectl(
         "apply", "--server-side", "--dry-run=server", "--validate=strict",
-        "--field-manager=forescale-install", "-f", "-", input=yaml.safe_dump_all(objects),
+        "-f", "-", input=yaml.safe_dump_all(objects),
     )  # fmt: skip
 
 

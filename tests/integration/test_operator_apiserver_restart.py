@@ -12,21 +12,18 @@ only a watch that came back can report (no timer per object).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import KubeApiserver
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .operator_support import OperatorProcesses, apply, condition, eventually, get, sample
+from .operator_support import OperatorProcesses, apply, eventually, get, minimal, wait_condition
 from .test_operator_leader_election import LEASE, _grant_lease, _holder
 
 pytestmark = pytest.mark.integration
 
 NAME = "survivor"
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 SHIPPED_TIMINGS = ("--lease-duration=15", "--renew-deadline=10", "--retry-period=2")
 """manifests/manager/deployment.yaml's."""
 DOWN_SECONDS = 60.0
@@ -40,20 +37,12 @@ def test_the_operator_leads_and_reconciles_after_an_apiserver_restart(
     namespace: str,
     operators: OperatorProcesses,
     sandbox_cluster: Cluster,
-    tmp_path: Path,
 ) -> None:
     _grant_lease(kubectl, namespace)
     operator = operators.start("operator", f"--leader-elect={namespace}/{LEASE}", *SHIPPED_TIMINGS)
     holder = eventually(lambda: _holder(kubectl, namespace), 60, "the operator to lead")
-    manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
-    manifest["metadata"]["name"] = NAME
-    manifest["spec"]["scaling"] = {"minReplicas": 1, "maxReplicas": 3}
-    apply(kubectl, namespace, manifest)
-    eventually(
-        lambda: condition(get(kubectl, namespace, "llmd", NAME), "Ready").get("status") == "True",
-        60,
-        "Ready before the restart",
-    )
+    apply(kubectl, namespace, minimal(NAME, scaling={"minReplicas": 1, "maxReplicas": 3}))
+    wait_condition(kubectl, namespace, NAME, "Ready")
 
     apiserver = sandbox_cluster.component("kube-apiserver")
     assert isinstance(apiserver, KubeApiserver)
@@ -84,13 +73,6 @@ def test_the_operator_leads_and_reconciles_after_an_apiserver_restart(
             60,
             "the deleted Service recreated (the child watch is back)",
         )
-        eventually(
-            lambda: (
-                condition(get(kubectl, namespace, "llmd", NAME), "Degraded").get("status")
-                == "False"
-            ),
-            60,
-            "Degraded clear",
-        )
+        wait_condition(kubectl, namespace, NAME, "Degraded", status="False")
     except AssertionError as error:
         raise AssertionError(f"{error}{context()}") from None

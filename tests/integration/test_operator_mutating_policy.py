@@ -14,78 +14,48 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .operator_support import OperatorProcesses, apply, condition, events, eventually, get, sample
+from .admission_support import admission_policy, on_deployments
+from .operator_support import (
+    OperatorProcesses,
+    apply,
+    events,
+    eventually,
+    get,
+    minimal,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
 
 NAME = "mutated"
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 INJECTED = "policy.example.com/injected"
 QUIET_SECONDS = 20.0
 
 
-@contextlib.contextmanager
-def _mutating_policy(kubectl: Kubectl, namespace: str) -> Iterator[None]:
-    name = f"inject-{namespace}"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "reinvocationPolicy": "Never",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["apps"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["deployments"],
-                    }
-                ]
-            },
-            "mutations": [
-                {
-                    "patchType": "ApplyConfiguration",
-                    "applyConfiguration": {
-                        "expression": (
-                            "Object{metadata: Object.metadata{labels: "
-                            '{"policy.example.com/cost-center": "ml"}}, '
-                            "spec: Object.spec{template: Object.spec.template{metadata: "
-                            "Object.spec.template.metadata{annotations: "
-                            f'{{"{INJECTED}": "yes"}}}}}}}}}}'
-                        )
-                    },
-                }
-            ],
-        },
+MUTATION = (
+    'Object{metadata: Object.metadata{labels: {"policy.example.com/cost-center": "ml"}}, '
+    "spec: Object.spec{template: Object.spec.template{metadata: "
+    f'Object.spec.template.metadata{{annotations: {{"{INJECTED}": "yes"}}}}}}}}}}'
+)
+"""A cost-center label on the Deployment and an annotation on its pod template (CEL)."""
+
+
+def _mutating_policy(kubectl: Kubectl, namespace: str) -> contextlib.AbstractContextManager[None]:
+    spec = {
+        "failurePolicy": "Fail",
+        "reinvocationPolicy": "Never",
+        "matchConstraints": on_deployments("CREATE", "UPDATE"),
+        "mutations": [
+            {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": MUTATION}}
+        ],
     }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "matchResources": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-            },
-        },
-    }
-    manifests = yaml.safe_dump_all([policy, binding])
-    kubectl.ok("apply", "-f", "-", input=manifests)
-    try:
-        yield
-    finally:
-        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifests)
+    return admission_policy(kubectl, "Mutating", namespace, spec)
 
 
 def _in_force(kubectl: Kubectl, namespace: str) -> bool:
@@ -135,21 +105,13 @@ def _quiet(kubectl: Kubectl, namespace: str) -> tuple[int, int]:
 
 
 def test_a_mutating_policy_is_lived_with(
-    kubectl: Kubectl, namespace: str, operators: OperatorProcesses, tmp_path: Path
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
     with _mutating_policy(kubectl, namespace):
         eventually(lambda: _in_force(kubectl, namespace), 30, "the mutating policy in force")
         operator = operators.start("operator")
-        manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
-        manifest["metadata"]["name"] = NAME
-        apply(kubectl, namespace, manifest)
-        eventually(
-            lambda: (
-                condition(get(kubectl, namespace, "llmd", NAME), "Ready").get("status") == "True"
-            ),
-            60,
-            "Ready",
-        )
+        apply(kubectl, namespace, minimal(NAME))
+        wait_condition(kubectl, namespace, NAME, "Ready")
         deployment = _deployment(kubectl, namespace)
         assert deployment["spec"]["template"]["metadata"]["annotations"].get(INJECTED) == "yes"
         assert deployment["metadata"]["labels"].get("policy.example.com/cost-center") == "ml"

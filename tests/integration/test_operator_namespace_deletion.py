@@ -18,11 +18,9 @@ import pytest
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .operator_support import OperatorProcesses, apply, condition, eventually, get, sample
+from .operator_support import OperatorProcesses, apply, eventually, minimal, wait_condition
 
 pytestmark = pytest.mark.integration
-
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 
 
 def _series(port: int, namespace: str) -> list[str]:
@@ -40,15 +38,9 @@ def test_a_deleted_namespace_goes_and_takes_its_series_with_it(
     port = free_port()
     operator = operators.start("operator", metrics_port=port, all_namespaces=True)
     try:
-        manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
-        manifest["spec"]["scaling"] = {"minReplicas": 2, "maxReplicas": 3}
+        manifest = minimal(scaling={"minReplicas": 2, "maxReplicas": 3})
         apply(kubectl, doomed, manifest)
-        name = manifest["metadata"]["name"]
-        eventually(
-            lambda: condition(get(kubectl, doomed, "llmd", name), "Ready").get("status") == "True",
-            60,
-            "Ready",
-        )
+        wait_condition(kubectl, doomed, manifest["metadata"]["name"], "Ready")
         assert any("forescale_desired_replicas" in s for s in _series(port, doomed))
 
         deleted = kubectl("delete", "namespace", doomed, "--wait=true", "--timeout=90s")

@@ -23,31 +23,32 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from forescale.sandbox.prometheus_server import PrometheusServer
 from forescale.sandbox.pytest_plugin import Kubectl
 
+from .admission_support import admission_policy, on_deployments
 from .operator_support import (
     OperatorProcesses,
     apply,
-    condition,
     events,
     eventually,
     get,
-    sample,
+    minimal,
+    wait_condition,
 )
 from .runbook_support import fenced_lines, in_bash
 
 pytestmark = pytest.mark.integration
 
 NAME = "frozen"
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 FREEZE_MESSAGE = "change freeze: Deployments in this namespace are read-only"
 RUNBOOK = Path(__file__).parents[2] / "docs" / "runbooks" / "ForescaleReconcileErrors.md"
 
@@ -59,61 +60,29 @@ def _username(kubectl: Kubectl) -> str:
     return answer.stdout.strip()
 
 
-@contextlib.contextmanager
-def _change_freeze(kubectl: Kubectl, namespace: str, user: str) -> Iterator[None]:
-    """A ValidatingAdmissionPolicy denying ``user``'s updates of Deployments in
-    ``namespace`` for the length of the block (cluster-scoped: deleted on the way out)."""
-    name = f"freeze-{namespace}"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["apps"],
-                        "apiVersions": ["v1"],
-                        "operations": ["UPDATE"],
-                        "resources": ["deployments"],
-                    }
-                ]
-            },
-            "matchConditions": [
-                {"name": "the-operator", "expression": f"request.userInfo.username == '{user}'"}
-            ],
-            "validations": [{"expression": "false", "message": FREEZE_MESSAGE}],
-        },
+def _change_freeze(kubectl: Kubectl, namespace: str) -> contextlib.AbstractContextManager[None]:
+    """A ValidatingAdmissionPolicy denying the operator's updates of Deployments in
+    ``namespace`` for the length of the block."""
+    user = _username(kubectl)
+    spec = {
+        "failurePolicy": "Fail",
+        "matchConstraints": on_deployments("UPDATE"),
+        "matchConditions": [
+            {"name": "the-operator", "expression": f"request.userInfo.username == '{user}'"}
+        ],
+        "validations": [{"expression": "false", "message": FREEZE_MESSAGE}],
     }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-            },
-        },
-    }
-    manifests = yaml.safe_dump_all([policy, binding])
-    kubectl.ok("apply", "-f", "-", input=manifests)
-    try:
-        yield
-    finally:
-        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifests)
+    return admission_policy(kubectl, "Validating", namespace, spec, validationActions=["Deny"])
 
 
-def _refused(kubectl: Kubectl, namespace: str) -> str | None:
-    """The API server's answer to the operator's user updating a Deployment, once the
-    policy is in force (None before: admission policies take effect within a second)."""
+def _operator_refused(kubectl: Kubectl, namespace: str, phrase: str) -> str | None:
+    """kubectl's error when the operator's user patches the Deployment, once it says
+    ``phrase`` (None before: a policy or an RBAC change takes effect within a second)."""
     patch = json.dumps({"metadata": {"annotations": {"forescale.io/probe": "x"}}})
     answer = kubectl.as_operator(
         "patch", "deployment", NAME, "-n", namespace, "--type=merge", "-p", patch
     )
-    return answer.stderr if answer.returncode != 0 and FREEZE_MESSAGE in answer.stderr else None
+    return answer.stderr if answer.returncode != 0 and phrase in answer.stderr else None
 
 
 def _runbook_command(starting: str) -> str:
@@ -170,46 +139,11 @@ def _without_deployment_patch(kubectl: Kubectl) -> Iterator[None]:
         kubectl.ok("replace", "-f", "-", input=json.dumps(restored))
 
 
-def _forbidden(kubectl: Kubectl, namespace: str) -> str | None:
-    """kubectl as the operator, once RBAC refuses it a Deployment patch (None before)."""
-    patch = json.dumps({"metadata": {"annotations": {"forescale.io/probe": "x"}}})
-    answer = kubectl.as_operator(
-        "patch", "deployment", NAME, "-n", namespace, "--type=merge", "-p", patch
-    )
-    return answer.stderr if answer.returncode != 0 and "cannot patch" in answer.stderr else None
-
-
-def _deployed(kubectl: Kubectl, namespace: str, operators: OperatorProcesses, port: int) -> Any:
-    """The operator running and ``NAME`` Ready at one replica (``minReplicas: 1``)."""
-    operator = operators.start("operator", metrics_port=port)
-    manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
-    manifest["metadata"]["name"] = NAME
-    manifest["spec"]["scaling"] = {"minReplicas": 1, "maxReplicas": 3}
-    apply(kubectl, namespace, manifest)
-    eventually(
-        lambda: condition(get(kubectl, namespace, "llmd", NAME), "Ready").get("status") == "True",
-        60,
-        "Ready before the fault",
-    )
-    return operator
-
-
 def _change_min_replicas(kubectl: Kubectl, namespace: str) -> None:
     kubectl.ok(
         "patch", "llmd", NAME, "-n", namespace, "--type=merge",
         "-p", json.dumps({"spec": {"scaling": {"minReplicas": 2}}}),
     )  # fmt: skip
-
-
-def _degraded(kubectl: Kubectl, namespace: str, reason: str, operator: Any) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        now = condition(get(kubectl, namespace, "llmd", NAME), "Degraded")
-        return now if now.get("reason") == reason else None
-
-    try:
-        return eventually(found, 60, f"Degraded={reason}")
-    except AssertionError as error:
-        raise AssertionError(f"{error}\noperator log:\n{operator.text()[-3000:]}") from None
 
 
 def _read_as_the_runbook_says(
@@ -263,65 +197,70 @@ def _lands_once_allowed(kubectl: Kubectl, namespace: str) -> None:
         90,
         "the change held during the fault applied",
     )
-    eventually(
-        lambda: (
-            condition(get(kubectl, namespace, "llmd", NAME), "Degraded").get("status") == "False"
-        ),
-        60,
-        "Degraded cleared",
-    )
+    wait_condition(kubectl, namespace, NAME, "Degraded", status="False")
     body = get(kubectl, namespace, "llmd", NAME) or {}
     assert body["status"]["observedGeneration"] == body["metadata"]["generation"]
 
 
-def test_a_policy_refusal_is_child_rejected_and_the_change_lands_once_lifted(
+@dataclass(frozen=True)
+class Fault:
+    """A write refusal the API server makes, and what the operator must say about it."""
+
+    made_by: Callable[[Kubectl, str], contextlib.AbstractContextManager[None]]
+    """The fault, for the length of the block (kubectl, namespace)."""
+    probe: str
+    """What kubectl's error says once the fault is in force."""
+    reason: str
+    """The Degraded reason (and the Warning Event's)."""
+    says: tuple[str, ...]
+    """Patterns the condition's message must match."""
+    quoted: str
+    """A phrase of the refusal that the Warning and every runbook step must show."""
+
+
+FAULTS = {
+    "policy": Fault(
+        _change_freeze,
+        "ValidatingAdmissionPolicy",
+        "ChildRejected",
+        (re.escape(FREEZE_MESSAGE),),
+        FREEZE_MESSAGE,
+    ),
+    "rbac": Fault(
+        lambda kubectl, _: _without_deployment_patch(kubectl),
+        "cannot patch",
+        "ReconcileError",
+        ("403", r'cannot patch resource \\?"deployments\\?"'),
+        "cannot patch resource",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_a_refused_write_is_said_where_the_runbook_looks_and_lands_once_allowed(
     kubectl: Kubectl,
     namespace: str,
     operators: OperatorProcesses,
     prometheus: PrometheusServer,
+    fault: Fault,
 ) -> None:
-    operator = _deployed(kubectl, namespace, operators, prometheus.operators[0].port)
-    with _change_freeze(kubectl, namespace, _username(kubectl)):
-        refusal = eventually(lambda: _refused(kubectl, namespace), 30, "the policy in force")
-        assert "ValidatingAdmissionPolicy" in refusal, refusal
+    operator = operators.start("operator", metrics_port=prometheus.operators[0].port)
+    apply(kubectl, namespace, minimal(NAME, scaling={"minReplicas": 1, "maxReplicas": 3}))
+    wait_condition(kubectl, namespace, NAME, "Ready")
+    with fault.made_by(kubectl, namespace):
+        eventually(lambda: _operator_refused(kubectl, namespace, fault.probe), 30, "the fault")
         _change_min_replicas(kubectl, namespace)
-        reported = _degraded(kubectl, namespace, "ChildRejected", operator)
-        assert reported["status"] == "True"
-        assert FREEZE_MESSAGE in reported["message"], reported
-        warnings = [
-            e for e in events(kubectl, namespace, NAME)
-            if e["reason"] == "ChildRejected" and e["type"] == "Warning"
-        ]  # fmt: skip
-        assert warnings and FREEZE_MESSAGE in warnings[0]["message"], warnings
-        assert "InvalidSpec" not in {e["reason"] for e in events(kubectl, namespace, NAME)}
+        try:
+            reported = wait_condition(kubectl, namespace, NAME, "Degraded", reason=fault.reason)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\noperator log:\n{operator.text()[-3000:]}") from None
+        for pattern in fault.says:
+            assert re.search(pattern, reported["message"]), (pattern, reported)
+        said = events(kubectl, namespace, NAME)
+        warnings = [e for e in said if e["reason"] == fault.reason and e["type"] == "Warning"]
+        assert warnings and fault.quoted in warnings[0]["message"], warnings
+        assert "InvalidSpec" not in {e["reason"] for e in said}
         _read_as_the_runbook_says(
-            kubectl, namespace, prometheus, operator, reason="ChildRejected", quoted=FREEZE_MESSAGE
-        )
-    _lands_once_allowed(kubectl, namespace)
-
-
-def test_a_missing_permission_is_a_reconcile_error_and_the_change_lands_once_granted(
-    kubectl: Kubectl,
-    namespace: str,
-    operators: OperatorProcesses,
-    prometheus: PrometheusServer,
-) -> None:
-    operator = _deployed(kubectl, namespace, operators, prometheus.operators[0].port)
-    with _without_deployment_patch(kubectl):
-        eventually(lambda: _forbidden(kubectl, namespace), 30, "the permission gone")
-        _change_min_replicas(kubectl, namespace)
-        reported = _degraded(kubectl, namespace, "ReconcileError", operator)
-        assert reported["status"] == "True"
-        assert "403" in reported["message"], reported
-        assert 'cannot patch resource \\"deployments\\"' in reported["message"] or (
-            'cannot patch resource "deployments"' in reported["message"]
-        ), reported
-        _read_as_the_runbook_says(
-            kubectl,
-            namespace,
-            prometheus,
-            operator,
-            reason="ReconcileError",
-            quoted="cannot patch resource",
+            kubectl, namespace, prometheus, operator, reason=fault.reason, quoted=fault.quoted
         )
     _lands_once_allowed(kubectl, namespace)

@@ -12,17 +12,17 @@ import yaml
 
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .operator_support import apply, condition, events, eventually, get, running_operator, sample
+from .operator_support import (
+    apply,
+    condition,
+    events,
+    eventually,
+    get,
+    minimal,
+    running_operator,
+)
 
 pytestmark = pytest.mark.integration
-
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
-
-
-def _minimal(name: str = "qwen-small", **spec: Any) -> dict[str, Any]:
-    manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD, **spec)
-    manifest["metadata"]["name"] = name
-    return manifest
 
 
 def _reasons(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
@@ -42,7 +42,7 @@ def test_a_foreign_service_is_neither_adopted_nor_collected(
     kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(victim))
     before = get(kubectl, namespace, "service", "victim") or {}
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, _minimal("victim"))
+        apply(kubectl, namespace, minimal("victim"))
         eventually(
             lambda: (
                 condition(get(kubectl, namespace, "llmd", "victim"), "Degraded").get("reason")
@@ -68,7 +68,7 @@ def test_an_injected_privileged_sidecar_is_removed(
 ) -> None:
     """Finding: a privileged sidecar with hostPath /, privileged vllm and hostNetwork stayed."""
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, _minimal())
+        apply(kubectl, namespace, minimal())
         eventually(lambda: get(kubectl, namespace, "deployment", "qwen-small"), 30, "Deployment")
         patch = {
             "spec": {
@@ -152,7 +152,7 @@ def test_the_api_server_rejects_specs_that_cannot_become_children(
     kubectl: Kubectl, namespace: str, llmd_crd: list[Path], change: dict[str, Any], field: str
 ) -> None:
     """Finding: each of these was accepted and then hung in Unknown (one stuck on delete)."""
-    manifest = _minimal()
+    manifest = minimal()
     spec = manifest["spec"]
     if "name" in change:
         manifest["metadata"]["name"] = change["name"]
@@ -175,7 +175,7 @@ def test_an_emoji_model_name_converges_and_deletion_completes(
     kubectl: Kubectl, namespace: str, operator_kubeconfig: Path, llmd_crd: list[Path]
 ) -> None:
     """Finding: an emoji in the model name got 400 on every pass; deletion could hang."""
-    manifest = _minimal()
+    manifest = minimal()
     manifest["spec"]["model"]["name"] = "org/llama-\U0001f999"
     with running_operator(operator_kubeconfig, namespace):
         apply(kubectl, namespace, manifest)
@@ -202,7 +202,7 @@ def test_pods_refused_by_admission_degrade_with_the_message(
     }
     kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(quota))
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, _minimal())
+        apply(kubectl, namespace, minimal())
         eventually(
             lambda: (
                 condition(get(kubectl, namespace, "llmd", "qwen-small"), "Degraded").get("reason")
@@ -221,7 +221,7 @@ def test_the_samples_run_in_a_namespace_enforcing_restricted(
     """Finding: vLLM pods were refused under Pod Security `restricted`."""
     kubectl.ok("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     with running_operator(operator_kubeconfig, namespace, kubectl):
-        apply(kubectl, namespace, _minimal())
+        apply(kubectl, namespace, minimal())
         eventually(
             lambda: (
                 condition(get(kubectl, namespace, "llmd", "qwen-small"), "Ready").get("status")

@@ -29,21 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from forescale.sandbox import upstream
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 
-from .operator_support import OperatorProcesses, apply, condition, eventually, get, sample
+from .operator_support import OperatorProcesses, apply, eventually, get, minimal, wait_condition
 from .runbook_support import fenced_lines, in_bash
-from .test_manifests_kustomize import _cleanup, _installable, _monitoring_crds
+from .test_manifests_kustomize import default_installed
 from .upstream_crds import serving
 
 pytestmark = pytest.mark.integration
 
 RUNBOOKS = sorted(p for p in (REPO / "docs" / "runbooks").glob("*.md") if p.name != "README.md")
-LOAD = {"annotations": {"forescale.io/simulated-load-seconds": "1"}}
 PROSE = {"kubectl get llmd", "kubectl describe", "kubectl scale deploy"}
 """Inline code that names a command in a sentence, not one to paste."""
 NOT_RUN = {
@@ -112,17 +110,10 @@ def deployment(
     try:
         with serving(kubectl, [upstream.monitoring_crd("PodMonitor")]):
             operator = operators.start("operator")
-            manifest = sample("llmdeployment-minimal.yaml", podMetadata=LOAD)
+            manifest = minimal()
             name = manifest["metadata"]["name"]
             apply(kubectl, namespace, manifest)
-            eventually(
-                lambda: (
-                    condition(get(kubectl, namespace, "llmd", name), "Ready").get("status")
-                    == "True"
-                ),
-                60,
-                "Ready",
-            )
+            wait_condition(kubectl, namespace, name, "Ready")
             eventually(lambda: get(kubectl, namespace, "podmonitor", name), 30, "the PodMonitor")
             selector = f"forescale.io/llmdeployment={name}"
             listed = kubectl.ok("get", "pods", "-n", namespace, "-o", "json", "-l", selector)
@@ -140,22 +131,16 @@ def deployment(
 def operator_pod(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[str]:
     """manifests/default installed as a user installs it (ServiceMonitor and PrometheusRule
     CRDs served): the name of one operator pod (kwok runs it: it has no logs)."""
-    objects, _ = _installable()
-    with serving(kubectl, _monitoring_crds()):
-        kubectl.ok("apply", "--server-side", "--field-manager=kubectl", "-f", "-",
-                   input=yaml.safe_dump_all(objects))  # fmt: skip
-        try:
-            selector = "app.kubernetes.io/component=operator"
+    with default_installed(kubectl):
+        selector = "app.kubernetes.io/component=operator"
 
-            def a_pod() -> str | None:
-                listed = kubectl.ok("get", "pods", "-n", "forescale-system", "-l", selector,
-                                    "-o", "json")  # fmt: skip
-                pods = json.loads(listed)["items"]
-                return str(pods[0]["metadata"]["name"]) if pods else None
+        def a_pod() -> str | None:
+            listed = kubectl.ok("get", "pods", "-n", "forescale-system", "-l", selector,
+                                "-o", "json")  # fmt: skip
+            pods = json.loads(listed)["items"]
+            return str(pods[0]["metadata"]["name"]) if pods else None
 
-            yield eventually(a_pod, 90, "an operator pod")
-        finally:
-            _cleanup(kubectl, objects)
+        yield eventually(a_pod, 90, "an operator pod")
 
 
 @pytest.mark.parametrize(

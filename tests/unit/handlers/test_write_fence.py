@@ -136,13 +136,9 @@ def test_a_write_prepared_while_leading_is_refused_once_the_lease_is_lost(
     assert len(server.seen) == API_THREADS
 
 
-def test_an_api_server_that_is_down_is_an_os_error() -> None:
-    """A refused connection (an apiserver restarting) comes out of urllib3 as its own
-    MaxRetryError, which is no OSError; the client turns it into ``ApiUnreachableError``, a
-    ConnectionError, so every handler that rides out an outage catches it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _read_from(port: int) -> ApiUnreachableError:
+    """What a read through ClusterClient from 127.0.0.1:``port`` raises (it must raise
+    ApiUnreachableError)."""
     configuration = kubernetes.client.Configuration()
     configuration.host = f"http://127.0.0.1:{port}"
     client = ClusterClient(configuration)
@@ -151,8 +147,19 @@ def test_an_api_server_that_is_down_is_an_os_error() -> None:
             asyncio.run(client.get("Service", "ns", "llm"))
     finally:
         client.close()
-    assert isinstance(raised.value, OSError)
-    assert str(port) in str(raised.value)
+    return raised.value
+
+
+def test_an_api_server_that_is_down_is_an_os_error() -> None:
+    """A refused connection (an apiserver restarting) comes out of urllib3 as its own
+    MaxRetryError, which is no OSError; the client turns it into ``ApiUnreachableError``, a
+    ConnectionError, so every handler that rides out an outage catches it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    raised = _read_from(port)
+    assert isinstance(raised, OSError)
+    assert str(port) in str(raised)
 
 
 def test_an_api_server_that_stalls_is_an_os_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,13 +169,6 @@ def test_an_api_server_that_stalls_is_an_os_error(monkeypatch: pytest.MonkeyPatc
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
-        configuration = kubernetes.client.Configuration()
-        configuration.host = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        client = ClusterClient(configuration)
-        try:
-            with pytest.raises(ApiUnreachableError) as raised:
-                asyncio.run(client.get("Service", "ns", "llm"))
-        finally:
-            client.close()
-    assert isinstance(raised.value, OSError)
-    assert "timed out" in str(raised.value).lower(), raised.value
+        raised = _read_from(listener.getsockname()[1])
+    assert isinstance(raised, OSError)
+    assert "timed out" in str(raised).lower(), raised
