@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -114,6 +115,12 @@ class OperatorProcess:
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def scrape(self) -> str:
+        """Its /metrics page (started with a ``metrics_port``)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return str(answer.read().decode())
 
     def stop(self) -> int:
         """SIGTERM, as the kubelet stops a pod (after SIGCONT: a test may have frozen it);

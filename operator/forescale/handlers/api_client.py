@@ -9,6 +9,11 @@ The client has its own pool of ``API_THREADS`` threads and as many pooled connec
 connections: six threads on a two-core node, which at 1,000 LLMDeployments every pending
 pass shared).
 Objects are plain dicts (the builders' output) rather than generated model classes.
+
+A request the API server answers with 429, or with a 5xx that carries ``Retry-After``, is
+sent again after the time the server asks for, as client-go and kopf do (API Priority and
+Fairness rejects before running anything, so a write is safe to resend); the underlying
+urllib3 pool's own status retries are off, so there is one policy, for every verb.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -30,11 +36,19 @@ import urllib3
 from forescale.api import identity
 
 REQUEST_TIMEOUT = 30.0
+THROTTLE_RETRIES = 10
+"""client-go's bound: a request answered "come back later" is sent again at most this often."""
+THROTTLE_PATIENCE_SECONDS = 30.0
+"""The most one call waits on ``Retry-After`` answers in all. A priority level's
+``Retry-After`` starts at 1 s and doubles while it keeps rejecting, up to 32 s; past this
+the last answer is raised, the pass fails and the reconciler's backoff takes over (a
+throttled API server is better served by fewer requests than by a queue of waiting ones)."""
 API_THREADS = 16
 """Worker threads (and pooled connections) for API calls; the reconciler keeps at most
 twice as many passes in flight (``reconciler.PASSES_PER_THREAD``)."""
 LOG_WRITES_ENV = "FORESCALE_LOG_WRITES"
 """Set to 1 to log every write as it is sent (the leader-election test reads these)."""
+logger = logging.getLogger(__name__)
 _write_log = logging.getLogger("forescale.api.writes")
 
 # kind -> (API path prefix, plural) for the kinds forescale writes or reads.
@@ -61,10 +75,32 @@ _ADMISSION_REFUSALS = re.compile(
 class ApiError(Exception):
     """The API server refused or failed a request."""
 
-    def __init__(self, status: int, reason: str, body: str) -> None:
+    def __init__(
+        self, status: int, reason: str, body: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {body[:500]}")
         self.status = status
         self.body = body
+        self.headers = dict(headers or {})
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the API server asked to wait before the request is sent again, when
+        it asked: a 429 or a 5xx with a ``Retry-After`` header (client-go's rule)."""
+        if self.status != 429 and self.status < 500:
+            return None
+        value = next((v for k, v in self.headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def flow_schema(self) -> str | None:
+        """The UID of the API Priority and Fairness FlowSchema the request fell in (the
+        API server names it on every answer; ``kubectl get flowschemas`` finds it)."""
+        wanted = "x-kubernetes-pf-flowschema-uid"
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
     @property
     def api_message(self) -> str:
@@ -132,6 +168,10 @@ class ClusterClient:
     ) -> None:
         configuration = configuration or load_configuration()
         configuration.connection_pool_maxsize = API_THREADS
+        # urllib3's default resends a GET or PUT answered 429/503 with Retry-After (three
+        # times) and a PATCH or POST never: off, for the one policy of ``_call``. Its
+        # retries of a connection that failed stay.
+        configuration.retries = urllib3.Retry(3, respect_retry_after_header=False)
         self._api = kubernetes.client.ApiClient(configuration)
         self._executor = ThreadPoolExecutor(API_THREADS, thread_name_prefix="forescale-api")
         self._may_write = may_write
@@ -156,12 +196,45 @@ class ClusterClient:
         method: str,
         path: str,
         *,
+        patience: float = THROTTLE_PATIENCE_SECONDS,
+        **kwargs: Any,
+    ) -> Any:
+        """Send the request, and again while the API server asks to come back later, for
+        at most ``THROTTLE_RETRIES`` times and ``patience`` seconds of waiting in all."""
+        waited = 0.0
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                return self._send(method, path, **kwargs)
+            except ApiError as err:
+                wait = err.retry_after
+                if wait is None or attempt == THROTTLE_RETRIES or waited + wait > patience:
+                    if attempt:
+                        err.add_note(f"sent {attempt + 1} times over {waited:.0f} s")
+                    raise
+                if attempt == 0:
+                    # Once per call: a throttled cluster answers every pass alike.
+                    logger.info(
+                        "%s %s: the API server answered %s and asked to retry in %.0f s "
+                        "(FlowSchema %s); waiting as client-go does",
+                        method, path, err.status, wait, err.flow_schema or "unknown",
+                    )  # fmt: skip
+                time.sleep(wait)
+                waited += wait
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
         query: list[tuple[str, str]] | None = None,
         body: Any = None,
         content_type: str = "application/json",
         accept: str = "application/json",
         fenced: bool = True,
     ) -> Any:
+        """One request; the write fence is checked right before it, so a write that waited
+        on a throttle is not sent once this replica has lost the Lease."""
         if method not in _READ_METHODS:
             if fenced and self._may_write and not self._may_write():
                 raise NotLeaderError(f"{method} {path}: not the leader")
@@ -185,12 +258,19 @@ class ClusterClient:
                 method, url, header_params=headers, body=payload, _request_timeout=REQUEST_TIMEOUT
             )
         except kubernetes.client.ApiException as err:
-            raise ApiError(err.status or 0, str(err.reason), str(err.body or "")) from err
+            raise ApiError(
+                err.status or 0, str(err.reason), str(err.body or ""), err.headers
+            ) from err
         except urllib3.exceptions.HTTPError as err:
             raise ApiUnreachableError(f"{method} {path}: {err}") from err
         data: bytes = response.read()  # type: ignore[no-untyped-call]
         if response.status >= 400:
-            raise ApiError(response.status, str(response.reason), data.decode(errors="replace"))
+            raise ApiError(
+                response.status,
+                str(response.reason),
+                data.decode(errors="replace"),
+                response.headers,
+            )
         return json.loads(data) if data else None
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -252,7 +332,7 @@ class ClusterClient:
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The leader-election Lease (read without the write fence)."""
-        return await self.get("Lease", namespace, name)
+        return await self.get("Lease", namespace, name, patience=0.0)
 
     async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
         """Create or replace (optimistically, by resourceVersion) the Lease; never fenced."""
@@ -261,13 +341,21 @@ class ClusterClient:
             method, path = "POST", self._path("Lease", meta["namespace"])
         else:
             method, path = "PUT", self._path("Lease", meta["namespace"], meta["name"])
-        written: dict[str, Any] = await self._request(method, path, body=lease, fenced=False)
+        # No waiting on a throttle: the elector tries again every retry period, and a
+        # round must end well within the renew deadline.
+        written: dict[str, Any] = await self._request(
+            method, path, body=lease, fenced=False, patience=0.0
+        )
         return written
 
-    async def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(
+        self, kind: str, namespace: str, name: str, patience: float = THROTTLE_PATIENCE_SECONDS
+    ) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            found: dict[str, Any] = await self._request("GET", self._path(kind, namespace, name))
+            found: dict[str, Any] = await self._request(
+                "GET", self._path(kind, namespace, name), patience=patience
+            )
         except ApiError as err:
             if err.status == 404:
                 return None
