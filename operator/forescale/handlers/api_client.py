@@ -78,10 +78,22 @@ class ApiError(Exception):
     def __init__(
         self, status: int, reason: str, body: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(f"{status} {reason}: {body[:500]}")
+        super().__init__(status, reason, body)
         self.status = status
+        self.reason = reason
         self.body = body
         self.headers = dict(headers or {})
+        self.resends = 0
+        self.waited = 0.0
+
+    def __str__(self) -> str:
+        text = f"{self.status} {self.reason}: {self.body[:500]}"
+        if self.resends:
+            text += (
+                f" (sent again {self.resends} times over {self.waited:.0f} s as the API "
+                f"server asked; FlowSchema {self.flow_schema or 'unknown'})"
+            )
+        return text
 
     @property
     def retry_after(self) -> float | None:
@@ -208,8 +220,7 @@ class ClusterClient:
             except ApiError as err:
                 wait = err.retry_after
                 if wait is None or attempt == THROTTLE_RETRIES or waited + wait > patience:
-                    if attempt:
-                        err.add_note(f"sent {attempt + 1} times over {waited:.0f} s")
+                    err.resends, err.waited = attempt, waited
                     raise
                 if attempt == 0:
                     # Once per call: a throttled cluster answers every pass alike.
