@@ -87,7 +87,11 @@ class ApiError(Exception):
         self.waited = 0.0
 
     def __str__(self) -> str:
-        text = f"{self.status} {self.reason}: {self.body[:500]}"
+        # The Status object's message, not its JSON: this text lands in a condition and an
+        # Event (800 characters), where a person reads it.
+        text = f"{self.status} {self.reason}"
+        if self.body:
+            text += f": {self.api_message[:500]}"
         if self.resends:
             text += (
                 f" (sent again {self.resends} times over {self.waited:.0f} s as the API "
@@ -121,7 +125,7 @@ class ApiError(Exception):
             message = json.loads(self.body).get("message")
         except (ValueError, AttributeError):
             message = None
-        return str(message or self.body[:1000] or self)
+        return str(message or self.body[:1000] or self.reason)
 
     @property
     def refused_by_admission(self) -> bool:

@@ -39,6 +39,16 @@ def _error(status: int, message: str) -> ApiError:
     return ApiError(status, "refused", json.dumps({"kind": "Status", "message": message}))
 
 
+def test_a_refusal_reads_as_the_api_servers_message_not_its_json() -> None:
+    """The text lands in a condition and an Event of 800 characters, read by a person."""
+    assert str(_error(403, RBAC)) == f"403 refused: {RBAC}"
+    assert str(ApiError(503, "Service Unavailable", "")) == "503 Service Unavailable"
+    assert (
+        str(ApiError(502, "Bad Gateway", "<html>proxy</html>"))
+        == "502 Bad Gateway: <html>proxy</html>"
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "message"),
     [(422, POLICY), (403, POLICY), (400, WEBHOOK), (403, WEBHOOK), (403, QUOTA)],
