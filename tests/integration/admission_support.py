@@ -1,6 +1,7 @@
-"""Admission policies (ValidatingAdmissionPolicy, MutatingAdmissionPolicy, GA in
-Kubernetes 1.30 and 1.36) installed for the length of a test, bound to its namespace:
-the cluster policies a user's operator meets (a change freeze, a policy engine's rules)."""
+"""Admission control installed for the length of a test, bound to its namespace: the
+cluster policies a user's operator meets (a change freeze, a policy engine's rules) as
+ValidatingAdmissionPolicy and MutatingAdmissionPolicy (GA in Kubernetes 1.30 and 1.36),
+and validating webhooks (a policy engine's, a slow or a down one)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Literal
 
 import yaml
 
+from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 
 
@@ -59,3 +61,41 @@ def on_deployments(*operations: str) -> dict[str, Any]:
         "resources": ["deployments"],
     }
     return {"resourceRules": [rule]}
+
+
+def validating_webhook(
+    namespace: str, client_config: dict[str, Any], rule: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration of one webhook on ``rule`` in ``namespace`` only
+    (``fields``: ``failurePolicy``, ``objectSelector``, ``timeoutSeconds``...)."""
+    webhook = {
+        "name": "check.forescale-test.io",
+        "clientConfig": client_config,
+        "rules": [rule],
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        **fields,
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": f"webhook-{namespace}"},
+        "webhooks": [webhook],
+    }
+
+
+@contextlib.contextmanager
+def unreachable_webhook(kubectl: Kubectl, namespace: str) -> Iterator[None]:
+    """A validating webhook on Deployment updates, ``failurePolicy: Fail``, whose server is
+    down (a closed loopback port): a policy engine's pods not running."""
+    client_config = {"url": f"https://127.0.0.1:{free_port()}/validate"}
+    rule = {**on_deployments("UPDATE")["resourceRules"][0]}
+    manifest = yaml.safe_dump(
+        validating_webhook(namespace, client_config, rule, failurePolicy="Fail")
+    )
+    kubectl.ok("apply", "-f", "-", input=manifest)
+    try:
+        yield
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifest)

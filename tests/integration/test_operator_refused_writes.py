@@ -1,6 +1,6 @@
 """Writes the real API server refuses: said where the runbooks look, nothing lost once allowed.
 
-Two faults, both made by the real API server while a user changes the LLMDeployment
+Three faults, all made by the real API server while a user changes the LLMDeployment
 (``minReplicas`` 1 -> 2), so the operator cannot bring its Deployment to the new spec:
 
 * a ValidatingAdmissionPolicy (what a change freeze or a policy engine installs) denies the
@@ -10,7 +10,10 @@ Two faults, both made by the real API server while a user changes the LLMDeploym
   fault), mark the generation observed and count no failure, so neither the runbook's
   ``GEN``/``OBSERVED`` columns nor ``ForescaleReconcileErrors`` showed it;
 * the operator's ClusterRole loses ``patch`` on Deployments: ``Degraded=True
-  ReconcileError`` naming the verb and resource.
+  ReconcileError`` naming the verb and resource;
+* a validating webhook on Deployment updates with ``failurePolicy: Fail`` is down (its
+  port closed: a policy engine's pods not running): ``Degraded=True ReconcileError``
+  naming the webhook, in the API server's words, not its Status JSON.
 
 Each is then read the way ``docs/runbooks/ForescaleReconcileErrors.md`` tells an SRE to
 read it: its log grep, its ``kubectl get llmd`` columns, its Event listing and its PromQL
@@ -34,7 +37,7 @@ import pytest
 from forescale.sandbox.prometheus_server import PrometheusServer
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .admission_support import admission_policy, on_deployments
+from .admission_support import admission_policy, on_deployments, unreachable_webhook
 from .operator_support import (
     OperatorProcesses,
     apply,
@@ -232,6 +235,13 @@ FAULTS = {
         "ReconcileError",
         ("403", r'cannot patch resource \\?"deployments\\?"'),
         "cannot patch resource",
+    ),
+    "webhook-down": Fault(
+        unreachable_webhook,
+        "failed calling webhook",
+        "ReconcileError",
+        ("500", 'failed calling webhook "check.forescale-test.io"', "connection refused"),
+        "failed calling webhook",
     ),
 }
 

@@ -33,6 +33,8 @@ from forescale.sandbox.certificates import write_leaf
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.pytest_plugin import Kubectl
 
+from .admission_support import validating_webhook
+
 HOG = "forescale-test-hog"
 """The user whose one slow request holds the priority level's slot."""
 WEBHOOK_TIMEOUT_SECONDS = 30
@@ -158,36 +160,19 @@ def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dic
                 "rules": [flow_rule],
             },
         },
-        {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": name},
-            "webhooks": [
-                {
-                    "name": "hold.throttle.forescale.io",
-                    "clientConfig": {
-                        "url": f"https://127.0.0.1:{port}/hold",
-                        "caBundle": ca_bundle,
-                    },
-                    "rules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["configmaps"],
-                        }
-                    ],
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": namespace}
-                    },
-                    "objectSelector": {"matchLabels": {"forescale.io/hold": "true"}},
-                    "failurePolicy": "Ignore",
-                    "sideEffects": "None",
-                    "admissionReviewVersions": ["v1"],
-                    "timeoutSeconds": WEBHOOK_TIMEOUT_SECONDS,
-                }
-            ],
-        },
+        validating_webhook(
+            namespace,
+            {"url": f"https://127.0.0.1:{port}/hold", "caBundle": ca_bundle},
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE"],
+                "resources": ["configmaps"],
+            },
+            objectSelector={"matchLabels": {"forescale.io/hold": "true"}},
+            failurePolicy="Ignore",
+            timeoutSeconds=WEBHOOK_TIMEOUT_SECONDS,
+        ),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
