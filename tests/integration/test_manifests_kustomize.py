@@ -25,9 +25,10 @@ from forescale.sandbox import binaries, upstream
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.unit.manifests.manifest_support import MANIFESTS, REPO
 
+from .throttling_support import flow_schema_of
 from .upstream_crds import serving
 
-BASES = ["crd", "rbac", "manager", "prometheus", "grafana", "default", "argocd"]
+BASES = ["crd", "rbac", "flowcontrol", "manager", "prometheus", "grafana", "default", "argocd"]
 OPERATOR_SA = "system:serviceaccount:forescale-system:forescale-operator"
 
 
@@ -63,7 +64,7 @@ def test_every_base_builds(base: str) -> None:
 def test_default_is_the_union_of_its_bases() -> None:
     default = _names(kustomize("default"))
     parts: set[str] = set()
-    for base in ("crd", "rbac", "manager", "prometheus", "grafana"):
+    for base in ("crd", "rbac", "flowcontrol", "manager", "prometheus", "grafana"):
         parts |= _names(kustomize(base))
     assert default == parts
     assert {
@@ -74,6 +75,7 @@ def test_default_is_the_union_of_its_bases() -> None:
         "PrometheusRule/forescale",
         "ConfigMap/forescale-grafana-dashboard",
         "Role/forescale-leader-election",
+        "FlowSchema/forescale-leader-election",
     } <= default
 
 
@@ -289,3 +291,29 @@ def test_namespace_editors_may_manage_llmdeployments(
         time.sleep(1)
     view_rules = [r for r in view["rules"] if "forescale.io" in r.get("apiGroups", [])]
     assert all("create" not in r["verbs"] for r in view_rules)
+
+
+@pytest.mark.integration
+def test_the_operators_lease_requests_go_to_the_leader_election_priority_level(
+    kubectl: Kubectl, installed: list[dict[str, Any]]
+) -> None:
+    """The shipped FlowSchema refers to a level every API server keeps (``leader-election``,
+    a suggested configuration) and the API server really puts the operator's Lease
+    requests in it, and only those: its other requests keep ``service-accounts``."""
+    shipped = json.loads(kubectl.ok("get", "flowschema", "forescale-leader-election", "-o", "json"))
+    dangling = {c["type"]: c["status"] for c in shipped["status"]["conditions"]}["Dangling"]
+    assert dangling == "False", shipped["status"]
+    level = kubectl.ok("get", "prioritylevelconfiguration", "leader-election", "-o", "name")
+    assert (
+        level.strip() == "prioritylevelconfiguration.flowcontrol.apiserver.k8s.io/leader-election"
+    )
+    default = json.loads(kubectl.ok("get", "flowschema", "service-accounts", "-o", "json"))
+    as_operator = [
+        f"--as={OPERATOR_SA}",
+        "--as-group=system:serviceaccounts",
+        "--as-group=system:serviceaccounts:forescale-system",
+    ]
+    lease = ("get", "lease", "forescale", "-n", "forescale-system", *as_operator)
+    assert flow_schema_of(kubectl, *lease) == shipped["metadata"]["uid"]
+    pods = ("get", "pods", "-n", "forescale-system", *as_operator)
+    assert flow_schema_of(kubectl, *pods) == default["metadata"]["uid"]

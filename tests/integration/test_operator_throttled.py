@@ -13,20 +13,31 @@ Here the real API server throttles the operator's user (``throttling_support``: 
 priority level that serves one request at a time, held by another user's slow request)
 for 8 s while a user raises ``minReplicas``. The change must land once the throttle
 ends, with no failure counted, no ``ReconcileError`` and the throttle named in the log.
+
+The leader's Lease is another matter: a renewal that waits past the renew deadline is a
+lost lead, so Lease requests are not resent, and the shipped FlowSchema
+(``manifests/flowcontrol``) puts them in the API server's ``leader-election`` priority
+level, as kube-controller-manager's are. Under a 20 s throttle of everything else the
+leader then keeps leading; without that FlowSchema it stops acting for the throttle's
+length (the second case is the same test with the FlowSchema left out).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from forescale.handlers.api_client import ApiError, ClusterClient
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
+from tests.unit.manifests.manifest_support import MANIFESTS
 
 from .operator_support import (
     OperatorProcesses,
@@ -37,7 +48,9 @@ from .operator_support import (
     minimal,
     wait_condition,
 )
-from .throttling_support import priority_level_of_one
+from .test_operator_apiserver_restart import SHIPPED_TIMINGS
+from .test_operator_leader_election import LEASE, _grant_lease, _holder
+from .throttling_support import flow_schema_of, priority_level_of_one
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +86,6 @@ def test_a_throttled_operator_waits_and_counts_no_failure(
     namespace: str,
     operators: OperatorProcesses,
     sandbox_cluster: Cluster,
-    tmp_path: Path,
 ) -> None:
     operator = operators.start("operator", metrics_port=free_port())
     apply(kubectl, namespace, minimal(NAME, scaling={"minReplicas": 1, "maxReplicas": 3}))
@@ -84,7 +96,7 @@ def test_a_throttled_operator_waits_and_counts_no_failure(
         return f"\noperator log:\n{operator.text()[-4000:]}"
 
     try:
-        with priority_level_of_one(kubectl, namespace, sandbox_cluster, tmp_path) as throttle:
+        with priority_level_of_one(kubectl, namespace, sandbox_cluster) as throttle:
             hog = throttle.hold(HOLD_SECONDS)
             eventually(
                 lambda: _throttled_now(kubectl.operator_kubeconfig),
@@ -111,3 +123,60 @@ def test_a_throttled_operator_waits_and_counts_no_failure(
         assert f"FlowSchema {throttle.flow_schema_uid}" in operator.text()
     except AssertionError as error:
         raise AssertionError(f"{error}{context()}") from None
+
+
+LEADER_HOLD_SECONDS = 20.0
+"""Twice the shipped renew deadline (10 s)."""
+FLOW_SCHEMA = MANIFESTS / "flowcontrol" / "leader_election_flow_schema.yaml"
+
+
+@contextlib.contextmanager
+def _shipped_flow_schema(kubectl: Kubectl, namespace: str) -> Iterator[str]:
+    """The shipped FlowSchema, for the sandbox's operator user and the test's Lease
+    namespace instead of the ServiceAccount and forescale-system; yields its UID."""
+    flow_schema = yaml.safe_load(FLOW_SCHEMA.read_text())
+    (rule,) = flow_schema["spec"]["rules"]
+    rule["subjects"] = [{"kind": "User", "user": {"name": "forescale-operator"}}]
+    (resources,) = rule["resourceRules"]
+    resources["namespaces"] = [namespace]
+    manifest = yaml.safe_dump(flow_schema)
+    kubectl.ok("apply", "-f", "-", input=manifest)
+    try:
+        name = flow_schema["metadata"]["name"]
+        yield kubectl.ok("get", "flowschema", name, "-o", "jsonpath={.metadata.uid}")
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifest)
+
+
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped-flow-schema", "without-it"])
+def test_the_leader_keeps_its_lease_through_a_throttle_with_the_shipped_flow_schema(
+    kubectl: Kubectl,
+    namespace: str,
+    operators: OperatorProcesses,
+    sandbox_cluster: Cluster,
+    shipped: bool,
+) -> None:
+    _grant_lease(kubectl, namespace)
+    operator = operators.start("operator", f"--leader-elect={namespace}/{LEASE}", *SHIPPED_TIMINGS)
+    eventually(lambda: _holder(kubectl, namespace), 60, "the operator to lead")
+    lease = ("get", "lease", LEASE, "-n", namespace, "--as=forescale-operator")
+    with contextlib.ExitStack() as stack:
+        throttle = stack.enter_context(priority_level_of_one(kubectl, namespace, sandbox_cluster))
+        expected = throttle.flow_schema_uid
+        if shipped:
+            expected = stack.enter_context(_shipped_flow_schema(kubectl, namespace))
+        eventually(
+            lambda: flow_schema_of(kubectl, *lease) == expected,
+            10,
+            f"the Lease classified in FlowSchema {expected}",
+        )
+        hog = throttle.hold(LEADER_HOLD_SECONDS)
+        eventually(lambda: _throttled_now(kubectl.operator_kubeconfig), 5, "the operator throttled")
+        hog.join(LEADER_HOLD_SECONDS + 10)
+    log = operator.text()
+    lost = "is no longer the leader" in log
+    assert lost is not shipped, log[-3000:]
+    if lost:
+        assert "429" in log
+        eventually(lambda: "became the leader" in operator.text().split("is no longer")[-1],
+                   30, "the lead taken back once the level serves")  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import ssl
 import threading
 import time
@@ -154,7 +155,9 @@ def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dic
             "kind": "FlowSchema",
             "metadata": {"name": name},
             "spec": {
-                "matchingPrecedence": 100,
+                # After the shipped forescale-leader-election (250), before the defaults
+                # (service-accounts 9000, global-default 9900).
+                "matchingPrecedence": 5000,
                 "priorityLevelConfiguration": {"name": name},
                 "distinguisherMethod": {"type": "ByUser"},
                 "rules": [flow_rule],
@@ -190,9 +193,7 @@ def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dic
 
 
 @contextlib.contextmanager
-def priority_level_of_one(
-    kubectl: Kubectl, namespace: str, cluster: Cluster, directory: Path
-) -> Iterator[Throttle]:
+def priority_level_of_one(kubectl: Kubectl, namespace: str, cluster: Cluster) -> Iterator[Throttle]:
     """The operator's user (and the hog) in a priority level that serves one request at a
     time, with the holding webhook (serving with a leaf of the sandbox CA) in place;
     ``Throttle.hold`` then throttles it."""
@@ -201,7 +202,7 @@ def priority_level_of_one(
     assert answer.returncode == 0 and answer.stdout, answer.stderr
     user = answer.stdout
     ca = (Path(cluster.extras["ca_cert"]), Path(cluster.extras["ca_key"]))
-    with _holding_webhook(directory, ca) as port:
+    with _holding_webhook(cluster.workdir / f"webhook-{namespace}", ca) as port:
         ca_bundle = base64.b64encode(ca[0].read_bytes()).decode()
         manifests = yaml.safe_dump_all(_manifests(namespace, user, port, ca_bundle))
         kubectl.ok("apply", "-f", "-", input=manifests)
@@ -212,3 +213,13 @@ def priority_level_of_one(
             yield Throttle(kubectl, namespace, uid)
         finally:
             kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifests)
+
+
+def flow_schema_of(kubectl: Kubectl, *args: str) -> str:
+    """The UID of the FlowSchema the API server put the request ``kubectl *args`` sends
+    first in (``X-Kubernetes-PF-FlowSchema-UID``, on every answer, a 404 too; after a
+    404 kubectl reads the namespace too)."""
+    answer = kubectl(*args, "-v=8")
+    found = re.findall(r"X-Kubernetes-Pf-Flowschema-Uid: (\S+)", answer.stderr)
+    assert found, answer.stderr[-2000:]
+    return str(found[0])

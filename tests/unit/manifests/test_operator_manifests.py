@@ -46,7 +46,14 @@ def test_every_kustomization_lists_files_that_exist() -> None:
 
 def test_default_composes_every_base() -> None:
     resources = load(MANIFESTS / "default" / "kustomization.yaml")["resources"]
-    assert resources == ["../crd", "../rbac", "../manager", "../prometheus", "../grafana"]
+    assert resources == [
+        "../crd",
+        "../rbac",
+        "../flowcontrol",
+        "../manager",
+        "../prometheus",
+        "../grafana",
+    ]
 
 
 def test_crd_base_points_at_the_generated_crds_without_copying_them() -> None:
@@ -188,7 +195,9 @@ def test_the_container_command_parses_as_forescale_run() -> None:
     assert context.params["all_namespaces"] is True
 
 
-@pytest.mark.parametrize("base", ["crd", "rbac", "manager", "prometheus", "grafana", "argocd"])
+@pytest.mark.parametrize(
+    "base", ["crd", "rbac", "flowcontrol", "manager", "prometheus", "grafana", "argocd"]
+)
 def test_each_base_has_a_kustomization(base: str) -> None:
     kustomization = load(MANIFESTS / base / "kustomization.yaml")
     assert kustomization["kind"] == "Kustomization"
