@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import re
-import time
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -191,6 +191,7 @@ class ClusterClient:
         self._api = kubernetes.client.ApiClient(configuration)
         self._executor = ThreadPoolExecutor(API_THREADS, thread_name_prefix="forescale-api")
         self._may_write = may_write
+        self._closed = threading.Event()
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
 
     def gate_writes(self, may_write: Callable[[], bool] | None) -> None:
@@ -203,7 +204,9 @@ class ClusterClient:
         self._may_write = may_write
 
     def close(self) -> None:
-        """Release the connection pool and the worker threads."""
+        """Release the connection pool and the worker threads; a call waiting on a
+        throttle gives up at once (a stopping process does not wait out a Retry-After)."""
+        self._closed.set()
         self._api.close()  # type: ignore[no-untyped-call]
         self._executor.shutdown(wait=False)
 
@@ -233,9 +236,14 @@ class ClusterClient:
                         "(FlowSchema %s); waiting as client-go does",
                         method, path, err.status, wait, err.flow_schema or "unknown",
                     )  # fmt: skip
-                time.sleep(wait)
+                if self._pause(wait):
+                    raise
                 waited += wait
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` in this worker thread; True if the client was closed meanwhile."""
+        return self._closed.wait(seconds)
 
     def _send(
         self,

@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 from typing import Any
 
 import kubernetes
 import pytest
 
-from forescale.handlers import api_client
 from forescale.handlers.api_client import ApiError, ClusterClient, NotLeaderError
 
 FLOW_SCHEMA = "9b1d-flow-schema-uid"
@@ -81,9 +80,14 @@ def server() -> Iterator[_ScriptedServer]:
 
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The client's waits, recorded instead of slept."""
+    """The client's waits, recorded instead of waited."""
     waited: list[float] = []
-    monkeypatch.setattr(api_client, "time", SimpleNamespace(sleep=waited.append))
+
+    def pause(_: ClusterClient, seconds: float) -> bool:
+        waited.append(seconds)
+        return False
+
+    monkeypatch.setattr(ClusterClient, "_pause", pause)
     return waited
 
 
@@ -173,9 +177,12 @@ def test_a_write_that_waited_is_not_sent_once_the_lease_is_lost(
     server: _ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     leader = [True]
-    monkeypatch.setattr(
-        api_client, "time", SimpleNamespace(sleep=lambda _: leader.__setitem__(0, False))
-    )
+
+    def lose_the_lease(_: ClusterClient, seconds: float) -> bool:
+        leader[0] = False
+        return False
+
+    monkeypatch.setattr(ClusterClient, "_pause", lose_the_lease)
     server.script = [THROTTLED]
     with pytest.raises(NotLeaderError):
         _call(_client(server, may_write=lambda: leader[0]), "PATCH")
@@ -188,3 +195,14 @@ def test_urllib3_sends_nothing_again_by_itself(server: _ScriptedServer) -> None:
     with pytest.raises(ApiError):
         _call(_client(server), "GET", patience=0.0)
     assert server.seen == ["GET"]
+
+
+def test_closing_the_client_ends_a_wait_on_a_throttle(server: _ScriptedServer) -> None:
+    """A stopping operator does not sit out a Retry-After of 30 s in a worker thread."""
+    server.forever = (429, {"Retry-After": "30"})
+    client = _client(server)
+    threading.Timer(0.2, client.close).start()
+    started = time.monotonic()
+    with pytest.raises(ApiError):
+        client._call("GET", "/api/v1/namespaces/ns/services/llm")
+    assert time.monotonic() - started < 5 and server.seen == ["GET"]
