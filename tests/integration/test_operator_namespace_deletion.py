@@ -11,23 +11,26 @@ deployment that no longer exists.
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 
-from .operator_support import OperatorProcesses, apply, eventually, minimal, wait_condition
+from .operator_support import (
+    OperatorProcess,
+    OperatorProcesses,
+    apply,
+    eventually,
+    minimal,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def _series(port: int, namespace: str) -> list[str]:
+def _series(operator: OperatorProcess, namespace: str) -> list[str]:
     """The operator's /metrics lines labelled with ``namespace``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return [line for line in text.splitlines() if f'namespace="{namespace}"' in line]
+    return [line for line in operator.scrape().splitlines() if f'namespace="{namespace}"' in line]
 
 
 def test_a_deleted_namespace_goes_and_takes_its_series_with_it(
@@ -35,21 +38,20 @@ def test_a_deleted_namespace_goes_and_takes_its_series_with_it(
 ) -> None:
     doomed = f"{namespace[:52]}-gone"
     kubectl.ok("create", "namespace", doomed)
-    port = free_port()
-    operator = operators.start("operator", metrics_port=port, all_namespaces=True)
+    operator = operators.start("operator", metrics_port=free_port(), all_namespaces=True)
     try:
         manifest = minimal(scaling={"minReplicas": 2, "maxReplicas": 3})
         apply(kubectl, doomed, manifest)
         wait_condition(kubectl, doomed, manifest["metadata"]["name"], "Ready")
-        assert any("forescale_desired_replicas" in s for s in _series(port, doomed))
+        assert any("forescale_desired_replicas" in s for s in _series(operator, doomed))
 
         deleted = kubectl("delete", "namespace", doomed, "--wait=true", "--timeout=90s")
         assert deleted.returncode == 0, f"{deleted.stderr}\n{operator.text()[-3000:]}"
         assert operator.process.poll() is None, operator.text()[-3000:]
         try:
-            eventually(lambda: not _series(port, doomed), 30, "no series of the namespace")
+            eventually(lambda: not _series(operator, doomed), 30, "no series of the namespace")
         except AssertionError as error:
-            left = "\n".join(_series(port, doomed))
+            left = "\n".join(_series(operator, doomed))
             raise AssertionError(f"{error}; still exported:\n{left}") from None
     finally:
         kubectl("delete", "namespace", doomed, "--ignore-not-found", "--wait=false")
