@@ -185,6 +185,14 @@ def _collect_cancelled_streams() -> None:
         gc.collect()
 
 
+def operator_username(kubectl: Kubectl) -> str:
+    """The operator's user as the API server authenticates it (what a policy's
+    ``request.userInfo`` or a FlowSchema's subject matches)."""
+    answer = kubectl.as_operator("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert answer.returncode == 0 and answer.stdout.strip(), answer.stderr
+    return answer.stdout.strip()
+
+
 def sample(name: str = "llmdeployment.yaml", **spec_changes: Any) -> dict[str, Any]:
     """A sample manifest with some top-level spec fields replaced."""
     manifest: dict[str, Any] = yaml.safe_load((SAMPLES / name).read_text())

@@ -25,7 +25,7 @@ from forescale.sandbox import binaries, upstream
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.unit.manifests.manifest_support import MANIFESTS, REPO
 
-from .throttling_support import flow_schema_of
+from .throttling_support import flow_schema_of, flow_schema_uid
 from .upstream_crds import serving
 
 BASES = ["crd", "rbac", "flowcontrol", "manager", "prometheus", "grafana", "default", "argocd"]
@@ -307,7 +307,6 @@ def test_the_operators_lease_requests_go_to_the_leader_election_priority_level(
     assert (
         level.strip() == "prioritylevelconfiguration.flowcontrol.apiserver.k8s.io/leader-election"
     )
-    default = json.loads(kubectl.ok("get", "flowschema", "service-accounts", "-o", "json"))
     as_operator = [
         f"--as={OPERATOR_SA}",
         "--as-group=system:serviceaccounts",
@@ -316,4 +315,4 @@ def test_the_operators_lease_requests_go_to_the_leader_election_priority_level(
     lease = ("get", "lease", "forescale", "-n", "forescale-system", *as_operator)
     assert flow_schema_of(kubectl, *lease) == shipped["metadata"]["uid"]
     pods = ("get", "pods", "-n", "forescale-system", *as_operator)
-    assert flow_schema_of(kubectl, *pods) == default["metadata"]["uid"]
+    assert flow_schema_of(kubectl, *pods) == flow_schema_uid(kubectl, "service-accounts")

@@ -45,6 +45,7 @@ from .operator_support import (
     eventually,
     get,
     minimal,
+    operator_username,
     wait_condition,
 )
 from .runbook_support import fenced_lines, in_bash
@@ -56,17 +57,10 @@ FREEZE_MESSAGE = "change freeze: Deployments in this namespace are read-only"
 RUNBOOK = Path(__file__).parents[2] / "docs" / "runbooks" / "ForescaleReconcileErrors.md"
 
 
-def _username(kubectl: Kubectl) -> str:
-    """The operator's user as the API server authenticates it."""
-    answer = kubectl.as_operator("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-    assert answer.returncode == 0 and answer.stdout.strip(), answer.stderr
-    return answer.stdout.strip()
-
-
 def _change_freeze(kubectl: Kubectl, namespace: str) -> contextlib.AbstractContextManager[None]:
     """A ValidatingAdmissionPolicy denying the operator's updates of Deployments in
     ``namespace`` for the length of the block."""
-    user = _username(kubectl)
+    user = operator_username(kubectl)
     spec = {
         "failurePolicy": "Fail",
         "matchConstraints": on_deployments("UPDATE"),

@@ -19,7 +19,6 @@ import base64
 import contextlib
 import json
 import re
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -28,21 +27,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import yaml
 
+from forescale.handlers.api_client import ApiError, ClusterClient
 from forescale.sandbox.certificates import write_leaf
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.pytest_plugin import Kubectl
+from tests.loopback import answer_json, serving
+from tests.polling import eventually
 
 from .admission_support import validating_webhook
+from .operator_support import operator_username
 
 HOG = "forescale-test-hog"
 """The user whose one slow request holds the priority level's slot."""
 WEBHOOK_TIMEOUT_SECONDS = 30
 """The most a webhook may keep a request waiting (admissionregistration/v1's bound)."""
-
-
+HOLD_LABEL = "forescale.io/hold"
+"""On the hog's ConfigMaps: the webhook's object selector."""
 HOLD_ANNOTATION = "forescale.io/hold-seconds"
+"""On the hog's ConfigMaps: how long the webhook keeps the request waiting."""
+
+
+def flow_schema_uid(kubectl: Kubectl, name: str) -> str:
+    """The UID of FlowSchema ``name``: what the API server names on each answer."""
+    return kubectl.ok("get", "flowschema", name, "-o", "jsonpath={.metadata.uid}").strip()
+
+
+def throttled_now(kubeconfig: Path) -> bool:
+    """Whether a GET by ``kubeconfig``'s user is answered 429 (sent once, no resend)."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(str(kubeconfig), client_configuration=configuration)
+    client = ClusterClient(configuration)
+    try:
+        client._call("GET", "/api/v1/namespaces/default", patience=0.0)
+    except ApiError as err:
+        return err.status == 429
+    finally:
+        client.close()
+    return False
 
 
 @dataclass(frozen=True)
@@ -54,9 +78,11 @@ class Throttle:
     namespace: str
     flow_schema_uid: str
 
-    def hold(self, seconds: float) -> threading.Thread:
-        """Throttle the level for about ``seconds`` (at most the webhook timeout less 2 s):
-        the hog's request, started in a thread that ends when the webhook lets it go."""
+    @contextlib.contextmanager
+    def held(self, seconds: float) -> Iterator[None]:
+        """The level throttled for about ``seconds`` (at most the webhook timeout less
+        2 s) from the start of the block, once the operator's user is answered 429; the
+        block ends no earlier than the hog's request, which must have ended by then."""
         assert seconds <= WEBHOOK_TIMEOUT_SECONDS - 2, seconds
         held = {
             "apiVersion": "v1",
@@ -64,18 +90,25 @@ class Throttle:
             "metadata": {
                 "generateName": "hold-",
                 "namespace": self.namespace,
-                "labels": {"forescale.io/hold": "true"},
+                "labels": {HOLD_LABEL: "true"},
                 "annotations": {HOLD_ANNOTATION: str(seconds)},
             },
         }
-        thread = threading.Thread(
+        hog = threading.Thread(
             target=self.kubectl,
             args=("create", f"--as={HOG}", "-f", "-"),
             kwargs={"input": json.dumps(held)},
             daemon=True,
         )
-        thread.start()
-        return thread
+        hog.start()
+        eventually(
+            lambda: throttled_now(self.kubectl.operator_kubeconfig),
+            5,
+            "the operator's user throttled",
+        )
+        yield
+        hog.join(seconds + 10)
+        assert not hog.is_alive(), "the hog's request outlived its hold"
 
 
 class _HoldingWebhook(BaseHTTPRequestHandler):
@@ -85,39 +118,14 @@ class _HoldingWebhook(BaseHTTPRequestHandler):
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         annotations = review["request"]["object"]["metadata"].get("annotations", {})
         time.sleep(float(annotations.get(HOLD_ANNOTATION, 0)))
-        answer = {
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "response": {"uid": review["request"]["uid"], "allowed": True},
-        }
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        response = {"uid": review["request"]["uid"], "allowed": True}
+        answer_json(
+            self,
+            {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response},
+        )
 
     def log_message(self, *args: Any) -> None:
         """Quiet: the test reads the API server's answers, not the webhook's."""
-
-
-@contextlib.contextmanager
-def _holding_webhook(directory: Path, ca: tuple[Path, Path]) -> Iterator[int]:
-    """An HTTPS webhook on a free loopback port, serving with a leaf of the sandbox CA."""
-    cert, key = write_leaf(
-        directory, "webhook", *ca, "127.0.0.1", ip_addresses=["127.0.0.1"], server=True
-    )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HoldingWebhook)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dict[str, Any]]:
@@ -172,7 +180,7 @@ def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dic
                 "operations": ["CREATE"],
                 "resources": ["configmaps"],
             },
-            objectSelector={"matchLabels": {"forescale.io/hold": "true"}},
+            objectSelector={"matchLabels": {HOLD_LABEL: "true"}},
             failurePolicy="Ignore",
             timeoutSeconds=WEBHOOK_TIMEOUT_SECONDS,
         ),
@@ -196,21 +204,21 @@ def _manifests(namespace: str, user: str, port: int, ca_bundle: str) -> list[dic
 def priority_level_of_one(kubectl: Kubectl, namespace: str, cluster: Cluster) -> Iterator[Throttle]:
     """The operator's user (and the hog) in a priority level that serves one request at a
     time, with the holding webhook (serving with a leaf of the sandbox CA) in place;
-    ``Throttle.hold`` then throttles it."""
-    whoami = ("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-    answer = kubectl.as_operator(*whoami)
-    assert answer.returncode == 0 and answer.stdout, answer.stderr
-    user = answer.stdout
+    ``Throttle.held`` then throttles it."""
+    user = operator_username(kubectl)
     ca = (Path(cluster.extras["ca_cert"]), Path(cluster.extras["ca_key"]))
-    with _holding_webhook(cluster.workdir / f"webhook-{namespace}", ca) as port:
+    cert, key = write_leaf(
+        cluster.workdir / f"webhook-{namespace}", "webhook", *ca, "127.0.0.1",
+        ip_addresses=["127.0.0.1"], server=True,
+    )  # fmt: skip
+    webhook = ThreadingHTTPServer(("127.0.0.1", 0), _HoldingWebhook)
+    with serving(webhook, tls=(cert, key)):
         ca_bundle = base64.b64encode(ca[0].read_bytes()).decode()
+        port = webhook.server_address[1]
         manifests = yaml.safe_dump_all(_manifests(namespace, user, port, ca_bundle))
         kubectl.ok("apply", "-f", "-", input=manifests)
         try:
-            uid = kubectl.ok(
-                "get", "flowschema", f"throttle-{namespace}", "-o", "jsonpath={.metadata.uid}"
-            ).strip()
-            yield Throttle(kubectl, namespace, uid)
+            yield Throttle(kubectl, namespace, flow_schema_uid(kubectl, f"throttle-{namespace}"))
         finally:
             kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifests)
 

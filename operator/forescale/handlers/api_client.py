@@ -82,7 +82,8 @@ class ApiError(Exception):
         self.status = status
         self.reason = reason
         self.body = body
-        self.headers = dict(headers or {})
+        # By lower-case name: HTTP's header names are case-insensitive.
+        self.headers = {name.lower(): value for name, value in (headers or {}).items()}
         self.resends = 0
         self.waited = 0.0
 
@@ -105,18 +106,16 @@ class ApiError(Exception):
         it asked: a 429 or a 5xx with a ``Retry-After`` header (client-go's rule)."""
         if self.status != 429 and self.status < 500:
             return None
-        value = next((v for k, v in self.headers.items() if k.lower() == "retry-after"), None)
         try:
-            return max(0.0, float(value)) if value is not None else None
-        except ValueError:
+            return max(0.0, float(self.headers["retry-after"]))
+        except (KeyError, ValueError):
             return None
 
     @property
     def flow_schema(self) -> str | None:
         """The UID of the API Priority and Fairness FlowSchema the request fell in (the
         API server names it on every answer; ``kubectl get flowschemas`` finds it)."""
-        wanted = "x-kubernetes-pf-flowschema-uid"
-        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+        return self.headers.get("x-kubernetes-pf-flowschema-uid")
 
     @property
     def api_message(self) -> str:
@@ -220,16 +219,16 @@ class ClusterClient:
     ) -> Any:
         """Send the request, and again while the API server asks to come back later, for
         at most ``THROTTLE_RETRIES`` times and ``patience`` seconds of waiting in all."""
-        waited = 0.0
-        for attempt in range(THROTTLE_RETRIES + 1):
+        resends, waited = 0, 0.0
+        while True:
             try:
                 return self._send(method, path, **kwargs)
             except ApiError as err:
                 wait = err.retry_after
-                if wait is None or attempt == THROTTLE_RETRIES or waited + wait > patience:
-                    err.resends, err.waited = attempt, waited
+                if wait is None or resends == THROTTLE_RETRIES or waited + wait > patience:
+                    err.resends, err.waited = resends, waited
                     raise
-                if attempt == 0:
+                if resends == 0:
                     # Once per call: a throttled cluster answers every pass alike.
                     logger.info(
                         "%s %s: the API server answered %s and asked to retry in %.0f s "
@@ -238,8 +237,7 @@ class ClusterClient:
                     )  # fmt: skip
                 if self._pause(wait):
                     raise
-                waited += wait
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                resends, waited = resends + 1, waited + wait
 
     def _pause(self, seconds: float) -> bool:
         """Wait ``seconds`` in this worker thread; True if the client was closed meanwhile."""

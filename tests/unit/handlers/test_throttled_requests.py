@@ -10,7 +10,6 @@ not slept.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import kubernetes
 import pytest
 
 from forescale.handlers.api_client import ApiError, ClusterClient, NotLeaderError
+from tests.loopback import answer_json, serving
 
 FLOW_SCHEMA = "9b1d-flow-schema-uid"
 THROTTLED = (429, {"Retry-After": "2", "X-Kubernetes-PF-FlowSchema-UID": FLOW_SCHEMA})
@@ -52,13 +52,8 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers = (
             self.server.script.pop(0) if self.server.script else self.server.forever or (200, {})
         )
-        body = json.dumps(SERVICE if status == 200 else {"kind": "Status", "code": status})
-        self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **headers}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body.encode())
+        body = SERVICE if status == 200 else {"kind": "Status", "code": status}
+        answer_json(self, body, status, headers)
 
     do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815 - http.server names
 
@@ -68,14 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[_ScriptedServer]:
-    api = _ScriptedServer()
-    thread = threading.Thread(target=api.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_ScriptedServer()) as api:
         yield api
-    finally:
-        api.shutdown()
-        api.server_close()
 
 
 @pytest.fixture

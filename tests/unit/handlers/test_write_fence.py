@@ -8,7 +8,6 @@ counts); reads pass the fence, writes do not.
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from forescale.handlers.api_client import (
     ClusterClient,
     NotLeaderError,
 )
+from tests.loopback import answer_json, serving
 
 SERVICE = {
     "apiVersion": "v1",
@@ -52,12 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and self.server.slow.is_set():
             self.server.waiting.release()
             self.server.release.wait(10)
-        body = json.dumps(SERVICE).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer_json(self, SERVICE)
 
     def do_GET(self) -> None:
         self._answer()
@@ -71,15 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[_ApiServer]:
-    api = _ApiServer()
-    thread = threading.Thread(target=api.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield api
-    finally:
-        api.release.set()
-        api.shutdown()
-        api.server_close()
+    with serving(_ApiServer()) as api:
+        try:
+            yield api
+        finally:
+            api.release.set()  # a handler still waiting lets go before the shutdown
 
 
 def _client(api: _ApiServer, leader: list[bool]) -> ClusterClient:

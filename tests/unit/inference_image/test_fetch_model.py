@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import signal
-import ssl
 import tarfile
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from forescale.sandbox.certificates import write_pki
+from tests.loopback import serving
 from tests.unit.inference_image.fetch_support import (
     error_line,
     make_sandbox,
@@ -233,18 +232,9 @@ def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.serving_cert, pki.serving_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    tls = (pki.serving_cert, pki.serving_key)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), Handler), tls) as server:
         yield f"https://127.0.0.1:{server.server_address[1]}", pki.ca_cert
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_https_archive_is_downloaded_verified_and_unpacked(
