@@ -11,12 +11,20 @@ there is no overlap:
   passed since the start of its last successful renewal, measured on its own monotonic
   clock, which keeps running while the process is stopped;
 - a candidate takes the Lease only after it has seen the same holder record unchanged for
-  ``lease_duration`` on its own clock, and only with an optimistic-concurrency write
-  (``resourceVersion``), so two candidates cannot both win.
+  ``lease_duration`` on its own clock, counted from when the answer that first showed it
+  *arrived*, and only with an optimistic-concurrency write (``resourceVersion``), so two
+  candidates cannot both win.
 
 Because ``renew_deadline < lease_duration`` and the candidate's observation starts after
 the holder's last renewal was sent, the old holder has stopped before the new one starts
-(given clocks that run at about the same rate; the margin absorbs drift).
+(given clocks that run at about the same rate; the margin absorbs drift). Both stamps
+err on the safe side of a slow request: the holder's at the round's start (earlier), the
+candidate's at the answer (later).
+
+Lease requests go through a client of their own (:func:`lease_client_for`): one thread
+and one connection that no reconciliation pass can occupy, and a request timeout of half
+the renew deadline (at least 1 s), client-go's ``NewFromKubeconfig`` rule, so one hung
+request leaves time for another before the deadline.
 """
 
 from __future__ import annotations
@@ -137,15 +145,21 @@ class LeaderElector:
         if lease is None:
             await self._client.write_lease(self._record(None, acquire=True), create=True)
             return True
+        # The record is as of some instant between the round's start and now: a change
+        # is stamped with the time the answer *arrived* (as client-go's
+        # ``setObservedRecord`` does). Stamped with the round's start, a read that waited
+        # (a stalled API server, a queue) would date a renewal made while it waited to
+        # before it was made, and the holder's lease would run out early on this clock.
+        seen = self._clock()
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
         record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
         if record != self._observed:
-            self._observed, self._observed_at = record, started
+            self._observed, self._observed_at = record, seen
         if holder == self.identity and self._renewed_at is not None:
             await self._client.write_lease(self._record(lease, acquire=False), create=False)
             return True
-        expired = not holder or started - self._observed_at >= max(
+        expired = not holder or seen - self._observed_at >= max(
             self.timings.lease_duration, float(spec.get("leaseDurationSeconds") or duration)
         )
         if not expired:

@@ -132,6 +132,45 @@ def test_the_deadline_counts_from_the_start_of_a_slow_renewal() -> None:
     assert not a.is_leader()
 
 
+def test_a_standby_dates_what_it_read_from_when_the_answer_arrived() -> None:
+    """A read that waited 8 s (a stalled API server, an API Priority and Fairness queue)
+    returns the renewal the leader made 7 s into that wait. Dated from the round's start,
+    that renewal looked 7 s older than it was: with the leader frozen right after it, the
+    standby took over at 15 s on its clock while the leader's fence stayed open to 17 s.
+    Dated from the answer, the standby waits the whole lease duration after it."""
+    leases, clock, a, _ = _pair()
+
+    class WaitingReads:
+        """b's way to the API: its next read waits 8 s, the leader renewing meanwhile."""
+
+        wait = False
+
+        async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+            if self.wait:
+                self.wait = False
+                clock.now += 7
+                assert await a.try_acquire_or_renew()  # the leader's last renewal
+                clock.now += 1
+            return await leases.get_lease(namespace, name)
+
+        async def write_lease(self, lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+            return await leases.write_lease(lease, create=create)
+
+    reads = WaitingReads()
+    b = LeaderElector(reads, "ns", "forescale", "b", TIMINGS, clock=clock)
+    asyncio.run(a.try_acquire_or_renew())
+    asyncio.run(b.try_acquire_or_renew())
+    clock.now += 2
+    reads.wait = True
+    asyncio.run(b.try_acquire_or_renew())
+    answered = clock.now
+    for _ in range(60):  # the leader is frozen from here on; b polls every 0.5 s
+        clock.now += 0.5
+        asyncio.run(b.try_acquire_or_renew())
+        assert not (a.is_leader() and b.is_leader()), f"two leaders {clock.now - answered} s on"
+    assert b.is_leader()
+
+
 def test_a_clean_release_hands_over_at_once() -> None:
     _, clock, a, b = _pair()
     asyncio.run(a.try_acquire_or_renew())
