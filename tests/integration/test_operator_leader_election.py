@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import signal
 import time
 import urllib.request
@@ -23,11 +24,13 @@ from typing import Any
 import pytest
 import yaml
 
+from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.controlplane import Etcd
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import SAMPLES
 
-from .operator_support import OperatorProcess, apply, events, eventually, get, sample
+from .operator_support import OperatorProcess, apply, events, eventually, get, minimal, sample
 
 pytestmark = pytest.mark.integration
 
@@ -188,6 +191,68 @@ def test_a_frozen_leader_never_writes_alongside_its_successor(
     scaling = next(c for c in llmd["status"]["conditions"] if c["type"] == "ScalingActive")
     assert (scaling["status"], scaling["reason"]) == ("False", "ExternalScaler")
     assert (get(kubectl, namespace, "deployment", "qwen-small") or {})["spec"]["replicas"] == 2
+
+
+STALL_SECONDS = 12.0
+"""Twice the test's lease duration: every request waits on etcd, the holder cannot renew
+past its renew deadline, and a Lease read sent before the stall answers after it."""
+
+
+def _writers(*replicas: Replica) -> list[str]:
+    """Whose writes, in time order, one entry per unbroken run of one replica's writes."""
+    stamped = sorted((t, r.log.stem) for r in replicas for t in r.writes())
+    runs: list[str] = []
+    for _, who in stamped:
+        if not runs or runs[-1] != who:
+            runs.append(who)
+    return runs
+
+
+def test_an_etcd_stall_leaves_one_writer_and_a_leader_after_it(
+    kubectl: Kubectl,
+    namespace: str,
+    replicas: tuple[Replica, Replica],
+    sandbox_cluster: Cluster,
+) -> None:
+    """etcd frozen (SIGSTOP) for ``STALL_SECONDS``: the API server holds every request,
+    Lease reads and renewals included, and answers them all at once when etcd resumes.
+    A read that waited must not make a standby date the holder's record to before the
+    stall (``leader_election``: observations are stamped on arrival), and a hung request
+    must not hold a round past the renew deadline (the Lease client's timeout). The
+    write periods of the two replicas never interleave, and a leader acts afterwards."""
+    first, second = replicas
+    manifest = minimal("qwen-small", scaling={"policy": "fixed", "maxReplicas": 4})
+    manifest["spec"]["replicas"] = 1
+    apply(kubectl, namespace, manifest)
+    eventually(
+        lambda: (get(kubectl, namespace, "deployment", "qwen-small") or {}).get("spec", {})
+        .get("replicas") == 1,
+        60,
+        f"the first leader to act\n{first.tail()}",
+    )  # fmt: skip
+    etcd = sandbox_cluster.component("etcd")
+    assert isinstance(etcd, Etcd) and etcd.process is not None and etcd.process.pid
+    os.kill(etcd.process.pid, signal.SIGSTOP)
+    try:
+        time.sleep(STALL_SECONDS)
+    finally:
+        os.kill(etcd.process.pid, signal.SIGCONT)
+
+    def child_replicas() -> int:
+        return int((get(kubectl, namespace, "deployment", "qwen-small") or {})["spec"]["replicas"])
+
+    for replicas_now in (3, 2):
+        manifest["spec"]["replicas"] = replicas_now
+        apply(kubectl, namespace, manifest)
+        eventually(
+            lambda: child_replicas() == manifest["spec"]["replicas"],
+            60,
+            f"a leader to act after the stall\n{first.tail()}\n{second.tail()}",
+        )
+    runs = _writers(first, second)
+    assert len(runs) <= 2, f"the writers took turns {runs}\n{first.tail()}\n{second.tail()}"
+    if len(runs) == 2:
+        _assert_never_together(first, second, "after the etcd stall")
 
 
 def test_a_clean_stop_hands_over_at_once(

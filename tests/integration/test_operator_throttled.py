@@ -17,14 +17,20 @@ ends, with no failure counted, no ``ReconcileError`` and the throttle named in t
 The leader's Lease is another matter: a renewal that waits past the renew deadline is a
 lost lead, so Lease requests are not resent, and the shipped FlowSchema
 (``manifests/flowcontrol``) puts them in the API server's ``leader-election`` priority
-level, as kube-controller-manager's are. Under a 20 s throttle of everything else the
-leader then keeps leading; without that FlowSchema it stops acting for the throttle's
-length (the second case is the same test with the FlowSchema left out).
+level, as kube-controller-manager's are. Under a 20 s throttle of everything else, while
+a fleet of LLMDeployments all change, the leader then keeps leading; without that
+FlowSchema it stops acting for the throttle's length (the second case is the same test
+with the FlowSchema left out). The fleet is what found that seats are not enough: every
+worker thread of the operator's client sat out a ``Retry-After`` for one of the fleet's
+passes, and the renewal, queued behind them in the same client, missed the deadline; the
+Lease now has a client of its own (``leader_election.lease_client``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -102,8 +108,49 @@ def test_a_throttled_operator_waits_and_counts_no_failure(
         raise AssertionError(f"{error}{context()}") from None
 
 
+STOP_HOLD_SECONDS = 25.0
+"""Long enough that a pass's waits (1, 2, 4, 8 s as the level's Retry-After doubles)
+outlast a stop by far; within the hog's 28 s bound."""
+STOP_SECONDS = 5.0
+"""The stop may take kopf's own shutdown (0.16 s measured here), not a throttle's waits
+(about 9 s measured with the client left open at the stop)."""
+
+
+def test_a_stopping_operator_does_not_sit_out_a_throttle(
+    kubectl: Kubectl,
+    namespace: str,
+    operators: OperatorProcesses,
+    sandbox_cluster: Cluster,
+) -> None:
+    """SIGTERM while a pass waits on a ``Retry-After``: the process ends within
+    ``STOP_SECONDS``, not after the pass's waits, and counts no failure for the pass it
+    cut short (the next start reconciles everything)."""
+    operator = operators.start("operator")
+    apply(kubectl, namespace, minimal(NAME, scaling={"minReplicas": 1, "maxReplicas": 3}))
+    wait_condition(kubectl, namespace, NAME, "Ready")
+    with contextlib.ExitStack() as stack:
+        throttle = stack.enter_context(priority_level_of_one(kubectl, namespace, sandbox_cluster))
+        stack.enter_context(throttle.held(STOP_HOLD_SECONDS))
+        kubectl.ok(
+            "patch", "llmd", NAME, "-n", namespace, "--type=merge",
+            "-p", '{"spec": {"scaling": {"minReplicas": 2}}}',
+        )  # fmt: skip
+        eventually(lambda: "waiting as client-go does" in operator.text(), 10, "a pass waiting")
+        started = time.monotonic()
+        code = operator.stop()
+        took = time.monotonic() - started
+    log = operator.text()
+    assert code == 0, log[-3000:]
+    assert took < STOP_SECONDS, f"the stop took {took:.1f} s\n{log[-3000:]}"
+    assert "failed (retry in" not in log, log[-3000:]
+    assert "dropped while waiting on a throttle" in log, log[-3000:]
+
+
 LEADER_HOLD_SECONDS = 20.0
 """Twice the shipped renew deadline (10 s)."""
+FLEET = 24
+"""LLMDeployments that all change during the throttle: more passes than the operator's
+client has worker threads (16), each of them waiting on the throttle."""
 FLOW_SCHEMA = MANIFESTS / "flowcontrol" / "leader_election_flow_schema.yaml"
 
 
@@ -135,6 +182,8 @@ def test_the_leader_keeps_its_lease_through_a_throttle_with_the_shipped_flow_sch
     _grant_lease(kubectl, namespace)
     operator = operators.start("operator", f"--leader-elect={namespace}/{LEASE}", *SHIPPED_TIMINGS)
     eventually(lambda: _holder(kubectl, namespace), 60, "the operator to lead")
+    _apply_fleet(kubectl, namespace, min_replicas=1)
+    eventually(lambda: _fleet_replicas(kubectl, namespace) == [1] * FLEET, 90, "the fleet up")
     user = operator_username(kubectl)
     lease = ("get", "lease", LEASE, "-n", namespace, f"--as={user}")
     with contextlib.ExitStack() as stack:
@@ -148,11 +197,34 @@ def test_the_leader_keeps_its_lease_through_a_throttle_with_the_shipped_flow_sch
             f"the Lease classified in FlowSchema {expected}",
         )
         with throttle.held(LEADER_HOLD_SECONDS):
-            pass  # the operator lives through it on its own
+            _apply_fleet(kubectl, namespace, min_replicas=2)  # every pass waits on 429s
+    eventually(lambda: _fleet_replicas(kubectl, namespace) == [2] * FLEET, 90,
+               "every change made during the throttle applied")  # fmt: skip
     log = operator.text()
     lost = "is no longer the leader" in log
-    assert lost is not shipped, log[-3000:]
+    leading = [line for line in log.splitlines() if "forescale.leader" in line]
+    assert lost is not shipped, "\n".join(leading)
     if lost:
         assert "429" in log
         eventually(lambda: "became the leader" in operator.text().split("is no longer")[-1],
                    30, "the lead taken back once the level serves")  # fmt: skip
+
+
+def _apply_fleet(kubectl: Kubectl, namespace: str, *, min_replicas: int) -> None:
+    """``FLEET`` LLMDeployments at ``minReplicas``, in one request per object (as admin,
+    whom the throttle does not touch)."""
+    fleet = [
+        minimal(f"fleet-{i:02d}", scaling={"minReplicas": min_replicas, "maxReplicas": 3})
+        for i in range(FLEET)
+    ]
+    kubectl.ok("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(fleet))
+
+
+def _fleet_replicas(kubectl: Kubectl, namespace: str) -> list[int]:
+    """The fleet's Deployments' ``spec.replicas``, by name."""
+    found = json.loads(kubectl.ok("get", "deployments", "-n", namespace, "-o", "json"))
+    return [
+        d["spec"]["replicas"]
+        for d in sorted(found["items"], key=lambda d: d["metadata"]["name"])
+        if d["metadata"]["name"].startswith("fleet-")
+    ]

@@ -153,6 +153,12 @@ class NotLeaderError(Exception):
     """A write was refused locally: this replica does not hold the leader Lease now."""
 
 
+class ClientClosedError(NotLeaderError):
+    """The operator is stopping: a request waiting on a throttle, or not yet sent, is
+    dropped. As with a lost Lease the pass ends without a failure counted; whoever leads
+    next reconciles every object from the start."""
+
+
 _READ_METHODS = {"GET", "HEAD"}
 
 
@@ -180,15 +186,24 @@ class ClusterClient:
         self,
         configuration: kubernetes.client.Configuration | None = None,
         may_write: Callable[[], bool] | None = None,
+        *,
+        threads: int = API_THREADS,
+        request_timeout: float = REQUEST_TIMEOUT,
+        read_retries: int | None = None,
     ) -> None:
         configuration = configuration or load_configuration()
-        configuration.connection_pool_maxsize = API_THREADS
+        configuration.connection_pool_maxsize = threads
         # urllib3's default resends a GET or PUT answered 429/503 with Retry-After (three
         # times) and a PATCH or POST never: off, for the one policy of ``_call``. Its
-        # retries of a connection that failed stay.
-        configuration.retries = urllib3.Retry(3, respect_retry_after_header=False)
+        # retries of a connection that failed stay, and of an idempotent request whose
+        # answer failed (a pooled connection the server had closed) unless
+        # ``read_retries`` bounds them: each such retry waits ``request_timeout`` again.
+        configuration.retries = urllib3.Retry(
+            3, read=read_retries, respect_retry_after_header=False
+        )
         self._api = kubernetes.client.ApiClient(configuration)
-        self._executor = ThreadPoolExecutor(API_THREADS, thread_name_prefix="forescale-api")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="forescale-api")
+        self._request_timeout = request_timeout
         self._may_write = may_write
         self._closed = threading.Event()
         self._events: dict[tuple[str, str, str, str], tuple[str, int]] = {}
@@ -204,7 +219,8 @@ class ClusterClient:
 
     def close(self) -> None:
         """Release the connection pool and the worker threads; a call waiting on a
-        throttle gives up at once (a stopping process does not wait out a Retry-After)."""
+        throttle gives up at once (a stopping process does not wait out a Retry-After),
+        and no new request is sent (:class:`ClientClosedError`)."""
         self._closed.set()
         self._api.close()  # type: ignore[no-untyped-call]
         self._executor.shutdown(wait=False)
@@ -236,7 +252,9 @@ class ClusterClient:
                         method, path, err.status, wait, err.flow_schema or "unknown",
                     )  # fmt: skip
                 if self._pause(wait):
-                    raise
+                    raise ClientClosedError(
+                        f"{method} {path}: dropped while waiting on a throttle (stopping)"
+                    ) from err
                 resends, waited = resends + 1, waited + wait
 
     def _pause(self, seconds: float) -> bool:
@@ -276,7 +294,11 @@ class ClusterClient:
         )
         try:
             response = self._api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=REQUEST_TIMEOUT
+                method,
+                url,
+                header_params=headers,
+                body=payload,
+                _request_timeout=self._request_timeout,
             )
         except kubernetes.client.ApiException as err:
             raise ApiError(
@@ -295,6 +317,8 @@ class ClusterClient:
         return json.loads(data) if data else None
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._closed.is_set():
+            raise ClientClosedError(f"{method} {path}: not sent (stopping)")
         call = functools.partial(self._call, method, path, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 

@@ -25,7 +25,7 @@ from forescale.handlers import memory_profile, memory_release
 from forescale.handlers.api_client import ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.fleet_view import FleetView
-from forescale.handlers.leader_election import LeaderElector, LeaseTimings
+from forescale.handlers.leader_election import LeaderElector, LeaseTimings, lease_client
 from forescale.handlers.reconciler import Reconciler
 from forescale.handlers.ticking import Ticker
 from forescale.metrics.reader import PrometheusReader
@@ -192,14 +192,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         raise kopf.PermanentError(f"invalid operator setting: {err}") from err
     reader = prometheus_reader(url, window)
     client = ClusterClient()
+    memo.client = client
     autoscaler = Autoscaler(reader)
     tasks: list[asyncio.Task[None]] = []
     elector: LeaderElector | None = None
     if lease and timings is not None:
         namespace, name = lease.split("/", 1)
-        elector = LeaderElector(client, namespace, name, replica_identity(), timings)
+        leases = lease_client(timings)
+        elector = LeaderElector(leases, namespace, name, replica_identity(), timings)
         client.gate_writes(elector.is_leader)
         memo.elector = elector
+        memo.lease_client = leases
     is_leader = elector.is_leader if elector is not None else (lambda: True)
     view = FleetView()
     reconciler = Reconciler(client, autoscaler, is_leader=is_leader, view=view)
@@ -227,15 +230,27 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    """Stop the tick and the election, let running passes finish, release the Lease."""
+    """Stop the tick and the election, end running passes, release the Lease.
+
+    The client is closed before the passes are awaited: a pass waiting on a throttle's
+    ``Retry-After`` (up to 30 s) would otherwise hold the stop past most of the pod's
+    grace period, and Python joins the worker threads at exit. Whoever leads next
+    reconciles every object, so a pass cut short loses nothing.
+    """
     for task in memo.get("background", []):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    client = memo.get("client")
+    if isinstance(client, ClusterClient):
+        client.close()
     reconciler = memo.get("reconciler")
     if isinstance(reconciler, Reconciler):
         await reconciler.wait_idle()
     elector = memo.get("elector")
     if isinstance(elector, LeaderElector):
         await elector.release()
+    leases = memo.get("lease_client")
+    if isinstance(leases, ClusterClient):
+        leases.close()
     logging.getLogger("forescale").info("stopped")

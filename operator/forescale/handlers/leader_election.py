@@ -21,7 +21,7 @@ the holder's last renewal was sent, the old holder has stopped before the new on
 err on the safe side of a slow request: the holder's at the round's start (earlier), the
 candidate's at the answer (later).
 
-Lease requests go through a client of their own (:func:`lease_client_for`): one thread
+Lease requests go through a client of their own (:func:`lease_client`): one thread
 and one connection that no reconciliation pass can occupy, and a request timeout of half
 the renew deadline (at least 1 s), client-go's ``NewFromKubeconfig`` rule, so one hung
 request leaves time for another before the deadline.
@@ -37,7 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from forescale.handlers.api_client import ApiError
+import kubernetes
+
+from forescale.handlers.api_client import ApiError, ClusterClient
 
 logger = logging.getLogger("forescale.leader")
 
@@ -64,6 +66,29 @@ class LeaseTimings:
                 "leader election needs 0 < retry period < renew deadline < lease duration, "
                 f"got {self.retry_period}, {self.renew_deadline}, {self.lease_duration}"
             )
+
+
+def lease_client(
+    timings: LeaseTimings, configuration: kubernetes.client.Configuration | None = None
+) -> ClusterClient:
+    """A client for the Lease alone, as client-go's ``NewFromKubeconfig`` makes one.
+
+    Through the operator's shared client, a renewal waited in line behind reconciliation
+    passes: under a throttle every worker thread sat out a ``Retry-After`` (up to 30 s
+    each) and the renewal, queued behind them, missed the renew deadline, though the
+    shipped FlowSchema gave the Lease seats of its own. A request that hangs (a dead
+    pooled connection) held a round for the full 30 s request timeout. Here one thread
+    and one connection serve only the Lease, and a request gives up after half the
+    renew deadline (at least 1 s), leaving time for one more before the deadline; the
+    elector's next round is the retry (urllib3's own retries of a request that timed out
+    once made a hung read last four timeouts).
+    """
+    return ClusterClient(
+        configuration,
+        threads=1,
+        request_timeout=max(1.0, timings.renew_deadline / 2),
+        read_retries=0,  # urllib3 would wait the timeout again, up to three times
+    )
 
 
 def _micro_time() -> str:

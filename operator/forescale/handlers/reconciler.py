@@ -227,8 +227,8 @@ class Reconciler:
                     try:
                         await self.reconcile(*key)
                         memory.failures, memory.retry_at = 0, 0.0
-                    except NotLeaderError:
-                        logger.info("%s/%s: lost the leader Lease mid-pass; stopping", *key)
+                    except NotLeaderError as err:  # the Lease lost, or the operator stopping
+                        logger.info("%s/%s: pass ended: %s", *key, err)
                         return
                     except asyncio.CancelledError:
                         raise

@@ -10,6 +10,7 @@ not slept.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,14 @@ from typing import Any
 import kubernetes
 import pytest
 
-from forescale.handlers.api_client import ApiError, ClusterClient, NotLeaderError
+from forescale.handlers.api_client import (
+    ApiError,
+    ApiUnreachableError,
+    ClientClosedError,
+    ClusterClient,
+    NotLeaderError,
+)
+from forescale.handlers.leader_election import LeaseTimings, lease_client
 from tests.loopback import answer_json, serving
 
 FLOW_SCHEMA = "9b1d-flow-schema-uid"
@@ -192,6 +200,35 @@ def test_closing_the_client_ends_a_wait_on_a_throttle(server: _ScriptedServer) -
     client = _client(server)
     threading.Timer(0.2, client.close).start()
     started = time.monotonic()
-    with pytest.raises(ApiError):
+    with pytest.raises(ClientClosedError, match="dropped while waiting on a throttle"):
         client._call("GET", "/api/v1/namespaces/ns/services/llm")
     assert time.monotonic() - started < 5 and server.seen == ["GET"]
+
+
+def test_a_closed_client_sends_nothing_more(server: _ScriptedServer) -> None:
+    """A pass that goes on after the stop began ends at its next request, as after a lost
+    Lease (``ClientClosedError`` is a ``NotLeaderError``): nothing counted as a failure."""
+    client = _client(server)
+    client.close()
+    with pytest.raises(NotLeaderError, match="not sent"):
+        asyncio.run(client.get("Service", "ns", "llm"))
+    assert server.seen == []
+
+
+def test_the_lease_client_gives_up_on_a_hung_request_within_half_the_renew_deadline() -> None:
+    """client-go's ``NewFromKubeconfig``: a hung request (a dead pooled connection, a
+    stalled API server) must not hold a round to the shared client's 30 s timeout, past
+    the renew deadline; at half of it one more try fits before the deadline."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        configuration = kubernetes.client.Configuration(host=f"http://127.0.0.1:{port}")
+        timings = LeaseTimings(lease_duration=6, renew_deadline=4, retry_period=1)
+        client = lease_client(timings, configuration)
+        started = time.monotonic()
+        try:
+            with pytest.raises(ApiUnreachableError, match="timed out"):
+                asyncio.run(client.get_lease("ns", "forescale"))
+        finally:
+            client.close()
+        took = time.monotonic() - started
+    assert timings.renew_deadline / 2 <= took < timings.renew_deadline, took
