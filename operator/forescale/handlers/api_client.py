@@ -305,7 +305,11 @@ class ClusterClient:
                 err.status or 0, str(err.reason), str(err.body or ""), err.headers
             ) from err
         except urllib3.exceptions.HTTPError as err:
-            raise ApiUnreachableError(f"{method} {path}: {err}") from err
+            # urllib3 wraps the cause in "Max retries exceeded with url: ...", also when
+            # no retry was allowed: the cause (refused, timed out) and where, read better.
+            cause = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else err
+            where = self._api.configuration.host
+            raise ApiUnreachableError(f"{method} {where}{path}: {cause}") from err
         data: bytes = response.read()  # type: ignore[no-untyped-call]
         if response.status >= 400:
             raise ApiError(
