@@ -37,6 +37,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from forescale.handlers.api_client import API_THREADS
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.pytest_plugin import Kubectl
@@ -148,9 +149,9 @@ def test_a_stopping_operator_does_not_sit_out_a_throttle(
 
 LEADER_HOLD_SECONDS = 20.0
 """Twice the shipped renew deadline (10 s)."""
-FLEET = 24
+FLEET = API_THREADS + 8
 """LLMDeployments that all change during the throttle: more passes than the operator's
-client has worker threads (16), each of them waiting on the throttle."""
+client has worker threads, each of them waiting on the throttle."""
 FLOW_SCHEMA = MANIFESTS / "flowcontrol" / "leader_election_flow_schema.yaml"
 
 

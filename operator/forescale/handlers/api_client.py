@@ -190,6 +190,7 @@ class ClusterClient:
         threads: int = API_THREADS,
         request_timeout: float = REQUEST_TIMEOUT,
         read_retries: int | None = None,
+        thread_name: str = "forescale-api",
     ) -> None:
         configuration = configuration or load_configuration()
         configuration.connection_pool_maxsize = threads
@@ -202,7 +203,7 @@ class ClusterClient:
             3, read=read_retries, respect_retry_after_header=False
         )
         self._api = kubernetes.client.ApiClient(configuration)
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="forescale-api")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=thread_name)
         self._request_timeout = request_timeout
         self._may_write = may_write
         self._closed = threading.Event()

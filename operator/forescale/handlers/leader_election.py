@@ -88,6 +88,7 @@ def lease_client(
         threads=1,
         request_timeout=max(1.0, timings.renew_deadline / 2),
         read_retries=0,  # urllib3 would wait the timeout again, up to three times
+        thread_name="forescale-lease",
     )
 
 
