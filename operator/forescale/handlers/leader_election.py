@@ -182,7 +182,10 @@ class LeaderElector:
         record = (holder, spec.get("renewTime"), spec.get("leaseTransitions"))
         if record != self._observed:
             self._observed, self._observed_at = record, seen
-        if holder == self.identity and self._renewed_at is not None:
+        if holder == self.identity:
+            # Ours (identities are unique per process), also when the write that took it
+            # timed out here but landed: renewing now is safe, waiting out our own
+            # record would leave the Lease with no acting holder for a lease duration.
             await self._client.write_lease(self._record(lease, acquire=False), create=False)
             return True
         expired = not holder or seen - self._observed_at >= max(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from forescale.handlers.api_client import ApiError
+from forescale.handlers.api_client import ApiError, ApiUnreachableError
 from forescale.handlers.leader_election import LeaderElector, LeaseTimings
 
 TIMINGS = LeaseTimings(lease_duration=15, renew_deadline=10, retry_period=2)
@@ -169,6 +169,25 @@ def test_a_standby_dates_what_it_read_from_when_the_answer_arrived() -> None:
         asyncio.run(b.try_acquire_or_renew())
         assert not (a.is_leader() and b.is_leader()), f"two leaders {clock.now - answered} s on"
     assert b.is_leader()
+
+
+def test_an_acquisition_that_timed_out_but_landed_is_renewed_at_once() -> None:
+    """The Lease client gives up after half the renew deadline; a write can land after
+    that. The next round finds this replica's own identity in the Lease and renews it,
+    instead of waiting out its own record for a lease duration with nobody acting."""
+    leases, clock, a, _ = _pair()
+    write = leases.write_lease
+
+    async def landed_but_timed_out(lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        await write(lease, create=create)
+        raise ApiUnreachableError("POST .../leases: Read timed out. (read timeout=5.0)")
+
+    leases.write_lease = landed_but_timed_out  # type: ignore[method-assign]
+    assert not asyncio.run(a.try_acquire_or_renew())
+    leases.write_lease = write  # type: ignore[method-assign]
+    clock.now += TIMINGS.retry_period
+    assert asyncio.run(a.try_acquire_or_renew())
+    assert a.is_leader()
 
 
 def test_a_clean_release_hands_over_at_once() -> None:
