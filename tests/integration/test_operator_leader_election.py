@@ -223,13 +223,14 @@ def test_an_etcd_stall_leaves_one_writer_and_a_leader_after_it(
     first, second = replicas
     manifest = minimal("qwen-small", scaling={"policy": "fixed", "maxReplicas": 4})
     manifest["spec"]["replicas"] = 1
+
+    def child_replicas() -> int | None:
+        """The Deployment's ``spec.replicas`` (None before it exists)."""
+        child = get(kubectl, namespace, "deployment", "qwen-small") or {}
+        return child.get("spec", {}).get("replicas")
+
     apply(kubectl, namespace, manifest)
-    eventually(
-        lambda: (get(kubectl, namespace, "deployment", "qwen-small") or {}).get("spec", {})
-        .get("replicas") == 1,
-        60,
-        f"the first leader to act\n{first.tail()}",
-    )  # fmt: skip
+    eventually(lambda: child_replicas() == 1, 60, f"the first leader to act\n{first.tail()}")
     etcd = sandbox_cluster.component("etcd")
     assert isinstance(etcd, Etcd) and etcd.process is not None and etcd.process.pid
     os.kill(etcd.process.pid, signal.SIGSTOP)
@@ -237,10 +238,6 @@ def test_an_etcd_stall_leaves_one_writer_and_a_leader_after_it(
         time.sleep(STALL_SECONDS)
     finally:
         os.kill(etcd.process.pid, signal.SIGCONT)
-
-    def child_replicas() -> int:
-        return int((get(kubectl, namespace, "deployment", "qwen-small") or {})["spec"]["replicas"])
-
     for replicas_now in (3, 2):
         manifest["spec"]["replicas"] = replicas_now
         apply(kubectl, namespace, manifest)

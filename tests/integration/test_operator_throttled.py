@@ -89,10 +89,7 @@ def test_a_throttled_operator_waits_and_counts_no_failure(
     try:
         with priority_level_of_one(kubectl, namespace, sandbox_cluster) as throttle:
             with throttle.held(HOLD_SECONDS):
-                kubectl.ok(
-                    "patch", "llmd", NAME, "-n", namespace, "--type=merge",
-                    "-p", '{"spec": {"scaling": {"minReplicas": 2}}}',
-                )  # fmt: skip
+                _raise_min_replicas(kubectl, namespace)
             eventually(
                 lambda: (
                     (get(kubectl, namespace, "deployment", NAME) or {})["spec"]["replicas"] == 2
@@ -132,10 +129,7 @@ def test_a_stopping_operator_does_not_sit_out_a_throttle(
     with contextlib.ExitStack() as stack:
         throttle = stack.enter_context(priority_level_of_one(kubectl, namespace, sandbox_cluster))
         stack.enter_context(throttle.held(STOP_HOLD_SECONDS))
-        kubectl.ok(
-            "patch", "llmd", NAME, "-n", namespace, "--type=merge",
-            "-p", '{"spec": {"scaling": {"minReplicas": 2}}}',
-        )  # fmt: skip
+        _raise_min_replicas(kubectl, namespace)
         eventually(lambda: "waiting as client-go does" in operator.text(), 10, "a pass waiting")
         started = time.monotonic()
         code = operator.stop()
@@ -229,3 +223,11 @@ def _fleet_replicas(kubectl: Kubectl, namespace: str) -> list[int]:
         for d in sorted(found["items"], key=lambda d: d["metadata"]["name"])
         if d["metadata"]["name"].startswith("fleet-")
     ]
+
+
+def _raise_min_replicas(kubectl: Kubectl, namespace: str) -> None:
+    """A user's spec change, as admin (whom the throttle does not touch): minReplicas 2."""
+    kubectl.ok(
+        "patch", "llmd", NAME, "-n", namespace, "--type=merge",
+        "-p", '{"spec": {"scaling": {"minReplicas": 2}}}',
+    )  # fmt: skip

@@ -141,7 +141,7 @@ class LeaderElector:
         """One round of the protocol; returns whether this replica holds the Lease now."""
         started = self._clock()
         try:
-            held = await self._round(started)
+            held = await self._round()
         except (ApiError, OSError, TimeoutError) as err:
             logger.warning("leader election: %s", err)
             held = False
@@ -165,7 +165,7 @@ class LeaderElector:
         self._was_leader = leader
         return leader
 
-    async def _round(self, started: float) -> bool:
+    async def _round(self) -> bool:
         lease = await self._client.get_lease(self.namespace, self.name)
         duration = round(self.timings.lease_duration)
         if lease is None:
