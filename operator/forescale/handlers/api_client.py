@@ -27,11 +27,14 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import quote
 
 import kubernetes
 import urllib3
+from urllib3.connectionpool import ConnectionPool
+from urllib3.response import BaseHTTPResponse
 
 from forescale.api import identity
 
@@ -162,6 +165,36 @@ class ClientClosedError(NotLeaderError):
 _READ_METHODS = {"GET", "HEAD"}
 
 
+class _ResendUnlessTimedOut(urllib3.Retry):
+    """urllib3's retries, less the resending of a request that timed out.
+
+    urllib3 counts a read timeout as a read error and sends an idempotent request again,
+    up to three times, each waiting the whole timeout: a GET on a stalled API server held
+    a worker thread for four timeouts (2 minutes at 30 s) before the pass heard of it.
+    client-go resends a GET only when its connection was reset or closed
+    (``isErrRetryableFunc`` in ``rest/request.go``), never after a timeout: a server that
+    did not answer in the timeout is unlikely to answer the same request sooner, and the
+    reconciler's next pass is the retry. A timed-out connect (a host that drops SYNs) is
+    not sent again either; a refused one still is (urllib3 counts it as a connect timeout
+    too, and it costs nothing).
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, urllib3.exceptions.TimeoutError) and not isinstance(
+            error, urllib3.exceptions.NewConnectionError
+        ):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 def load_configuration() -> kubernetes.client.Configuration:
     """Kubeconfig ($KUBECONFIG or ~/.kube/config) if present, else in-cluster.
 
@@ -196,10 +229,10 @@ class ClusterClient:
         configuration.connection_pool_maxsize = threads
         # urllib3's default resends a GET or PUT answered 429/503 with Retry-After (three
         # times) and a PATCH or POST never: off, for the one policy of ``_call``. Its
-        # retries of a connection that failed stay, and of an idempotent request whose
-        # answer failed (a pooled connection the server had closed) unless
-        # ``read_retries`` bounds them: each such retry waits ``request_timeout`` again.
-        configuration.retries = urllib3.Retry(
+        # retries of a refused connection stay, and of an idempotent request whose
+        # connection was closed under it (a pooled connection the server had closed)
+        # unless ``read_retries`` bounds them; a request that timed out is not sent again.
+        configuration.retries = _ResendUnlessTimedOut(
             3, read=read_retries, respect_retry_after_header=False
         )
         self._api = kubernetes.client.ApiClient(configuration)

@@ -80,14 +80,15 @@ def lease_client(
     pooled connection) held a round for the full 30 s request timeout. Here one thread
     and one connection serve only the Lease, and a request gives up after half the
     renew deadline (at least 1 s), leaving time for one more before the deadline; the
-    elector's next round is the retry (urllib3's own retries of a request that timed out
-    once made a hung read last four timeouts).
+    elector's next round is the retry, also of a request whose connection was closed
+    under it (the shared client sends such a GET again, which could hold a round for a
+    second timeout).
     """
     return ClusterClient(
         configuration,
         threads=1,
         request_timeout=max(1.0, timings.renew_deadline / 2),
-        read_retries=0,  # urllib3 would wait the timeout again, up to three times
+        read_retries=0,
         thread_name="forescale-lease",
     )
 

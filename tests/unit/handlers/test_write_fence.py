@@ -132,7 +132,7 @@ def _read_from(port: int, request_timeout: float = 30.0) -> ApiUnreachableError:
     ApiUnreachableError)."""
     configuration = kubernetes.client.Configuration()
     configuration.host = f"http://127.0.0.1:{port}"
-    client = ClusterClient(configuration, request_timeout=request_timeout, read_retries=0)
+    client = ClusterClient(configuration, request_timeout=request_timeout)
     try:
         with pytest.raises(ApiUnreachableError) as raised:
             asyncio.run(client.get("Service", "ns", "llm"))
