@@ -41,7 +41,7 @@ def _share(kubectl: Kubectl, namespace: str, name: str) -> Any:
 
 def _install(kubectl: Kubectl, crd: dict[str, Any]) -> None:
     kubectl.ok("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(crd))
-    kubectl.ok("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    kubectl.wait_established()
 
 
 def _create(kubectl: Kubectl, namespace: str, name: str) -> None:
