@@ -95,7 +95,7 @@ def _shell(kubectl: Kubectl, command: str, stdin: str | None = None) -> str:
 
 
 def _runbook_log_lines(kubectl: Kubectl, log: str) -> list[str]:
-    """What the runbook's ``kubectl logs POD | ...`` prints of the operator's ``log``: its
+    """What the runbook's ``kubectl logs ... | ...`` prints of the operator's ``log``: its
     pipeline after ``kubectl logs`` run on the log itself."""
     pipeline = _runbook_command("kubectl logs").split("|", 1)[1]
     return _shell(kubectl, pipeline, stdin=log).splitlines()

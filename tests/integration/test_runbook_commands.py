@@ -23,14 +23,21 @@ ForescaleReconcileErrors re-applied RBAC client-side over a server-side install.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from forescale.resources.deployment import CONTAINER_NAME, FETCH_CONTAINER_NAME
 from forescale.sandbox import upstream
+from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.gpu_nodes import LOGGED_CONTAINERS, cri_log_lines
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 
@@ -44,10 +51,19 @@ pytestmark = pytest.mark.integration
 RUNBOOKS = sorted(p for p in (REPO / "docs" / "runbooks").glob("*.md") if p.name != "README.md")
 PROSE = {"kubectl get llmd", "kubectl describe", "kubectl scale deploy"}
 """Inline code that names a command in a sentence, not one to paste."""
-NOT_RUN = {
-    "kubectl logs": "kwok runs no containers, so there are no logs; the ForescaleReconcileErrors "
-    "pipeline runs on a real operator log in test_operator_refused_writes",
-}
+NOT_RUN: dict[str, str] = {}
+"""Command (a substring) -> why this sandbox cannot run it and what covers it instead.
+Empty since ``kubectl logs`` runs: kwok serves the sandbox's pod-log files
+(``gpu_nodes.pod_logs``), which this module fills from the real operator's log and the
+real fetch script's output."""
+SOURCE_URI = "s3://models/qwen3-4b-instruct"
+"""Weights fetched by the ``model-fetch`` init container, so LLMDeploymentDegraded's
+``-c model-fetch`` names a container the pod has. No request leaves: kwok starts nothing,
+and the fetch script run below stops at the missing S3 tool."""
+VLLM_STAND_IN = "(sandbox) kwok runs no container: this line stands in for vLLM's log"
+GREP_FOUND_NOTHING = 1
+"""grep's exit status when no line matched: under ``pipefail`` a log search's answer
+("nothing of that kind was logged"), not a failure, when nothing reached stderr."""
 MUTATING = ("kubectl scale ", "kubectl delete ", "kubectl create ", "kubectl apply ")
 """Run with --dry-run=server. ``kubectl rollout restart`` has no dry run: it restarts the
 operator Deployment this test installed (kwok pods) for real."""
@@ -98,27 +114,33 @@ def _filled(command: str, namespace: str, name: str, pod: str, operator_pod: str
 @pytest.fixture(scope="module")
 def deployment(
     kubectl: Kubectl,
+    sandbox_cluster: Cluster,
     operator_kubeconfig: Path,
     llmd_crd: list[Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, str, str]]:
     """(namespace, name, a Ready pod) of an LLMDeployment a real operator serves, with
-    prometheus-operator's PodMonitor CRD installed (so the operator creates one)."""
+    prometheus-operator's PodMonitor CRD installed (so the operator creates one), and the
+    sandbox's pod logs written (:func:`_write_pod_logs`)."""
     namespace = "runbook-commands"
     kubectl.ok("create", "namespace", namespace)
-    operators = OperatorProcesses(operator_kubeconfig, namespace, tmp_path_factory.mktemp("ops"))
+    work = tmp_path_factory.mktemp("ops")
+    operators = OperatorProcesses(operator_kubeconfig, namespace, work)
     try:
         with serving(kubectl, [upstream.monitoring_crd("PodMonitor")]):
             operator = operators.start("operator")
             manifest = minimal()
+            manifest["spec"]["model"]["source"] = {"uri": SOURCE_URI}
             name = manifest["metadata"]["name"]
             apply(kubectl, namespace, manifest)
             wait_condition(kubectl, namespace, name, "Ready")
             eventually(lambda: get(kubectl, namespace, "podmonitor", name), 30, "the PodMonitor")
             selector = f"forescale.io/llmdeployment={name}"
             listed = kubectl.ok("get", "pods", "-n", namespace, "-o", "json", "-l", selector)
-            pods = json.loads(listed)["items"]
-            yield namespace, name, pods[0]["metadata"]["name"]
+            pod = json.loads(listed)["items"][0]
+            logs = Path(sandbox_cluster.extras["pod_logs"])
+            _write_pod_logs(logs, operator.log, _fetch_output(pod, work))
+            yield namespace, name, pod["metadata"]["name"]
             kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
             operator.stop()
     finally:
@@ -127,10 +149,45 @@ def deployment(
         kubectl("delete", "namespace", namespace, "--wait=false")
 
 
+def _fetch_output(pod: dict[str, Any], work: Path) -> list[str]:
+    """What the pod's ``model-fetch`` init container prints: the bundled image's fetch
+    script run with the environment the operator rendered for it (the model directory
+    moved under ``work``), on a PATH without the S3 tools (the bundled image has none)."""
+    init = {c["name"]: c for c in pod["spec"].get("initContainers", [])}
+    assert FETCH_CONTAINER_NAME in init, f"no {FETCH_CONTAINER_NAME} init container"
+    env = {e["name"]: e["value"] for e in init[FETCH_CONTAINER_NAME]["env"] if "value" in e}
+    env["FORESCALE_MODEL_DIR"] = str(work / "models" / env["FORESCALE_MODEL_DIR"].lstrip("/"))
+    env["PATH"] = str(work / "no-tools")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "inference-image" / "fetch_model.py")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done
+    return done.stderr.splitlines()
+
+
+def _write_pod_logs(directory: Path, operator_log: Path, fetch_output: list[str]) -> None:
+    """The files kwok serves to ``kubectl logs`` (current and ``--previous``): the real
+    operator's log so far for the operator's container, the fetch script's output for
+    ``model-fetch``, and a line saying what it is for ``vllm``."""
+    operator_lines = operator_log.read_text().splitlines()
+    assert operator_lines, f"{operator_log} is empty"
+    now = datetime.datetime.now(datetime.UTC)
+    for container, lines in {
+        "operator": operator_lines,
+        FETCH_CONTAINER_NAME: fetch_output,
+        CONTAINER_NAME: [VLLM_STAND_IN],
+    }.items():
+        assert container in LOGGED_CONTAINERS, container
+        for suffix in ("log", "previous.log"):
+            (directory / f"{container}.{suffix}").write_text(cri_log_lines(lines, now))
+
+
 @pytest.fixture(scope="module")
 def operator_pod(kubectl: Kubectl, llmd_crd: list[Path]) -> Iterator[str]:
     """manifests/default installed as a user installs it (ServiceMonitor and PrometheusRule
-    CRDs served): the name of one operator pod (kwok runs it: it has no logs)."""
+    CRDs served): the name of one operator pod (kwok runs it; its logs are the file
+    :func:`_write_pod_logs` writes)."""
     with default_installed(kubectl):
         selector = "app.kubernetes.io/component=operator"
 
@@ -170,7 +227,17 @@ def test_the_command_runs_as_written(
         and errors
         and all(NOT_FOUND.match(line) for line in errors)
     )
-    assert looked_up or (done.returncode == 0 and not errors), f"{runbook}: {filled}\n{done.stderr}"
+    searched = filled.startswith("kubectl logs ") and "| grep" in filled
+    answered = (0, GREP_FOUND_NOTHING) if searched else (0,)
+    failure = f"{runbook}: {filled}\n{done.stderr}"
+    assert looked_up or (done.returncode in answered and not errors), failure
+    if filled.startswith("kubectl logs ") and not searched:
+        assert done.stdout.strip(), f"{runbook}: {filled} printed nothing"
+    if f"-c {FETCH_CONTAINER_NAME}" in filled:
+        # The runbook's promise: a failing fetch prints one line that starts so (after
+        # the line saying what it fetches).
+        lines = done.stdout.splitlines()
+        assert sum(line.startswith("forescale-fetch-model: error:") for line in lines) == 1
     if "jsonpath=" in filled and not filled.startswith(MUTATING):
         assert done.stdout.strip(), f"{runbook}: {filled} printed nothing"
     if "custom-columns=" in filled:

@@ -18,7 +18,9 @@ reach them.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LOAD_ANNOTATION = "forescale.io/simulated-load-seconds"
@@ -30,6 +32,9 @@ GPU_COUNT_LABEL = "nvidia.com/gpu.count"
 DEFAULT_LOAD_SECONDS = 60.0
 POD_CIDR = "127.64.0.0/16"
 NODE_IP = "127.0.0.1"
+LOGGED_CONTAINERS = ("operator", "vllm", "model-fetch")
+"""Containers with a log file of their own in the sandbox (:func:`pod_logs`): the
+operator's (``manifests/manager``) and an LLMDeployment pod's two."""
 
 Obj = dict[str, Any]
 
@@ -323,8 +328,51 @@ def stages(
     ]
 
 
-def kwok_config(server_port: int, default_load_seconds: float = DEFAULT_LOAD_SECONDS) -> list[Obj]:
-    """The multi-document kwok ``--config``: options plus our stages.
+def pod_logs(directory: Path, containers: tuple[str, ...] = LOGGED_CONTAINERS) -> Obj:
+    """kwok's ``ClusterLogs``: what ``kubectl logs`` reads for a pod on a fake node.
+
+    kwok runs no containers, so there are no logs; without this the API server's proxy
+    to kwok's kubelet API answers "no logs found" and a runbook's ``kubectl logs`` line
+    cannot be run as written. Each container name reads ``<name>.log`` in ``directory``
+    (``<name>.previous.log`` with ``--previous``), any other container ``default.log``;
+    whoever puts lines there (a test, a user) writes them in the CRI log format the
+    kubelet serves from (``<RFC 3339 time> stdout F <line>``, :func:`cri_log_lines`).
+    """
+
+    def files(name: str) -> Obj:
+        return {
+            "logsFile": str(directory / f"{name}.log"),
+            "previousLogsFile": str(directory / f"{name}.previous.log"),
+        }
+
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "ClusterLogs",
+        "metadata": {"name": "forescale-sandbox-pod-logs"},
+        "spec": {
+            "selector": {},
+            "logs": [
+                *({"containers": [name], **files(name)} for name in containers),
+                files("default"),
+            ],
+        },
+    }
+
+
+def cri_log_lines(lines: list[str], at: datetime.datetime) -> str:
+    """``lines`` as the kubelet's CRI log file holds them (one timestamped full line each),
+    all stamped ``at`` (UTC)."""
+    stamp = at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "".join(f"{stamp} stdout F {line}\n" for line in lines)
+
+
+def kwok_config(
+    server_port: int,
+    default_load_seconds: float = DEFAULT_LOAD_SECONDS,
+    pod_logs_dir: Path | None = None,
+) -> list[Obj]:
+    """The multi-document kwok ``--config``: options plus our stages (and, given a
+    directory, the files :func:`pod_logs` serves to ``kubectl logs``).
 
     Stages given in the config replace kwok's built-in ones, so kwok does nothing to
     nodes or pods we did not describe.
@@ -352,4 +400,5 @@ def kwok_config(server_port: int, default_load_seconds: float = DEFAULT_LOAD_SEC
             "enableContentionProfiling": False,
         },
     }
-    return [options, *stages(default_load_seconds=default_load_seconds)]
+    logs = [] if pod_logs_dir is None else [pod_logs(pod_logs_dir)]
+    return [options, *stages(default_load_seconds=default_load_seconds), *logs]

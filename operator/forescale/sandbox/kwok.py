@@ -14,6 +14,7 @@ from forescale.sandbox import binaries
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.gpu_nodes import (
     DEFAULT_LOAD_SECONDS,
+    LOGGED_CONTAINERS,
     MANAGED_LABEL,
     GpuNodePool,
     kwok_config,
@@ -23,6 +24,8 @@ from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess, wait_until
 
 START_TIMEOUT = 60.0
+POD_LOGS_DIR = "pod-logs"
+"""Under the cluster's workdir: the files ``kubectl logs`` reads (``gpu_nodes.pod_logs``)."""
 
 
 class Kwok:
@@ -48,8 +51,14 @@ class Kwok:
         access = cluster.require_access()
         port = free_port()
         config = cluster.workdir / "kwok.yaml"
+        logs = cluster.workdir / POD_LOGS_DIR
+        logs.mkdir(exist_ok=True)
+        # A container that printed nothing has an empty log; one that never restarted has
+        # no previous log (kubectl logs --previous is then an error, as from a kubelet).
+        for container in (*LOGGED_CONTAINERS, "default"):
+            (logs / f"{container}.log").touch()
         config.write_text(
-            yaml.safe_dump_all(kwok_config(port, self.default_load_seconds), sort_keys=False)
+            yaml.safe_dump_all(kwok_config(port, self.default_load_seconds, logs), sort_keys=False)
         )
         self.process = SupervisedProcess(
             self.name,
@@ -92,4 +101,5 @@ class Kwok:
             watch=[self.process],
         )
         cluster.extras["gpu_nodes"] = len(names)
+        cluster.extras["pod_logs"] = str(logs)
         cluster.extras["gpus_total"] = self.pool.total_gpus
