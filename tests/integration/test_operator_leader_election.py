@@ -290,9 +290,20 @@ def test_both_replicas_answer_but_only_the_leader_reports_deployments(
         f"the leader's series\n{leader.tail()}",
     )
     for replica in (leader, standby):
-        replica.fetch(replica.health_port, "/healthz")  # answers (200), or raises
+        # The standby was started a moment ago: the leader's first pass can finish
+        # before the standby's interpreter has imported kopf (a 2.7 s start seen).
+        eventually(lambda r=replica: _answers(r), 30, f"/healthz of\n{replica.tail()}")
     assert "forescale_" in standby.fetch(standby.metrics_port, "/metrics")
     assert not _has_series(standby.fetch(standby.metrics_port, "/metrics"), "qwen-small")
+
+
+def _answers(replica: Replica) -> bool:
+    """Whether the replica's liveness endpoint answers 200 (refused while it starts)."""
+    try:
+        replica.fetch(replica.health_port, "/healthz")
+    except OSError:
+        return False
+    return True
 
 
 def _has_series(exposition: str, name: str) -> bool:
