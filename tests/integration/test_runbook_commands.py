@@ -19,7 +19,7 @@ What it found when first run: the GPU-node listing of LLMDeploymentDegraded neve
 (``-L`` cannot be combined with custom columns), both GPU listings printed ``<none>``
 (unquoted, bash ate the ``\.`` that JSONPath needs in ``nvidia\.com/gpu``), and
 ForescaleReconcileErrors re-applied RBAC client-side over a server-side install. When the
-``kubectl logs`` lines first ran (kwok serving pod-log files, round 27), three runbooks
+``kubectl logs`` lines first ran (kwok serving pod-log files, round 27), two runbooks
 read ``deploy/forescale-operator``, which is one replica of the two ("Found 3 pods, using
 pod/..." on stderr), as likely the standby, which logs nothing of what the leader did.
 """
