@@ -40,7 +40,7 @@ import pytest
 from forescale.resources.deployment import CONTAINER_NAME, FETCH_CONTAINER_NAME
 from forescale.sandbox import upstream
 from forescale.sandbox.cluster import Cluster
-from forescale.sandbox.gpu_nodes import LOGGED_CONTAINERS, cri_log_lines
+from forescale.sandbox.gpu_nodes import LOGGED_CONTAINERS, cri_log_lines, log_file
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 
@@ -182,8 +182,8 @@ def _write_pod_logs(directory: Path, operator_log: Path, fetch_output: list[str]
         CONTAINER_NAME: [VLLM_STAND_IN],
     }.items():
         assert container in LOGGED_CONTAINERS, container
-        for suffix in ("log", "previous.log"):
-            (directory / f"{container}.{suffix}").write_text(cri_log_lines(lines, now))
+        for previous in (False, True):
+            log_file(directory, container, previous).write_text(cri_log_lines(lines, now))
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,8 @@ NODE_IP = "127.0.0.1"
 LOGGED_CONTAINERS = ("operator", "vllm", "model-fetch")
 """Containers with a log file of their own in the sandbox (:func:`pod_logs`): the
 operator's (``manifests/manager``) and an LLMDeployment pod's two."""
+OTHER_CONTAINERS = "default"
+"""The log file name every other container reads (:func:`log_file`)."""
 
 Obj = dict[str, Any]
 
@@ -341,8 +343,8 @@ def pod_logs(directory: Path, containers: tuple[str, ...] = LOGGED_CONTAINERS) -
 
     def files(name: str) -> Obj:
         return {
-            "logsFile": str(directory / f"{name}.log"),
-            "previousLogsFile": str(directory / f"{name}.previous.log"),
+            "logsFile": str(log_file(directory, name)),
+            "previousLogsFile": str(log_file(directory, name, previous=True)),
         }
 
     return {
@@ -353,10 +355,16 @@ def pod_logs(directory: Path, containers: tuple[str, ...] = LOGGED_CONTAINERS) -
             "selector": {},
             "logs": [
                 *({"containers": [name], **files(name)} for name in containers),
-                files("default"),
+                files(OTHER_CONTAINERS),
             ],
         },
     }
+
+
+def log_file(directory: Path, container: str, previous: bool = False) -> Path:
+    """The file :func:`pod_logs` serves for ``container`` (``--previous``: the one before
+    the last restart); ``OTHER_CONTAINERS`` for any container not in ``LOGGED_CONTAINERS``."""
+    return directory / (f"{container}.previous.log" if previous else f"{container}.log")
 
 
 def cri_log_lines(lines: list[str], at: datetime.datetime) -> str:

@@ -16,8 +16,10 @@ from forescale.sandbox.gpu_nodes import (
     DEFAULT_LOAD_SECONDS,
     LOGGED_CONTAINERS,
     MANAGED_LABEL,
+    OTHER_CONTAINERS,
     GpuNodePool,
     kwok_config,
+    log_file,
     node_manifests,
 )
 from forescale.sandbox.ports import free_port
@@ -55,8 +57,8 @@ class Kwok:
         logs.mkdir(exist_ok=True)
         # A container that printed nothing has an empty log; one that never restarted has
         # no previous log (kubectl logs --previous is then an error, as from a kubelet).
-        for container in (*LOGGED_CONTAINERS, "default"):
-            (logs / f"{container}.log").touch()
+        for container in (*LOGGED_CONTAINERS, OTHER_CONTAINERS):
+            log_file(logs, container).touch()
         config.write_text(
             yaml.safe_dump_all(kwok_config(port, self.default_load_seconds, logs), sort_keys=False)
         )

@@ -20,13 +20,8 @@ import kubernetes
 import pytest
 
 from forescale.handlers.api_client import ApiUnreachableError, ClusterClient
+from tests.unit.handlers.api_objects import SERVICE
 
-SERVICE = {
-    "apiVersion": "v1",
-    "kind": "Service",
-    "metadata": {"name": "llm", "namespace": "ns"},
-    "spec": {"ports": [{"port": 8000}]},
-}
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 Behaviour = Callable[[socket.socket, threading.Event], None]

@@ -29,15 +29,10 @@ from forescale.handlers.api_client import (
 )
 from forescale.handlers.leader_election import LeaseTimings, lease_client
 from tests.loopback import answer_json, serving
+from tests.unit.handlers.api_objects import SERVICE
 
 FLOW_SCHEMA = "9b1d-flow-schema-uid"
 THROTTLED = (429, {"Retry-After": "2", "X-Kubernetes-PF-FlowSchema-UID": FLOW_SCHEMA})
-SERVICE = {
-    "apiVersion": "v1",
-    "kind": "Service",
-    "metadata": {"name": "llm", "namespace": "ns"},
-    "spec": {"ports": [{"port": 8000}]},
-}
 
 
 class _ScriptedServer(ThreadingHTTPServer):

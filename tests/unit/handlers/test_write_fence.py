@@ -24,13 +24,7 @@ from forescale.handlers.api_client import (
     NotLeaderError,
 )
 from tests.loopback import answer_json, serving
-
-SERVICE = {
-    "apiVersion": "v1",
-    "kind": "Service",
-    "metadata": {"name": "llm", "namespace": "ns"},
-    "spec": {"ports": [{"port": 8000}]},
-}
+from tests.unit.handlers.api_objects import SERVICE
 
 
 class _ApiServer(ThreadingHTTPServer):
