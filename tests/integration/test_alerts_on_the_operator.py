@@ -15,6 +15,10 @@ the runbooks describe are made real:
 * ``broken``: a GPU product no node has;
 * then no operator at all.
 
+LLMDeploymentPolicyFailed needs a policy that raises (a bug); its series is checked here as
+exported (at 0 from the first decision, with the labels the rule sums by) and the alert by
+promtool.
+
 Every alert with a ``for`` of minutes shows as pending from its first true evaluation,
 carrying the labels its runbook keys on, and none shows for a deployment it does not
 concern. That the vLLM series (file_sd labels) and the operator's (honor_labels) join on
@@ -151,6 +155,18 @@ def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pendi
         assert others == set(), f"{name} also for {others}"
     assert _alerts(prometheus, "ForescaleOperatorDown") == []
     assert _unhealthy_rules(prometheus) == []
+    # PolicyFailed needs a policy that raises (a bug), so promtool feeds it; what it reads
+    # is here already, at 0 for each autoscaled deployment: a first failure then counts in
+    # increase(), and the series carries the labels the rule sums by.
+    failures = {
+        s["metric"].get("llmdeployment"): (s["metric"].get("namespace"), s["value"][1])
+        for s in prometheus.query('forescale_policy_failures_total{job="forescale-operator"}')
+    }
+    assert {d: failures.get(d) for d in (SERVED, SILENT)} == {
+        SERVED: (namespace, "0"),
+        SILENT: (namespace, "0"),
+    }, failures
+    assert _alerts(prometheus, "LLMDeploymentPolicyFailed") == []
 
 
 def test_the_rules_fire_on_what_the_real_operator_exports(

@@ -382,6 +382,7 @@ class Autoscaler:
         def decide_from(state: PolicyState) -> tuple[Decision, str | None]:
             return _decide_or_hold(history, state, params, counts, now, key)
 
+        telemetry.deciding(owner.namespace, owner.name)
         policy, policy_error = decide_from(track.state)
         state_reset = None
         if policy_error is None:

@@ -126,6 +126,15 @@ def awaiting_metrics(namespace: str, name: str) -> None:
     _remove(AVAILABLE, namespace, name)
 
 
+def deciding(namespace: str, name: str) -> None:
+    """The autoscaler is about to decide for this deployment: its policy-failure counter is
+    exported at 0 from now on, as the Prometheus instrumentation guide asks of labelled
+    series known in advance. A counter born at 1 gives ``increase()`` no earlier sample, so
+    the first failure would not count towards LLMDeploymentPolicyFailed (whose promtool test
+    starts the series at 0, as the operator now does)."""
+    POLICY_FAILURES.labels(namespace, name)
+
+
 def policy_failed(namespace: str, name: str) -> None:
     """The policy raised for this deployment (a bug): its count is held, someone must know."""
     POLICY_FAILURES.labels(namespace, name).inc()
@@ -133,8 +142,8 @@ def policy_failed(namespace: str, name: str) -> None:
 
 def forget_autoscaling(namespace: str, name: str) -> None:
     """Drop the autoscaler's series (the policy became ``fixed``: nothing to page about)."""
-    for gauge in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE):
-        _remove(gauge, namespace, name)
+    for series in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE, POLICY_FAILURES):
+        _remove(series, namespace, name)
 
 
 def forget(namespace: str, name: str) -> None:

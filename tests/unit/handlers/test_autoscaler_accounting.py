@@ -178,6 +178,11 @@ def test_a_policy_that_raises_holds_the_count_and_says_so(
     pods = [_pod("a", ready=True), _pod("b", ready=True)]
     tick(scaler, {}, DEPLOYMENT, pods)
     state = scaler._tracks[("ml", "llm")].state
+    labels = {"namespace": "ml", "llmdeployment": "llm"}
+    # Exported before any failure, so increase() counts the first one (the registry is
+    # the process's, so other tests may have counted for ml/llm before).
+    before = telemetry.REGISTRY.get_sample_value("forescale_policy_failures_total", labels)
+    assert before is not None
     real = autoscaling.decide
 
     def broken(*args: Any) -> Any:
@@ -194,10 +199,8 @@ def test_a_policy_that_raises_holds_the_count_and_says_so(
     assert "ValueError: max() arg is an empty sequence" in condition.message
     assert "holding 2 replicas" in condition.message
     assert any("policy failed for ml/llm" in r.getMessage() for r in caplog.records)
-    failures = telemetry.REGISTRY.get_sample_value(
-        "forescale_policy_failures_total", {"namespace": "ml", "llmdeployment": "llm"}
-    )
-    assert failures is not None and failures >= 1  # what LLMDeploymentPolicyFailed reads
+    failures = telemetry.REGISTRY.get_sample_value("forescale_policy_failures_total", labels)
+    assert failures == before + 1  # what LLMDeploymentPolicyFailed reads
 
     monkeypatch.setattr(autoscaling, "decide", real)
     clock.now += 15
@@ -294,6 +297,7 @@ AUTOSCALING_SERIES = {
     "forescale_metrics_available",
     "forescale_observed_arrival_rate",
     "forescale_forecast_arrival_rate",
+    "forescale_policy_failures_total",
 }
 
 
@@ -301,7 +305,8 @@ def test_a_deployment_turned_fixed_drops_its_autoscaling_series() -> None:
     """docs/operations.md: ``forescale_metrics_available`` and the rate series are removed
     under ``policy: fixed`` (a 0 there would page for a deployment nobody autoscales)."""
     _, scaler, pods = _warmed()
-    assert "forescale_metrics_available" in _series_of("llm", AUTOSCALING_SERIES)
+    exported = _series_of("llm", AUTOSCALING_SERIES)
+    assert {"forescale_metrics_available", "forescale_policy_failures_total"} <= exported
     fixed = Owner(
         "llm",
         "ml",
