@@ -5,18 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
-from tests.unit.manifests import dockerfile_lint
-from tests.unit.manifests.dockerfile_lint import Instruction
+from tests.unit.manifests import dockerfile_instructions
+from tests.unit.manifests.dockerfile_instructions import Instruction
 from tests.unit.manifests.manifest_support import MANIFESTS, REPO, load_all
 
 DOCKERFILE = REPO / "Dockerfile"
-INSTRUCTIONS = dockerfile_lint.parse(DOCKERFILE)
+INSTRUCTIONS = dockerfile_instructions.parse(DOCKERFILE)
 
 
 def test_multi_stage_on_a_version_pinned_python_311_slim() -> None:
-    stages = dockerfile_lint.stages(INSTRUCTIONS)
+    stages = dockerfile_instructions.stages(INSTRUCTIONS)
     assert len(stages) >= 2, "build and runtime stages"
     for image, _ in stages:
         assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", image), image
@@ -37,7 +35,7 @@ def test_dependencies_come_from_the_lock_file() -> None:
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:
-    user = dockerfile_lint.final_user(INSTRUCTIONS)
+    user = dockerfile_instructions.final_user(INSTRUCTIONS)
     assert user is not None
     uid = user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "numeric, so runAsNonRoot can be verified"
@@ -49,11 +47,7 @@ def test_runs_as_a_numeric_non_root_user() -> None:
 
 def test_entrypoint_is_forescale_run() -> None:
     (entrypoint,) = [i for i in INSTRUCTIONS if i.keyword == "ENTRYPOINT"]
-    assert dockerfile_lint.exec_form(entrypoint.value) == ["forescale", "run"]
-
-
-def test_hadolint_style_rules_hold() -> None:
-    assert dockerfile_lint.violations(INSTRUCTIONS) == []
+    assert dockerfile_instructions.exec_form(entrypoint.value) == ["forescale", "run"]
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
@@ -67,29 +61,9 @@ def test_dockerignore_keeps_the_context_small() -> None:
     assert copied <= allowed, f"COPY sources missing from .dockerignore: {copied - allowed}"
 
 
-@pytest.mark.parametrize(
-    ("text", "code"),
-    [
-        ("FROM python\n", "DL3006"),
-        ("FROM python:latest\n", "DL3007"),
-        ("FROM python:3.11.9-slim\nRUN cd /x && make\n", "DL3003"),
-        ("FROM python:3.11.9-slim\nRUN apt-get install -y curl\n", "DL3015"),
-        ("FROM python:3.11.9-slim\nRUN pip install x\n", "DL3042"),
-        ("FROM python:3.11.9-slim\nADD src /src\n", "DL3020"),
-        ("FROM python:3.11.9-slim\nENTRYPOINT forescale run\n", "DL3025"),
-        ("FROM python:3.11.9-slim\nCOPY --from=builder /a /b\n", "DL3022"),
-    ],
-)
-def test_the_linter_catches_what_it_claims(tmp_path: Path, text: str, code: str) -> None:
-    path = tmp_path / "Dockerfile"
-    path.write_text(text)
-    found = dockerfile_lint.violations(dockerfile_lint.parse(path))
-    assert any(v.startswith(code) for v in found), found
-
-
 def test_parser_joins_continuations_and_skips_comments(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     path.write_text("# c\nARG B=img:1\nFROM ${B} AS one\nRUN a \\\n  # inner\n  && b\n")
-    parsed = dockerfile_lint.parse(path)
+    parsed = dockerfile_instructions.parse(path)
     assert parsed[-1] == Instruction("RUN", "a && b", 4)
-    assert dockerfile_lint.stages(parsed) == [("img:1", "one")]
+    assert dockerfile_instructions.stages(parsed) == [("img:1", "one")]

@@ -1,7 +1,7 @@
-"""A small Dockerfile reader and a handful of hadolint's rules, cheap enough for unit tests.
+"""A small Dockerfile reader for tests that ask what an image is built from and runs as.
 
 Parses instructions (comments dropped, ``\\`` continuations joined, ``ARG`` defaults
-substituted into ``FROM``) and checks rules named after hadolint's codes.
+substituted into ``FROM``). Linting is the real hadolint's (``test_hadolint.py``).
 """
 
 from __future__ import annotations
@@ -84,58 +84,6 @@ def final_stage(instructions: list[Instruction]) -> list[Instruction]:
     """Instructions from the last FROM on."""
     last = max(i for i, ins in enumerate(instructions) if ins.keyword == "FROM")
     return instructions[last:]
-
-
-def violations(instructions: list[Instruction]) -> list[str]:
-    """hadolint-style findings (code, line, text); empty when the file is clean."""
-    found: list[str] = []
-    names = {name for _, name in stages(instructions) if name}
-    for image, _ in stages(instructions):
-        if image in names:
-            continue
-        if ":" not in image.split("/")[-1] and "@" not in image:
-            found.append(f"DL3006 untagged base image {image}")
-        elif image.endswith(":latest"):
-            found.append(f"DL3007 base image uses latest: {image}")
-    for ins in instructions:
-        where = f"line {ins.line}"
-        if ins.keyword == "RUN":
-            if re.search(r"(^|&&|;)\s*cd\s", ins.value):
-                found.append(f"DL3003 use WORKDIR instead of cd ({where})")
-            if re.search(r"\bsudo\b", ins.value):
-                found.append(f"DL3004 sudo ({where})")
-            if "apt-get install" in ins.value:
-                if "--no-install-recommends" not in ins.value:
-                    found.append(
-                        f"DL3015 apt-get install without --no-install-recommends ({where})"
-                    )
-                if "rm -rf /var/lib/apt/lists" not in ins.value:
-                    found.append(f"DL3009 apt lists left in the layer ({where})")
-                if re.search(r"apt-get install[^&]*\s-y\b|-y\s", ins.value) is None:
-                    found.append(f"DL3014 apt-get install without -y ({where})")
-            if "apt-get upgrade" in ins.value or "apt-get dist-upgrade" in ins.value:
-                found.append(f"DL3005 apt-get upgrade ({where})")
-            for command in re.findall(r"pip3? install[^&;]*", ins.value):
-                if "--no-cache-dir" not in command:
-                    found.append(f"DL3042 pip install without --no-cache-dir ({where})")
-        if ins.keyword == "ADD" and not re.search(r"https?://|\.tar", ins.value):
-            found.append(f"DL3020 use COPY for local files ({where})")
-        if ins.keyword in {"CMD", "ENTRYPOINT"} and exec_form(ins.value) is None:
-            found.append(f"DL3025 {ins.keyword} in shell form ({where})")
-        if ins.keyword == "WORKDIR" and not ins.value.startswith(("/", "$")):
-            found.append(f"DL3000 relative WORKDIR ({where})")
-        if ins.keyword == "COPY" and "--from=" in ins.value:
-            source = re.search(r"--from=(\S+)", ins.value)
-            if source and source.group(1) not in names and not source.group(1).isdigit():
-                found.append(f"DL3022 COPY --from an unknown stage ({where})")
-        if ins.keyword == "MAINTAINER":
-            found.append(f"DL4000 MAINTAINER is deprecated ({where})")
-    keywords = [ins.keyword for ins in final_stage(instructions)]
-    if keywords.count("ENTRYPOINT") > 1:
-        found.append("DL4004 several ENTRYPOINT instructions")
-    if keywords.count("CMD") > 1:
-        found.append("DL4003 several CMD instructions")
-    return found
 
 
 def final_user(instructions: list[Instruction]) -> str | None:
