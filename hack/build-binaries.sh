@@ -120,5 +120,5 @@ done
 echo "done in $((SECONDS - total_start))s; binaries under $cache:"
 for d in "$cache/kubernetes-$KUBERNETES_VERSION" "$cache/etcd-$ETCD_VERSION" "$cache/kwok-$KWOK_VERSION" \
   "$cache/keda-$KEDA_VERSION" "$cache/argocd-lua-$(argocd_lua_version)"; do
-  [[ -d "$d" ]] && ls -1 "$d" | sed "s#^#  $d/#"
+  if [[ -d "$d" ]]; then find "$d" -mindepth 1 -maxdepth 1 -printf '  %p\n' | sort; fi
 done
