@@ -74,9 +74,16 @@ MUTATIONS = [
     ("(forescale_slo_ttft_p95_seconds)", "(forescale_slo_ttft_p95_seconds) * 1000",
      "LLMDeploymentSLOBurn", "target-unit"),
     # Joined on the name alone, same-named deployments in two namespaces collide.
-    ("> on (namespace, llmdeployment)\n      max by (namespace, llmdeployment) (forescale_slo",
-     "> on (llmdeployment)\n      max by (llmdeployment) (forescale_slo",
+    ("> on (namespace, llmdeployment)\n      (\n        max by (namespace, llmdeployment) ("
+     "forescale_slo_ttft_p95_seconds)\n        or\n        max by (namespace, llmdeployment) ("
+     "last_over_time",
+     "> on (llmdeployment)\n      (\n        max by (llmdeployment) ("
+     "forescale_slo_ttft_p95_seconds)\n        or\n        max by (llmdeployment) ("
+     "last_over_time",
      "LLMDeploymentSLOBurn", "join-without-namespace"),
+    # Without the last known target, an operator outage silences the SLO page.
+    ("\n        or\n        max by (namespace, llmdeployment) (last_over_time("
+     "forescale_slo_ttft_p95_seconds[1h]))", "", "LLMDeploymentSLOBurn", "no-last-target"),
     # Without max by, two operator replicas exporting a target make the join fail.
     ("max by (namespace, llmdeployment) (forescale_slo_ttft_p95_seconds)",
      "forescale_slo_ttft_p95_seconds", "LLMDeploymentSLOBurn", "target-per-operator-pod"),
