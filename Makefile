@@ -20,11 +20,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Prometheus and promtool come from Debian; we never run the packaged service.
+# Prometheus, promtool, Alertmanager and amtool come from Debian; we never run the packaged
+# services (the tests start their own, on 127.0.0.1).
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager
 system-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  systemctl disable --now prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || true; }
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
+	  && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || { \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	  for s in $(SYSTEM_PACKAGES); do systemctl disable --now $$s >/dev/null 2>&1 \
+	    || service $$s stop >/dev/null 2>&1 || true; done; }
 
 # kube-apiserver, etcd, kwok ... built from Go modules, cached outside the repo by version.
 binaries:

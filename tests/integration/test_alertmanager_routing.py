@@ -1,0 +1,216 @@
+"""forescale's alerts routed by a real Alertmanager with the shipped configuration.
+
+``manifests/prometheus/alertmanager.yaml`` is what an SRE merges into their Alertmanager
+configuration. Debian's prometheus-alertmanager package gives the judges: ``amtool`` checks
+the file and resolves every alert of ``rules.yaml`` (its name, its own labels and the labels
+its expression keeps, as Prometheus sends them) to a receiver; a real Alertmanager on
+127.0.0.1 (clustering off, so nothing else listens) takes alerts on its v2 API as
+Prometheus posts them and shows which one its inhibit rule silences. The same Alertmanager
+without the inhibit rule shows both alerts active, so the silence is the rule's doing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from forescale.sandbox.ports import free_port
+from forescale.sandbox.processes import SupervisedProcess
+from tests.polling import eventually
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "manifests" / "prometheus" / "alertmanager.yaml"
+RULES = REPO / "manifests" / "prometheus" / "rules.yaml"
+PAGE, TICKET, DEFAULT = "forescale-page", "forescale-ticket", "default"
+DEPLOYMENT = {"namespace": "ml", "llmdeployment": "chat"}
+EXPRESSION_LABELS: dict[str, dict[str, str]] = {
+    "LLMDeploymentDegraded": {**DEPLOYMENT, "reason": "InsufficientGPU"},
+    "ForescaleOperatorDown": {"job": "forescale-operator"},
+    "ForescaleReconcileErrors": {"namespace": "forescale-system", "pod": "forescale-operator-0"},
+}
+"""The labels an alert's expression keeps, where they are not the deployment's pair."""
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"{name} not found on PATH: install Debian's prometheus-alertmanager package "
+            "(`make system-deps`, or apt-get install prometheus-alertmanager)"
+        )
+    return found
+
+
+def _rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def _labels(rule: dict[str, Any]) -> dict[str, str]:
+    """What Prometheus sends for this rule's alert: its name, its labels, the expression's."""
+    name = str(rule["alert"])
+    return {"alertname": name, **rule.get("labels", {}), **EXPRESSION_LABELS.get(name, DEPLOYMENT)}
+
+
+def _amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_binary("amtool"), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_amtool_accepts_the_configuration() -> None:
+    done = _amtool("check-config", str(CONFIG))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 inhibit rules" in done.stdout and "3 receivers" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda rule: str(rule["alert"]))
+def test_each_alert_reaches_its_receiver(rule: dict[str, Any]) -> None:
+    labels = _labels(rule)
+    expected = PAGE if labels["severity"] == "critical" else TICKET
+    done = _amtool(
+        "config", "routes", "test", f"--config.file={CONFIG}", f"--verify.receivers={expected}",
+        *(f"{key}={value}" for key, value in labels.items()),
+    )  # fmt: skip
+    assert done.returncode == 0, (labels, done.stdout + done.stderr)
+
+
+def test_every_rule_has_a_severity_the_routes_know() -> None:
+    assert {rule["labels"]["severity"] for rule in _rules()} == {"critical", "warning"}
+
+
+def test_other_alerts_fall_through_to_the_default_receiver() -> None:
+    done = _amtool(
+        "config", "routes", "test", f"--config.file={CONFIG}", f"--verify.receivers={DEFAULT}",
+        "alertname=KubePodCrashLooping", "severity=critical", "namespace=ml",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+class Alertmanager:
+    """A real Alertmanager on 127.0.0.1 with a given configuration, clustering off."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process = SupervisedProcess(
+            "alertmanager",
+            [
+                _binary("prometheus-alertmanager"),
+                f"--config.file={config}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address={self.url.removeprefix('http://')}",
+                "--cluster.listen-address=",
+            ],
+            workdir / "alertmanager.log",
+        )
+
+    def _call(self, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read()
+        return json.loads(text) if text else None
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            assert self.process.running(), self.process.log_tail()
+            return False
+
+    def post(self, labels: list[dict[str, str]]) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        self._call(
+            "/api/v2/alerts",
+            [
+                {
+                    "labels": each,
+                    "annotations": {"summary": f"{each['alertname']} (test)"},
+                    "startsAt": now.isoformat(),
+                    "endsAt": (now + datetime.timedelta(minutes=10)).isoformat(),
+                }
+                for each in labels
+            ],
+        )
+
+    def alerts(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("/api/v2/alerts")
+        return found
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Alertmanager]:
+    config = CONFIG
+    if getattr(request, "param", None) == "no-inhibit-rule":
+        config = tmp_path / "alertmanager.yaml"
+        loaded = yaml.safe_load(CONFIG.read_text())
+        del loaded["inhibit_rules"]
+        config.write_text(yaml.safe_dump(loaded))
+    manager = Alertmanager(config, tmp_path)
+    manager.process.start()
+    try:
+        eventually(manager.ready, 30, "Alertmanager ready")
+        yield manager
+    finally:
+        manager.process.stop()
+
+
+def _by_deployment(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(a["labels"]["alertname"], a["labels"]["llmdeployment"]): a for a in alerts}
+
+
+def _degraded_and_not_ready(manager: Alertmanager) -> None:
+    """ "broken" is Degraded and has replicas not Ready; "slow" only the latter."""
+    rules = {str(rule["alert"]): rule for rule in _rules()}
+    degraded = _labels(rules["LLMDeploymentDegraded"]) | {"llmdeployment": "broken"}
+    not_ready = _labels(rules["LLMDeploymentReplicasNotReady"])
+    manager.post(
+        [degraded, not_ready | {"llmdeployment": "broken"}, not_ready | {"llmdeployment": "slow"}]
+    )
+
+
+def test_a_degraded_deployment_silences_its_own_replicas_not_ready(
+    alertmanager: Alertmanager,
+) -> None:
+    _degraded_and_not_ready(alertmanager)
+
+    def settled() -> dict[tuple[str, str], dict[str, Any]] | None:
+        alerts = _by_deployment(alertmanager.alerts())
+        suppressed = alerts.get(("LLMDeploymentReplicasNotReady", "broken"), {}).get("status", {})
+        return alerts if len(alerts) == 3 and suppressed.get("state") == "suppressed" else None
+
+    alerts = eventually(settled, 30, "ReplicasNotReady of the Degraded deployment suppressed")
+    silenced = alerts[("LLMDeploymentReplicasNotReady", "broken")]["status"]
+    source = alerts[("LLMDeploymentDegraded", "broken")]
+    assert silenced["inhibitedBy"] == [source["fingerprint"]]
+    assert source["status"]["state"] == "active"
+    assert alerts[("LLMDeploymentReplicasNotReady", "slow")]["status"]["state"] == "active"
+    assert {name: [r["name"] for r in a["receivers"]] for name, a in alerts.items()} == {
+        name: [TICKET] for name in alerts
+    }
+
+
+@pytest.mark.parametrize("alertmanager", ["no-inhibit-rule"], indirect=True)
+def test_without_the_inhibit_rule_both_alerts_stay_active(alertmanager: Alertmanager) -> None:
+    _degraded_and_not_ready(alertmanager)
+    eventually(lambda: len(alertmanager.alerts()) == 3, 30, "three alerts")
+    # Three seconds: with the rule, the first answer after the post shows the suppression.
+    for _ in range(10):
+        alerts = alertmanager.alerts()
+        assert {a["status"]["state"] for a in alerts} == {"active"}, alerts
+        time.sleep(0.3)
