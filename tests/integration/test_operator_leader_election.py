@@ -174,6 +174,14 @@ def test_a_frozen_leader_never_writes_alongside_its_successor(
         t for t in first.writes() if t > min(second.writes())
     ]
     assert _holder(kubectl, namespace) != first_identity
+    # The former leader no longer exports the deployment's series (under the rules'
+    # max by, its last values would outvote the leader's); the leader does.
+    eventually(
+        lambda: not _labelled(first.fetch(first.metrics_port, "/metrics"), "qwen-small"),
+        10,
+        f"the former leader's series gone\n{first.tail()}",
+    )
+    assert _has_series(second.fetch(second.metrics_port, "/metrics"), "qwen-small")
 
     # An external writer on the child's replicas is reported once, by one replica.
     for count in (3, 1, 2):
@@ -312,3 +320,8 @@ def _has_series(exposition: str, name: str) -> bool:
         line.startswith("forescale_llmdeployment_") and f'llmdeployment="{name}"' in line
         for line in exposition.splitlines()
     )
+
+
+def _labelled(exposition: str, name: str) -> bool:
+    """Whether any sample is labelled with this LLMDeployment."""
+    return any(f'llmdeployment="{name}"' in line for line in exposition.splitlines())

@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from forescale.api import identity
-from forescale.handlers import memory_profile, memory_release
+from forescale.handlers import memory_profile, memory_release, telemetry
 from forescale.handlers.api_client import ClusterClient
 from forescale.handlers.autoscaling import Autoscaler
 from forescale.handlers.fleet_view import FleetView
@@ -217,8 +217,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         is_active=is_leader,
     )
     memo.ticker = ticker
+    telemetry.export_while(is_leader)
     if elector is not None:
         elector.on_started_leading = reconciler.trigger_all
+        elector.on_stopped_leading = telemetry.forget_all
         tasks.append(asyncio.create_task(elector.run(), name="forescale-lease"))
     tasks.append(asyncio.create_task(ticker.run(), name="forescale-tick"))
     tasks.append(asyncio.create_task(memory_release.run(), name="forescale-trim"))

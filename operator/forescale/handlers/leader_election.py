@@ -109,6 +109,7 @@ class LeaderElector:
         timings: LeaseTimings | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_started_leading: Callable[[], None] | None = None,
+        on_stopped_leading: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
         self.namespace, self.name, self.identity = namespace, name, identity
@@ -119,6 +120,7 @@ class LeaderElector:
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self.on_started_leading = on_started_leading
+        self.on_stopped_leading = on_stopped_leading
         self._was_leader = False
 
     def is_leader(self) -> bool:
@@ -163,6 +165,8 @@ class LeaderElector:
                 self.on_started_leading()
         elif self._was_leader and not leader:
             logger.warning("%s is no longer the leader: it stops acting", self.identity)
+            if self.on_stopped_leading is not None:
+                self.on_stopped_leading()
         self._was_leader = leader
         return leader
 

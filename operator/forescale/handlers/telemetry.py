@@ -3,14 +3,25 @@
 SREs alert on these (manifests/prometheus): an autoscaler that silently stopped reading
 metrics is worse than none, so ``forescale_metrics_available`` and the error counters exist
 to page someone. Gauges are labelled by LLMDeployment and removed when it is deleted.
+
+Only the replica that acts exports per-LLMDeployment series. A replica that stops leading
+drops them (:func:`forget_all`), and until it has (the elector notices at its next round),
+the scrape leaves them out (:func:`export_while`). The rules aggregate both replicas with
+``max by (namespace, llmdeployment)``, so a former leader's last values would otherwise
+outvote the leader's: a Degraded that had cleared kept paging, a leader without metrics
+(``forescale_metrics_available`` 0) was hidden behind the old 1, and a desired count from
+before the hand-over raised ReplicasNotReady against a fleet that had settled.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from forescale.metrics.observation import Observation
 from forescale.policy import Action, Decision
@@ -70,9 +81,36 @@ _PER_DEPLOYMENT = (
 _condition_reasons: dict[tuple[str, str, str], str] = {}
 
 
+class _WhileActing(Collector):
+    """``REGISTRY`` as Prometheus scrapes it: the samples labelled by LLMDeployment only
+    while ``is_acting()``; the process's own series (errors, watches) always."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self.is_acting: Callable[[], bool] = lambda: True
+
+    def collect(self) -> Iterator[Metric]:
+        acting = self.is_acting()
+        for metric in self._registry.collect():
+            if not acting:
+                metric.samples = [s for s in metric.samples if "llmdeployment" not in s.labels]
+            yield metric
+
+
+_SCRAPED_VIEW = _WhileActing(REGISTRY)
+SCRAPED = CollectorRegistry()
+"""What ``/metrics`` serves: ``REGISTRY`` through the acting gate."""
+SCRAPED.register(_SCRAPED_VIEW)
+
+
+def export_while(is_acting: Callable[[], bool]) -> None:
+    """Export per-LLMDeployment series only while ``is_acting()`` (the leader's fence)."""
+    _SCRAPED_VIEW.is_acting = is_acting
+
+
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """Expose the registry on ``host:port``/metrics (in a daemon thread)."""
-    start_http_server(port, addr=host, registry=REGISTRY)
+    start_http_server(port, addr=host, registry=SCRAPED)
 
 
 def record_pass(
@@ -144,6 +182,15 @@ def forget_autoscaling(namespace: str, name: str) -> None:
     """Drop the autoscaler's series (the policy became ``fixed``: nothing to page about)."""
     for series in (ARRIVALS, FORECAST, CAPACITY, TTFT, AVAILABLE, POLICY_FAILURES):
         _remove(series, namespace, name)
+
+
+def forget_all() -> None:
+    """This replica stopped acting: drop every per-LLMDeployment series, so that neither
+    its last values nor a deployment deleted meanwhile come back when it leads again (the
+    pass :meth:`Reconciler.trigger_all` starts then sets them afresh)."""
+    for series in (*_PER_DEPLOYMENT, DECISIONS, POLICY_FAILURES, CONDITION):
+        series.clear()
+    _condition_reasons.clear()
 
 
 def forget(namespace: str, name: str) -> None:

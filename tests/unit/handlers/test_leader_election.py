@@ -109,6 +109,32 @@ def test_a_leader_that_cannot_renew_stops_at_the_renew_deadline() -> None:
     assert not a.is_leader()
 
 
+def test_each_start_and_stop_of_leading_is_announced_once() -> None:
+    """The callbacks: the reconciler starts a pass for everything when this replica starts
+    leading, and its per-LLMDeployment series are dropped when it stops (a former leader's
+    values would outvote the leader's under the alerts' ``max by``)."""
+    leases, clock, a, b = _pair()
+    events: list[str] = []
+    for elector in (a, b):
+        elector.on_started_leading = lambda e=elector.identity: events.append(f"{e} started")
+        elector.on_stopped_leading = lambda e=elector.identity: events.append(f"{e} stopped")
+    asyncio.run(a.try_acquire_or_renew())
+    asyncio.run(b.try_acquire_or_renew())
+    write = leases.write_lease
+
+    async def refused_to_a(lease: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        if lease["spec"]["holderIdentity"] == "a":
+            raise ApiError(503, "Unavailable", "")
+        return await write(lease, create=create)
+
+    leases.write_lease = refused_to_a  # type: ignore[method-assign]
+    for _ in range(20):
+        clock.now += 2
+        asyncio.run(a.try_acquire_or_renew())
+        asyncio.run(b.try_acquire_or_renew())
+    assert events == ["a started", "a stopped", "b started"]
+
+
 def test_the_deadline_counts_from_the_start_of_a_slow_renewal() -> None:
     """A renewal that took 6 s to answer (a slow API server) proves the Lease was ours when
     it was *sent*: the deadline runs from then. Counting from the answer would give this
