@@ -93,6 +93,9 @@ MUTATIONS = [
      "LLMDeploymentDegraded", "per-operator-pod"),
     ("absent(up{job=\"forescale-operator\"} == 1)", "absent(up{job=\"forescale-operator\"})",
      "ForescaleOperatorDown", "healthy-replica"),
+    # Per replica instead of per Lease, the standby (0) pages while the leader leads.
+    ("max by (lease) (forescale_leader", "max by (pod) (forescale_leader",
+     "ForescaleNoLeader", "per-replica"),
 ]  # fmt: skip
 
 

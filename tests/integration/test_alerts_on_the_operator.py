@@ -167,6 +167,10 @@ def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pendi
         SILENT: (namespace, "0"),
     }, failures
     assert _alerts(prometheus, "LLMDeploymentPolicyFailed") == []
+    # Without leader election the one replica acts: forescale_leader 1, no ForescaleNoLeader.
+    leading = prometheus.query('forescale_leader{job="forescale-operator"}')
+    assert [(s["metric"].get("lease"), s["value"][1]) for s in leading] == [(None, "1")], leading
+    assert _alerts(prometheus, "ForescaleNoLeader") == []
 
 
 def test_the_rules_fire_on_what_the_real_operator_exports(
@@ -221,3 +225,4 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
         "ForescaleOperatorDown once no operator is scraped",
     )
     assert down[0]["severity"] == "critical"
+    assert _alerts(prometheus, "ForescaleNoLeader") == []  # OperatorDown's case, not this

@@ -287,7 +287,7 @@ def test_both_replicas_answer_but_only_the_leader_reports_deployments(
 ) -> None:
     """docs/operations.md, high availability: both replicas answer ``/healthz`` and expose
     ``/metrics``; only the leader sets per-LLMDeployment series (the standby's would be a
-    second, stale copy in every alert's sum)."""
+    second, stale copy in every alert's sum) and ``forescale_leader`` 1."""
     leader, standby = replicas
     manifest = sample("llmdeployment-minimal.yaml")
     manifest["spec"]["scaling"] = {"policy": "fixed"}
@@ -303,6 +303,10 @@ def test_both_replicas_answer_but_only_the_leader_reports_deployments(
         eventually(lambda r=replica: _answers(r), 30, f"/healthz of\n{replica.tail()}")
     assert "forescale_" in standby.fetch(standby.metrics_port, "/metrics")
     assert not _has_series(standby.fetch(standby.metrics_port, "/metrics"), "qwen-small")
+    # What ForescaleNoLeader reads: one replica acts for the Lease, the other does not.
+    lease = f'forescale_leader{{lease="{namespace}/{LEASE}"}}'
+    assert f"\n{lease} 1.0\n" in leader.fetch(leader.metrics_port, "/metrics")
+    assert f"\n{lease} 0.0\n" in standby.fetch(standby.metrics_port, "/metrics")
 
 
 def _answers(replica: Replica) -> bool:

@@ -217,7 +217,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         is_active=is_leader,
     )
     memo.ticker = ticker
-    telemetry.export_while(is_leader)
+    telemetry.export_while(is_leader, lease or "")
     if elector is not None:
         elector.on_started_leading = reconciler.trigger_all
         elector.on_stopped_leading = telemetry.forget_all

@@ -87,7 +87,7 @@ class _WhileActing(Collector):
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._registry = registry
-        self.is_acting: Callable[[], bool] = lambda: True
+        self.is_acting: Callable[[], bool] = lambda: False
 
     def collect(self) -> Iterator[Metric]:
         acting = self.is_acting()
@@ -97,15 +97,31 @@ class _WhileActing(Collector):
             yield metric
 
 
+LEADER = Gauge(
+    "forescale_leader",
+    "1 while this replica acts: it holds the Lease (or runs without leader election)",
+    ("lease",),
+    registry=REGISTRY,
+)
+"""Read at each scrape from the fence itself, labelled by the Lease (``namespace/name``;
+empty without leader election), so each shard has its own. ForescaleNoLeader fires when
+replicas are up and none acts (a Lease they cannot renew: RBAC, a throttled priority
+level, an API server away), which ForescaleOperatorDown cannot see; kube-controller-manager's
+``leader_election_master_status`` is the same idea. No series until the operator's start-up
+wires the fence."""
+
 _SCRAPED_VIEW = _WhileActing(REGISTRY)
 SCRAPED = CollectorRegistry()
 """What ``/metrics`` serves: ``REGISTRY`` through the acting gate."""
 SCRAPED.register(_SCRAPED_VIEW)
 
 
-def export_while(is_acting: Callable[[], bool]) -> None:
-    """Export per-LLMDeployment series only while ``is_acting()`` (the leader's fence)."""
+def export_while(is_acting: Callable[[], bool], lease: str = "") -> None:
+    """Export per-LLMDeployment series only while ``is_acting()`` (the leader's fence), and
+    ``forescale_leader{lease}`` as its value. Until the operator's start-up wires the
+    fence, nothing claims to act."""
     _SCRAPED_VIEW.is_acting = is_acting
+    LEADER.labels(lease).set_function(lambda: 1.0 if is_acting() else 0.0)
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

@@ -17,17 +17,18 @@ from prometheus_client import generate_latest
 from forescale.handlers import telemetry
 
 NAMESPACE = "acting-series"
+LEASE = "forescale-system/forescale"
 
 
 @pytest.fixture
 def acting() -> Iterator[list[bool]]:
     """Whether this replica acts (the elector's fence), as a switch the test flips."""
     state = [True]
-    telemetry.export_while(lambda: state[0])
+    telemetry.export_while(lambda: state[0], LEASE)
     try:
         yield state
     finally:
-        telemetry.export_while(lambda: True)
+        telemetry.export_while(lambda: False, LEASE)
 
 
 def _record(name: str) -> None:
@@ -54,9 +55,11 @@ def test_the_scrape_holds_deployment_series_only_while_acting(acting: list[bool]
         scraped
     )
     assert 'reason="CrashLooping"' in scraped
+    assert f'\nforescale_leader{{lease="{LEASE}"}} 1.0\n' in scraped
     acting[0] = False
     passive = _scraped()
     assert "llmdeployment=" not in passive, passive
+    assert f'\nforescale_leader{{lease="{LEASE}"}} 0.0\n' in passive  # ForescaleNoLeader
     assert "forescale_reconcile_errors_total" in passive  # the process's own series stay
     assert "# TYPE forescale_desired_replicas gauge" in passive  # declared, with no sample
     acting[0] = True
