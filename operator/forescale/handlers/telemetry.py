@@ -8,9 +8,9 @@ Only the replica that acts exports per-LLMDeployment series. A replica that stop
 drops them (:func:`forget_all`), and until it has (the elector notices at its next round),
 the scrape leaves them out (:func:`export_while`). The rules aggregate both replicas with
 ``max by (namespace, llmdeployment)``, so a former leader's last values would otherwise
-outvote the leader's: a Degraded that had cleared kept paging, a leader without metrics
-(``forescale_metrics_available`` 0) was hidden behind the old 1, and a desired count from
-before the hand-over raised ReplicasNotReady against a fleet that had settled.
+outvote the leader's: a Degraded that had cleared would keep paging, a leader without
+metrics (``forescale_metrics_available`` 0) would hide behind the old 1, and a desired
+count from before the hand-over would raise ReplicasNotReady against a settled fleet.
 """
 
 from __future__ import annotations
