@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.tools import system_tool
 from tests.unit.manifests.manifest_support import (
     DASHBOARD,
     PROMETHEUS_RULE_FILE,
@@ -28,13 +29,7 @@ pytestmark = pytest.mark.prometheus
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail(
-            "promtool not found on PATH: install Debian's prometheus package "
-            "(`make system-deps`, or apt-get install prometheus)"
-        )
-    return found
+    return system_tool("promtool", "prometheus")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

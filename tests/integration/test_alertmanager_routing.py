@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -27,29 +26,18 @@ import yaml
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess
 from tests.polling import eventually
+from tests.tools import system_tool
+from tests.unit.manifests.manifest_support import PROMTOOL_TESTS, RULES_FILE, load
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "manifests" / "prometheus" / "alertmanager.yaml"
-RULES = REPO / "manifests" / "prometheus" / "rules.yaml"
+CONFIG = RULES_FILE.parent / "alertmanager.yaml"
 PAGE, TICKET, DEFAULT = "forescale-page", "forescale-ticket", "default"
-PROMTOOL_TESTS = REPO / "manifests" / "prometheus" / "tests"
+RULES = [rule for group in load(RULES_FILE)["groups"] for rule in group["rules"] if "alert" in rule]
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(
-            f"{name} not found on PATH: install Debian's prometheus-alertmanager package "
-            "(`make system-deps`, or apt-get install prometheus-alertmanager)"
-        )
-    return found
-
-
-def _rules() -> list[dict[str, Any]]:
-    groups = yaml.safe_load(RULES.read_text())["groups"]
-    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+    return system_tool(name, "prometheus-alertmanager")
 
 
 def _sent() -> list[dict[str, str]]:
@@ -66,8 +54,11 @@ def _sent() -> list[dict[str, str]]:
     return list(found.values())
 
 
+SENT = _sent()
+
+
 def _one_sent(alertname: str) -> dict[str, str]:
-    return next(labels for labels in _sent() if labels["alertname"] == alertname)
+    return next(labels for labels in SENT if labels["alertname"] == alertname)
 
 
 def _amtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,11 +74,11 @@ def test_amtool_accepts_the_configuration() -> None:
 
 
 def test_every_rule_is_sent_with_the_labels_promtool_saw() -> None:
-    assert {str(rule["alert"]) for rule in _rules()} == {a["alertname"] for a in _sent()}
+    assert {str(rule["alert"]) for rule in RULES} == {a["alertname"] for a in SENT}
 
 
 @pytest.mark.parametrize(
-    "labels", _sent(), ids=lambda labels: "-".join(labels[k] for k in sorted(labels))
+    "labels", SENT, ids=lambda labels: "-".join(labels[k] for k in sorted(labels))
 )
 def test_each_alert_reaches_its_receiver(labels: dict[str, str]) -> None:
     expected = PAGE if labels["severity"] == "critical" else TICKET
@@ -99,7 +90,7 @@ def test_each_alert_reaches_its_receiver(labels: dict[str, str]) -> None:
 
 
 def test_every_rule_has_a_severity_the_routes_know() -> None:
-    assert {rule["labels"]["severity"] for rule in _rules()} == {"critical", "warning"}
+    assert {rule["labels"]["severity"] for rule in RULES} == {"critical", "warning"}
 
 
 def test_other_alerts_fall_through_to_the_default_receiver() -> None:

