@@ -11,6 +11,10 @@ creates a ConfigMap that a loopback validating webhook keeps waiting (admission 
 inside the seat). While it waits, every request of the operator's user gets 429, whatever
 its verb, the way a saturated priority level rejects; once the webhook answers, the level
 serves again.
+
+The hold is counted from the moment the webhook has the hog's request, not from when the
+hog's kubectl started: the hog competes for the one seat with the operator's own requests,
+and each 429 it meets costs it a ``Retry-After`` before its hold even begins.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import queue
 import re
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +51,8 @@ HOG = "forescale-test-hog"
 """The user whose one slow request holds the priority level's slot."""
 WEBHOOK_TIMEOUT_SECONDS = 30
 """The most a webhook may keep a request waiting (admissionregistration/v1's bound)."""
+HOG_PATIENCE_SECONDS = 120
+"""How long the hog keeps asking for the level's seat before the test fails."""
 HOLD_LABEL = "forescale.io/hold"
 """On the hog's ConfigMaps: the webhook's object selector."""
 HOLD_ANNOTATION = "forescale.io/hold-seconds"
@@ -77,46 +86,104 @@ class Throttle:
     kubectl: Kubectl
     namespace: str
     flow_schema_uid: str
+    holds: queue.Queue[float]
 
     @contextlib.contextmanager
     def held(self, seconds: float) -> Iterator[None]:
         """The level throttled for about ``seconds`` (at most the webhook timeout less
-        2 s) from the start of the block, once the operator's user is answered 429; the
-        block ends no earlier than the hog's request, which must have ended by then."""
+        2 s) from when the webhook has the hog's request; the block starts once the
+        operator's user is answered 429 and ends no earlier than the hog's request, which
+        must have ended by then."""
         assert seconds <= WEBHOOK_TIMEOUT_SECONDS - 2, seconds
         held = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
                 "generateName": "hold-",
-                "namespace": self.namespace,
                 "labels": {HOLD_LABEL: "true"},
                 "annotations": {HOLD_ANNOTATION: str(seconds)},
             },
         }
-        hog = threading.Thread(
-            target=self.kubectl,
-            args=("create", f"--as={HOG}", "-f", "-"),
-            kwargs={"input": json.dumps(held)},
-            daemon=True,
-        )
+        while not self.holds.empty():
+            self.holds.get_nowait()
+        hog = _Hog(self.kubectl, f"/api/v1/namespaces/{self.namespace}/configmaps", held)
         hog.start()
+        begun = _hold_begun(self.holds, hog)
         eventually(
             lambda: throttled_now(self.kubectl.operator_kubeconfig),
             5,
             "the operator's user throttled",
         )
         yield
-        hog.join(seconds + 10)
-        assert not hog.is_alive(), "the hog's request outlived its hold"
+        hog.join(max(0.0, begun + seconds + 10 - time.monotonic()))
+        late = f"the hold began {begun - hog.started:.1f} s after the hog's first try"
+        assert not hog.is_alive(), f"the hog's request outlived its hold ({late})"
+        assert hog.answers[-1].returncode == 0, (
+            f"the hog's create failed ({late}): {hog.answers[-1].stderr}"
+        )
+
+
+class _Hog(threading.Thread):
+    """The hog's create, sent until the webhook has it (a few minutes at most): it
+    competes for the level's one seat with the operator's requests, and client-go gives
+    up after ten 429s. The object goes in a file, not stdin: client-go sends a request
+    again only if it can rewind the body."""
+
+    def __init__(self, kubectl: Kubectl, path: str, obj: dict[str, Any]) -> None:
+        super().__init__(daemon=True)
+        self.kubectl = kubectl
+        self.path = path
+        self.obj = obj
+        self.started = time.monotonic()
+        self.answers: list[subprocess.CompletedProcess[str]] = []
+
+    def run(self) -> None:
+        with tempfile.TemporaryDirectory() as workdir:
+            manifest = Path(workdir) / "hold.json"
+            manifest.write_text(json.dumps(self.obj))
+            create = ("create", "--raw", self.path, f"--as={HOG}", f"--filename={manifest}")
+            while time.monotonic() < self.started + HOG_PATIENCE_SECONDS:
+                self.answers.append(self.kubectl(*create))
+                if (
+                    self.answers[-1].returncode == 0
+                    or "TooManyRequests" not in self.answers[-1].stderr
+                ):
+                    return
+
+
+def _hold_begun(holds: queue.Queue[float], hog: _Hog) -> float:
+    """When the webhook received the hog's request (monotonic); fails with kubectl's
+    error if the hog gave up first."""
+    while True:
+        try:
+            return holds.get(timeout=0.2)
+        except queue.Empty:
+            if not hog.is_alive():
+                stderr = hog.answers[-1].stderr if hog.answers else "no answer"
+                tries = len(hog.answers)
+                raise AssertionError(
+                    f"the hog's request never reached the webhook in {tries} tries: {stderr}"
+                ) from None
+
+
+class _HoldingServer(ThreadingHTTPServer):
+    """The holding webhook's server on a free loopback port; ``holds`` gets the time each
+    hold begins, for the test to count the hold from."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _HoldingWebhook)
+        self.holds: queue.Queue[float] = queue.Queue()
 
 
 class _HoldingWebhook(BaseHTTPRequestHandler):
     """Allows every AdmissionReview, after the object's ``forescale.io/hold-seconds``."""
 
+    server: _HoldingServer
+
     def do_POST(self) -> None:
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         annotations = review["request"]["object"]["metadata"].get("annotations", {})
+        self.server.holds.put(time.monotonic())
         time.sleep(float(annotations.get(HOLD_ANNOTATION, 0)))
         response = {"uid": review["request"]["uid"], "allowed": True}
         answer_json(
@@ -211,14 +278,15 @@ def priority_level_of_one(kubectl: Kubectl, namespace: str, cluster: Cluster) ->
         cluster.workdir / f"webhook-{namespace}", "webhook", *ca, "127.0.0.1",
         ip_addresses=["127.0.0.1"], server=True,
     )  # fmt: skip
-    webhook = ThreadingHTTPServer(("127.0.0.1", 0), _HoldingWebhook)
+    webhook = _HoldingServer()
     with serving(webhook, tls=(cert, key)):
         ca_bundle = base64.b64encode(ca[0].read_bytes()).decode()
         port = webhook.server_address[1]
         manifests = yaml.safe_dump_all(_manifests(namespace, user, port, ca_bundle))
         kubectl.ok("apply", "-f", "-", input=manifests)
         try:
-            yield Throttle(kubectl, namespace, flow_schema_uid(kubectl, f"throttle-{namespace}"))
+            uid = flow_schema_uid(kubectl, f"throttle-{namespace}")
+            yield Throttle(kubectl, namespace, uid, webhook.holds)
         finally:
             kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", input=manifests)
 
