@@ -11,11 +11,8 @@ without the inhibit rule shows both alerts active, so the silence is the rule's 
 
 from __future__ import annotations
 
-import datetime
-import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox.ports import free_port
-from forescale.sandbox.processes import SupervisedProcess
+from forescale.sandbox.alertmanager_server import AlertmanagerServer
 from tests.polling import eventually
 from tests.tools import system_tool
 from tests.unit.manifests.manifest_support import PROMTOOL_TESTS, RULES_FILE, load
@@ -101,82 +97,27 @@ def test_other_alerts_fall_through_to_the_default_receiver() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-class Alertmanager:
-    """A real Alertmanager on 127.0.0.1 with a given configuration, clustering off."""
-
-    def __init__(self, config: Path, workdir: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.process = SupervisedProcess(
-            "alertmanager",
-            [
-                _binary("prometheus-alertmanager"),
-                f"--config.file={config}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address={self.url.removeprefix('http://')}",
-                "--cluster.listen-address=",
-            ],
-            workdir / "alertmanager.log",
-        )
-
-    def _call(self, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read()
-        return json.loads(text) if text else None
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            assert self.process.running(), self.process.log_tail()
-            return False
-
-    def post(self, labels: list[dict[str, str]]) -> None:
-        now = datetime.datetime.now(datetime.UTC)
-        self._call(
-            "/api/v2/alerts",
-            [
-                {
-                    "labels": each,
-                    "annotations": {"summary": f"{each['alertname']} (test)"},
-                    "startsAt": now.isoformat(),
-                    "endsAt": (now + datetime.timedelta(minutes=10)).isoformat(),
-                }
-                for each in labels
-            ],
-        )
-
-    def alerts(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("/api/v2/alerts")
-        return found
-
-
 @pytest.fixture
-def alertmanager(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Alertmanager]:
+def alertmanager(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[AlertmanagerServer]:
     config = CONFIG
     if getattr(request, "param", None) == "no-inhibit-rule":
         config = tmp_path / "alertmanager.yaml"
         loaded = yaml.safe_load(CONFIG.read_text())
         del loaded["inhibit_rules"]
         config.write_text(yaml.safe_dump(loaded))
-    manager = Alertmanager(config, tmp_path)
-    manager.process.start()
+    manager = AlertmanagerServer(config, tmp_path)
+    manager.start()
     try:
-        eventually(manager.ready, 30, "Alertmanager ready")
         yield manager
     finally:
-        manager.process.stop()
+        manager.stop()
 
 
 def _by_deployment(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(a["labels"]["alertname"], a["labels"]["llmdeployment"]): a for a in alerts}
 
 
-def _degraded_and_not_ready(manager: Alertmanager) -> None:
+def _degraded_and_not_ready(manager: AlertmanagerServer) -> None:
     """ "broken" is Degraded and has replicas not Ready; "slow" only the latter."""
     degraded = _one_sent("LLMDeploymentDegraded") | {"llmdeployment": "broken"}
     not_ready = _one_sent("LLMDeploymentReplicasNotReady")
@@ -186,7 +127,7 @@ def _degraded_and_not_ready(manager: Alertmanager) -> None:
 
 
 def test_a_degraded_deployment_silences_its_own_replicas_not_ready(
-    alertmanager: Alertmanager,
+    alertmanager: AlertmanagerServer,
 ) -> None:
     _degraded_and_not_ready(alertmanager)
 
@@ -207,7 +148,9 @@ def test_a_degraded_deployment_silences_its_own_replicas_not_ready(
 
 
 @pytest.mark.parametrize("alertmanager", ["no-inhibit-rule"], indirect=True)
-def test_without_the_inhibit_rule_both_alerts_stay_active(alertmanager: Alertmanager) -> None:
+def test_without_the_inhibit_rule_both_alerts_stay_active(
+    alertmanager: AlertmanagerServer,
+) -> None:
     _degraded_and_not_ready(alertmanager)
     eventually(lambda: len(alertmanager.alerts()) == 3, 30, "three alerts")
     # Three seconds: with the rule, the first answer after the post shows the suppression.

@@ -155,6 +155,10 @@ def up(  # noqa: PLR0917 - one parameter per CLI option
                     f"  alerts:              {stack.prometheus.url}/alerts "
                     "(manifests/prometheus/rules.yaml)"
                 )
+                click.echo(
+                    f"  Alertmanager:        {stack.alertmanager.require().url} "
+                    "(manifests/prometheus/alertmanager.yaml)"
+                )
                 click.echo(f"  router (OpenAI API): {stack.router.url}")
                 click.echo(f"  replica logs:        {workdir / 'logs' / 'fleet'}")
             click.echo("use it with:")
@@ -304,6 +308,7 @@ def demo(
         click.echo(f"  kubectl get events -n {settings.namespace} --sort-by=.lastTimestamp")
         click.echo(f"  kubectl get pods -n {settings.namespace} -o wide")
         click.echo(f"  Prometheus: {stack.prometheus.url}   router: {stack.router.url}")
+        click.echo(f"  Alertmanager: {stack.alertmanager.require().url}")
         click.echo("stop with Ctrl-C or `forescale sandbox down`")
         while True:
             time.sleep(2)

@@ -30,6 +30,7 @@ import yaml
 
 from forescale.api import identity
 from forescale.sandbox import binaries
+from forescale.sandbox.alertmanager_server import routed_alert_lines
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.demo_figure import plot_demo
 from forescale.sandbox.gpu_nodes import GpuNodePool
@@ -172,6 +173,8 @@ class DemoSummary:
     events: list[str] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
     """The shipped alert rules' ALERTS seen during the run (``alert_lines``)."""
+    routed: list[str] = field(default_factory=list)
+    """The alerts the sandbox's Alertmanager held at the end, with their receivers."""
 
     @property
     def within_slo_share(self) -> float:
@@ -195,6 +198,8 @@ class DemoSummary:
         out += [f"  {event}" for event in self.events] or ["  (none)"]
         out.append("alerts (manifests/prometheus/rules.yaml on the sandbox Prometheus):")
         out += [f"  {alert}" for alert in self.alerts] or ["  (none pending or firing)"]
+        out.append("sent to Alertmanager (manifests/prometheus/alertmanager.yaml):")
+        out += [f"  {alert}" for alert in self.routed] or ["  (none fired)"]
         return out
 
 
@@ -509,6 +514,10 @@ def conclude(
         )
     except (OSError, ValueError) as error:
         summary.alerts = [f"(could not read ALERTS from Prometheus: {error})"]
+    try:
+        summary.routed = routed_alert_lines(stack.alertmanager.require().alerts())
+    except (OSError, ValueError) as error:
+        summary.routed = [f"(could not read the alerts from Alertmanager: {error})"]
     data = {
         **asdict(summary),
         "within_slo_share": summary.within_slo_share,

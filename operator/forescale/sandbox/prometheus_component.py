@@ -28,10 +28,12 @@ class PrometheusComponent:
         *,
         rule_files: Sequence[Path] = (),
         operators: Sequence[OperatorTarget] = (),
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.scrape_interval_seconds = scrape_interval_seconds
         self.rule_files = list(rule_files)
         self.operators = list(operators)
+        self.alertmanagers = list(alertmanagers)
         self.server: PrometheusServer | None = None
 
     @property
@@ -50,6 +52,7 @@ class PrometheusComponent:
                 scrape_interval_seconds=self.scrape_interval_seconds,
                 rule_files=self.rule_files,
                 operators=self.operators,
+                alertmanagers=self.alertmanagers,
             )
         self.server.start()
         cluster.extras["prometheus"] = self.server.url

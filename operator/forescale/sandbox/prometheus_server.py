@@ -109,9 +109,11 @@ def config_document(
     *,
     operators_file: Path | None = None,
     rule_files: Sequence[Path] = (),
+    alertmanagers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The Prometheus configuration (JSON is valid YAML): the vLLM scrape job and, where
-    given, the operator's job (targets from ``operators_file``) and alerting rule files."""
+    given, the operator's job (targets from ``operators_file``), alerting rule files and
+    the Alertmanagers (``127.0.0.1:PORT``) their alerts are sent to."""
     interval = duration(scrape_interval_seconds)
     scrape_configs: list[dict[str, Any]] = [
         {
@@ -139,6 +141,12 @@ def config_document(
     }
     if rule_files:
         document["rule_files"] = [str(path) for path in rule_files]
+    if alertmanagers:
+        document["alerting"] = {
+            "alertmanagers": [
+                {"api_version": "v2", "static_configs": [{"targets": list(alertmanagers)}]}
+            ]
+        }
     return document
 
 
@@ -164,9 +172,11 @@ class PrometheusServer:
         ready_timeout_seconds: float = 30.0,
         rule_files: Sequence[Path] = (),
         operators: Sequence[OperatorTarget] = (),
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.rule_files = list(rule_files)
+        self.alertmanagers = list(alertmanagers)
         self.operators = list(operators)
         self.scrape_interval_seconds = scrape_interval_seconds
         self.binary = binary
@@ -207,6 +217,7 @@ class PrometheusServer:
                 self.scrape_interval_seconds,
                 operators_file=self.operators_file,
                 rule_files=self.rule_files,
+                alertmanagers=self.alertmanagers,
             ),
         )
         if self.port is None:
@@ -219,6 +230,8 @@ class PrometheusServer:
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 "--storage.tsdb.retention.time=1d",
                 f"--web.listen-address=127.0.0.1:{self.port}",
+                # The alerts' links (generatorURL) name this address, not the host's name.
+                f"--web.external-url={self.url}/",
             ],
             self.log_path,
         )

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forescale.sandbox import binaries
+from forescale.sandbox.alertmanager_server import AlertmanagerComponent
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import control_plane
 from forescale.sandbox.fleet_bridge import FleetBridge
 from forescale.sandbox.gpu_nodes import DEFAULT_LOAD_SECONDS, GpuNodePool
 from forescale.sandbox.kwok import Kwok
 from forescale.sandbox.ports import free_port
+from forescale.sandbox.processes import ComponentError
 from forescale.sandbox.prometheus_component import PrometheusComponent
 from forescale.sandbox.prometheus_server import OperatorTarget
 from forescale.sandbox.routing import Router
@@ -48,17 +50,20 @@ def standard_cluster(
 
 @dataclass
 class FleetStack:
-    """A standard cluster plus Prometheus, the fleet bridge and the router, as one unit.
+    """A standard cluster plus Alertmanager, Prometheus, the fleet bridge and the router, as
+    one unit.
 
-    The components are in ``cluster`` (started and stopped with it, in order: Prometheus
-    before the bridge that registers targets in it, the router last); the fields are the
-    same objects, for callers that need their URLs or state.
+    The components are in ``cluster`` (started and stopped with it, in order: Alertmanager
+    before the Prometheus that sends it the shipped rules' alerts, Prometheus before the
+    bridge that registers targets in it, the router last); the fields are the same
+    objects, for callers that need their URLs or state.
     """
 
     cluster: Cluster
     prometheus: PrometheusComponent
     bridge: FleetBridge
     router: Router
+    alertmanager: AlertmanagerComponent
     operator_metrics_port: int = 0
     """Where the sandbox's Prometheus scrapes the operator (job ``forescale-operator``, as
     the shipped ServiceMonitor has it): an operator started with ``--metrics-port`` set to
@@ -86,19 +91,27 @@ def fleet_stack(
     )
     operator_metrics_port = free_port()
     root = binaries.repo_root()
-    rules = root / "manifests" / "prometheus" / "rules.yaml" if root is not None else None
+    if root is None:
+        raise ComponentError(
+            "cannot find the forescale checkout (hack/versions.env): the fleet stack runs "
+            "its manifests/prometheus rules and Alertmanager configuration"
+        )
+    shipped = root / "manifests" / "prometheus"
+    alertmanager = AlertmanagerComponent(shipped / "alertmanager.yaml")
     prometheus = PrometheusComponent(
         scrape_interval_seconds,
-        rule_files=[rules] if rules is not None and rules.is_file() else [],
+        rule_files=[shipped / "rules.yaml"],
         operators=[
             OperatorTarget(f"127.0.0.1:{operator_metrics_port}", pod="forescale-operator-sandbox")
         ],
+        alertmanagers=[alertmanager.address],
     )
     bridge = FleetBridge(
         prometheus, default_load_seconds=default_load_seconds, drain_seconds=drain_seconds
     )
     router = Router(bridge.backends)
+    cluster.add(alertmanager)
     cluster.add(prometheus)
     cluster.add(bridge)
     cluster.add(router)
-    return FleetStack(cluster, prometheus, bridge, router, operator_metrics_port)
+    return FleetStack(cluster, prometheus, bridge, router, alertmanager, operator_metrics_port)

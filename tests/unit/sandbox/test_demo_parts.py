@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from forescale.sandbox.alertmanager_server import routed_alert_lines
 from forescale.sandbox.demo import (
     DemoSettings,
     DemoSummary,
@@ -115,9 +116,33 @@ def test_alert_lines_name_each_alert_once_with_its_states() -> None:
         "LLMDeploymentSLOBurn: firing, pending",
     ]
     summary = DemoSummary(alerts=alert_lines(series))
-    assert summary.lines()[-3:] == [
+    assert summary.lines()[-5:-2] == [
         "alerts (manifests/prometheus/rules.yaml on the sandbox Prometheus):",
         "  LLMDeploymentAtMaxReplicas: pending",
         "  LLMDeploymentSLOBurn: firing, pending",
     ]
-    assert DemoSummary().lines()[-1] == "  (none pending or firing)"
+    assert DemoSummary().lines()[-3:] == [
+        "  (none pending or firing)",
+        "sent to Alertmanager (manifests/prometheus/alertmanager.yaml):",
+        "  (none fired)",
+    ]
+
+
+def test_routed_alerts_name_their_receiver_and_state() -> None:
+    alerts = [
+        {
+            "labels": {"alertname": "ForescaleOperatorDown", "severity": "critical"},
+            "receivers": [{"name": "forescale-page"}],
+            "status": {"state": "active"},
+        },
+        {
+            "labels": {"alertname": "LLMDeploymentReplicasNotReady", "llmdeployment": "a"},
+            "receivers": [{"name": "forescale-ticket"}],
+            "status": {"state": "suppressed"},
+        },
+    ]
+    summary = DemoSummary(routed=routed_alert_lines(alerts))
+    assert summary.lines()[-2:] == [
+        "  ForescaleOperatorDown -> forescale-page (active) severity=critical",
+        "  LLMDeploymentReplicasNotReady -> forescale-ticket (suppressed) llmdeployment=a",
+    ]

@@ -43,3 +43,14 @@ def test_without_operators_or_rules_only_the_vllm_job_is_configured() -> None:
     document = config_document(Path("targets.json"), 1.0)
     assert [c["job_name"] for c in document["scrape_configs"]] == ["vllm"]
     assert "rule_files" not in document
+
+
+def test_alerts_go_to_the_alertmanagers_given() -> None:
+    """The sandbox's Alertmanager, on the v2 API Alertmanager 0.25 serves (v1 is gone)."""
+    document = config_document(Path("targets.json"), 1.0, alertmanagers=["127.0.0.1:9093"])
+    assert document["alerting"] == {
+        "alertmanagers": [
+            {"api_version": "v2", "static_configs": [{"targets": ["127.0.0.1:9093"]}]}
+        ]
+    }
+    assert "alerting" not in config_document(Path("targets.json"), 1.0)
