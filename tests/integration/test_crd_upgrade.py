@@ -75,10 +75,19 @@ def test_an_object_keeps_the_old_default_until_the_documented_patch(
 def test_the_crd_fits_client_side_apply(kubectl: Kubectl) -> None:
     """docs/operations.md: client-side ``kubectl apply`` works too (the whole CRD is copied
     into its last-applied annotation, within the API server's limit). A copy under another
-    group, so the served CRD is not touched."""
+    group and other names, so the served CRD is not touched, and later tests' ``kubectl
+    get llmd`` cannot resolve to the copy: kubectl picks among groups serving the same
+    short name or plural by discovery order (clientside.forescale.io before forescale.io),
+    and its discovery cache may hold the copy after it is gone."""
     crd = yaml.safe_load(CRD.read_text())
     crd["spec"]["group"] = "clientside.forescale.io"
-    crd["metadata"]["name"] = f"{crd['spec']['names']['plural']}.clientside.forescale.io"
+    crd["spec"]["names"] = {
+        "kind": "ClientSideCopy",
+        "listKind": "ClientSideCopyList",
+        "plural": "clientsidecopies",
+        "singular": "clientsidecopy",
+    }
+    crd["metadata"]["name"] = "clientsidecopies.clientside.forescale.io"
     try:
         kubectl.ok("apply", "-f", "-", input=yaml.safe_dump(crd))
         applied = json.loads(kubectl.ok("get", "crd", crd["metadata"]["name"], "-o", "json"))
@@ -87,4 +96,4 @@ def test_the_crd_fits_client_side_apply(kubectl: Kubectl) -> None:
         ]
         assert len(annotation) > 20_000  # the whole schema, descriptions included
     finally:
-        kubectl("delete", "crd", crd["metadata"]["name"], "--wait=false")
+        kubectl("delete", "crd", crd["metadata"]["name"], "--wait=true")

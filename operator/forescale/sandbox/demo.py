@@ -553,8 +553,8 @@ def run_demo(
     began = time.monotonic()
     echo(
         "starting the sandbox: etcd, kube-apiserver, controller-manager, scheduler, kwok "
-        f"({settings.nodes} fake nodes x {settings.gpus_per_node} GPUs), Prometheus, "
-        "fleet bridge, router ..."
+        f"({settings.nodes} fake nodes x {settings.gpus_per_node} GPUs), Alertmanager, "
+        "Prometheus, fleet bridge, router ..."
     )
     try:
         with stack.cluster as cluster:
