@@ -11,6 +11,7 @@ without the inhibit rule shows both alerts active, so the silence is the rule's 
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import time
 from collections.abc import Iterator
@@ -113,6 +114,21 @@ def alertmanager(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ale
         manager.stop()
 
 
+def _post(manager: AlertmanagerServer, labels: list[dict[str, str]]) -> None:
+    """Send alerts with ``labels`` as Prometheus' notifier would, active for 10 minutes."""
+    now = datetime.datetime.now(datetime.UTC)
+    alerts = [
+        {
+            "labels": each,
+            "annotations": {"summary": f"{each['alertname']} (posted)"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + datetime.timedelta(minutes=10)).isoformat(),
+        }
+        for each in labels
+    ]
+    manager.api("/api/v2/alerts", alerts)
+
+
 def _by_deployment(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(a["labels"]["alertname"], a["labels"]["llmdeployment"]): a for a in alerts}
 
@@ -121,8 +137,9 @@ def _degraded_and_not_ready(manager: AlertmanagerServer) -> None:
     """ "broken" is Degraded and has replicas not Ready; "slow" only the latter."""
     degraded = _one_sent("LLMDeploymentDegraded") | {"llmdeployment": "broken"}
     not_ready = _one_sent("LLMDeploymentReplicasNotReady")
-    manager.post(
-        [degraded, not_ready | {"llmdeployment": "broken"}, not_ready | {"llmdeployment": "slow"}]
+    _post(
+        manager,
+        [degraded, not_ready | {"llmdeployment": "broken"}, not_ready | {"llmdeployment": "slow"}],
     )
 
 

@@ -19,6 +19,7 @@ doing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,13 @@ from tests.unit.manifests.manifest_support import RULES_FILE, load
 pytestmark = pytest.mark.integration
 
 ALERT = "ForescaleOperatorDown"
+SHIPPED = load(RULES_FILE)
+(RULE,) = [r for g in SHIPPED["groups"] for r in g["rules"] if r.get("alert") == ALERT]
 
 
 def _rules_firing_soon(path: Path) -> Path:
     """The shipped rules with each ``for`` 5 s, written to ``path``."""
-    rules = load(RULES_FILE)
+    rules = copy.deepcopy(SHIPPED)
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "for" in rule:
@@ -86,9 +89,8 @@ def test_a_firing_rule_reaches_its_receiver_through_the_sandboxes_prometheus(
             eventually(lambda: _in_alertmanager(stack), 15, f"{ALERT} in Alertmanager")
         return
     alert = eventually(lambda: _in_alertmanager(stack), 90, f"{ALERT} in Alertmanager")
-    (rule,) = [r for g in load(RULES_FILE)["groups"] for r in g["rules"] if r.get("alert") == ALERT]
-    assert alert["labels"]["severity"] == rule["labels"]["severity"] == "critical"
+    assert alert["labels"]["severity"] == RULE["labels"]["severity"] == "critical"
     assert [r["name"] for r in alert["receivers"]] == ["forescale-page"]
     assert alert["status"]["state"] == "active"
-    assert alert["annotations"]["runbook_url"] == rule["annotations"]["runbook_url"]
+    assert alert["annotations"]["runbook_url"] == RULE["annotations"]["runbook_url"]
     assert alert["generatorURL"].startswith(stack.prometheus.url)

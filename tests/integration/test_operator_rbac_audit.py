@@ -30,21 +30,20 @@ import yaml
 
 from forescale.api import identity
 from forescale.handlers.reconciler import COALESCE_SECONDS
-from forescale.sandbox import binaries, upstream
+from forescale.sandbox import upstream
 from forescale.sandbox.audit import (
     AuditedApiserver,
     AuditedRequest,
     audited_control_plane,
     audited_requests,
 )
-from forescale.sandbox.binaries import BinaryNotFoundError
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import OPERATOR_USER
 from forescale.sandbox.demo import install_crds
 from forescale.sandbox.kubeapi import ApiError, KubeApi
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import ComponentError, SupervisedProcess, wait_until
-from forescale.sandbox.pytest_plugin import SandboxUnavailableError
+from forescale.sandbox.pytest_plugin import started
 from tests.conftest import REPO
 
 from .operator_support import sample
@@ -361,18 +360,10 @@ def _run_scenario(cluster: Cluster, api: KubeApi, apiserver: AuditedApiserver) -
 @pytest.fixture(scope="module")
 def audit() -> Audit:
     """The scenario, run once on an audited control plane of its own."""
-    try:
-        binaries.find_all()
-        components, apiserver = audited_control_plane(scheduling=False)
-        cluster = Cluster(components)
-        cluster.start()
-    except (ComponentError, BinaryNotFoundError, FileNotFoundError, ApiError) as error:
-        raise SandboxUnavailableError(f"audited control plane failed to start: {error}") from None
-    try:
+    components, apiserver = audited_control_plane(scheduling=False)
+    with started(Cluster(components), "the audited control plane") as cluster:
         incomplete = _run_scenario(cluster, _prepare(cluster), apiserver)
         requests = [r for r in audited_requests(apiserver.lines()) if r.user == OPERATOR_USER]
-    finally:
-        cluster.stop()
     return Audit(requests, incomplete)
 
 

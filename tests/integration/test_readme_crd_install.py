@@ -20,19 +20,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from forescale.sandbox import binaries
-from forescale.sandbox.binaries import BinaryNotFoundError
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.controlplane import control_plane
-from forescale.sandbox.kubeapi import ApiError
-from forescale.sandbox.processes import ComponentError
-from forescale.sandbox.pytest_plugin import SandboxUnavailableError
+from forescale.sandbox.pytest_plugin import started
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -65,16 +61,8 @@ DOCUMENTS = [REPO / "README.md", REPO / "docs" / "operations.md"]
 @pytest.fixture(scope="module")
 def fresh_cluster() -> Iterator[Cluster]:
     """etcd and kube-apiserver of this module's own: the session's already serve the CRD."""
-    try:
-        binaries.find_all()
-        cluster = Cluster(control_plane(scheduling=False))
-        cluster.start()
-    except (ComponentError, BinaryNotFoundError, FileNotFoundError, ApiError) as error:
-        raise SandboxUnavailableError(f"control plane failed to start: {error}") from None
-    try:
+    with started(Cluster(control_plane(scheduling=False)), "the control plane") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _as_a_user(cluster: Cluster, command: str) -> subprocess.CompletedProcess[str]:
@@ -97,11 +85,8 @@ def _as_a_user(cluster: Cluster, command: str) -> subprocess.CompletedProcess[st
 
 
 def _gone(cluster: Cluster) -> None:
+    """The CRD deleted: ``--wait=true`` returns once the API server has removed it."""
     cluster.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", "--wait=true")
-    deadline = time.monotonic() + 60
-    while "NotFound" not in _as_a_user(cluster, f"kubectl get crd {CRD_NAME}").stderr:
-        assert time.monotonic() < deadline, f"crd/{CRD_NAME} not deleted in 60 s"
-        time.sleep(0.5)
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)

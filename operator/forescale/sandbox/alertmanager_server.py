@@ -14,7 +14,6 @@ gossip clustering is off (``--cluster.listen-address=``), so nothing else listen
 
 from __future__ import annotations
 
-import datetime
 import json
 import shutil
 import urllib.error
@@ -46,7 +45,7 @@ class AlertmanagerServer:
     def __init__(
         self,
         config: Path,
-        workdir: Path,
+        workdir: Path | None = None,
         *,
         port: int | None = None,
         ready_timeout_seconds: float = 30.0,
@@ -70,6 +69,8 @@ class AlertmanagerServer:
         """Launch Alertmanager and return once ``/-/ready`` answers 200."""
         if not self.config.is_file():
             raise ComponentError(f"Alertmanager configuration {self.config} not found")
+        if self.workdir is None:
+            raise ComponentError("Alertmanager has no working directory")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = SupervisedProcess(
             "alertmanager",
@@ -103,7 +104,8 @@ class AlertmanagerServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def _call(self, path: str, body: Any = None) -> Any:
+    def api(self, path: str, body: Any = None) -> Any:
+        """``path`` of its HTTP API: a GET, or a POST of ``body`` as JSON; the answer parsed."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"}
@@ -114,24 +116,8 @@ class AlertmanagerServer:
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts it holds (v2 API): labels, annotations, status, receivers."""
-        found: list[dict[str, Any]] = self._call("/api/v2/alerts")
+        found: list[dict[str, Any]] = self.api("/api/v2/alerts")
         return found
-
-    def post(self, labels: list[dict[str, str]], minutes: float = 10.0) -> None:
-        """Send alerts with ``labels`` as Prometheus would, active for ``minutes``."""
-        now = datetime.datetime.now(datetime.UTC)
-        self._call(
-            "/api/v2/alerts",
-            [
-                {
-                    "labels": each,
-                    "annotations": {"summary": f"{each['alertname']} (posted)"},
-                    "startsAt": now.isoformat(),
-                    "endsAt": (now + datetime.timedelta(minutes=minutes)).isoformat(),
-                }
-                for each in labels
-            ],
-        )
 
 
 def routed_alert_lines(alerts: list[dict[str, Any]]) -> list[str]:
@@ -149,37 +135,31 @@ def routed_alert_lines(alerts: list[dict[str, Any]]) -> list[str]:
 
 class AlertmanagerComponent:
     """An :class:`AlertmanagerServer` in ``<workdir>/alertmanager`` as a sandbox component,
-    started before the Prometheus that sends to it (its port is chosen up front for
+    started before the Prometheus that sends to it (its address is known up front, for
     Prometheus' configuration)."""
 
     name = "alertmanager"
 
     def __init__(self, config: Path) -> None:
-        self.config = config
-        self.port = free_port()
-        self.server: AlertmanagerServer | None = None
+        self.server = AlertmanagerServer(config)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.server.address
 
     def require(self) -> AlertmanagerServer:
-        if self.server is None:
+        if self.server.process is None:
             raise RuntimeError("Alertmanager has not been started")
         return self.server
 
     def start(self, cluster: Cluster) -> None:
-        if self.server is None:
-            self.server = AlertmanagerServer(
-                self.config, cluster.workdir / "alertmanager", port=self.port
-            )
+        if self.server.workdir is None:
+            self.server.workdir = cluster.workdir / "alertmanager"
         self.server.start()
         cluster.extras["alertmanager"] = self.server.url
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+        self.server.stop()
 
     def processes(self) -> list[SupervisedProcess]:
-        process = self.server.process if self.server is not None else None
-        return [process] if process is not None else []
+        return [self.server.process] if self.server.process is not None else []

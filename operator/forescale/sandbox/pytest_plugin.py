@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "pytest_report_teststatus",
     "pytest_runtest_makereport",
     "sandbox_cluster",
+    "started",
 ]
 
 # A small, fixed pool: tests reason about exact GPU totals.
@@ -80,24 +82,37 @@ def gpu_pool() -> GpuNodePool:
     return TEST_POOL
 
 
-@pytest.fixture(scope="session")
-def sandbox_cluster(gpu_pool: GpuNodePool) -> Iterator[Cluster]:
-    """etcd, kube-apiserver, controller-manager, scheduler and kwok for the session."""
-    from forescale.sandbox.stack import standard_cluster  # noqa: PLC0415
+@contextmanager
+def started(cluster: Cluster, what: str) -> Iterator[Cluster]:
+    """``cluster`` started for a fixture and stopped after it.
 
+    Why here: every fixture that runs a control plane of its own (the session's, an
+    audited one, a bare etcd + apiserver) must turn a missing binary or a failed start
+    into :class:`SandboxUnavailableError`, so its tests FAIL with the reason; one helper
+    keeps that rule in one place.
+    """
     try:
         binaries.find_all()
-        cluster = standard_cluster(pool=gpu_pool, default_load_seconds=TEST_DEFAULT_LOAD_SECONDS)
     except BinaryNotFoundError as error:
         raise SandboxUnavailableError(f"control-plane binaries missing:\n{error}") from None
     try:
         cluster.start()
     except (ComponentError, BinaryNotFoundError, FileNotFoundError, ApiError) as error:
-        raise SandboxUnavailableError(f"sandbox failed to start: {error}") from error
+        raise SandboxUnavailableError(f"{what} failed to start: {error}") from None
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_cluster(gpu_pool: GpuNodePool) -> Iterator[Cluster]:
+    """etcd, kube-apiserver, controller-manager, scheduler and kwok for the session."""
+    from forescale.sandbox.stack import standard_cluster  # noqa: PLC0415
+
+    cluster = standard_cluster(pool=gpu_pool, default_load_seconds=TEST_DEFAULT_LOAD_SECONDS)
+    with started(cluster, "the sandbox") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
