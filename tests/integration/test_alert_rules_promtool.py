@@ -88,8 +88,13 @@ MUTATIONS = [
      "LLMDeploymentDegraded", "per-operator-pod"),
     ("absent(up{job=\"forescale-operator\"} == 1)", "absent(up{job=\"forescale-operator\"})",
      "ForescaleOperatorDown", "healthy-replica"),
+    # Fleet-wide only, a shard whose replicas all died pages no one while another is up.
+    ("unless on (lease)", "and on (lease)", "ForescaleOperatorDown", "shard-gone"),
+    # Matched on labels, the only operator's outage pages twice (fleet-wide and its Lease).
+    ("or on ()", "or", "ForescaleOperatorDown", "one-page"),
     # Per replica instead of per Lease, the standby (0) pages while the leader leads.
-    ("max by (lease) (forescale_leader", "max by (pod) (forescale_leader",
+    ("max by (lease) (forescale_leader{job=\"forescale-operator\"}) == 0",
+     "max by (pod) (forescale_leader{job=\"forescale-operator\"}) == 0",
      "ForescaleNoLeader", "per-replica"),
 ]  # fmt: skip
 

@@ -9,16 +9,21 @@ reconciler logs every Event it posts.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from forescale.sandbox.ports import free_port
+from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 from tests.polling import eventually
+from tests.unit.manifests.manifest_support import RULES_FILE
 
 from .operator_support import OperatorProcess, OperatorProcesses, apply, get, sample
+from .prometheus_support import SCRAPE_INTERVAL_SECONDS, running_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +45,11 @@ def _replicas(kubectl: Kubectl, namespace: str, name: str) -> int | None:
     return None if deployment is None else int(deployment["spec"]["replicas"])
 
 
-def _shard(operators: OperatorProcesses, shard: str, *extra: str) -> OperatorProcess:
+def _shard(
+    operators: OperatorProcesses, shard: str, *extra: str, metrics_port: int = 0
+) -> OperatorProcess:
     """``forescale run --shard SHARD`` (logging to ``<shard>.log``)."""
-    return operators.start(shard, "--shard", shard, *extra)
+    return operators.start(shard, "--shard", shard, *extra, metrics_port=metrics_port)
 
 
 def test_each_shard_acts_only_on_its_own(
@@ -136,3 +143,47 @@ def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
     assert f"{namespace}/alpha " in operators["b"].text()  # b's reconciler acted on it
     time.sleep(QUIET_SECONDS)
     assert operators["a"].text().count(f"{namespace}/alpha ") == said_by_a, "a still acts"
+
+
+def _operator_down(prometheus: PrometheusServer) -> list[dict[str, str]]:
+    """ForescaleOperatorDown's label sets, pending or firing, right now."""
+    query = 'ALERTS{alertname="ForescaleOperatorDown"}'
+    return [series["metric"] for series in prometheus.query(query)]
+
+
+def test_a_shard_whose_replicas_all_stop_is_paged_by_its_lease(
+    kubectl: Kubectl, namespace: str, operators: OperatorProcesses, tmp_path: Path
+) -> None:
+    """The shipped rules on a real Prometheus scraping two shards as the ServiceMonitor
+    would: shard a stops while shard b runs, so some operator is up, and
+    ForescaleOperatorDown goes pending for shard a's Lease, and for nothing else.
+    (promtool's tests show the rule without its per-Lease branch stays silent here.)"""
+    _grant_leases(kubectl, namespace, ["forescale-a", "forescale-b"])
+    targets = {
+        shard: OperatorTarget(f"127.0.0.1:{free_port()}", pod=f"forescale-operator-{shard}")
+        for shard in ("a", "b")
+    }
+    with running_prometheus(
+        tmp_path / "prometheus", rule_files=[RULES_FILE], operators=list(targets.values())
+    ) as prometheus:
+        for shard, target in targets.items():
+            lease = f"{namespace}/forescale-{shard}"
+            _shard(operators, shard, "--leader-elect", lease, metrics_port=target.port)
+
+        def leading() -> set[str]:
+            found = prometheus.query('forescale_leader{job="forescale-operator"} == 1')
+            return {series["metric"].get("lease", "") for series in found}
+
+        leases = {f"{namespace}/forescale-{shard}" for shard in targets}
+        eventually(lambda: leading() == leases, 60, f"both shards leading, {leases}")
+        # Pending from Prometheus' first evaluation (nothing scraped yet) until both are up.
+        eventually(lambda: not _operator_down(prometheus), 30, "no ForescaleOperatorDown")
+        assert operators["a"].stop() == 0, operators["a"].text()[-3000:]
+        down = eventually(
+            lambda: _operator_down(prometheus),
+            20 * SCRAPE_INTERVAL_SECONDS + 30,
+            "ForescaleOperatorDown for the stopped shard",
+        )
+        assert [(a.get("lease"), a["severity"], a["alertstate"]) for a in down] == [
+            (f"{namespace}/forescale-a", "critical", "pending")
+        ], down
