@@ -24,7 +24,7 @@ from forescale.sandbox.pytest_plugin import *  # noqa: F403 - fixtures and hooks
 from forescale.sandbox.pytest_plugin import (
     TEST_DEFAULT_LOAD_SECONDS,
     Kubectl,
-    SandboxUnavailableError,
+    components_started,
 )
 from forescale.sandbox.routing import Router
 
@@ -50,20 +50,8 @@ def fleet(sandbox_cluster: Cluster) -> Iterator[Fleet]:
         prometheus, default_load_seconds=TEST_DEFAULT_LOAD_SECONDS, drain_seconds=30
     )
     router = Router(bridge.backends)
-    started: list[PrometheusComponent | FleetBridge | Router] = []
-    try:
-        for component in (prometheus, bridge, router):
-            component.start(sandbox_cluster)
-            started.append(component)
-    except (ComponentError, OSError, RuntimeError) as error:
-        for component in reversed(started):
-            component.stop()
-        raise SandboxUnavailableError(f"the simulated fleet failed to start: {error}") from error
-    try:
+    with components_started(sandbox_cluster, [prometheus, bridge, router], "the simulated fleet"):
         yield Fleet(sandbox_cluster, prometheus, bridge, router)
-    finally:
-        for component in reversed(started):
-            component.stop()
 
 
 @pytest.fixture

@@ -220,3 +220,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.2)
+
+
+def alerts(prometheus: PrometheusServer, name: str) -> list[dict[str, str]]:
+    """The label sets of ``ALERTS`` for one alert, pending or firing, right now."""
+    return [series["metric"] for series in prometheus.query(f'ALERTS{{alertname="{name}"}}')]

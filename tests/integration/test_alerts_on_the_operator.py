@@ -46,6 +46,7 @@ from .operator_support import OperatorProcesses, apply, create_token_secret, eve
 from .prometheus_support import (
     SCRAPE_INTERVAL_SECONDS,
     SimReplica,
+    alerts,
     complete,
     sim_replica,
 )
@@ -60,11 +61,6 @@ flight wait up to 18 s for their first token (the SLO is 2 s). A KV cache of 300
 holds one 170-token request whole and not two: the second is admitted on its prompt and
 preempted as both grow, as vLLM V1 does, so the cache stays near full."""
 IN_FLIGHT, MAX_REQUESTS, MAX_LOAD_SECONDS = 12, 240, 150.0
-
-
-def _alerts(prometheus: PrometheusServer, name: str) -> list[dict[str, str]]:
-    """The label sets of ``ALERTS`` for one alert, pending or firing, right now."""
-    return [series["metric"] for series in prometheus.query(f'ALERTS{{alertname="{name}"}}')]
 
 
 def _unhealthy_rules(prometheus: PrometheusServer) -> list[str]:
@@ -151,9 +147,9 @@ def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pendi
     # is up.
     for name in {name for name, _ in expected}:
         about = {d for n, d in expected if n == name}
-        others = {a.get("llmdeployment") for a in _alerts(prometheus, name)} - about
+        others = {a.get("llmdeployment") for a in alerts(prometheus, name)} - about
         assert others == set(), f"{name} also for {others}"
-    assert _alerts(prometheus, "ForescaleOperatorDown") == []
+    assert alerts(prometheus, "ForescaleOperatorDown") == []
     assert _unhealthy_rules(prometheus) == []
     # PolicyFailed needs a policy that raises (a bug), so promtool feeds it; what it reads
     # is here already, at 0 for each autoscaled deployment: a first failure then counts in
@@ -166,11 +162,11 @@ def _pending_alerts(prometheus: PrometheusServer, namespace: str, pending: Pendi
         SERVED: (namespace, "0"),
         SILENT: (namespace, "0"),
     }, failures
-    assert _alerts(prometheus, "LLMDeploymentPolicyFailed") == []
+    assert alerts(prometheus, "LLMDeploymentPolicyFailed") == []
     # Without leader election the one replica acts: forescale_leader 1, no ForescaleNoLeader.
     leading = prometheus.query('forescale_leader{job="forescale-operator"}')
     assert [(s["metric"].get("lease"), s["value"][1]) for s in leading] == [(None, "1")], leading
-    assert _alerts(prometheus, "ForescaleNoLeader") == []
+    assert alerts(prometheus, "ForescaleNoLeader") == []
 
 
 def test_the_rules_fire_on_what_the_real_operator_exports(
@@ -203,7 +199,7 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
     pod = eventually(lambda: _ready_pod(kubectl, namespace, SERVED), 60, "a Ready served pod")
 
     def pending(name: str, llmdeployment: str) -> dict[str, str] | None:
-        found = _for(_alerts(prometheus, name), llmdeployment)
+        found = _for(alerts(prometheus, name), llmdeployment)
         return found[0] if found else None
 
     with sim_replica(tmp_path, pod, profile_overrides=QUEUEING) as replica:
@@ -220,9 +216,9 @@ def test_the_rules_fire_on_what_the_real_operator_exports(
 
     assert operator.stop() == 0, operator.text()[-3000:]
     down = eventually(
-        lambda: _alerts(prometheus, "ForescaleOperatorDown"),
+        lambda: alerts(prometheus, "ForescaleOperatorDown"),
         20 * SCRAPE_INTERVAL_SECONDS + 30,
         "ForescaleOperatorDown once no operator is scraped",
     )
     assert down[0]["severity"] == "critical"
-    assert _alerts(prometheus, "ForescaleNoLeader") == []  # OperatorDown's case, not this
+    assert alerts(prometheus, "ForescaleNoLeader") == []  # OperatorDown's case, not this

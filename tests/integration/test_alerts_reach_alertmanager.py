@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.pytest_plugin import components_started
 from forescale.sandbox.stack import FleetStack, fleet_stack
 from tests.polling import eventually
 from tests.unit.manifests.manifest_support import RULES_FILE, load
@@ -57,16 +57,9 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FleetStack
     built.prometheus.rule_files = [_rules_firing_soon(tmp_path / "rules.yaml")]
     if request.param == "without-alertmanager":
         built.prometheus.alertmanagers = []
-    cluster: Cluster = built.cluster
-    started = []
-    try:
-        for component in (built.alertmanager, built.prometheus):
-            component.start(cluster)
-            started.append(component)
+    parts = [built.alertmanager, built.prometheus]
+    with components_started(built.cluster, parts, "Alertmanager and Prometheus"):
         yield built
-    finally:
-        for component in reversed(started):
-            component.stop()
 
 
 def _firing_in_prometheus(stack: FleetStack) -> bool:

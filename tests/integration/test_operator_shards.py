@@ -16,14 +16,14 @@ import pytest
 import yaml
 
 from forescale.sandbox.ports import free_port
-from forescale.sandbox.prometheus_server import OperatorTarget, PrometheusServer
+from forescale.sandbox.prometheus_server import OperatorTarget
 from forescale.sandbox.pytest_plugin import Kubectl
 from tests.conftest import REPO
 from tests.polling import eventually
 from tests.unit.manifests.manifest_support import RULES_FILE
 
 from .operator_support import OperatorProcess, OperatorProcesses, apply, get, sample
-from .prometheus_support import SCRAPE_INTERVAL_SECONDS, running_prometheus
+from .prometheus_support import SCRAPE_INTERVAL_SECONDS, alerts, running_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -145,12 +145,6 @@ def test_an_unlabelled_one_is_nobodys_and_a_label_change_moves_it(
     assert operators["a"].text().count(f"{namespace}/alpha ") == said_by_a, "a still acts"
 
 
-def _operator_down(prometheus: PrometheusServer) -> list[dict[str, str]]:
-    """ForescaleOperatorDown's label sets, pending or firing, right now."""
-    query = 'ALERTS{alertname="ForescaleOperatorDown"}'
-    return [series["metric"] for series in prometheus.query(query)]
-
-
 def test_a_shard_whose_replicas_all_stop_is_paged_by_its_lease(
     kubectl: Kubectl, namespace: str, operators: OperatorProcesses, tmp_path: Path
 ) -> None:
@@ -177,10 +171,12 @@ def test_a_shard_whose_replicas_all_stop_is_paged_by_its_lease(
         leases = {f"{namespace}/forescale-{shard}" for shard in targets}
         eventually(lambda: leading() == leases, 60, f"both shards leading, {leases}")
         # Pending from Prometheus' first evaluation (nothing scraped yet) until both are up.
-        eventually(lambda: not _operator_down(prometheus), 30, "no ForescaleOperatorDown")
+        eventually(
+            lambda: not alerts(prometheus, "ForescaleOperatorDown"), 30, "no ForescaleOperatorDown"
+        )
         assert operators["a"].stop() == 0, operators["a"].text()[-3000:]
         down = eventually(
-            lambda: _operator_down(prometheus),
+            lambda: alerts(prometheus, "ForescaleOperatorDown"),
             20 * SCRAPE_INTERVAL_SECONDS + 30,
             "ForescaleOperatorDown for the stopped shard",
         )

@@ -18,12 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from forescale.sandbox import binaries
-from forescale.sandbox.binaries import BinaryNotFoundError
 from forescale.sandbox.demo import DemoSettings, prepare
-from forescale.sandbox.kubeapi import ApiError
-from forescale.sandbox.processes import ComponentError
-from forescale.sandbox.pytest_plugin import SandboxUnavailableError
+from forescale.sandbox.pytest_plugin import started
 from forescale.sandbox.stack import FleetStack, fleet_stack
 from tests.conftest import REPO
 from tests.listening import command, descendants, listening
@@ -47,18 +43,11 @@ EXPECTED_HOLDERS = [
 @pytest.fixture(scope="module")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetStack]:
     """The demo's stack with its LLMDeployment serving (one replica Ready)."""
-    try:
-        binaries.find_all()
-        stack = fleet_stack(workdir=tmp_path_factory.mktemp("sandbox"))
-        stack.cluster.start()
-    except (ComponentError, BinaryNotFoundError, FileNotFoundError, ApiError) as error:
-        raise SandboxUnavailableError(f"the demo's stack failed to start: {error}") from None
-    try:
+    stack = fleet_stack(workdir=tmp_path_factory.mktemp("sandbox"))
+    with started(stack.cluster, "the demo's stack"):
         out = tmp_path_factory.mktemp("demo")
         prepare(stack, DemoSettings(out_dir=out), REPO, lambda line: None)
         yield stack
-    finally:
-        stack.cluster.stop()
 
 
 def test_every_listening_socket_of_the_sandbox_is_on_loopback(demo_stack: FleetStack) -> None:

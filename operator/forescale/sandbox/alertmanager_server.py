@@ -47,12 +47,11 @@ class AlertmanagerServer:
         config: Path,
         workdir: Path | None = None,
         *,
-        port: int | None = None,
         ready_timeout_seconds: float = 30.0,
     ) -> None:
         self.config = config
         self.workdir = workdir
-        self.port = port if port is not None else free_port()
+        self.port = free_port()
         self.ready_timeout_seconds = ready_timeout_seconds
         self.process: SupervisedProcess | None = None
 

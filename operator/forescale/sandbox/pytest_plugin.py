@@ -16,7 +16,7 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ import pytest
 
 from forescale.sandbox import binaries
 from forescale.sandbox.binaries import BinaryNotFoundError
-from forescale.sandbox.cluster import Cluster
+from forescale.sandbox.cluster import Cluster, Component
 from forescale.sandbox.gpu_nodes import GpuNodePool
 from forescale.sandbox.kubeapi import ApiError
 from forescale.sandbox.processes import ComponentError
@@ -34,6 +34,7 @@ from forescale.sandbox.processes import ComponentError
 __all__ = [
     "Kubectl",
     "admin_kubeconfig",
+    "components_started",
     "gpu_pool",
     "kubectl",
     "llmd_crd",
@@ -103,6 +104,27 @@ def started(cluster: Cluster, what: str) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextmanager
+def components_started(
+    cluster: Cluster, components: Sequence[Component], what: str
+) -> Iterator[None]:
+    """``components`` started in order on a running ``cluster`` for a fixture, stopped in
+    reverse after it; a failed start is :class:`SandboxUnavailableError` (the rule
+    :func:`started` keeps for a whole cluster)."""
+    running: list[Component] = []
+    try:
+        try:
+            for component in components:
+                component.start(cluster)
+                running.append(component)
+        except (ComponentError, OSError, RuntimeError) as error:
+            raise SandboxUnavailableError(f"{what} failed to start: {error}") from error
+        yield
+    finally:
+        for component in reversed(running):
+            component.stop()
 
 
 @pytest.fixture(scope="session")

@@ -99,3 +99,23 @@ def test_without_the_plugin_it_would_be_an_error_not_a_failure(pytester: pytest.
     """What the plugin's report hook is for: the same run without it counts an error."""
     result = _run(pytester, "")
     result.assert_outcomes(errors=1)
+
+
+@pytest.mark.usefixtures("stand_in_binaries")
+def test_a_component_that_fails_to_start_on_a_running_cluster_is_a_failure(
+    pytester: pytest.Pytester,
+) -> None:
+    """``components_started``: the same rule for parts added to a cluster that runs."""
+    pytester.makeconftest(WITH_THE_PLUGIN)
+    pytester.makepyfile(
+        BROKEN.replace(
+            'with started(Cluster([Broken()]), "the broken plane") as cluster:\n'
+            "        yield cluster",
+            "from forescale.sandbox.pytest_plugin import components_started\n"
+            '    with components_started(Cluster([]), [Broken()], "the broken fleet"):\n'
+            "        yield",
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfE")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the broken fleet failed to start: etcd exited*"])
