@@ -40,8 +40,9 @@ import pytest
 from forescale.resources.deployment import CONTAINER_NAME, FETCH_CONTAINER_NAME
 from forescale.sandbox import upstream
 from forescale.sandbox.cluster import Cluster
-from forescale.sandbox.gpu_nodes import LOGGED_CONTAINERS, cri_log_lines, log_file
+from forescale.sandbox.gpu_nodes import LOGGED_CONTAINERS, log_file
 from forescale.sandbox.pytest_plugin import Kubectl
+from forescale.sim.container_log import cri_log_lines
 from tests.conftest import REPO
 
 from .operator_support import OperatorProcesses, apply, eventually, get, minimal, wait_condition
@@ -63,7 +64,6 @@ SOURCE_URI = "s3://models/qwen3-4b-instruct"
 """Weights fetched by the ``model-fetch`` init container, so LLMDeploymentDegraded's
 ``-c model-fetch`` names a container the pod has. No request leaves: kwok starts nothing,
 and the fetch script run below stops at the missing S3 tool."""
-VLLM_STAND_IN = "(sandbox) kwok runs no container: this line stands in for vLLM's log"
 GREP_FOUND_NOTHING = 1
 """grep's exit status when no line matched: under ``pipefail`` a log search's answer
 ("nothing of that kind was logged"), not a failure, when nothing reached stderr."""
@@ -142,7 +142,7 @@ def deployment(
             listed = kubectl.ok("get", "pods", "-n", namespace, "-o", "json", "-l", selector)
             pod = json.loads(listed)["items"][0]
             logs = Path(sandbox_cluster.extras["pod_logs"])
-            _write_pod_logs(logs, operator.log, _fetch_output(pod, work))
+            _write_pod_logs(logs, operator.log, _fetch_output(pod, work), _vllm_output())
             yield namespace, name, pod["metadata"]["name"]
             kubectl("delete", "llmd", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
             operator.stop()
@@ -169,17 +169,34 @@ def _fetch_output(pod: dict[str, Any], work: Path) -> list[str]:
     return done.stderr.splitlines()
 
 
-def _write_pod_logs(directory: Path, operator_log: Path, fetch_output: list[str]) -> None:
+def _vllm_output() -> list[str]:
+    """What a replica prints from its start to its shutdown: the sim-server's vLLM lines
+    (the pinned release's, held to its wheel by the contract check)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "forescale", "sim-server", "--port=0", "--load-seconds=0",
+         "--max-seconds=0.2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    assert any("Starting vLLM server on" in line for line in lines), lines
+    return lines
+
+
+def _write_pod_logs(
+    directory: Path, operator_log: Path, fetch_output: list[str], vllm_output: list[str]
+) -> None:
     """The files kwok serves to ``kubectl logs`` (current and ``--previous``): the real
     operator's log so far for the operator's container, the fetch script's output for
-    ``model-fetch``, and a line saying what it is for ``vllm``."""
+    ``model-fetch``, and a replica's vLLM lines for ``vllm`` (the fleet bridge, absent
+    here, gives each replica's pod its own: tests/e2e/test_replica_logs.py)."""
     operator_lines = operator_log.read_text().splitlines()
     assert operator_lines, f"{operator_log} is empty"
     now = datetime.datetime.now(datetime.UTC)
     for container, lines in {
         "operator": operator_lines,
         FETCH_CONTAINER_NAME: fetch_output,
-        CONTAINER_NAME: [VLLM_STAND_IN],
+        CONTAINER_NAME: vllm_output,
     }.items():
         assert container in LOGGED_CONTAINERS, container
         for previous in (False, True):

@@ -23,6 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from forescale.sandbox.ports import free_port
 
+from .sim_server_support import started_url
+
 ROOT = Path(__file__).parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
 LOAD_SECONDS = 1.5
@@ -82,8 +84,7 @@ def server() -> Iterator[Server]:
             time.sleep(0.5)
             refused = connection_refused(port)
             assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line.strip() == f"ready on http://127.0.0.1:{port}", line
+            assert started_url(process.stdout) == f"http://127.0.0.1:{port}"
             yield Server(port, process, refused)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -220,7 +221,7 @@ def test_sigterm_drains_in_flight_requests() -> None:
     )  # fmt: skip
     with process:
         assert process.stdout is not None
-        assert process.stdout.readline().startswith("ready on")
+        started_url(process.stdout)
         body = json.dumps({"prompt": [1] * 10, "max_tokens": 150}).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/completions",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .sim_server_support import started_url
+
 ROOT = Path(__file__).parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "operator")}
 
@@ -45,15 +47,19 @@ def test_sigterm_aborts_unless_given_a_shutdown_timeout(timeout: int, all_finish
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
     )  # fmt: skip
     with process:
-        _exercise(process, all_finish)
+        log = _exercise(process, all_finish)
+    # What an SRE reads in the replica's log: vLLM's shutdown line, with the mode it took.
+    mode = "drain" if timeout else "abort"
+    assert any(
+        line.endswith(f"stopping engine client mode={mode} timeout={timeout}s") for line in log
+    ), log
 
 
-def _exercise(process: subprocess.Popen[str], all_finish: bool) -> None:
+def _exercise(process: subprocess.Popen[str], all_finish: bool) -> list[str]:
+    """Four streams, SIGTERM while they run; the server's log lines."""
     try:
         assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("ready on "), line
-        url = line.removeprefix("ready on ")
+        url = started_url(process.stdout)
         results: list[str] = []
         clients = [threading.Thread(target=_stream, args=(url, results)) for _ in range(4)]
         for client in clients:
@@ -72,3 +78,4 @@ def _exercise(process: subprocess.Popen[str], all_finish: bool) -> None:
         assert results == ["ok"] * 4
     else:
         assert "ok" not in results, results
+    return process.stdout.read().splitlines()

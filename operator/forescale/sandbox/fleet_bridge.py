@@ -49,7 +49,8 @@ from typing import Any, Protocol
 
 from forescale.api import identity
 from forescale.sandbox.cluster import Cluster
-from forescale.sandbox.kubeapi import KubeApi
+from forescale.sandbox.gpu_nodes import replica_logs
+from forescale.sandbox.kubeapi import ApiError, KubeApi
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.processes import SupervisedProcess
 from forescale.sandbox.prometheus_server import ScrapeTarget
@@ -243,11 +244,17 @@ def scrape_target(spec: ReplicaSpec, port: int) -> ScrapeTarget:
 
 
 def sim_server_argv(
-    spec: ReplicaSpec, port: int, *, python: str = sys.executable, drain_seconds: float = 30.0
+    spec: ReplicaSpec,
+    port: int,
+    *,
+    python: str = sys.executable,
+    drain_seconds: float = 30.0,
+    cri_log: Path | None = None,
 ) -> list[str]:
     """The ``forescale sim-server`` command line of a replica (always bound to 127.0.0.1).
 
-    ``drain_seconds`` caps the pod's ``--shutdown-timeout`` so a sandbox never waits long.
+    ``drain_seconds`` caps the pod's ``--shutdown-timeout`` so a sandbox never waits long;
+    ``cri_log`` is where its vLLM log lines go as a container runtime stores them.
     """
     argv = [
         python,
@@ -263,6 +270,8 @@ def sim_server_argv(
     ]
     argv += [f"--served-model-name={name}" for name in spec.served_names]
     argv += [f"--set={override}" for override in spec.overrides]
+    if cri_log is not None:
+        argv.append(f"--cri-log={cri_log}")
     return argv
 
 
@@ -331,6 +340,7 @@ class FleetBridge:
         self._api_factory = api
         self._api: KubeApi | None = None
         self._logs: Path | None = None
+        self._pod_logs: Path | None = None
         self._lock = threading.Lock()
         self._replicas: dict[tuple[str, str], Replica] = {}
         self._draining: list[threading.Thread] = []
@@ -348,6 +358,8 @@ class FleetBridge:
         self._api = self._api_factory() if self._api_factory else cluster.admin_api()
         self._logs = cluster.logs_dir / "fleet"
         self._logs.mkdir(parents=True, exist_ok=True)
+        pod_logs = cluster.extras.get("pod_logs")
+        self._pod_logs = Path(str(pod_logs)) if pod_logs else None
         self._list_pods()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="fleet-bridge", daemon=True)
@@ -443,11 +455,14 @@ class FleetBridge:
     def _launch(self, spec: ReplicaSpec) -> Replica:
         port = free_port()
         logs = self._logs or Path(".")
+        cri_log = self._container_log(spec, logs)
         # The bridge's thread drains every replica before it returns, so tying the
         # parent-death signal to it keeps replicas from outliving a SIGKILLed sandbox.
         process = SupervisedProcess(
             f"sim-{spec.namespace}-{spec.pod}",
-            sim_server_argv(spec, port, python=self.python, drain_seconds=self.drain_seconds),
+            sim_server_argv(
+                spec, port, python=self.python, drain_seconds=self.drain_seconds, cri_log=cri_log
+            ),
             logs / f"{spec.namespace}_{spec.pod}.log",
             die_with_forking_thread=True,
         )
@@ -460,6 +475,24 @@ class FleetBridge:
         self.history.append((time.monotonic(), "started", f"{spec.namespace}/{spec.pod}"))
         logger.info("replica %s/%s on port %d", spec.namespace, spec.pod, port)
         return replica
+
+    def _container_log(self, spec: ReplicaSpec, logs: Path) -> Path | None:
+        """Where the replica's vLLM log goes, as the kubelet stores a container's, and
+        kwok told to serve it for the pod's ``vllm`` container: ``kubectl logs POD -c
+        vllm`` then reads what this replica wrote. None when kwok serves no pod logs (a
+        harness without kwok) or the ``Logs`` object cannot be created (then the pod reads
+        the shared files, and the bridge says so)."""
+        if self._pod_logs is None or self._api is None:
+            return None
+        path = logs / f"{spec.namespace}_{spec.pod}.{VLLM_CONTAINER}.log"
+        path.touch()
+        own = {VLLM_CONTAINER: path}
+        try:
+            self._api.apply(replica_logs(spec.namespace, spec.pod, spec.uid, own, self._pod_logs))
+        except (ApiError, OSError) as error:
+            logger.warning("no per-pod log for %s/%s: %s", spec.namespace, spec.pod, error)
+            return None
+        return path
 
     def _retire(self, key: tuple[str, str], *, pre_stop: bool = True) -> None:
         """The pod is going: out of the router at once, out of Prometheus, then terminate it

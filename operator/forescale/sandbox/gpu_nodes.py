@@ -18,7 +18,6 @@ reach them.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,7 +337,8 @@ def pod_logs(directory: Path, containers: tuple[str, ...] = LOGGED_CONTAINERS) -
     cannot be run as written. Each container name reads ``<name>.log`` in ``directory``
     (``<name>.previous.log`` with ``--previous``), any other container ``default.log``;
     whoever puts lines there (a test, a user) writes them in the CRI log format the
-    kubelet serves from (``<RFC 3339 time> stdout F <line>``, :func:`cri_log_lines`).
+    kubelet serves from (``<RFC 3339 time> stdout F <line>``,
+    :func:`forescale.sim.container_log.cri_log_lines`).
     """
 
     def files(name: str) -> Obj:
@@ -361,17 +361,38 @@ def pod_logs(directory: Path, containers: tuple[str, ...] = LOGGED_CONTAINERS) -
     }
 
 
+def replica_logs(namespace: str, pod: str, uid: str, own: dict[str, Path], directory: Path) -> Obj:
+    """kwok's ``Logs`` for one pod: the containers in ``own`` read their own file (the
+    fleet bridge's replica writes its vLLM container's), the rest what :func:`pod_logs`
+    gives every pod. kwok takes a pod's ``Logs`` whole when it has one, so the shared
+    entries are repeated. Owned by the pod: the garbage collector deletes it with the pod.
+    A container that never restarted has no ``--previous`` log (kwok then answers with an
+    error, as a kubelet does)."""
+    shared = pod_logs(directory, tuple(c for c in LOGGED_CONTAINERS if c not in own))
+    mine = [
+        {
+            "containers": [name],
+            "logsFile": str(path),
+            "previousLogsFile": str(path.with_suffix(".previous.log")),
+        }
+        for name, path in own.items()
+    ]
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Logs",
+        "metadata": {
+            "name": pod,
+            "namespace": namespace,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}],
+        },
+        "spec": {"logs": [*mine, *shared["spec"]["logs"]]},
+    }
+
+
 def log_file(directory: Path, container: str, previous: bool = False) -> Path:
     """The file :func:`pod_logs` serves for ``container`` (``--previous``: the one before
     the last restart); ``OTHER_CONTAINERS`` for any container not in ``LOGGED_CONTAINERS``."""
     return directory / (f"{container}.previous.log" if previous else f"{container}.log")
-
-
-def cri_log_lines(lines: list[str], at: datetime.datetime) -> str:
-    """``lines`` as the kubelet's CRI log file holds them (one timestamped full line each),
-    all stamped ``at`` (UTC)."""
-    stamp = at.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return "".join(f"{stamp} stdout F {line}\n" for line in lines)
 
 
 def kwok_config(

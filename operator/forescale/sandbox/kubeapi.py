@@ -40,6 +40,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
         "customresourcedefinitions",
         False,
     ),
+    "Logs": ("/apis/kwok.x-k8s.io/v1alpha1", "logs", True),
 }
 
 

@@ -8,9 +8,11 @@ nodes labelled ``forescale.io/fake-gpu-node=true`` and uses the stages from
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
-from forescale.sandbox import binaries
+from forescale.sandbox import binaries, upstream
 from forescale.sandbox.cluster import Cluster
 from forescale.sandbox.gpu_nodes import (
     DEFAULT_LOAD_SECONDS,
@@ -28,6 +30,11 @@ from forescale.sandbox.processes import SupervisedProcess, wait_until
 START_TIMEOUT = 60.0
 POD_LOGS_DIR = "pod-logs"
 """Under the cluster's workdir: the files ``kubectl logs`` reads (``gpu_nodes.pod_logs``)."""
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = crd.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 class Kwok:
@@ -62,11 +69,22 @@ class Kwok:
         config.write_text(
             yaml.safe_dump_all(kwok_config(port, self.default_load_seconds, logs), sort_keys=False)
         )
+        api = cluster.admin_api()
+        # Per-pod logs (a replica's own vLLM log, gpu_nodes.replica_logs) are kwok's Logs
+        # objects, which kwok watches only with its CRD served.
+        logs_crd = upstream.kwok_logs_crd()
+        api.apply(logs_crd)
+        wait_until(
+            lambda: _established(api.get(api.object_path(logs_crd))),
+            timeout=START_TIMEOUT,
+            what="kwok's Logs CRD to be Established",
+        )
         self.process = SupervisedProcess(
             self.name,
             [
                 str(binaries.find("kwok")),
                 f"--config={config}",
+                "--enable-crds=Logs",
                 f"--kubeconfig={access.admin_kubeconfig}",
                 f"--manage-nodes-with-label-selector={MANAGED_LABEL}=true",
                 f"--server-address=127.0.0.1:{port}",
@@ -79,7 +97,6 @@ class Kwok:
             env={"HOME": str(cluster.workdir)},
         )
         self.process.start()
-        api = cluster.admin_api()
         for node in node_manifests(self.pool):
             api.apply(node)
         names = set(self.pool.node_names())

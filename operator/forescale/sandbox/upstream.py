@@ -1,4 +1,4 @@
-"""Files of pinned upstream releases (prometheus-operator, Argo CD), from the Go module proxy.
+"""Files of pinned upstream releases (prometheus-operator, Argo CD, kwok), from the Go proxy.
 
 Why: forescale's manifests and the PodMonitor it creates are custom resources of other
 projects, and what admits them in a user's cluster is those projects' CRDs, with their
@@ -50,6 +50,10 @@ PROMETHEUS_OPERATOR = Release(
     "github.com/prometheus-operator/prometheus-operator", "PROMETHEUS_OPERATOR_VERSION"
 )
 ARGO_CD = Release("github.com/argoproj/argo-cd/v3", "ARGO_CD_VERSION")
+KWOK = Release("sigs.k8s.io/kwok", "KWOK_VERSION")
+"""kwok's own tree: the sandbox's kwok binary is built from it, and its per-pod ``Logs``
+CRD (what ``kubectl logs`` of a replica reads) is installed from it."""
+KWOK_LOGS_CRD = "kustomize/crd/bases/kwok.x-k8s.io_logs.yaml"
 
 MONITORING_CRDS = {
     "PodMonitor": "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
@@ -120,10 +124,15 @@ def argo_cd_crd(kind: str) -> dict[str, Any]:
     return crd(ARGO_CD, ARGO_CD_CRDS[kind])
 
 
+def kwok_logs_crd() -> dict[str, Any]:
+    """kwok's ``Logs`` CRD: per-pod log files, served to ``kubectl logs``."""
+    return crd(KWOK, KWOK_LOGS_CRD)
+
+
 def main() -> int:
     """Download every pinned release (``make install``); exit 1 naming what failed."""
     failed = False
-    for release in (PROMETHEUS_OPERATOR, ARGO_CD):
+    for release in (PROMETHEUS_OPERATOR, ARGO_CD, KWOK):
         try:
             path = release_zip(release)
         except UpstreamUnavailableError as error:

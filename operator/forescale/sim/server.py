@@ -24,14 +24,16 @@ import json
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from forescale.sim import openai_protocol as proto
+from forescale.sim import server_logging as vllm_log
 from forescale.sim.replica_model import ReplicaEngine, ReplicaProfile, SimRequest
+from forescale.sim.server_logging import VllmLog
 from forescale.sim.server_metrics import ServerMetrics, cache_config_info
 
 STREAM_TICK_SECONDS = 0.01
@@ -128,6 +130,16 @@ class RealtimeReplica:
             prompt_tokens_total=engine.prompt_tokens_total,
             generation_tokens_total=engine.generation_tokens_total,
             preemptions_total=engine.preemptions,
+        )
+
+    def stats_line(self, interval: vllm_log.StatsInterval, seconds: float) -> str | None:
+        """The engine's stats line for the last ``seconds`` (None: idle, logged at DEBUG)."""
+        self.sync()
+        engine = self._engine
+        counters = (engine.prompt_tokens_total, engine.generation_tokens_total,
+                    engine.preemptions)  # fmt: skip
+        return interval.line(
+            seconds, counters, engine.num_running, engine.num_waiting, engine.kv_cache_usage
         )
 
     async def run(self) -> None:
@@ -341,8 +353,28 @@ async def _until_completed(replica: RealtimeReplica, count: int) -> None:
         await replica.completed_changed.wait()
 
 
-async def _shut_down(config: ServerConfig, replica: RealtimeReplica, site: web.TCPSite) -> None:
+async def _log_stats(replica: RealtimeReplica, log: VllmLog) -> None:
+    """The engine's stats line every ``VLLM_LOG_STATS_INTERVAL``, as vLLM's stat logger
+    writes it (nothing after two idle intervals: vLLM logs those at DEBUG)."""
+    loop = asyncio.get_running_loop()
+    interval = vllm_log.StatsInterval()
+    last = loop.time()
+    while True:
+        await asyncio.sleep(vllm_log.STATS_INTERVAL_SECONDS)
+        now = loop.time()
+        line = replica.stats_line(interval, now - last)
+        last = now
+        if line is not None:
+            log.write(vllm_log.STATS, line)
+
+
+async def _shut_down(
+    config: ServerConfig, replica: RealtimeReplica, site: web.TCPSite, log: VllmLog
+) -> None:
     """Stop accepting; let in-flight requests finish within shutdown_timeout; abort the rest."""
+    timeout = int(config.shutdown_timeout)
+    log.log(vllm_log.SHUTDOWN_TRIGGERED)
+    log.log(vllm_log.SHUTDOWN_MODE, "abort" if timeout == 0 else "drain", timeout)
     await site.stop()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.shutdown_timeout
@@ -352,10 +384,15 @@ async def _shut_down(config: ServerConfig, replica: RealtimeReplica, site: web.T
             await asyncio.wait_for(replica.completed_changed.wait(), deadline - loop.time())
     replica.abort_all()
     await asyncio.sleep(0)  # let the aborted handlers close their connections
+    log.log(vllm_log.ENGINE_STOPPED)
 
 
-async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
-    """Load, listen, serve until SIGTERM/SIGINT or a self-stop limit, then stop like vLLM."""
+async def serve(config: ServerConfig, log: VllmLog) -> None:
+    """Load, listen, serve until SIGTERM/SIGINT or a self-stop limit, then stop like vLLM.
+
+    What it logs is vLLM's lines (:mod:`forescale.sim.server_logging`): the weights loaded,
+    then ``Starting vLLM server on http://HOST:PORT`` once the port accepts connections
+    (the line a caller waits for), the stats line, and the shutdown's mode."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -364,6 +401,7 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
         await asyncio.wait_for(stop.wait(), config.load_seconds)  # the port stays closed
     if stop.is_set():
         return
+    log.log(vllm_log.WEIGHTS_LOADED, config.load_seconds)
     # Like vLLM, the replica holds whole KV blocks; its cache_config_info shows that size.
     legacy = config.legacy_metric_names
     profile = cache_config_info(legacy_names=legacy).whole_blocks(config.profile)
@@ -379,7 +417,8 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
     await site.start()
     driver = asyncio.create_task(replica.run())
     port = runner.addresses[0][1]
-    announce(f"ready on http://{config.host}:{port}")
+    log.log(vllm_log.SERVER_STARTING, f"http://{config.host}:{port}")
+    stats = asyncio.create_task(_log_stats(replica, log))
     try:
         waits: list[Any] = [stop.wait()]
         if config.max_seconds is not None:
@@ -387,9 +426,10 @@ async def serve(config: ServerConfig, announce: Callable[[str], None]) -> None:
         if config.max_requests is not None:
             waits.append(_until_completed(replica, config.max_requests))
         await _first(*waits)
-        await _shut_down(config, replica, site)
+        await _shut_down(config, replica, site, log)
     finally:
         await runner.cleanup()
-        driver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await driver
+        for task in (stats, driver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -9,12 +9,17 @@ never be reachable from another machine by accident.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+from pathlib import Path
+from typing import TextIO
 
 import click
 
 from forescale.sim.loopback import is_loopback
 from forescale.sim.replica_profiles import PROFILES, UnknownProfileError, get_profile
 from forescale.sim.server import ServerConfig, serve
+from forescale.sim.server_logging import VllmLog
 from forescale.sim.server_metrics import cache_config_info
 
 
@@ -76,6 +81,12 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     help="As vLLM's: seconds in-flight requests may take to finish after SIGTERM (or a "
     "self-stop); 0 aborts them. --drain-seconds is an older name.",
 )
+@click.option(
+    "--cri-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also append each log line to this file in the CRI format a container runtime "
+    "writes (the sandbox serves it to kubectl logs).",
+)
 def sim_server(
     *,
     host: str,
@@ -91,6 +102,7 @@ def sim_server(
     seed: int,
     legacy_metric_names: bool,
     shutdown_timeout: int,
+    cri_log: Path | None,
 ) -> None:
     """Serve a simulated vLLM replica (OpenAI API, /health, /metrics) on loopback."""
     if not allow_non_loopback and not is_loopback(host):
@@ -117,4 +129,8 @@ def sim_server(
         legacy_metric_names=legacy_metric_names,
         shutdown_timeout=shutdown_timeout,
     )
-    asyncio.run(serve(config, click.echo))
+    with contextlib.ExitStack() as files:
+        cri: TextIO | None = None
+        if cri_log is not None:
+            cri = files.enter_context(cri_log.open("a", encoding="utf-8"))
+        asyncio.run(serve(config, VllmLog(sys.stdout, cri)))

@@ -22,6 +22,8 @@ finding and exits 1 when any check fails. It compares, with the facts
                 imitates (the pin, and 0.10.1 with ``--legacy-metric-names``), with the
                 block size and memory share the release renders by default
 * health:       ``/health`` (the probes) and ``/metrics`` (the PodMonitor) are served
+* logs:         the sim-server's log lines are the pin's: format, and each message's
+                module, line, level and pieces (:mod:`forescale.vllm_contract.check_logs`)
 * memory:       a default spec renders no ``--gpu-memory-utilization`` other than vLLM's
                 own default: vLLM 0.34 sizes the KV cache from measured memory (default
                 None), and a share forescale set for it would only take memory from the cache
@@ -407,6 +409,8 @@ def check_memory_sizing(facts: VllmFacts, rendered: list[str]) -> list[Finding]:
 
 def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
     """Every check against one release's facts."""
+    from forescale.vllm_contract.check_logs import check_logs  # noqa: PLC0415 - sim deps
+
     return [
         *check_flags(facts),
         *check_shutdown(facts, sim_shutdown_default()),
@@ -418,6 +422,7 @@ def check(facts: VllmFacts, repo: Path = REPO) -> list[Finding]:
         *check_sim_server(facts),
         *check_health(facts),
         *check_memory_sizing(facts, default_rendering()),
+        *check_logs(facts),
     ]
 
 

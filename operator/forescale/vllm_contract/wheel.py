@@ -17,6 +17,8 @@ across releases that moved files around:
   config's fields (``metrics_info()`` is the config's ``__dict__``) plus the keys the
   logger adds to that dict (``engine``): ``INFO_METRIC_CONFIGS`` says which config.
 * HTTP routes: first arguments of ``get``/``post``/``api_route``/``Mount``/``Route`` calls.
+* What it logs (:mod:`forescale.vllm_contract.wheel_logs`): the line format and the
+  logger calls of the modules the sim-server's log lines come from.
 * Engine config defaults that a flag's ``add_argument`` takes from a config dataclass
   (``**cache_kwargs[...]``): the field's literal default, ``x: T = v`` or
   ``x: T = Field(default=v, ...)``, in ``CONFIG_DEFAULTS``' classes.
@@ -32,6 +34,8 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from forescale.vllm_contract.wheel_logs import LogFacts, read_logs
 
 ARG_MODULES = ("vllm/engine/arg_utils.py",)
 """Engine arguments; frontend arguments are every ``vllm/entrypoints/**/cli_args.py``."""
@@ -78,6 +82,8 @@ class VllmFacts:
     config_defaults: dict[str, object] = field(default_factory=dict)
     """``"Class.field"`` -> literal default (None included); a key is absent when the
     field was not found or its default is not a literal."""
+    logs: LogFacts = field(default_factory=LogFacts)
+    """The log line format and the logger calls the sim-server's lines come from."""
 
 
 class WheelSources:
@@ -464,4 +470,5 @@ def read_wheel(path: Path) -> VllmFacts:
         metrics=read_metrics(sources),
         routes=read_routes(sources),
         config_defaults=read_config_defaults(sources),
+        logs=read_logs(sources),
     )

@@ -138,6 +138,8 @@ _MODULES = (
     "vllm/v1/metrics/loggers.py",
     "vllm/v1/metrics/buckets.py",
     "vllm/config/cache.py",
+    "vllm/logger.py",
+    "vllm/model_executor/model_loader/default_loader.py",
 )
 
 
@@ -189,6 +191,44 @@ def test_drift_in_each_area_is_caught(tmp_path: Path) -> None:
     assert "sim-server: vllm:num_requests_waiting: not a vLLM metric" in failed
     assert "alerts: rules.yaml: unknown series ['vllm:num_requests_waiting']" in failed
     assert "dashboard" in failed
+
+
+def test_log_drift_is_caught(tmp_path: Path) -> None:
+    """The sim-server's log lines are held to the pin's: a message reworded, a call moved
+    by a line, a piece of the stats line renamed, the layout changed."""
+    failed = "\n".join(
+        _failures(
+            tmp_path,
+            {
+                "vllm/model_executor/model_loader/default_loader.py": (
+                    '"Loading weights took %.2f seconds"',
+                    '"Loaded weights in %.2f seconds"',
+                ),
+                "vllm/entrypoints/launchers/api_server/entry.py": (
+                    '    logger.info("Starting vLLM server on %s", listen_address)',
+                    '\n    logger.info("Starting vLLM server on %s", listen_address)',
+                ),
+                "vllm/v1/metrics/loggers.py": ('"Waiting: %d reqs"', '"Queued: %d reqs"'),
+                "vllm/logger.py": ("[%(fileinfo)s:%(lineno)d]", "[%(filename)s:%(lineno)d]"),
+            },
+        )
+    )
+    assert (
+        "default_loader.py:543 'Loading weights took %.2f seconds': pieces not in that"
+        " call's function: ['Loading weights took %.2f seconds']" in failed
+    )
+    assert (
+        "entry.py:139 'Starting vLLM server on %s': no info call at that line (logger calls"
+        " in functions with its text at lines 135, 140)" in failed
+    )
+    assert (
+        "loggers.py:335 'Avg prompt throughput: %.1f tokens/s': pieces not in that call's"
+        " function: ['Waiting: %d reqs']" in failed
+    )
+    assert (
+        "FAIL logs: line format '(%(vllm_process_name)s pid=%(process)d) %(levelname)s"
+        " %(asctime)s [%(filename)s:%(lineno)d]" in failed
+    )
 
 
 def test_a_changed_shutdown_default_is_caught(tmp_path: Path) -> None:
