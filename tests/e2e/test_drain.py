@@ -124,6 +124,11 @@ def test_scale_down_under_load(
         f"drain {drain}: {len(sent)} requests, {len(failed)} failed {statuses}, "
         f"in flight on the removed replicas: {in_flight_at_removal}"
     )
+    # The removed replicas' vLLM logs say which shutdown they took, as vLLM's do.
+    mode = "drain timeout=30s" if drain == "ShutdownTimeout" else "abort timeout=0s"
+    for pod in removed:
+        log = fleet.cluster.logs_dir / "fleet" / f"{namespace}_{pod}.vllm.log"
+        assert f"stopping engine client mode={mode}" in log.read_text(), log
     if expect_failures:
         assert failed, "drain off, yet no request failed: the test could not catch a loss"
     else:

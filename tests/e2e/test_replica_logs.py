@@ -78,6 +78,15 @@ def test_each_pod_s_vllm_log_is_its_replica_s(
         )
         assert messages[0].startswith("Loading weights took "), messages
         assert f"Starting vLLM server on http://127.0.0.1:{replica.port}" in messages, messages
+    # What `forescale sandbox up` suggests: every replica's log at once, each line prefixed.
+    selector = f"forescale.io/llmdeployment={manifest['metadata']['name']}"
+    both = kubectl.ok("logs", "-n", namespace, "-l", selector, "-c", "vllm", "--prefix")
+    for pod, replica in replicas.items():
+        started = f"[pod/{pod}/vllm] "
+        assert any(
+            line.startswith(started) and line.endswith(f"http://127.0.0.1:{replica.port}")
+            for line in both.splitlines()
+        ), both
     # A container that never restarted has no previous log, as from a kubelet.
     previous = kubectl("logs", "-n", namespace, next(iter(replicas)), "-c", "vllm", "--previous")
     assert previous.returncode != 0, previous.stdout

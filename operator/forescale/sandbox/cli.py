@@ -178,6 +178,10 @@ def up(  # noqa: PLR0917 - one parameter per CLI option
                     f"  forescale loadgen --target {stack.router.url} --model llama-demo "
                     "--rate 2 --max-seconds 60"
                 )
+                click.echo(
+                    "  kubectl logs -n demo -l forescale.io/llmdeployment=llama-demo -c vllm "
+                    "--prefix   # each replica's vLLM log"
+                )
             while True:
                 time.sleep(2)
                 cluster.check()
