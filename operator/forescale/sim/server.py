@@ -12,7 +12,9 @@ vLLM (``--shutdown-timeout``, default 0), aborts the requests in flight unless g
 ``shutdown_timeout``, in which case they may finish within it: so a drain that forescale
 forgets to configure loses requests in the sandbox exactly as it would in a cluster. A
 client disconnect does not abort the simulated request (the model has no cancellation), so
-it still counts as a success.
+it still counts as a success. Its output is vLLM's log lines (:mod:`forescale.sim.server_logging`):
+what ``kubectl logs`` of a replica shows in the sandbox, and what a caller waits for
+(``Starting vLLM server on http://HOST:PORT``) before it sends requests.
 """
 
 from __future__ import annotations
