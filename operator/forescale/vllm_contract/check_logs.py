@@ -3,8 +3,9 @@
 The sim-server writes vLLM's lines (:mod:`forescale.sim.server_logging`) so that what
 ``kubectl logs POD -c vllm`` shows in the sandbox is what a cluster shows. This holds each
 of them to the wheel (:mod:`forescale.vllm_contract.wheel_logs`): the line format and date
-format, and per message a logger call of the same method at the same line of the same
-module whose function holds every piece of the message (and the separator joining them).
+format, the process names a line starts with, and per message a logger call of the same
+method at the same line of the same module whose function holds every piece of the
+message (and the separator joining them).
 The stats line's ``Engine 000: `` prefix is an f-string property and is not compared.
 
 Only the pin is compared: the sim-server imitates one release's log, and an older release's
@@ -58,6 +59,18 @@ def check_logs(facts: VllmFacts) -> list[Finding]:
             f"line format {logs.line_format!r} / {logs.date_format!r}",
         )
     ]
+    named = sorted({m.process for m in server_logging.MESSAGES})
+    unknown = [name for name in named if name not in logs.process_names]
+    found.append(
+        Finding(
+            AREA,
+            not unknown,
+            f"process names {named} are vLLM's"
+            if not unknown
+            else f"process names vLLM does not give: {unknown} (it names "
+            f"{sorted(logs.process_names)})",
+        )
+    )
     calls = logs.calls or {}
     found.extend(_message(m, calls.get(m.module)) for m in server_logging.MESSAGES)
     return found

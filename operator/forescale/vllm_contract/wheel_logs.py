@@ -9,6 +9,9 @@ reliably as its flags and metrics:
 * the format: ``_FORMAT`` in ``vllm/logger.py`` (an f-string whose only expression is the
   ``VLLM_LOGGING_PREFIX`` prefix, empty by default: its literal parts are the format) and
   ``_DATE_FORMAT``;
+* the process names a line can carry: the literal given to ``decorate_logs(...)`` (the
+  API server's) and the ``name=`` literals of the processes the engine starts
+  (``PROCESS_MODULES``: the engine core's);
 * per module of ``LOG_MODULES``, every call of a logger method (``logger.info(...)``,
   ``logger.info_once(...)``, and ``log_fn(...)``, the stats logger's chosen level), with
   its line, its method, and the string literals of the function it is in: a message is
@@ -32,6 +35,8 @@ LOG_MODULES = (
     "vllm/v1/metrics/loggers.py",
 )
 """The modules whose logger calls the sim-server's lines come from."""
+PROCESS_MODULES = ("vllm/entrypoints/launchers/api_server/entry.py", "vllm/v1/engine/utils.py")
+"""Where the API server names its process and the engine starts its engine core's."""
 LOG_METHODS = frozenset(
     {"debug", "info", "info_once", "warning", "warning_once", "error", "exception", "log_fn"}
 )
@@ -56,6 +61,7 @@ class LogFacts:
     date_format: str | None = None
     calls: dict[str, tuple[LogCall, ...]] | None = None
     """Module path -> its logger calls; a module the wheel lacks is absent."""
+    process_names: frozenset[str] = frozenset()
 
 
 def _assigned(tree: ast.Module, name: str) -> ast.expr | None:
@@ -119,17 +125,50 @@ def _calls(tree: ast.Module) -> tuple[LogCall, ...]:
     return tuple(sorted(found, key=lambda c: c.line))
 
 
+def _process_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if called == "decorate_logs" and node.args:
+            names |= _strings(node.args[0])
+        if called == "Process":
+            for keyword in node.keywords:
+                if keyword.arg == "name":
+                    names |= _strings(keyword.value)
+    return names
+
+
+def _strings(node: ast.expr) -> set[str]:
+    """Whole string literals an expression can be (an f-string is not one)."""
+    if isinstance(node, ast.JoinedStr):
+        return set()
+    if isinstance(node, ast.IfExp):
+        return _strings(node.body) | _strings(node.orelse)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    return set()
+
+
 def read_logs(sources: WheelSources) -> LogFacts:
     tree = sources.parse(LOGGER_MODULE)
+    processes: set[str] = set()
+    for module in PROCESS_MODULES:
+        parsed = sources.parse(module)
+        if parsed is not None:
+            processes |= _process_names(parsed)
     calls = {}
     for module in LOG_MODULES:
         parsed = sources.parse(module)
         if parsed is not None:
             calls[module] = _calls(parsed)
     if tree is None:
-        return LogFacts(calls=calls)
+        return LogFacts(calls=calls, process_names=frozenset(processes))
     return LogFacts(
         line_format=_literal_text(_assigned(tree, "_FORMAT")),
         date_format=_literal_text(_assigned(tree, "_DATE_FORMAT")),
         calls=calls,
+        process_names=frozenset(processes),
     )
