@@ -4,6 +4,12 @@ Why kwok: scheduling, GPU accounting and readiness timing are what the operator 
 to, and kwok gives real Node and Pod objects for them without containers. It manages only
 nodes labelled ``forescale.io/fake-gpu-node=true`` and uses the stages from
 :mod:`forescale.sandbox.gpu_nodes` (no built-in ones), so it never touches anything else.
+
+It also plays the kubelet's log endpoint: ``kubectl logs`` of a pod on a fake node reads
+files kwok serves, the shared ones of its config's ``ClusterLogs`` for every pod, or a
+pod's own through a ``Logs`` object (kwok's CRD, installed from the pinned kwok module
+before kwok starts with ``--enable-crds=Logs``), which the fleet bridge creates for each
+replica so that its ``vllm`` container shows that replica's log.
 """
 
 from __future__ import annotations

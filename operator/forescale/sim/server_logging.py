@@ -71,7 +71,8 @@ class LogMessage:
         """The message with ``args`` filled in (``parts``: a subset of this message's, in
         its order, for a line whose optional pieces are left out)."""
         chosen = self.parts if parts is None else parts
-        assert set(chosen) <= set(self.parts), chosen
+        if not set(chosen) <= set(self.parts):
+            raise ValueError(f"not pieces of {self.parts[0]!r}: {chosen}")
         return self.prefix + (self.separator.join(chosen) % args)
 
 
