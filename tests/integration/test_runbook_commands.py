@@ -258,6 +258,11 @@ def test_the_command_runs_as_written(
         # the line saying what it fetches).
         lines = done.stdout.splitlines()
         assert sum(line.startswith("forescale-fetch-model: error:") for line in lines) == 1
+    if f"-c {CONTAINER_NAME}" in filled:
+        # What LLMDeploymentReplicasNotReady says to look for in it is what a replica writes.
+        messages = [line.partition("] ")[2] for line in done.stdout.splitlines()]
+        assert any(m.startswith("Loading weights took ") for m in messages), done.stdout
+        assert any(m.startswith("Starting vLLM server on http://") for m in messages)
     if "jsonpath=" in filled and not filled.startswith(MUTATING):
         assert done.stdout.strip(), f"{runbook}: {filled} printed nothing"
     if "custom-columns=" in filled:

@@ -9,6 +9,7 @@ import re
 
 from forescale.sim import server_logging as vllm_log
 from forescale.sim.server_logging import StatsInterval, VllmLog, format_line
+from tests.conftest import REPO
 
 LINE = re.compile(
     r"^\((?P<process>\w+) pid=(?P<pid>\d+)\) (?P<level>[A-Z]+) (?P<date>\d\d-\d\d \d\d:\d\d:\d\d) "
@@ -86,3 +87,25 @@ def test_the_log_goes_to_the_output_and_the_container_log_file() -> None:
     stamp, stream, tag, rest = stored.split(" ", 3)
     assert datetime.datetime.fromisoformat(stamp).tzinfo is not None
     assert (stream, tag, rest) == ("stdout", "F", line)
+
+
+def _pattern(message: vllm_log.LogMessage) -> re.Pattern[str]:
+    """A message with its placeholders as wildcards (a runbook writes ``N`` or ``...``)."""
+    pieces = re.split(r"%[-#0 +]?\d*(?:\.\d+)?[sdf]", message.separator.join(message.parts))
+    return re.compile("^" + ".+".join(re.escape(p) for p in pieces) + "$")
+
+
+def test_what_the_runbooks_quote_of_vllm_s_log_is_what_a_replica_writes() -> None:
+    """Where a runbook bullet reads vLLM's log, what it quotes from there on is its lines;
+    each quote must be one of the messages the contract check holds to the pinned wheel
+    (placeholders aside)."""
+    patterns = [_pattern(m) for m in vllm_log.MESSAGES]
+    quoted = []
+    for runbook in sorted((REPO / "docs" / "runbooks").glob("*.md")):
+        for bullet in re.split(r"\n(?=- )", runbook.read_text()):
+            _, says, read = bullet.replace("\n  ", " ").partition("vLLM's log")
+            if says:
+                quoted += re.findall(r"`([^`]+)`", read)
+    assert quoted, "no runbook quotes vLLM's log"
+    for quote in quoted:
+        assert any(p.match(quote) for p in patterns), quote
