@@ -21,14 +21,26 @@ from typing import Any
 import pytest
 import yaml
 
+from forescale.handlers.cli import shard_lease_problem
 from forescale.sandbox import binaries, upstream
 from forescale.sandbox.pytest_plugin import Kubectl
+from tests.polling import eventually
 from tests.unit.manifests.manifest_support import MANIFESTS, REPO
 
 from .throttling_support import flow_schema_of, flow_schema_uid
 from .upstream_crds import serving
 
-BASES = ["crd", "rbac", "flowcontrol", "manager", "prometheus", "grafana", "default", "argocd"]
+BASES = [
+    "crd",
+    "rbac",
+    "flowcontrol",
+    "manager",
+    "prometheus",
+    "grafana",
+    "default",
+    "argocd",
+    "shards",
+]
 OPERATOR_SA = "system:serviceaccount:forescale-system:forescale-operator"
 
 
@@ -79,6 +91,48 @@ def test_default_is_the_union_of_its_bases() -> None:
     } <= default
 
 
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+def test_shards_split_the_operator_by_shard_and_lease() -> None:
+    """``manifests/shards`` (docs/operations.md, "Sharding"): default's objects plus a
+    second operator; each shard has its own ``--shard``, a Lease named after it that
+    ``forescale run`` accepts (``shard_lease_problem``) and the Role lets it write, and
+    pods no other shard's Deployment or PodDisruptionBudget selects; one Service and
+    ServiceMonitor reach every shard."""
+    objects = kustomize("shards")
+    assert _names(objects) == _names(kustomize("default")) | {
+        "Deployment/forescale-operator-b",
+        "PodDisruptionBudget/forescale-operator-b",
+    }
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    leases = set()
+    templates = {}
+    for name, deployment in deployments.items():
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        (shard,) = [a.removeprefix("--shard=") for a in args if a.startswith("--shard=")]
+        (lease,) = [a.removeprefix("--leader-elect=") for a in args if "--leader-elect=" in a]
+        assert shard_lease_problem(shard, lease) is None, (name, shard, lease)
+        leases.add(lease)
+        templates[name] = deployment["spec"]["template"]["metadata"]["labels"]
+    assert len(leases) == len(deployments) == 2, leases
+    (role,) = [o for o in objects if o["kind"] == "Role" and "leader" in o["metadata"]["name"]]
+    named = {n for rule in role["rules"] for n in rule.get("resourceNames", [])}
+    assert {lease.split("/", 1)[1] for lease in leases} == named
+    for kind in ("Deployment", "PodDisruptionBudget"):
+        for obj in (o for o in objects if o["kind"] == kind):
+            picked = {
+                n for n, labels in templates.items() if _matches(obj["spec"]["selector"], labels)
+            }
+            assert picked == {obj["metadata"]["name"]}, (kind, obj["metadata"]["name"], picked)
+    for kind in ("Service", "ServiceMonitor"):
+        (obj,) = [o for o in objects if o["kind"] == kind]
+        selector = obj["spec"]["selector"]
+        selector = selector if "matchLabels" in selector else {"matchLabels": selector}
+        assert all(_matches(selector, labels) for labels in templates.values()), kind
+
+
 def test_the_crd_is_served_unchanged_from_crds() -> None:
     rendered = {o["metadata"]["name"]: o for o in kustomize("crd")}
     generated = yaml.safe_load((REPO / "crds" / "forescale.io_llmdeployments.yaml").read_text())
@@ -99,10 +153,10 @@ def test_argocd_config_map_holds_the_health_check() -> None:
 # --- installing manifests/default into the sandbox API server -----------------------------
 
 
-def _installable() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _installable(base: str = "default") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(objects to apply, objects left out): the CRD comes from the fixture."""
     keep, left = [], []
-    for obj in kustomize("default"):
+    for obj in kustomize(base):
         (left if obj["kind"] == "CustomResourceDefinition" else keep).append(obj)
     return keep, left
 
@@ -124,10 +178,11 @@ def _cleanup(kubectl: Kubectl, objects: list[dict[str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def default_installed(kubectl: Kubectl) -> Iterator[list[dict[str, Any]]]:
-    """manifests/default applied as the README applies it (server-side, schemas strict,
-    prometheus-operator's CRDs served), LLMDeployment CRD aside; removed on the way out."""
-    objects, _ = _installable()
+def default_installed(kubectl: Kubectl, base: str = "default") -> Iterator[list[dict[str, Any]]]:
+    """manifests/default (or another composition, ``base``) applied as the README applies
+    it (server-side, schemas strict, prometheus-operator's CRDs served), LLMDeployment CRD
+    aside; removed on the way out."""
+    objects, _ = _installable(base)
     stream = yaml.safe_dump_all(objects)
     with serving(kubectl, _monitoring_crds()):
         # kubectl's own field manager, as the README's `kubectl apply --server-side`: a
@@ -255,6 +310,33 @@ def test_default_installs_and_the_operator_pods_pass_pod_security(
     plain = kubectl("run", "plain", "-n", "forescale-system", "--image=busybox", "--dry-run=server")
     assert plain.returncode != 0
     assert "violates PodSecurity" in plain.stderr
+
+
+@pytest.mark.integration
+def test_shards_install_and_each_deployment_runs_only_its_shard_s_pods(
+    kubectl: Kubectl, llmd_crd: list[Path]
+) -> None:
+    """``kubectl apply --server-side -k manifests/shards`` as docs/operations.md says: every
+    object is admitted, and each shard's ReplicaSet creates two pods carrying its shard."""
+    with default_installed(kubectl, "shards"):
+        selector = "app.kubernetes.io/name=forescale,app.kubernetes.io/component=operator"
+
+        def pods_by_shard() -> dict[str, list[str]] | None:
+            listed = kubectl.ok("get", "pods", "-n", "forescale-system", "-l", selector,
+                                "-o", "json")  # fmt: skip
+            found: dict[str, list[str]] = {}
+            for pod in json.loads(listed)["items"]:
+                shard = pod["metadata"]["labels"].get("forescale.io/shard", "")
+                (owner,) = pod["metadata"]["ownerReferences"]
+                found.setdefault(shard, []).append(owner["name"])
+            return found if sum(len(v) for v in found.values()) == 4 else None
+
+        found = eventually(pods_by_shard, 90, "two operator pods per shard")
+        assert set(found) == {"a", "b"}, found
+        for shard, owners in found.items():
+            prefix = "forescale-operator-b-" if shard == "b" else "forescale-operator-"
+            assert len(owners) == 2, found
+            assert all(o.startswith(prefix) and (shard == "b") == ("-b-" in o) for o in owners)
 
 
 @pytest.mark.integration

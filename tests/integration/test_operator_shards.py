@@ -18,17 +18,17 @@ import yaml
 from forescale.sandbox.ports import free_port
 from forescale.sandbox.prometheus_server import OperatorTarget
 from forescale.sandbox.pytest_plugin import Kubectl
-from tests.conftest import REPO
 from tests.polling import eventually
 from tests.unit.manifests.manifest_support import RULES_FILE
 
 from .operator_support import OperatorProcess, OperatorProcesses, apply, get, sample
 from .prometheus_support import SCRAPE_INTERVAL_SECONDS, alerts, running_prometheus
+from .test_manifests_kustomize import kustomize
 
 pytestmark = pytest.mark.integration
 
 SHARD_LABEL = "forescale.io/shard"
-ROLE_FILE = REPO / "manifests" / "rbac" / "leader_election_role.yaml"
+SHIPPED_NAMESPACE = "forescale-system"
 QUIET_SECONDS = 8.0
 """How long an operator is given to (wrongly) act on another shard's LLMDeployment."""
 
@@ -76,31 +76,58 @@ def test_each_shard_acts_only_on_its_own(
     assert f"{namespace}/beta " not in operators["a"].text()  # the reconciler's Event log
 
 
-def _grant_leases(kubectl: Kubectl, namespace: str, names: list[str]) -> None:
-    """The manifests' leader-election Role with the shards' Leases in ``resourceNames``
-    (docs/operations.md, sharding), in the test namespace, for the operator user."""
-    role, binding = yaml.safe_load_all(ROLE_FILE.read_text())
-    for obj in (role, binding):
-        obj["metadata"]["namespace"] = namespace
-    named = [rule for rule in role["rules"] if rule.get("resourceNames")]
-    assert len(named) == 1, role["rules"]
-    named[0]["resourceNames"] = names
-    binding["subjects"] = [
-        {"kind": "User", "name": "forescale-operator", "apiGroup": "rbac.authorization.k8s.io"}
-    ]
+def _shipped_shards() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``manifests/shards`` as kustomize renders it: the leader-election Role, and each
+    shard's operator Deployment by its ``--shard``."""
+    objects = kustomize("shards")
+    (role,) = [o for o in objects if o["kind"] == "Role" and "leader" in o["metadata"]["name"]]
+    shards = {}
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        (shard,) = [a.removeprefix("--shard=") for a in args if a.startswith("--shard=")]
+        shards[shard] = deployment
+    return role, shards
+
+
+def _grant_leases(kubectl: Kubectl, namespace: str) -> dict[str, tuple[str, ...]]:
+    """The leader-election Role of the shipped shards overlay, in the test namespace, bound
+    to the operator user: each shard's ``--shard`` and ``--leader-elect`` flags as the
+    overlay's Deployments give them (their Lease moved to the test namespace)."""
+    role, shards = _shipped_shards()
+    role["metadata"]["namespace"] = namespace
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": role["metadata"]["name"], "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "User", "name": "forescale-operator",
+                      "apiGroup": "rbac.authorization.k8s.io"}],
+    }  # fmt: skip
     kubectl.ok("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
+    flags = {}
+    for shard, deployment in shards.items():
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        flags[shard] = tuple(
+            a.replace(f"={SHIPPED_NAMESPACE}/", f"={namespace}/")
+            for a in args
+            if a.startswith(("--shard=", "--leader-elect="))
+        )
+    return flags
 
 
 def test_shards_with_leader_election_each_lead_on_their_own_lease(
     kubectl: Kubectl, namespace: str, operators: OperatorProcesses
 ) -> None:
-    """The documented sharded HA set-up on the real API server: each shard leads on the
-    Lease named after it, so both act at once (on one shared Lease only one would)."""
-    _grant_leases(kubectl, namespace, ["forescale-a", "forescale-b"])
+    """The shipped sharded set-up (``manifests/shards``: its Role, its shards' flags) on
+    the real API server: each shard leads on the Lease named after it, so both act at
+    once (on one shared Lease only one would)."""
+    flags = _grant_leases(kubectl, namespace)
+    assert set(flags) == {"a", "b"}, flags
     apply(kubectl, namespace, _model("alpha", "a"))
     apply(kubectl, namespace, _model("beta", "b"))
-    for shard in ("a", "b"):
-        _shard(operators, shard, "--leader-elect", f"{namespace}/forescale-{shard}")
+    for shard, shard_flags in flags.items():
+        operators.start(shard, *shard_flags)
     eventually(
         lambda: (
             _replicas(kubectl, namespace, "alpha") == 1
@@ -152,7 +179,7 @@ def test_a_shard_whose_replicas_all_stop_is_paged_by_its_lease(
     would: shard a stops while shard b runs, so some operator is up, and
     ForescaleOperatorDown goes pending for shard a's Lease, and for nothing else.
     (promtool's tests show the rule without its per-Lease branch stays silent here.)"""
-    _grant_leases(kubectl, namespace, ["forescale-a", "forescale-b"])
+    flags = _grant_leases(kubectl, namespace)
     targets = {
         shard: OperatorTarget(f"127.0.0.1:{free_port()}", pod=f"forescale-operator-{shard}")
         for shard in ("a", "b")
@@ -161,8 +188,7 @@ def test_a_shard_whose_replicas_all_stop_is_paged_by_its_lease(
         tmp_path / "prometheus", rule_files=[RULES_FILE], operators=list(targets.values())
     ) as prometheus:
         for shard, target in targets.items():
-            lease = f"{namespace}/forescale-{shard}"
-            _shard(operators, shard, "--leader-elect", lease, metrics_port=target.port)
+            operators.start(shard, *flags[shard], metrics_port=target.port)
 
         def leading() -> set[str]:
             found = prometheus.query('forescale_leader{job="forescale-operator"} == 1')
