@@ -76,16 +76,16 @@ def test_each_shard_acts_only_on_its_own(
     assert f"{namespace}/beta " not in operators["a"].text()  # the reconciler's Event log
 
 
-def _shipped_shards() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _shipped_shards() -> tuple[dict[str, Any], dict[str, list[str]]]:
     """``manifests/shards`` as kustomize renders it: the leader-election Role, and each
-    shard's operator Deployment by its ``--shard``."""
+    shard's operator arguments by its ``--shard``."""
     objects = kustomize("shards")
     (role,) = [o for o in objects if o["kind"] == "Role" and "leader" in o["metadata"]["name"]]
     shards = {}
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         (shard,) = [a.removeprefix("--shard=") for a in args if a.startswith("--shard=")]
-        shards[shard] = deployment
+        shards[shard] = args
     return role, shards
 
 
@@ -105,15 +105,14 @@ def _grant_leases(kubectl: Kubectl, namespace: str) -> dict[str, tuple[str, ...]
                       "apiGroup": "rbac.authorization.k8s.io"}],
     }  # fmt: skip
     kubectl.ok("apply", "-f", "-", input=yaml.safe_dump_all([role, binding]))
-    flags = {}
-    for shard, deployment in shards.items():
-        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
-        flags[shard] = tuple(
+    return {
+        shard: tuple(
             a.replace(f"={SHIPPED_NAMESPACE}/", f"={namespace}/")
             for a in args
             if a.startswith(("--shard=", "--leader-elect="))
         )
-    return flags
+        for shard, args in shards.items()
+    }
 
 
 def test_shards_with_leader_election_each_lead_on_their_own_lease(
