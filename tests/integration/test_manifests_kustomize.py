@@ -99,8 +99,8 @@ def test_shards_split_the_operator_by_shard_and_lease() -> None:
     """``manifests/shards`` (docs/operations.md, "Sharding"): default's objects plus a
     second operator; each shard has its own ``--shard``, a Lease named after it that
     ``forescale run`` accepts (``shard_lease_problem``) and the Role lets it write, and
-    pods no other shard's Deployment or PodDisruptionBudget selects; one Service and
-    ServiceMonitor reach every shard."""
+    pods no other shard's Deployment, PodDisruptionBudget or spread constraint selects; one
+    Service and ServiceMonitor reach every shard."""
     objects = kustomize("shards")
     assert _names(objects) == _names(kustomize("default")) | {
         "Deployment/forescale-operator-b",
@@ -126,6 +126,11 @@ def test_shards_split_the_operator_by_shard_and_lease() -> None:
                 n for n, labels in templates.items() if _matches(obj["spec"]["selector"], labels)
             }
             assert picked == {obj["metadata"]["name"]}, (kind, obj["metadata"]["name"], picked)
+    for name, deployment in deployments.items():
+        # Each shard spreads its own replicas over nodes.
+        (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        picked = {n for n, labels in templates.items() if _matches(spread["labelSelector"], labels)}
+        assert picked == {name}, (name, picked)
     for kind in ("Service", "ServiceMonitor"):
         (obj,) = [o for o in objects if o["kind"] == kind]
         selector = obj["spec"]["selector"]
