@@ -16,7 +16,10 @@ each scheduled one, starts a ``forescale sim-server`` process on a free 127.0.0.
   ``forescale.io/simulated-profile-overrides``, sandbox-only pod annotations);
 
 and registers it as a Prometheus target with the labels a PodMonitor gives
-(``namespace``, ``pod``, ``llmdeployment``). When the pod is deleted the bridge stops the
+(``namespace``, ``pod``, ``llmdeployment``). Where kwok serves pod logs, the replica also
+writes its vLLM log lines as a container runtime stores them (``--cri-log``) and the pod
+gets a kwok ``Logs`` object for that file, so ``kubectl logs POD -c vllm`` reads the
+replica's own log. When the pod is deleted the bridge stops the
 replica in the kubelet's order: out of the router and of Prometheus at once (a terminating
 pod leaves the Service's endpoints), then the container's preStop sleep, then SIGTERM, then
 SIGKILL once the pod's grace period is spent. Like vLLM, the sim-server finishes in-flight

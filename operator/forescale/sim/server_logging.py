@@ -213,12 +213,9 @@ class VllmLog:
         self._cri = cri
         self._pid = os.getpid() if pid is None else pid
 
-    def write(self, message: LogMessage, text: str, at: float | None = None) -> None:
-        now = (
-            datetime.datetime.now(datetime.UTC)
-            if at is None
-            else (datetime.datetime.fromtimestamp(at, datetime.UTC))
-        )
+    def write(self, message: LogMessage, text: str) -> None:
+        """``text`` (the message filled in) as one line of ``message``'s, stamped now."""
+        now = datetime.datetime.now(datetime.UTC)
         line = format_line(message, text, pid=self._pid, at=now.timestamp())
         self._out.write(line + "\n")
         self._out.flush()

@@ -19,7 +19,7 @@ from forescale.sim.server_logging import LogMessage
 from forescale.vllm_contract.check import Finding
 from forescale.vllm_contract.release import VLLM_VERSION
 from forescale.vllm_contract.wheel import VllmFacts
-from forescale.vllm_contract.wheel_logs import LogCall
+from forescale.vllm_contract.wheel_logs import LOG_MODULES, LogCall
 
 AREA = "logs"
 
@@ -33,6 +33,8 @@ def _where(message: LogMessage, calls: tuple[LogCall, ...]) -> str:
 
 def _message(message: LogMessage, calls: tuple[LogCall, ...] | None) -> Finding:
     name = f"{message.module}:{message.line} {message.parts[0]!r}"
+    if message.module not in LOG_MODULES:
+        return Finding(AREA, False, f"{name}: not read from the wheel; add it to LOG_MODULES")
     if calls is None:
         return Finding(AREA, False, f"{name}: the module is not in the wheel")
     at = [c for c in calls if c.line == message.line and c.level == message.level]

@@ -361,3 +361,20 @@ def test_the_labels_read_are_those_a_real_vllm_exposes(oldest: VllmFacts) -> Non
         if name not in oldest.metrics or oldest.metrics[name].labels != labels
     }
     assert differ == {}
+
+
+def test_a_message_from_a_module_the_reader_skips_is_named(
+    pinned: VllmFacts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line the sim-server gains from a module the wheel reader does not read fails with
+    what to do, not as a message vLLM lacks."""
+    from forescale.sim import server_logging  # noqa: PLC0415 - sim deps
+
+    elsewhere = server_logging.LogMessage(
+        "vllm/v1/engine/core.py", 1, "info", server_logging.ENGINE_CORE, ("x",)
+    )
+    monkeypatch.setattr(server_logging, "MESSAGES", (*server_logging.MESSAGES, elsewhere))
+    failed = [str(f) for f in check.failures(check.check(pinned))]
+    assert failed == [
+        "FAIL logs: vllm/v1/engine/core.py:1 'x': not read from the wheel; add it to LOG_MODULES"
+    ]
