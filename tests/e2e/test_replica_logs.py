@@ -38,8 +38,8 @@ STATS = re.compile(
 def _messages(kubectl: Kubectl, namespace: str, pod: str) -> list[str]:
     """The messages of ``kubectl logs POD -c vllm``; every line must be vLLM's layout."""
     lines = kubectl.ok("logs", "-n", namespace, pod, "-c", "vllm").splitlines()
-    parsed = [LINE.match(line) for line in lines]
     assert lines, f"kubectl logs {pod} -c vllm printed nothing"
+    parsed = [LINE.match(line) for line in lines]
     assert all(parsed), lines
     return [m["message"] for m in parsed if m is not None]
 

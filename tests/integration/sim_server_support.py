@@ -9,11 +9,11 @@ from forescale.sim import server_logging
 STARTING = "Starting vLLM server on "
 
 
-def started_url(stdout: IO[str], lines: list[str] | None = None) -> str:
+def started_url(stdout: IO[str]) -> str:
     """The URL of ``Starting vLLM server on URL`` (the replica listens from then on), read
-    off ``stdout`` line by line; every line read so far is kept in ``lines``. A line that is
-    not vLLM's layout, or an exit before the line, fails with what was read."""
-    seen = [] if lines is None else lines
+    off ``stdout`` line by line. A line that is not vLLM's layout, or an exit before the
+    line, fails with what was read."""
+    seen: list[str] = []
     for line in stdout:
         seen.append(line.rstrip("\n"))
         message = line.rstrip("\n").partition("] ")[2]
