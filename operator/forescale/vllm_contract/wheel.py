@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forescale.vllm_contract.source_ast import call_name, calls_in, module_assignment
 from forescale.vllm_contract.wheel_logs import LogFacts, read_logs
 
 ARG_MODULES = ("vllm/engine/arg_utils.py",)
@@ -119,21 +120,6 @@ def version_of(path: Path) -> str:
     return path.name.split("-")[1]
 
 
-def _call_name(node: ast.Call) -> str | None:
-    func = node.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return None
-
-
-def _calls(tree: ast.AST) -> Iterator[ast.Call]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            yield node
-
-
 def _literal(node: ast.AST | None) -> object:
     if node is None:
         return None
@@ -156,21 +142,6 @@ def _literal_strings(node: ast.AST) -> tuple[str, ...]:
     return ()
 
 
-def _module_assignment(tree: ast.Module, name: str) -> ast.AST | None:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return node.value
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and node.target.id == name
-        ):
-            return node.value
-    return None
-
-
 def read_flags(sources: WheelSources) -> tuple[frozenset[str], dict[str, object]]:
     """CLI flags of ``vllm serve`` and their literal defaults."""
     modules = [*ARG_MODULES]
@@ -185,8 +156,8 @@ def read_flags(sources: WheelSources) -> tuple[frozenset[str], dict[str, object]
         tree = sources.parse(name)
         if tree is None:
             continue
-        for call in _calls(tree):
-            if _call_name(call) != "add_argument":
+        for call in calls_in(tree):
+            if call_name(call) != "add_argument":
                 continue
             given = [
                 a.value
@@ -217,8 +188,8 @@ def read_quantization(sources: WheelSources) -> tuple[tuple[str, ...], tuple[str
     tree = sources.parse(QUANTIZATION_MODULE)
     if tree is None:
         return (), ()
-    methods = _module_assignment(tree, "QuantizationMethods")
-    deprecated = _module_assignment(tree, "DEPRECATED_QUANTIZATION_METHODS")
+    methods = module_assignment(tree, "QuantizationMethods")
+    deprecated = module_assignment(tree, "DEPRECATED_QUANTIZATION_METHODS")
     return (
         _literal_strings(methods) if methods is not None else (),
         _literal_strings(deprecated) if deprecated is not None else (),
@@ -229,7 +200,7 @@ def read_dtypes(sources: WheelSources) -> tuple[str, ...]:
     """``--dtype`` choices."""
     for name in DTYPE_MODULES:
         tree = sources.parse(name)
-        value = None if tree is None else _module_assignment(tree, "ModelDType")
+        value = None if tree is None else module_assignment(tree, "ModelDType")
         if value is not None:
             return _literal_strings(value)
     return ()
@@ -243,12 +214,12 @@ class _BucketResolver:
         self._families: dict[str, tuple[float, ...]] = {}
         table = sources.parse(BUCKETS_MODULE)
         if table is not None:
-            defaults = _module_assignment(table, "_STATIC_FAMILY_DEFAULTS")
+            defaults = module_assignment(table, "_STATIC_FAMILY_DEFAULTS")
             if isinstance(defaults, ast.Dict):
                 for key, value in zip(defaults.keys, defaults.values, strict=True):
                     family = _literal(key)
                     if isinstance(family, str) and isinstance(value, ast.Name):
-                        bounds = _literal(_module_assignment(table, value.id))
+                        bounds = _literal(module_assignment(table, value.id))
                         if isinstance(bounds, tuple | list):
                             self._families[family] = tuple(float(b) for b in bounds)
 
@@ -257,9 +228,9 @@ class _BucketResolver:
         if isinstance(value, tuple | list) and all(isinstance(v, int | float) for v in value):
             return tuple(float(v) for v in value)
         if isinstance(node, ast.Name):
-            target = scope.get(node.id) or _module_assignment(self._module, node.id)
+            target = scope.get(node.id) or module_assignment(self._module, node.id)
             return None if target is None else self.resolve(target, {})
-        if isinstance(node, ast.Call) and _call_name(node) == "histogram_buckets" and node.args:
+        if isinstance(node, ast.Call) and call_name(node) == "histogram_buckets" and node.args:
             family = _literal(node.args[0])
             return self._families.get(family) if isinstance(family, str) else None
         return None
@@ -358,7 +329,7 @@ def _metric_labels(
     if (
         config is not None
         and isinstance(given, ast.Call)
-        and _call_name(given) == "keys"
+        and call_name(given) == "keys"
         and isinstance(given.func, ast.Attribute)
         and isinstance(given.func.value, ast.Name)
     ):
@@ -378,8 +349,8 @@ def read_metrics(sources: WheelSources) -> dict[str, MetricFact]:
     functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
     for function in functions:
         scope = _assignments(function)
-        for call in _calls(function):
-            kind = _KINDS.get(_call_name(call) or "")
+        for call in calls_in(function):
+            kind = _KINDS.get(call_name(call) or "")
             if kind is None:
                 continue
             keywords = {k.arg: k.value for k in call.keywords if k.arg}
@@ -406,8 +377,8 @@ def read_routes(sources: WheelSources) -> frozenset[str]:
         text = sources.read(name)
         if text is None or not any(c in text for c in _ROUTE_CALLS):
             continue
-        for call in _calls(ast.parse(text, filename=name)):
-            if _call_name(call) in _ROUTE_CALLS and call.args:
+        for call in calls_in(ast.parse(text, filename=name)):
+            if call_name(call) in _ROUTE_CALLS and call.args:
                 path = _literal(call.args[0])
                 if isinstance(path, str) and path.startswith("/"):
                     routes.add(path)
@@ -418,7 +389,7 @@ def _field_default(value: ast.AST | None) -> tuple[bool, object]:
     """(found, literal) for a dataclass field's value: ``v`` or ``Field(default=v, ...)``."""
     if value is None:
         return False, None
-    if isinstance(value, ast.Call) and _call_name(value) == "Field":
+    if isinstance(value, ast.Call) and call_name(value) == "Field":
         given = [k.value for k in value.keywords if k.arg == "default"]
         if not given:
             return False, None

@@ -24,6 +24,8 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from forescale.vllm_contract.source_ast import call_name, calls_in, module_assignment
+
 if TYPE_CHECKING:
     from forescale.vllm_contract.wheel import WheelSources
 
@@ -64,16 +66,7 @@ class LogFacts:
     process_names: frozenset[str] = frozenset()
 
 
-def _assigned(tree: ast.Module, name: str) -> ast.expr | None:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return node.value
-    return None
-
-
-def _literal_text(node: ast.expr | None) -> str | None:
+def _literal_text(node: ast.AST | None) -> str | None:
     """A string literal, or an f-string's literal parts (its expressions dropped)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
@@ -108,7 +101,7 @@ def _own_nodes(scope: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _calls(tree: ast.Module) -> tuple[LogCall, ...]:
+def _log_calls(tree: ast.Module) -> tuple[LogCall, ...]:
     found = []
     for scope in ast.walk(tree):
         if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -127,11 +120,8 @@ def _calls(tree: ast.Module) -> tuple[LogCall, ...]:
 
 def _process_names(tree: ast.Module) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    for node in calls_in(tree):
+        called = call_name(node)
         if called == "decorate_logs" and node.args:
             names |= _strings(node.args[0])
         if called == "Process":
@@ -163,12 +153,12 @@ def read_logs(sources: WheelSources) -> LogFacts:
     for module in LOG_MODULES:
         parsed = sources.parse(module)
         if parsed is not None:
-            calls[module] = _calls(parsed)
+            calls[module] = _log_calls(parsed)
     if tree is None:
         return LogFacts(calls=calls, process_names=frozenset(processes))
     return LogFacts(
-        line_format=_literal_text(_assigned(tree, "_FORMAT")),
-        date_format=_literal_text(_assigned(tree, "_DATE_FORMAT")),
+        line_format=_literal_text(module_assignment(tree, "_FORMAT")),
+        date_format=_literal_text(module_assignment(tree, "_DATE_FORMAT")),
         calls=calls,
         process_names=frozenset(processes),
     )
