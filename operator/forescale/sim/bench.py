@@ -159,7 +159,7 @@ class PreparedTrace:
 
 
 def _source(spec: str, config: BenchConfig, seed: int) -> Trace:
-    if spec in scenarios.SCENARIOS:
+    if scenarios.is_scenario(spec):
         mix = _mix(config, config.seed)
         return scenarios.synthesize(spec, 1.0, config.scenario_seconds, seed, mix)
     source = load_trace(spec, config.trace_columns, skip_bad_rows=config.skip_bad_rows)
@@ -179,14 +179,14 @@ def _mix(config: BenchConfig, seed: int) -> Trace:
 def size(spec: str, config: BenchConfig) -> Sizing:
     """The load test of one replica for trace ``spec`` (seed ``config.seed``)."""
     slo, seed = config.slo_ttft_seconds, config.seed
-    if spec in scenarios.SCENARIOS:
+    if scenarios.is_scenario(spec):
         mix = _mix(config, seed)
-        name, factor = spec, 1.0
+        name, factor = scenarios.display_name(spec), 1.0
     else:
         mix = _source(spec, config, seed)
         name = Path(spec).stem
     capacity = sizing.measure(config.profile, mix, slo, seed)
-    if spec not in scenarios.SCENARIOS:
+    if not scenarios.is_scenario(spec):
         target = config.peak_replicas * capacity.planning_requests_per_second
         factor = target / max(peak_rate(mix), 1e-9)
         if mix.duration < RATE_WINDOW_SECONDS:
@@ -218,7 +218,7 @@ def prepare(
     """Trace ``spec`` for ``seed`` (default ``config.seed``), scaled, with its warm-up."""
     seed = config.seed if seed is None else seed
     sized = sized or size(spec, config)
-    if spec in scenarios.SCENARIOS:
+    if scenarios.is_scenario(spec):
         peak = config.peak_replicas * sized.capacity.planning_requests_per_second
         mix = _mix(config, seed)
         base = scenarios.synthesize(spec, peak, config.scenario_seconds, seed, mix)

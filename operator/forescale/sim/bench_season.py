@@ -17,6 +17,14 @@ the GPU-hours of the pods that existed at each control tick of the day.
 
 ``make bench-season`` runs it (3 days, 2 seeds) into ``out/bench-season``; ``make
 bench-docs`` copies its table to ``docs/benchmarks/season.md``.
+
+``--scenario hourly:<path>`` runs a real service's days instead (``hourly_profile``: its
+hourly counts, Poisson arrivals around them), with ``--mix`` a trace whose request sizes
+it draws. ``workday`` was written for the season; a real week is not: its days differ
+(a Sunday at half a weekday, a Friday afternoon lighter), and its rises take hours, not a
+second. ``make bench-season-azure`` runs the Azure 2024 conversation service's six days
+from a Sunday with the 2023 conversation trace's mix into ``out/bench-season-azure``.
+There is no business-hours onset there, so no onset hour is scored.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from forescale.sim import bench, bench_spec, bench_variants, scenarios
+from forescale.sim import bench, bench_spec, bench_variants, hourly_profile, scenarios
 from forescale.sim.fleet import RunResult, simulate
 from forescale.sim.peers.forescale import ForescaleScaler
 from forescale.sim.peers.provisioning import FixedScaler
@@ -41,6 +49,7 @@ from forescale.sim.replica_profiles import get_profile
 from forescale.sim.scaler import Scaler
 
 TRACE = "workday"
+"""The default scenario: the one with a business-hours onset scored apart."""
 #: (label, variant label in ``bench_variants``, knob value); "forescale:no-season" is the
 #: default forescale spec with ``seasonPeriodSeconds: 0``.
 POLICIES: tuple[tuple[str, str, float], ...] = (
@@ -63,8 +72,9 @@ class DayFigures:
     gpu_hours: float
 
 
-def config(days: int, seed: int) -> bench.BenchConfig:
-    """The recorded sweep's configuration, over ``days`` days of ``workday``."""
+def config(days: int, seed: int, mix_path: str | None = None) -> bench.BenchConfig:
+    """The recorded sweep's configuration, over ``days`` days (request sizes from
+    ``mix_path``'s trace, or the calibration's chat mix)."""
     return bench.BenchConfig(
         profile=get_profile("llama-3.1-8b-h100"),
         cold_start_seconds=180.0,
@@ -72,31 +82,50 @@ def config(days: int, seed: int) -> bench.BenchConfig:
         peak_replicas=8.0,
         max_replicas=16,
         scenario_seconds=days * scenarios.DAY_SECONDS,
+        mix_path=mix_path,
         seed=seed,
     )
 
 
-def _run(label: str, variant: str, knob: float, prepared: bench.PreparedTrace,
-         cfg: bench.BenchConfig) -> RunResult:  # fmt: skip
+@dataclass(frozen=True)
+class SeasonTask:
+    """One policy and seed of a run (``sized``: the load test every run shares)."""
+
+    label: str
+    variant: str
+    knob: float
+    seed: int
+    days: int
+    sized: bench.Sizing
+    scenario: str = TRACE
+    mix_path: str | None = None
+
+
+def _run(task: SeasonTask, prepared: bench.PreparedTrace, cfg: bench.BenchConfig) -> RunResult:
     """One whole run; a run stopped early has no per-day figures to give."""
     scaler: Scaler
-    if label == "forescale:no-season":
-        document = bench_variants.forescale_document("forescale", knob, prepared, cfg, True)
+    if task.label == "forescale:no-season":
+        document = bench_variants.forescale_document("forescale", task.knob, prepared, cfg, True)
         document["scaling"]["seasonPeriodSeconds"] = 0  # type: ignore[index]
-        scaler = ForescaleScaler(bench_spec.parameters(document), name=label)
+        scaler = ForescaleScaler(bench_spec.parameters(document), name=task.label)
     else:
-        scaler = bench_variants.BY_LABEL[variant].build(knob, prepared, cfg)
+        scaler = bench_variants.BY_LABEL[task.variant].build(task.knob, prepared, cfg)
     initial = scaler.replicas if isinstance(scaler, FixedScaler) else None
     result = simulate(prepared.trace, scaler, bench.fleet_config(prepared, cfg, initial))
     if result.aborted:
-        raise RuntimeError(f"{label} stopped early on {TRACE}, seed {prepared.seed}")
+        raise RuntimeError(f"{task.label} stopped early on {task.scenario}, seed {task.seed}")
     return result
 
 
 def days_of(
-    prepared: bench.PreparedTrace, result: RunResult, slo_seconds: float, days: int
+    prepared: bench.PreparedTrace,
+    result: RunResult,
+    slo_seconds: float,
+    days: int,
+    onset_scored: bool = True,
 ) -> list[DayFigures]:
-    """Per day of the scored trace: attainment, the onset hour's, and GPU-hours."""
+    """Per day of the scored trace: attainment, the onset hour's (``workday``'s 09:00;
+    None when ``onset_scored`` is off), and GPU-hours."""
     out = []
     timeline = result.timeline
     step = np.diff(timeline.time, append=timeline.time[-1])
@@ -107,22 +136,23 @@ def days_of(
         inside = (timeline.time >= start) & (timeline.time < end)
         gpu = float(np.sum(timeline.existing[inside] * step[inside])) / 3600
         whole = bench.segment_attainment(prepared, result, slo_seconds, start, end)
-        first = bench.segment_attainment(
-            prepared, result, slo_seconds, onset, onset + ONSET_SECONDS
+        first = (
+            bench.segment_attainment(prepared, result, slo_seconds, onset, onset + ONSET_SECONDS)
+            if onset_scored
+            else None
         )
         out.append(DayFigures(day + 1, whole or 0.0, first, gpu))
     return out
 
 
-def run_one(args: tuple[str, str, float, int, int, bench.Sizing]) -> dict[str, Any]:
-    """One policy and seed over the whole run, scored per day (``sized``: the load test
-    every run shares, measured once)."""
-    label, variant, knob, seed, days, sized = args
-    cfg = config(days, seed)
-    prepared = bench.prepare(TRACE, cfg, seed, sized)
-    result = _run(label, variant, knob, prepared, cfg)
-    row = bench.score(prepared, result, cfg.slo_ttft_seconds, {"policy": label})
-    row["days"] = [vars(d) for d in days_of(prepared, result, cfg.slo_ttft_seconds, days)]
+def run_one(task: SeasonTask) -> dict[str, Any]:
+    """One policy and seed over the whole run, scored per day."""
+    cfg = config(task.days, task.seed, task.mix_path)
+    prepared = bench.prepare(task.scenario, cfg, task.seed, task.sized)
+    result = _run(task, prepared, cfg)
+    row = bench.score(prepared, result, cfg.slo_ttft_seconds, {"policy": task.label})
+    figures = days_of(prepared, result, cfg.slo_ttft_seconds, task.days, task.scenario == TRACE)
+    row["days"] = [vars(d) for d in figures]
     return row
 
 
@@ -138,15 +168,17 @@ def table(rows: Sequence[dict[str, Any]], days: int) -> str:
         for day in range(days):
             figures = [r["days"][day] for r in mine]
             att = np.mean([f["attainment"] for f in figures]) * 100
-            onset = [f["onset_attainment"] for f in figures if f["onset_attainment"] is not None]
+            onsets = [f["onset_attainment"] for f in figures if f["onset_attainment"] is not None]
             gpu = np.mean([f["gpu_hours"] for f in figures])
-            first = f" (09-10: {np.mean(onset) * 100:.2f} %)" if onset else ""
+            first = f" (09-10: {np.mean(onsets) * 100:.2f} %)" if onsets else ""
             cells.append(f"{att:.2f} %{first} / {gpu:.1f}")
         att = np.mean([r["slo_attainment"] for r in mine]) * 100
         gpu = np.mean([r["gpu_hours"] for r in mine])
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {att:.2f} % / {gpu:.1f} |")
+    scored = any(d["onset_attainment"] is not None for r in rows for d in r["days"])
+    onset = " (of its 09:00-10:00 requests)" if scored else ""
     note = (
-        f"\nCells: attainment of the day's requests (of its 09:00-10:00 requests) / GPU-hours,"
+        f"\nCells: attainment of the day's requests{onset} / GPU-hours,"
         f" means over seeds {', '.join(map(str, seeds))}; all days: attainment / GPU-hours of"
         " the whole run (GPU-hours of every pod, per day from the pods existing at each"
         " control tick).\n"
@@ -159,26 +191,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--scenario",
+        default=TRACE,
+        help=f"{TRACE} (default) or {hourly_profile.PREFIX}<path> (a service's hourly counts)",
+    )
+    parser.add_argument("--mix", help="trace whose request sizes are drawn (default: chat mix)")
     parser.add_argument("--out", type=Path, default=Path("out/bench-season"))
     args = parser.parse_args(argv)
     if args.days < 3:
         parser.error("--days must be at least 3: the season needs two whole days first")
+    if args.scenario != TRACE and not hourly_profile.is_hourly(args.scenario):
+        parser.error(f"--scenario must be {TRACE} or {hourly_profile.PREFIX}<path>")
+    if hourly_profile.is_hourly(args.scenario):
+        try:
+            whole = hourly_profile.days(args.scenario)
+        except (OSError, ValueError) as error:
+            parser.error(f"--scenario: {error}")
+        if args.days > whole:
+            parser.error(f"--days {args.days}: {args.scenario} has {whole} whole days")
     started = time.monotonic()
-    sized = bench.size(TRACE, config(args.days, 0))
+    sized = bench.size(args.scenario, config(args.days, 0, args.mix))
     tasks = [
-        (lbl, v, k, seed, args.days, sized) for lbl, v, k in POLICIES for seed in range(args.seeds)
+        SeasonTask(label, variant, knob, seed, args.days, sized, args.scenario, args.mix)
+        for label, variant, knob in POLICIES
+        for seed in range(args.seeds)
     ]
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(run_one, tasks))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     minutes = (time.monotonic() - started) / 60
+    name = scenarios.display_name(args.scenario)
+    command = f"--days {args.days} --seeds {args.seeds}"
+    if args.scenario != TRACE:
+        command += f" --scenario {args.scenario}"
+    mix = f", request sizes from {Path(args.mix).name}" if args.mix else ""
+    if args.mix:
+        command += f" --mix {args.mix}"
     text = (
-        f"# The recurring cycle: `{TRACE}` over {args.days} days\n\n"
-        f"`python -m forescale.sim.bench_season --days {args.days} --seeds {args.seeds}`"
+        f"# The recurring cycle: `{name}` over {args.days} days\n\n"
+        f"`python -m forescale.sim.bench_season {command}`"
         f" ({len(tasks)} runs, {minutes:.1f} min with --jobs {args.jobs}): peak need 8,"
-        " max 16, cold start 180 s, TTFT SLO 2 s, the recorded sweep's configuration.\n\n"
-        + table(rows, args.days)
+        f" max 16, cold start 180 s, TTFT SLO 2 s, the recorded sweep's configuration{mix}."
+        "\n\n" + table(rows, args.days)
     )
     (args.out / "season.md").write_text(text)
     sys.stdout.write(text)

@@ -31,6 +31,10 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
 
 ``scenarios_unseen`` adds six shapes no round was tuned on (``make bench-unseen``), one of
 them with a shift of the request mix rather than the rate.
+
+* ``hourly:<path>``: a real service's days from its hourly request counts
+  (``hourly_profile``; ``make bench-season-azure`` runs the Azure 2024 conversation
+  service's six days). Its cycle is a day.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from forescale.sim import scenarios_unseen
+from forescale.sim import hourly_profile, scenarios_unseen
 from forescale.sim.replica_calibration import chat_workload
 from forescale.sim.traces import FloatArray, Trace
 
@@ -109,7 +113,7 @@ def cycle_seconds(name: str, duration: float) -> float | None:
     """The period of a scenario that repeats (None: it does not)."""
     if name == "recurring":
         return duration / RECURRING_CYCLES
-    return DAY_SECONDS if name == "workday" else None
+    return DAY_SECONDS if name == "workday" or hourly_profile.is_hourly(name) else None
 
 
 SCENARIOS: dict[str, Shape] = {
@@ -132,11 +136,24 @@ OUTPUT_SHIFTS: dict[str, tuple[float, float, float]] = {
 }
 
 
+def is_scenario(spec: str) -> bool:
+    """Whether ``spec`` names a synthetic scenario (else a trace file)."""
+    return spec in SCENARIOS or hourly_profile.is_hourly(spec)
+
+
+def display_name(spec: str) -> str:
+    """What tables call scenario ``spec``: its name, or an hourly profile's file stem."""
+    return hourly_profile.path_of(spec).stem if hourly_profile.is_hourly(spec) else spec
+
+
 def shape(name: str) -> Shape:
+    if hourly_profile.is_hourly(name):
+        return lambda t, duration: hourly_profile.curve(name, t)
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+        known = ", ".join([*SCENARIOS, f"{hourly_profile.PREFIX}<path>"])
+        raise ValueError(f"unknown scenario {name!r}; known: {known}") from None
 
 
 def default_mix(seed: int, count: int = 2000) -> Trace:

@@ -1,0 +1,88 @@
+"""A rate curve from real hourly request counts: whole days of a production service.
+
+Why. The season (``policy.season``) was measured on ``workday``, a shape written for it
+(sharp 09:00 and 17:00 edges, identical days). Real services publish their daily and
+weekly cycle as hourly counts (``shared/traces/aggregates``: the Azure LLM inference
+trace 2024's conversation service, six days from a Sunday), not as requests, so this
+module turns such a file into a scenario shape the simulator draws Poisson arrivals from:
+the scenario ``hourly:<path>`` (``scenarios.shape``).
+
+How. Each hour's mean rate sits at the middle of its hour, and the curve is linear between
+those points (flat over the first and last half hour). Holding each hour's rate as a step
+would put a jump at every hour's edge, a spike the service never showed and a burst the
+envelope would learn; the line keeps each hour's count within a few per cent (the counts
+of neighbouring hours differ by 0-30 %). What happens inside an hour is not in the data:
+the arrivals are Poisson around the line, so minute-scale bursts are not part of the test.
+
+The file is one row per hour in order (``day``, ``hour`` columns, 0-23, no gap) and a
+count column; the curve peaks at 1 (the busiest hour).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from forescale.sim.traces import FloatArray
+
+HOUR_SECONDS = 3600.0
+PREFIX = "hourly:"
+"""A scenario spec ``hourly:<path>`` names the hourly counts in file ``<path>``."""
+DEFAULT_COLUMN = "conversation"
+
+
+def is_hourly(spec: str) -> bool:
+    return spec.startswith(PREFIX)
+
+
+def path_of(spec: str) -> Path:
+    if not is_hourly(spec):
+        raise ValueError(f"{spec!r} is not an hourly profile (expected {PREFIX}<path>)")
+    return Path(spec[len(PREFIX) :])
+
+
+@functools.lru_cache(maxsize=4)
+def counts(path: Path, column: str = DEFAULT_COLUMN) -> tuple[int, ...]:
+    """The hourly counts of ``path``, checked to be consecutive hours of whole days."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    if column not in rows[0]:
+        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(rows[0])})")
+    out = []
+    for index, row in enumerate(rows):
+        expected = (index // 24, index % 24)
+        found = (int(row["day"]) - int(rows[0]["day"]), int(row["hour"]))
+        if found != expected:
+            raise ValueError(
+                f"{path}: row {index + 2} is day {row['day']} hour {row['hour']}; "
+                f"expected consecutive hours from day {rows[0]['day']} hour 0"
+            )
+        value = int(row[column])
+        if value < 0:
+            raise ValueError(f"{path}: row {index + 2} has a negative count {value}")
+        out.append(value)
+    if max(out) == 0:
+        raise ValueError(f"{path}: every hour is empty")
+    return tuple(out)
+
+
+def days(spec: str) -> int:
+    """Whole days in the profile of ``spec``."""
+    return len(counts(path_of(spec))) // 24
+
+
+def curve(spec: str, t: FloatArray) -> FloatArray:
+    """The profile's rate at times ``t`` (seconds from its first hour), peak 1."""
+    rates = np.asarray(counts(path_of(spec)), dtype=np.float64)
+    middles = (np.arange(len(rates)) + 0.5) * HOUR_SECONDS
+    span = len(rates) * HOUR_SECONDS
+    if len(t) and (float(np.min(t)) < 0 or float(np.max(t)) > span):
+        asked = float(np.max(t))
+        raise ValueError(f"{spec}: the profile covers {span:.0f} s; asked for up to {asked:.0f} s")
+    result: FloatArray = np.interp(t, middles, rates / rates.max())
+    return result

@@ -1,0 +1,106 @@
+"""A real service's hourly counts as a scenario: the curve, the file's checks, the bench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forescale.sim import bench_season, hourly_profile, scenarios
+from tests.conftest import SHARED
+
+AZURE_2024 = SHARED / "traces" / "aggregates" / "azure-llm-2024-conv-hourly.csv"
+
+
+def _write(tmp_path: Path, counts: list[int], header: str = "day,hour,conversation") -> str:
+    path = tmp_path / "profile.csv"
+    rows = [f"{3 + i // 24},{i % 24},{count}" for i, count in enumerate(counts)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return hourly_profile.PREFIX + str(path)
+
+
+def test_the_curve_passes_each_hours_rate_at_its_middle_and_peaks_at_one(tmp_path: Path) -> None:
+    counts = [3600 * (10 + (h % 24)) for h in range(48)]
+    spec = _write(tmp_path, counts)
+    middles = (np.arange(48) + 0.5) * 3600.0
+    curve = hourly_profile.curve(spec, middles)
+    assert curve == pytest.approx(np.array(counts) / max(counts))
+    assert curve.max() == 1.0
+    # Between two middles the rate is on the line, not a step at the hour's edge.
+    edge = hourly_profile.curve(spec, np.array([3600.0]))[0]
+    assert edge == pytest.approx((counts[0] + counts[1]) / 2 / max(counts))
+    assert hourly_profile.days(spec) == 2
+    assert scenarios.cycle_seconds(spec, 2 * 86400.0) == scenarios.DAY_SECONDS
+
+
+def test_the_real_weeks_hours_keep_their_counts_within_four_per_cent() -> None:
+    if not AZURE_2024.is_file():
+        pytest.fail(f"the shared hourly counts are missing: {AZURE_2024}")
+    spec = hourly_profile.PREFIX + str(AZURE_2024)
+    counts = np.array(hourly_profile.counts(hourly_profile.path_of(spec)), dtype=np.float64)
+    assert len(counts) == 6 * 24
+    t = np.arange(len(counts) * 3600.0) + 0.5
+    per_hour = (hourly_profile.curve(spec, t) * counts.max() / 3600).reshape(-1, 3600).sum(1)
+    assert np.abs(per_hour / counts - 1).max() < 0.04
+
+
+def test_synthesized_arrivals_follow_the_hours(tmp_path: Path) -> None:
+    counts = [100] * 12 + [400] * 12
+    spec = _write(tmp_path, counts)
+    trace = scenarios.synthesize(spec, 20.0, 86400.0, seed=5)
+    per_hour = np.histogram(trace.arrivals, bins=np.arange(25) * 3600.0)[0]
+    expected = 20.0 * 3600 * hourly_profile.curve(spec, (np.arange(24) + 0.5) * 3600)
+    assert per_hour[2:10] == pytest.approx(expected[2:10], rel=0.03)
+    assert per_hour[14:22] == pytest.approx(expected[14:22], rel=0.03)
+    assert scenarios.is_scenario(spec)
+    assert scenarios.display_name(spec) == "profile"
+
+
+def test_a_gap_in_the_hours_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "gap.csv"
+    path.write_text("day,hour,conversation\n0,0,5\n0,1,5\n0,3,5\n")
+    with pytest.raises(ValueError, match="row 4 is day 0 hour 3"):
+        hourly_profile.counts(path)
+
+
+def test_a_missing_column_names_the_columns(tmp_path: Path) -> None:
+    spec = _write(tmp_path, [1] * 24, header="day,hour,api")
+    with pytest.raises(ValueError, match="no column 'conversation' \\(columns: day, hour, api\\)"):
+        hourly_profile.days(spec)
+
+
+def test_times_past_the_profile_are_refused(tmp_path: Path) -> None:
+    spec = _write(tmp_path, [1] * 24)
+    with pytest.raises(ValueError, match="covers 86400 s"):
+        hourly_profile.curve(spec, np.array([0.0, 90000.0]))
+
+
+def test_the_season_bench_refuses_more_days_than_the_profile_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _write(tmp_path, [1] * 72)
+    with pytest.raises(SystemExit):
+        bench_season.main(["--days", "4", "--scenario", spec])
+    assert "has 3 whole days" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_season.main(["--scenario", "flash"])
+    assert "--scenario must be workday or hourly:<path>" in capsys.readouterr().err
+
+
+def test_a_profile_has_no_onset_hour_in_its_table() -> None:
+    rows = [
+        {
+            "policy": "forescale",
+            "seed": 0,
+            "slo_attainment": 1.0,
+            "gpu_hours": 90.0,
+            "days": [
+                {"day": d + 1, "attainment": 1.0, "onset_attainment": None, "gpu_hours": 30.0}
+                for d in range(3)
+            ],
+        }
+    ]
+    text = bench_season.table(rows, 3)
+    assert "09-10" not in text
+    assert "| forescale | 100.00 % / 30.0 | 100.00 % / 30.0 | 100.00 % / 30.0 |" in text
