@@ -51,10 +51,13 @@ from forescale.sim.scaler import Scaler
 TRACE = "workday"
 """The default scenario: the one with a business-hours onset scored apart."""
 #: (label, variant label in ``bench_variants``, knob value); "forescale:no-season" is the
-#: default forescale spec with ``seasonPeriodSeconds: 0``.
+#: default forescale spec with ``seasonPeriodSeconds: 0``. Two leaner knob values show
+#: where the default's headroom goes on days a peer serves as well.
 POLICIES: tuple[tuple[str, str, float], ...] = (
     ("forescale", "forescale", bench_spec.FORESCALE_KNOB.default),
     ("forescale:no-season", "forescale", bench_spec.FORESCALE_KNOB.default),
+    ("forescale @ 0.9", "forescale", 0.9),
+    ("forescale @ 0.5", "forescale", 0.5),
     ("reactive", "reactive", bench_spec.REACTIVE_KNOB.default),
     ("keda @ 0.7", "keda", 0.7),
     ("keda @ 0.9", "keda", 0.9),
