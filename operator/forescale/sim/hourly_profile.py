@@ -5,7 +5,9 @@ Why. The season (``policy.season``) was measured on ``workday``, a shape written
 weekly cycle as hourly counts (``shared/traces/aggregates``: the Azure LLM inference
 trace 2024's conversation service, six days from a Sunday), not as requests, so this
 module turns such a file into a scenario shape the simulator draws Poisson arrivals from:
-the scenario ``hourly:<path>`` (``scenarios.shape``).
+the scenario ``hourly:<path>[#<column>][@<first day>]`` (``scenarios.shape``; ``PREFIX``).
+BurstGPT's file has three columns, and its 61 days hold one multi-hour flood of API
+requests: a column and a first day choose a week of it.
 
 How. Each hour's mean rate sits at the middle of its hour, and the curve is linear between
 those points (flat over the first and last half hour). Holding each hour's rate as a step
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,18 +33,55 @@ from forescale.sim.traces import FloatArray
 
 HOUR_SECONDS = 3600.0
 PREFIX = "hourly:"
-"""A scenario spec ``hourly:<path>`` names the hourly counts in file ``<path>``."""
+"""A scenario spec ``hourly:<path>[#<column>][@<first day>]`` names the hourly counts in
+column ``<column>`` (default ``conversation``) of file ``<path>``, from its day ``<first
+day>`` (default its first; counted from the file's first day)."""
 DEFAULT_COLUMN = "conversation"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a profile's counts come from: a file, a column of it, a first day."""
+
+    path: Path
+    column: str = DEFAULT_COLUMN
+    first_day: int = 0
+
+    @property
+    def name(self) -> str:
+        """What tables call it: the file's stem, and the column and first day if chosen."""
+        column = "" if self.column == DEFAULT_COLUMN else f"-{self.column}"
+        day = f"-from-day-{self.first_day}" if self.first_day else ""
+        return f"{self.path.stem}{column}{day}"
 
 
 def is_hourly(spec: str) -> bool:
     return spec.startswith(PREFIX)
 
 
-def path_of(spec: str) -> Path:
+def source_of(spec: str) -> Source:
     if not is_hourly(spec):
         raise ValueError(f"{spec!r} is not an hourly profile (expected {PREFIX}<path>)")
-    return Path(spec[len(PREFIX) :])
+    rest = spec[len(PREFIX) :]
+    rest, _, day = rest.partition("@") if "@" in rest else (rest, "", "0")
+    path, _, column = rest.partition("#")
+    if not day.isdigit():
+        raise ValueError(f"{spec!r}: the first day after '@' must be a whole number, not {day!r}")
+    return Source(Path(path), column or DEFAULT_COLUMN, int(day))
+
+
+def hours(spec: str) -> tuple[int, ...]:
+    """The profile's hourly counts from its first day on."""
+    source = source_of(spec)
+    whole = counts(source.path, source.column)
+    start = source.first_day * 24
+    if start >= len(whole):
+        whole_days = len(whole) // 24
+        raise ValueError(f"{spec}: day {source.first_day} is past the file's {whole_days} days")
+    chosen = whole[start:]
+    if max(chosen) == 0:
+        raise ValueError(f"{spec}: every hour from day {source.first_day} on is empty")
+    return chosen
 
 
 @functools.lru_cache(maxsize=4)
@@ -72,13 +112,13 @@ def counts(path: Path, column: str = DEFAULT_COLUMN) -> tuple[int, ...]:
 
 
 def days(spec: str) -> int:
-    """Whole days in the profile of ``spec``."""
-    return len(counts(path_of(spec))) // 24
+    """Whole days in the profile of ``spec`` (from its first day)."""
+    return len(hours(spec)) // 24
 
 
 def curve(spec: str, t: FloatArray) -> FloatArray:
     """The profile's rate at times ``t`` (seconds from its first hour), peak 1."""
-    rates = np.asarray(counts(path_of(spec)), dtype=np.float64)
+    rates = np.asarray(hours(spec), dtype=np.float64)
     middles = (np.arange(len(rates)) + 0.5) * HOUR_SECONDS
     span = len(rates) * HOUR_SECONDS
     if len(t) and (float(np.min(t)) < 0 or float(np.max(t)) > span):

@@ -143,7 +143,7 @@ def is_scenario(spec: str) -> bool:
 
 def display_name(spec: str) -> str:
     """What tables call scenario ``spec``: its name, or an hourly profile's file stem."""
-    return hourly_profile.path_of(spec).stem if hourly_profile.is_hourly(spec) else spec
+    return hourly_profile.source_of(spec).name if hourly_profile.is_hourly(spec) else spec
 
 
 def shape(name: str) -> Shape:

@@ -38,7 +38,7 @@ def test_the_real_weeks_hours_keep_their_counts_within_four_per_cent() -> None:
     if not AZURE_2024.is_file():
         pytest.fail(f"the shared hourly counts are missing: {AZURE_2024}")
     spec = hourly_profile.PREFIX + str(AZURE_2024)
-    counts = np.array(hourly_profile.counts(hourly_profile.path_of(spec)), dtype=np.float64)
+    counts = np.array(hourly_profile.hours(spec), dtype=np.float64)
     assert len(counts) == 6 * 24
     t = np.arange(len(counts) * 3600.0) + 0.5
     per_hour = (hourly_profile.curve(spec, t) * counts.max() / 3600).reshape(-1, 3600).sum(1)
@@ -55,6 +55,23 @@ def test_synthesized_arrivals_follow_the_hours(tmp_path: Path) -> None:
     assert per_hour[14:22] == pytest.approx(expected[14:22], rel=0.03)
     assert scenarios.is_scenario(spec)
     assert scenarios.display_name(spec) == "profile"
+
+
+def test_a_column_and_a_first_day_choose_the_hours(tmp_path: Path) -> None:
+    path = tmp_path / "two.csv"
+    rows = [f"{d},{h},{d * 100 + h},{7 if d == 0 else 0}" for d in range(3) for h in range(24)]
+    path.write_text("\n".join(["day,hour,conversation,api", *rows]) + "\n")
+    assert hourly_profile.hours(f"{hourly_profile.PREFIX}{path}#api") == (7,) * 24 + (0,) * 48
+    assert hourly_profile.hours(f"{hourly_profile.PREFIX}{path}@1")[:2] == (100, 101)
+    assert hourly_profile.days(f"{hourly_profile.PREFIX}{path}@1") == 2
+    assert scenarios.display_name(f"{hourly_profile.PREFIX}{path}#api@2") == "two-api-from-day-2"
+    assert scenarios.display_name(f"{hourly_profile.PREFIX}{path}") == "two"
+    with pytest.raises(ValueError, match="every hour from day 1 on is empty"):
+        hourly_profile.hours(f"{hourly_profile.PREFIX}{path}#api@1")
+    with pytest.raises(ValueError, match="day 3 is past the file's 3 days"):
+        hourly_profile.hours(f"{hourly_profile.PREFIX}{path}@3")
+    with pytest.raises(ValueError, match="must be a whole number, not 'x'"):
+        hourly_profile.hours(f"{hourly_profile.PREFIX}{path}@x")
 
 
 def test_a_gap_in_the_hours_names_the_row(tmp_path: Path) -> None:
