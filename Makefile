@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install python-deps system-deps binaries vllm-wheels upstream argocd-lua inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-unseen bench-season bench-season-azure clean
+.PHONY: install python-deps system-deps binaries vllm-wheels upstream argocd-lua inference-image lock test test-unit test-integration test-e2e lint crd demo bench-build bench bench-docs bench-holdout bench-unseen bench-season bench-season-real clean
 
 install: python-deps system-deps binaries vllm-wheels upstream
 
@@ -142,15 +142,23 @@ bench-season: bench-build
 	PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -m forescale.sim.bench_season \
 	  --days 3 --seeds 2 --jobs 2 --out out/bench-season
 
-# The same over a real service's week: the Azure LLM inference trace 2024's conversation
-# service, six days of hourly counts from a Sunday (Poisson arrivals around them), with the
-# 2023 conversation trace's request sizes: out/bench-season-azure/season.md
-# (docs/benchmarks/season-azure-2024.md). About 3.5 GB of memory per job.
-bench-season-azure: bench-build
-	PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -m forescale.sim.bench_season \
-	  --days 6 --seeds 2 --jobs 2 \
-	  --scenario hourly:../shared/traces/aggregates/azure-llm-2024-conv-hourly.csv \
-	  --mix ../shared/traces/azure-llm-2023-conv.csv --out out/bench-season-azure
+# The same over real services' weeks, six days of hourly counts each (Poisson arrivals around
+# them), with the 2023 conversation trace's request sizes: the Azure LLM inference trace 2024's
+# conversation service from a Sunday, and BurstGPT's days 7-12 twice: every request (a
+# multi-hour API flood on days 9-10) and its conversation log alone (near-empty nights).
+# out/bench-season-real/<profile>/season.md (docs/benchmarks/season-<profile>.md); about
+# 24 minutes, 3.5 GB of memory per job.
+AGGREGATES := ../shared/traces/aggregates
+REAL_WEEKS := $(AGGREGATES)/azure-llm-2024-conv-hourly.csv \
+  $(AGGREGATES)/burstgpt-1-hourly.csv\#all@7 $(AGGREGATES)/burstgpt-1-hourly.csv\#conversation@7
+bench-season-real: bench-build
+	for week in $(REAL_WEEKS); do \
+	  name=$$(basename "$$week" | sed 's/\.csv//; s/[#@]/-/g'); \
+	  PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -m forescale.sim.bench_season \
+	    --days 6 --seeds 2 --jobs 2 --scenario "hourly:$$week" \
+	    --mix ../shared/traces/azure-llm-2023-conv.csv --out "out/bench-season-real/$$name" \
+	    || exit 1; \
+	done
 
 # Copy the recorded sweep (report, JSONs, figures) from out/bench/ into docs/benchmarks/, and
 # the held-out, unseen-shape and season tables (`make bench-holdout`, `make bench-unseen`,
@@ -165,8 +173,9 @@ bench-docs:
 	if [ -f out/holdout/holdout.md ]; then cp out/holdout/holdout.md docs/benchmarks/; fi
 	if [ -f out/unseen/unseen.md ]; then cp out/unseen/unseen.md docs/benchmarks/; fi
 	if [ -f out/bench-season/season.md ]; then cp out/bench-season/season.md docs/benchmarks/; fi
-	if [ -f out/bench-season-azure/season.md ]; then \
-	  cp out/bench-season-azure/season.md docs/benchmarks/season-azure-2024.md; fi
+	for run in out/bench-season-real/*/; do \
+	  [ -f "$$run/season.md" ] && cp "$$run/season.md" "docs/benchmarks/season-$$(basename $$run).md"; \
+	done; true
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

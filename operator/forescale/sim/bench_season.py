@@ -22,8 +22,10 @@ bench-docs`` copies its table to ``docs/benchmarks/season.md``.
 hourly counts, Poisson arrivals around them), with ``--mix`` a trace whose request sizes
 it draws. ``workday`` was written for the season; a real week is not: its days differ
 (a Sunday at half a weekday, a Friday afternoon lighter), and its rises take hours, not a
-second. ``make bench-season-azure`` runs the Azure 2024 conversation service's six days
-from a Sunday with the 2023 conversation trace's mix into ``out/bench-season-azure``.
+second. ``make bench-season-real`` runs three such weeks with the 2023 conversation
+trace's mix into ``out/bench-season-real/<profile>``: the Azure 2024 conversation
+service's six days from a Sunday, and BurstGPT's days 7-12, every request (an API flood)
+and the conversation log alone (near-empty nights).
 There is no business-hours onset there, so no onset hour is scored.
 """
 

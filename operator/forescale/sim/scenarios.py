@@ -33,8 +33,8 @@ without one, from the ShareGPT-like chat mix the replica model was calibrated on
 them with a shift of the request mix rather than the rate.
 
 * ``hourly:<path>``: a real service's days from its hourly request counts
-  (``hourly_profile``; ``make bench-season-azure`` runs the Azure 2024 conversation
-  service's six days). Its cycle is a day.
+  (``hourly_profile``; ``make bench-season-real`` runs a week of the Azure 2024
+  conversation service and two of BurstGPT's). Its cycle is a day.
 """
 
 from __future__ import annotations
