@@ -10,11 +10,15 @@ BurstGPT's file has three columns, and its 61 days hold one multi-hour flood of 
 requests: a column and a first day choose a week of it.
 
 How. Each hour's mean rate sits at the middle of its hour, and the curve is linear between
-those points (flat over the first and last half hour). Holding each hour's rate as a step
-would put a jump at every hour's edge, a spike the service never showed and a burst the
-envelope would learn; the line keeps each hour's count within a few per cent (the counts
-of neighbouring hours differ by 0-30 %). What happens inside an hour is not in the data:
-the arrivals are Poisson around the line, so minute-scale bursts are not part of the test.
+those points (flat over the first and last half hour), then scaled within each hour so
+the hour holds exactly its count. Holding each hour's rate as a step would put a jump of
+the whole difference at every hour's edge, a spike the service never showed and a burst
+the envelope would learn; the line alone moves counts between hours where the rate turns
+(on the Azure file by at most 3.9 %, on BurstGPT's by up to 43 % and more: its API flood's
+first hour would hold 2.6 times its 1,328 requests). The scaled line keeps a small step at
+an hour's edge where the neighbours' scales differ. What happens inside an hour is not in
+the data: the arrivals are Poisson around the curve, so minute-scale bursts are not part
+of the test.
 
 The file is one row per hour in order (``day``, ``hour`` columns, 0-23, no gap) and a
 count column; the curve peaks at 1 (the busiest hour).
@@ -63,8 +67,8 @@ def source_of(spec: str) -> Source:
     if not is_hourly(spec):
         raise ValueError(f"{spec!r} is not an hourly profile (expected {PREFIX}<path>)")
     rest = spec[len(PREFIX) :]
-    rest, _, day = rest.partition("@") if "@" in rest else (rest, "", "0")
-    path, _, column = rest.partition("#")
+    rest, _, day = rest.rpartition("@") if "@" in rest else (rest, "", "0")
+    path, _, column = rest.rpartition("#") if "#" in rest else (rest, "", "")
     if not day.isdigit():
         raise ValueError(f"{spec!r}: the first day after '@' must be a whole number, not {day!r}")
     return Source(Path(path), column or DEFAULT_COLUMN, int(day))
@@ -119,10 +123,40 @@ def days(spec: str) -> int:
 def curve(spec: str, t: FloatArray) -> FloatArray:
     """The profile's rate at times ``t`` (seconds from its first hour), peak 1."""
     rates = np.asarray(hours(spec), dtype=np.float64)
-    middles = (np.arange(len(rates)) + 0.5) * HOUR_SECONDS
     span = len(rates) * HOUR_SECONDS
     if len(t) and (float(np.min(t)) < 0 or float(np.max(t)) > span):
         asked = float(np.max(t))
         raise ValueError(f"{spec}: the profile covers {span:.0f} s; asked for up to {asked:.0f} s")
-    result: FloatArray = np.interp(t, middles, rates / rates.max())
+    middles = (np.arange(len(rates)) + 0.5) * HOUR_SECONDS
+    line = np.interp(t, middles, rates)
+    scale = _hour_scales(rates)
+    hour = np.minimum((np.asarray(t) // HOUR_SECONDS).astype(np.int64), len(rates) - 1)
+    result: FloatArray = line * scale[hour] / _peak(rates, scale)
     return result
+
+
+def _edges(rates: np.ndarray) -> np.ndarray:
+    """The line's value at each hour's edge: the mean of the two hours' rates (the first
+    and last edges: their hour's)."""
+    inner = (rates[:-1] + rates[1:]) / 2
+    return np.concatenate([rates[:1], inner, rates[-1:]])
+
+
+def _hour_scales(rates: np.ndarray) -> np.ndarray:
+    """Per hour, what the line is multiplied by so the hour holds its count exactly.
+
+    Over an hour the line runs from its left edge to the hour's rate at the middle and on
+    to the right edge, so it holds ``(left + 2 x rate + right) / 4`` per hour: too much
+    beside a steep rise (BurstGPT's flood hour, 1,328 requests, would hold 3,500), too
+    little at a peak. The scale is 1 where the neighbours balance, 0 for an empty hour.
+    """
+    edges = _edges(rates)
+    held = (edges[:-1] + 2 * rates + edges[1:]) / 4
+    scale: np.ndarray = np.divide(rates, held, out=np.zeros_like(rates), where=held > 0)
+    return scale
+
+
+def _peak(rates: np.ndarray, scale: np.ndarray) -> float:
+    """The scaled curve's highest value: piecewise linear, so at a middle or an edge."""
+    edges = _edges(rates)
+    return float(np.max(np.maximum(rates, np.maximum(edges[:-1], edges[1:])) * scale))

@@ -11,6 +11,7 @@ from forescale.sim import bench_season, hourly_profile, scenarios
 from tests.conftest import SHARED
 
 AZURE_2024 = SHARED / "traces" / "aggregates" / "azure-llm-2024-conv-hourly.csv"
+BURSTGPT = SHARED / "traces" / "aggregates" / "burstgpt-1-hourly.csv"
 
 
 def _write(tmp_path: Path, counts: list[int], header: str = "day,hour,conversation") -> str:
@@ -20,29 +21,60 @@ def _write(tmp_path: Path, counts: list[int], header: str = "day,hour,conversati
     return hourly_profile.PREFIX + str(path)
 
 
-def test_the_curve_passes_each_hours_rate_at_its_middle_and_peaks_at_one(tmp_path: Path) -> None:
-    counts = [3600 * (10 + (h % 24)) for h in range(48)]
+def _per_hour(spec: str, count: int) -> np.ndarray:
+    """The curve's integral over each hour (1 s steps), in the curve's units x seconds."""
+    t = np.arange(count * 3600.0) + 0.5
+    per_hour: np.ndarray = hourly_profile.curve(spec, t).reshape(-1, 3600).sum(1)
+    return per_hour
+
+
+def test_where_the_rate_runs_straight_the_curve_is_the_line_through_the_hours(
+    tmp_path: Path,
+) -> None:
+    counts = [3600 * (10 + h) for h in range(24)]
     spec = _write(tmp_path, counts)
-    middles = (np.arange(48) + 0.5) * 3600.0
-    curve = hourly_profile.curve(spec, middles)
-    assert curve == pytest.approx(np.array(counts) / max(counts))
-    assert curve.max() == 1.0
+    peak = hourly_profile.curve(spec, np.arange(86400.0)).max()
+    inner = (np.arange(1, 23) + 0.5) * 3600.0
+    at_middles = hourly_profile.curve(spec, inner)
+    assert at_middles / at_middles[-1] == pytest.approx(np.array(counts[1:23]) / counts[22])
     # Between two middles the rate is on the line, not a step at the hour's edge.
-    edge = hourly_profile.curve(spec, np.array([3600.0]))[0]
-    assert edge == pytest.approx((counts[0] + counts[1]) / 2 / max(counts))
-    assert hourly_profile.days(spec) == 2
-    assert scenarios.cycle_seconds(spec, 2 * 86400.0) == scenarios.DAY_SECONDS
+    left, right = hourly_profile.curve(spec, np.array([5 * 3600.0 - 1e-6, 5 * 3600.0]))
+    assert left == pytest.approx(right, rel=1e-6)
+    assert peak == pytest.approx(1.0)
+    assert hourly_profile.days(spec) == 1
+    assert scenarios.cycle_seconds(spec, 86400.0) == scenarios.DAY_SECONDS
 
 
-def test_the_real_weeks_hours_keep_their_counts_within_four_per_cent() -> None:
-    if not AZURE_2024.is_file():
-        pytest.fail(f"the shared hourly counts are missing: {AZURE_2024}")
-    spec = hourly_profile.PREFIX + str(AZURE_2024)
+def test_each_hour_holds_exactly_its_count_beside_a_flood_and_an_empty_hour(
+    tmp_path: Path,
+) -> None:
+    # An empty hour, a lone hour, a flood's first hour beside the flood (BurstGPT's shape).
+    counts = [0, 0, 50, 0, 0, 1328, 21369, 33236, 20000, 0] + [10] * 14
+    spec = _write(tmp_path, counts)
+    per_hour = _per_hour(spec, len(counts))
+    assert per_hour / per_hour.sum() == pytest.approx(np.array(counts) / sum(counts), abs=1e-12)
+    assert per_hour[0] == 0.0
+    assert per_hour[9] == 0.0
+    assert hourly_profile.curve(spec, np.arange(86400.0)).max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        f"{AZURE_2024}",
+        f"{BURSTGPT}#all@7",
+        f"{BURSTGPT}#conversation@7",
+    ],
+)
+def test_the_real_weeks_hours_keep_their_counts(spec: str) -> None:
+    path = Path(spec.partition("#")[0])
+    if not path.is_file():
+        pytest.fail(f"the shared hourly counts are missing: {path}")
+    spec = hourly_profile.PREFIX + spec
     counts = np.array(hourly_profile.hours(spec), dtype=np.float64)
-    assert len(counts) == 6 * 24
-    t = np.arange(len(counts) * 3600.0) + 0.5
-    per_hour = (hourly_profile.curve(spec, t) * counts.max() / 3600).reshape(-1, 3600).sum(1)
-    assert np.abs(per_hour / counts - 1).max() < 0.04
+    assert len(counts) >= 6 * 24
+    per_hour = _per_hour(spec, len(counts))
+    assert per_hour / per_hour.sum() == pytest.approx(counts / counts.sum(), abs=1e-12)
 
 
 def test_synthesized_arrivals_follow_the_hours(tmp_path: Path) -> None:
