@@ -14,8 +14,8 @@ those points (flat over the first and last half hour), then scaled within each h
 the hour holds exactly its count. Holding each hour's rate as a step would put a jump of
 the whole difference at every hour's edge, a spike the service never showed and a burst
 the envelope would learn; the line alone moves counts between hours where the rate turns
-(on the Azure file by at most 3.9 %, on BurstGPT's by up to 43 % and more: its API flood's
-first hour would hold 2.6 times its 1,328 requests). The scaled line keeps a small step at
+(on the Azure file by at most 3.9 %, on BurstGPT's by up to 43 % and more: the first hour
+of its API flood, 1,507 requests in all, would hold 3,848). The scaled line keeps a small step at
 an hour's edge where the neighbours' scales differ. What happens inside an hour is not in
 the data: the arrivals are Poisson around the curve, so minute-scale bursts are not part
 of the test.
@@ -147,7 +147,7 @@ def _hour_scales(rates: np.ndarray) -> np.ndarray:
 
     Over an hour the line runs from its left edge to the hour's rate at the middle and on
     to the right edge, so it holds ``(left + 2 x rate + right) / 4`` per hour: too much
-    beside a steep rise (BurstGPT's flood hour, 1,328 requests, would hold 3,500), too
+    beside a steep rise (BurstGPT's first flood hour, 1,507 requests, would hold 3,848), too
     little at a peak. The scale is 1 where the neighbours balance, 0 for an empty hour.
     """
     edges = _edges(rates)
