@@ -10,23 +10,24 @@ the first two days are the same run with and without it, and from the third on e
 09:00 finds its replicas started a cold start before.
 
 Policies: forescale at its default knob (the CRD's daily cycle), the same spec with
-``seasonPeriodSeconds: 0`` (no season), ``reactive``, ``keda`` at 0.7 and 0.9 of the
-SLO rate (the sweep's tuned range), and a fixed fleet at the peak need. Per policy and
-day: the attainment of the day's requests, of its 09:00-10:00 requests (the onset), and
-the GPU-hours of the pods that existed at each control tick of the day.
+``seasonPeriodSeconds: 0`` (no season), forescale at 0.9 and 0.5, ``reactive``,
+``keda`` at 0.7 and 0.9 of the SLO rate (the sweep's tuned range), and a fixed fleet at
+the peak need. Per policy and day: the attainment of the day's requests, of its
+09:00-10:00 requests (the onset), and the GPU-hours of the pods that existed at each
+control tick of the day.
 
 ``make bench-season`` runs it (3 days, 2 seeds) into ``out/bench-season``; ``make
 bench-docs`` copies its table to ``docs/benchmarks/season.md``.
 
-``--scenario hourly:<path>`` runs a real service's days instead (``hourly_profile``: its
-hourly counts, Poisson arrivals around them), with ``--mix`` a trace whose request sizes
-it draws. ``workday`` was written for the season; a real week is not: its days differ
-(a Sunday at half a weekday, a Friday afternoon lighter), and its rises take hours, not a
-second. ``make bench-season-real`` runs three such weeks with the 2023 conversation
-trace's mix into ``out/bench-season-real/<profile>``: the Azure 2024 conversation
-service's six days from a Sunday, and BurstGPT's days 7-12, every request (an API flood)
-and the conversation log alone (near-empty nights).
-There is no business-hours onset there, so no onset hour is scored.
+``--scenario hourly:<path>[#<column>][@<first day>]`` runs a real service's days instead
+(``hourly_profile``: its hourly counts, Poisson arrivals around them), with ``--mix`` a
+trace whose request sizes it draws. ``workday`` was written for the season; a real week
+is not: its days differ (a Sunday at half a weekday, a Friday afternoon lighter), and its
+rises take an hour or more, not a second. ``make bench-season-real`` runs three such
+weeks with the 2023 conversation trace's mix into ``out/bench-season-real/<profile>``:
+the Azure 2024 conversation service's six days from a Sunday, and BurstGPT's days 7-12,
+every request (an API flood) and the conversation log alone (near-empty nights). There
+is no business-hours onset there, so no onset hour is scored.
 """
 
 from __future__ import annotations

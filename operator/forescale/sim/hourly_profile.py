@@ -14,11 +14,12 @@ those points (flat over the first and last half hour), then scaled within each h
 the hour holds exactly its count. Holding each hour's rate as a step would put a jump of
 the whole difference at every hour's edge, a spike the service never showed and a burst
 the envelope would learn; the line alone moves counts between hours where the rate turns
-(on the Azure file by at most 3.9 %, on BurstGPT's by up to 43 % and more: the first hour
-of its API flood, 1,507 requests in all, would hold 3,848). The scaled line keeps a small step at
-an hour's edge where the neighbours' scales differ. What happens inside an hour is not in
-the data: the arrivals are Poisson around the curve, so minute-scale bursts are not part
-of the test.
+(on the Azure file by at most 3.9 %, on BurstGPT's by up to 43 % and more: the first
+hour of its API flood, 1,507 requests in all, would hold 3,848). The scaled line steps at
+an hour's edge where the neighbours' scales differ: barely where the rate runs smoothly,
+by the flood itself at a flood's first edge. What happens inside an hour is not in the
+data: the arrivals are Poisson around the curve, so minute-scale bursts are not part of
+the test.
 
 The file is one row per hour in order (``day``, ``hour`` columns, 0-23, no gap) and a
 count column; the curve peaks at 1 (the busiest hour).
