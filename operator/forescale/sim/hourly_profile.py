@@ -111,8 +111,6 @@ def counts(path: Path, column: str = DEFAULT_COLUMN) -> tuple[int, ...]:
         if value < 0:
             raise ValueError(f"{path}: row {index + 2} has a negative count {value}")
         out.append(value)
-    if max(out) == 0:
-        raise ValueError(f"{path}: every hour is empty")
     return tuple(out)
 
 
@@ -130,34 +128,26 @@ def curve(spec: str, t: FloatArray) -> FloatArray:
         raise ValueError(f"{spec}: the profile covers {span:.0f} s; asked for up to {asked:.0f} s")
     middles = (np.arange(len(rates)) + 0.5) * HOUR_SECONDS
     line = np.interp(t, middles, rates)
-    scale = _hour_scales(rates)
+    scale, peak = _hour_scales(rates)
     hour = np.minimum((np.asarray(t) // HOUR_SECONDS).astype(np.int64), len(rates) - 1)
-    result: FloatArray = line * scale[hour] / _peak(rates, scale)
+    result: FloatArray = line * scale[hour] / peak
     return result
 
 
-def _edges(rates: np.ndarray) -> np.ndarray:
-    """The line's value at each hour's edge: the mean of the two hours' rates (the first
-    and last edges: their hour's)."""
-    inner = (rates[:-1] + rates[1:]) / 2
-    return np.concatenate([rates[:1], inner, rates[-1:]])
+def _hour_scales(rates: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per hour, what the line is multiplied by so the hour holds its count exactly, and
+    the scaled line's highest value (piecewise linear, so at a middle or an edge).
 
-
-def _hour_scales(rates: np.ndarray) -> np.ndarray:
-    """Per hour, what the line is multiplied by so the hour holds its count exactly.
-
-    Over an hour the line runs from its left edge to the hour's rate at the middle and on
-    to the right edge, so it holds ``(left + 2 x rate + right) / 4`` per hour: too much
-    beside a steep rise (BurstGPT's first flood hour, 1,507 requests, would hold 3,848), too
-    little at a peak. The scale is 1 where the neighbours balance, 0 for an empty hour.
+    The line's value at an hour's edge is the mean of the two hours' rates (the first and
+    last edges: their hour's). Over an hour it runs from its left edge to the hour's rate at
+    the middle and on to the right edge, so it holds ``(left + 2 x rate + right) / 4``: too
+    much beside a steep rise (BurstGPT's first flood hour, 1,507 requests, would hold
+    3,848), too little at a peak. The scale is 1 where the neighbours balance, 0 for an
+    empty hour.
     """
-    edges = _edges(rates)
-    held = (edges[:-1] + 2 * rates + edges[1:]) / 4
+    edges = np.concatenate([rates[:1], (rates[:-1] + rates[1:]) / 2, rates[-1:]])
+    left, right = edges[:-1], edges[1:]
+    held = (left + 2 * rates + right) / 4
     scale: np.ndarray = np.divide(rates, held, out=np.zeros_like(rates), where=held > 0)
-    return scale
-
-
-def _peak(rates: np.ndarray, scale: np.ndarray) -> float:
-    """The scaled curve's highest value: piecewise linear, so at a middle or an edge."""
-    edges = _edges(rates)
-    return float(np.max(np.maximum(rates, np.maximum(edges[:-1], edges[1:])) * scale))
+    peak = float(np.max(np.maximum(rates, np.maximum(left, right)) * scale))
+    return scale, peak
