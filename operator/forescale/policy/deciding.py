@@ -9,10 +9,12 @@ The rule, for the ``predictive`` policy:
 2. **Learn** capacity and cold start from the new observation (``learning``), feed the
    arrival rate to the Holt forecaster and to its slot of the traffic's cycle
    (``season``), close the burst-envelope windows whose horizon has passed and open one
-   with this decision's base (``envelope``).
+   with this decision's base (``envelope``); where the forecast runs below ``min_replicas``'
+   capacity (the floor), open one in the floor's own envelope too, against the forecast.
 3. **Demand** is the peak expected within the horizon (learned cold start + one control
    interval + the lag of the observed rate): the forecaster's base times the burst envelope
-   at the SLO's attainment quantile (a Poisson prior until a window has closed), the
+   at the SLO's attainment quantile (a Poisson prior until a window has closed; below the
+   floor, once it rests on evidence, the forecast times the floor's envelope), the
    envelope's headroom bounded by the highest rate the deployment has shown, with a fast
    path for arrivals beyond the envelope (``demand``); and at least a rise both of the
    last two cycles showed at this time of the cycle, which the bound does not cap.
@@ -89,12 +91,14 @@ def rate_tolerance(rate: float, window_seconds: float) -> float:
 
 
 def _floor(state: PolicyState, params: ScalingParameters) -> float:
-    """The lowest base the envelope is measured against: the request rate ``min_replicas``
-    serve, as the sizing counts it (``_serving_rate``).
+    """The lowest base the shared envelope is measured against: the request rate
+    ``min_replicas`` serve, as the sizing counts it (``_serving_rate``).
 
     A burst from near idle is many times its base; measured against zero it would be
-    infinite. Below this floor the fleet is at its minimum anyway, so ratios and plans use
-    the floor instead (learning and planning alike, so they stay consistent). It is the
+    infinite. Below this floor the fleet is at its minimum anyway, so the shared envelope's
+    ratios and plans use the floor instead (learning and planning alike, so they stay
+    consistent); the floor's own envelope measures against the forecast, and is what a
+    plan below the floor uses once it has the evidence (``_envelope_for``). It is the
     rate the sizing turns back into exactly ``min_replicas``: at the requests capacity
     alone, a mix heavier than the load test's made the floor itself ask for more through
     the token term (`make demo`: 65 output tokens per request against the load test's 64
@@ -106,6 +110,36 @@ def _floor(state: PolicyState, params: ScalingParameters) -> float:
     tps_now = learning.tokens_per_second_now(cap_tps, state, params)
     rate, _ = _serving_rate(cap_rps, tps_now, state.tokens_per_request, params)
     return rate * params.min_replicas
+
+
+def _envelope_for(
+    state: PolicyState, below: bool, params: ScalingParameters
+) -> envelope.EnvelopeState:
+    """The envelope a plan multiplies its base by: when the forecast runs ``below`` the
+    floor, the one learned there (``PolicyState.floor_envelope``) once it rests on evidence
+    (``envelope.trusted``), else the shared one over the floored base.
+
+    Why two. The shared envelope's quantile is carried by the busy minutes (its weights are
+    requests), and its ratios are peaks over those minutes' own forecasts. Applied to the
+    floor, a base the traffic does not reach, it held ``min_replicas`` + 1 all night on
+    BurstGPT's conversation log at 0.8-8 req/s ("forecast 12.2 req/s x burst envelope 1.22
+    = 14.8 req/s"), half of a day's GPU-hours over ``keda`` @ 0.9. Below the floor the
+    windows measure their peaks against the forecast itself (``idle_base``), as the busy
+    ones do: a quiet night then plans its own noise, which ``min_replicas`` covers, and a
+    burst from idle is learned at its full size (the base and the ratio multiply back to
+    the peak it reached).
+    """
+    if below and envelope.trusted(state.floor_envelope, params.attainment):
+        return state.floor_envelope
+    return state.envelope
+
+
+def idle_base(forecast: float, params: ScalingParameters) -> float:
+    """The base a window below the floor opens with, and the plan there multiplies: the
+    forecast, but at least one request per rate window (the least non-zero rate the window
+    reads), so a burst from silence is a finite ratio that the same base multiplies back
+    to the burst's size."""
+    return max(forecast, 1.0 / params.rate_window_seconds)
 
 
 def _serving_rate(
@@ -283,15 +317,19 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             params.control_interval_seconds,
         )
     base = seasonal = None
+    below: float | None = None  # the base of a window opened below the floor
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
         # The base a window opens with is the one this decision plans with: the season's
         # recurring rise included, so a rise it foresaw teaches the envelope no burst.
         seasonal = seasonal_base(forecaster, cycle, obs.timestamp, horizon, params)
-        base = max(
+        forecast = max(
             base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
-            _floor(state, params),
             seasonal.base,
         )
+        floor = _floor(state, params)
+        if forecast < floor:
+            below = idle_base(forecast, params)
+        base = max(forecast, floor)
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
     if remembered is not None and state.last_observation_at is not None:
@@ -310,6 +348,16 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             obs.timestamp,
             arrival,
             base,
+            horizon,
+            half_life,
+            min(horizon, params.scale_down_stabilization_seconds),
+        ),
+        # Every open window sees the arrivals; only those opened below the floor teach it.
+        floor_envelope=envelope.observe(
+            state.floor_envelope,
+            obs.timestamp,
+            arrival,
+            below,
             horizon,
             half_life,
             min(horizon, params.scale_down_stabilization_seconds),
@@ -565,9 +613,16 @@ def decide(
             why += f" {FORECAST_WARMUP_SAMPLES} samples"
         label = f"demand {demand:.1f} req/s ({why})"
     elif params.policy is PolicyKind.PREDICTIVE:
-        base = max(
-            base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds),
-            per_replica * params.min_replicas,  # _floor, from the rate computed above
+        seasonal = seasonal or seasonal_base(
+            state.forecaster, state.season, obs.timestamp, horizon, params
+        )
+        forecast = base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds)
+        lowest = per_replica * params.min_replicas  # _floor, from the rate computed above
+        below = max(forecast, seasonal.base) < lowest
+        pool = _envelope_for(state, below, params)
+        at_floor = pool is state.floor_envelope
+        base = (
+            idle_base(max(forecast, seasonal.base), params) if at_floor else max(forecast, lowest)
         )
         # The prior's noise is that of the traffic's rate, estimated by the mean arrival
         # rate over the last horizon (the forecaster's level follows single noisy readings).
@@ -577,13 +632,9 @@ def decide(
         expected = max(expected, mean)
         measured = mean
         ratio, learned = envelope.envelope(
-            state.envelope, base, mean, params.rate_window_seconds, horizon, params.attainment
+            pool, base, mean, params.rate_window_seconds, horizon, params.attainment
         )
-        floor, ends = _recurring(
-            seasonal
-            or seasonal_base(state.forecaster, state.season, obs.timestamp, horizon, params),
-            params,
-        )
+        floor, ends = _recurring(seasonal, params)
         bound = peak_bound(
             state.arrival_history,
             arrival,
@@ -603,7 +654,7 @@ def decide(
             base,
             ratio,
             learned,
-            envelope.trusted(state.envelope, params.attainment),
+            envelope.trusted(pool, params.attainment),
             bound,
             horizon,
             cap_rps,
@@ -611,6 +662,7 @@ def decide(
             planning.queue_arrivals(observations, params.rate_window_seconds),
             floor,
             ends,
+            at_floor=at_floor,
         )
         demand, label = plan.rate, plan.label
         level = min(demand, max(base, arrival))

@@ -272,6 +272,7 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     queued: QueueReading | None = None,
     recurring: Recurring | None = None,
     recurred: Recurring | None = None,
+    at_floor: bool = False,
 ) -> Plan:
     """The predictive plan (see the module docstring).
 
@@ -280,10 +281,14 @@ def predictive(  # noqa: PLR0917 (the plan's inputs, each a different quantity)
     ratio planned with and ``learned`` the histogram's quantile (None: nothing closed yet),
     which says whether the envelope is learned or the Poisson prior. ``recurring`` is the
     season's floor for the plan, ``recurred`` where a rise the last two cycles showed at
-    this time ended (a spike within it is extrapolated no further).
+    this time ended (a spike within it is extrapolated no further). ``at_floor``: the
+    forecast runs below ``min_replicas``' capacity and the envelope is the one learned
+    there (``deciding._envelope_for``).
     """
     quantile = f"p{params.attainment * 100:g}"
     source = "Poisson prior" if learned is None or learned < envelope else "learned"
+    if at_floor:
+        source = f"{source} below minReplicas' capacity"
     rate = max(base * envelope, arrival)
     label = (
         f"forecast {base:.1f} req/s x burst envelope {envelope:.2f} ({quantile}, {source})"

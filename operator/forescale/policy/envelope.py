@@ -21,6 +21,10 @@ table:
 
 The state is a fixed-size histogram plus the windows still open (one horizon of decisions),
 small enough to persist in status (sparse), and every update is O(bins + open windows).
+A policy keeps two: the shared one, and one that only the windows opened below the floor
+(``min_replicas``' capacity) teach, measured against their own forecast: a request-weighted
+quantile is carried by the busy minutes, whose headroom a near-idle fleet does not need
+(``deciding._envelope_for``).
 """
 
 from __future__ import annotations

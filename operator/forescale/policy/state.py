@@ -29,6 +29,10 @@ class PolicyState:
     forecaster: ForecasterState = field(default_factory=ForecasterState)
     envelope: EnvelopeState = field(default_factory=EnvelopeState)
     """Learned peak-to-base ratios over the horizon (see ``envelope``)."""
+    floor_envelope: EnvelopeState = field(default_factory=EnvelopeState)
+    """The same, from the windows alone that opened while the forecast ran below the floor
+    (``deciding._floor``), against that forecast: a near-idle minute's headroom, which the
+    busy minutes' ratios do not describe (``deciding._envelope_for``)."""
     season: SeasonState = field(default_factory=SeasonState)
     """Mean arrival rate per slot of the last cycles of the traffic's period (``season``)."""
     last_observation_at: float | None = None
@@ -80,6 +84,7 @@ class PolicyState:
             "version": STATE_VERSION,
             "forecaster": self.forecaster.to_dict(),
             "envelope": self.envelope.to_dict(),
+            "floor_envelope": self.floor_envelope.to_dict(),
             "season": self.season.to_dict(),
             "last_observation_at": self.last_observation_at,
             "first_observation_at": self.first_observation_at,
@@ -114,6 +119,9 @@ class PolicyState:
             return cls(
                 forecaster=ForecasterState.from_dict(forecaster),
                 envelope=EnvelopeState.from_dict(data.get("envelope", {})),
+                # Absent in states written before it existed: start empty (the shared
+                # envelope serves the floor until this one has the evidence).
+                floor_envelope=EnvelopeState.from_dict(data.get("floor_envelope", {})),
                 # Absent in states written before the season existed: start empty.
                 season=SeasonState.from_dict(data.get("season", {})),
                 last_observation_at=_optional(data, "last_observation_at"),

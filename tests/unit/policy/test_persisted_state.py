@@ -47,7 +47,8 @@ def _learned() -> PolicyState:
     )
     state = decisions[-1].state
     assert state.envelope.windows > 0 and state.tokens_per_request is not None
-    return state
+    # These rates stay above the floor: the envelope below it is given the same history.
+    return replace(state, floor_envelope=state.envelope)
 
 
 def _numbers(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
@@ -92,6 +93,7 @@ _SIGNED = {
     ("last_observation_at",),
     ("first_observation_at",),
     ("envelope", "updated_at"),
+    ("floor_envelope", "updated_at"),
     ("forecaster", "level"),
     ("forecaster", "trend"),
     ("forecaster", "season"),
@@ -106,6 +108,7 @@ _TIMED_ROWS = {
     ("scale_ups",),
     ("scale_downs",),
     ("envelope", "open"),
+    ("floor_envelope", "open"),
 }
 
 
@@ -125,6 +128,7 @@ def test_a_negative_amount_anywhere_in_the_persisted_state_refuses_it() -> None:
     assert {path[0] for path in amounts} >= {
         "capacity_requests_per_second",
         "envelope",
+        "floor_envelope",
         "season",
         "arrival_history",
         "queue_holders",
