@@ -116,9 +116,12 @@ def flash_rates(
     return out
 
 
-def replay(rates: list[float], params: ScalingParameters) -> list[tuple[int, float]]:
+def replay(
+    rates: list[float], params: ScalingParameters, reasons: list[str] | None = None
+) -> list[tuple[int, float]]:
     """(replicas in service, planned req/s) per interval; new replicas take 180 s to load,
-    TTFT breaks the SLO when the arrivals exceed the Ready replicas' capacity."""
+    TTFT breaks the SLO when the arrivals exceed the Ready replicas' capacity. Each
+    decision's reason is appended to ``reasons`` when given."""
     state, desired, ready_at = PolicyState(), 10, [0.0] * 10
     out = []
     for step, rate in enumerate(rates):
@@ -133,6 +136,8 @@ def replay(rates: list[float], params: ScalingParameters) -> list[tuple[int, flo
         counts = ReplicaCounts(desired, ready, desired - ready)
         decision = decide([obs], state, params, counts, now)
         state = decision.state
+        if reasons is not None:
+            reasons.append(decision.reason)
         if decision.desired_replicas > desired:
             ready_at += [now + 180.0] * (decision.desired_replicas - desired)
         elif decision.desired_replicas < desired:

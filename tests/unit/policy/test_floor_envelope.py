@@ -74,12 +74,14 @@ def test_a_flash_crowd_from_idle_is_provisioned_for_the_next_time(idle: float) -
     first, second = 1800, 4200
     rates = flash_rates(4800, [first, second], base=idle, peak=400.0)
     params = replace(FLASH_PARAMS, min_replicas=1)
-    learned = replay(rates, params)
+    reasons: list[str] = []
+    learned = replay(rates, params, reasons)
     onset = second // 15
     assert learned[first // 15][0] * CAPACITY < 400.0  # the first one was not foreseen
     ready, planned = learned[onset]
     assert ready * CAPACITY >= 400.0, learned[onset - 20 : onset + 1]
     assert planned >= 400.0
+    assert "learned below minReplicas' capacity" in reasons[onset - 1], reasons[onset - 1]
 
 
 def test_the_floor_envelope_is_persisted_and_an_older_state_loads_without_it() -> None:
