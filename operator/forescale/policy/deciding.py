@@ -98,8 +98,8 @@ def _floor(state: PolicyState, params: ScalingParameters) -> float:
     A burst from near idle is many times its base; measured against zero it would be
     infinite. Below this floor the fleet is at its minimum anyway, so the shared envelope's
     ratios and plans use the floor instead (learning and planning alike, so they stay
-    consistent); the floor's own envelope measures against the forecast, and is what a
-    plan below the floor uses once it has the evidence (``_envelope_for``). It is the
+    consistent); the floor's own envelope measures against the forecast, and a plan below
+    the floor uses it once it has the evidence and plans lower (``_envelope_for``). It is the
     rate the sizing turns back into exactly ``min_replicas``: at the requests capacity
     alone, a mix heavier than the load test's made the floor itself ask for more through
     the token term (`make demo`: 65 output tokens per request against the load test's 64
@@ -143,9 +143,10 @@ def _envelope_for(  # noqa: PLR0917 (each a different quantity)
     minimum begins, not a threshold past which the traffic turns burstier. Where the
     floor's windows peaked further above their forecast than the shared plan reaches (the
     Azure code trace, whose quiet minutes are the gaps before its bursts: 6.7-9.2x at the
-    median), the shared plan stands, as before the floor's envelope existed: taking the
-    higher moved code's 0.5 knob point from 93.15 % at 5.78 GPU-hours to 100 % at 6.67,
-    and a fixed fleet beat every forescale point on a held-out code window.
+    median), the shared plan stands, as before the floor's envelope existed: using the
+    floor's whenever it rested on evidence moved code's 0.5 knob point from 93.15 % at
+    5.78 GPU-hours to 100 % at 6.67, and a fixed fleet beat every forescale point on two
+    held-out code windows.
     """
     base = max(forecast, lowest)
     window = params.rate_window_seconds
