@@ -127,7 +127,7 @@ def _envelope_for(  # noqa: PLR0917 (each a different quantity)
 
     The shared envelope over ``max(forecast, lowest)`` (the floor), unless the forecast
     (with the season's rate) runs below the floor, the floor's envelope rests on evidence
-    (``envelope.trusted``) and its plan, over the forecast itself (``idle_base``), is lower.
+    (``envelope.trusted``) and its plan, over the forecast itself (``below_floor``), is lower.
 
     Why two. The shared envelope's quantile is carried by the busy minutes (its weights are
     requests), and its ratios are peaks over those minutes' own forecasts. Applied to the
@@ -153,10 +153,8 @@ def _envelope_for(  # noqa: PLR0917 (each a different quantity)
     ratio, learned = envelope.envelope(
         state.envelope, base, mean, window, horizon, params.attainment
     )
-    if max(forecast, seasonal_rate) < lowest and envelope.trusted(
-        state.floor_envelope, params.attainment
-    ):
-        idle = idle_base(max(forecast, seasonal_rate), params)
+    idle = below_floor(max(forecast, seasonal_rate), lowest, params)
+    if idle is not None and envelope.trusted(state.floor_envelope, params.attainment):
         lower, quantile = envelope.envelope(
             state.floor_envelope, idle, mean, window, horizon, params.attainment
         )
@@ -165,11 +163,16 @@ def _envelope_for(  # noqa: PLR0917 (each a different quantity)
     return base, ratio, learned, False
 
 
-def idle_base(forecast: float, params: ScalingParameters) -> float:
-    """The base a window below the floor opens with, and the plan there multiplies: the
-    forecast, but at least one request per rate window (the least non-zero rate the window
-    reads), so a burst from silence is a finite ratio that the same base multiplies back
-    to the burst's size."""
+def below_floor(forecast: float, floor: float, params: ScalingParameters) -> float | None:
+    """The base a window below the floor opens with, and the plan there multiplies; None
+    where the forecast (the season's base included) reaches the floor (``_floor``).
+
+    One test for learning (``_absorb``) and planning (``_envelope_for``), so the floor's
+    envelope plans exactly where it learned. The base is the forecast, but at least one
+    request per rate window (the least non-zero rate the window reads), so a burst from
+    silence is a finite ratio that the same base multiplies back to the burst's size."""
+    if forecast >= floor:
+        return None
     return max(forecast, 1.0 / params.rate_window_seconds)
 
 
@@ -358,8 +361,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             seasonal.base,
         )
         floor = _floor(state, params)
-        if forecast < floor:
-            below = idle_base(forecast, params)
+        below = below_floor(forecast, floor, params)
         base = max(forecast, floor)
     half_life = params.memory_half_life_seconds
     remembered = state.remembered_peak
@@ -370,6 +372,8 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     # bound needs one that old): the bound's rise is the rise above the peak a horizon ago,
     # the Poisson prior's mean rate the arrivals' mean over the horizon.
     keep = horizon + 4 * params.control_interval_seconds
+    # A window's ratio is over the highest base the scale-down stabilization still holds.
+    held = min(horizon, params.scale_down_stabilization_seconds)
     absorbed = replace(
         state,
         forecaster=forecaster,
@@ -381,7 +385,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             base,
             horizon,
             half_life,
-            min(horizon, params.scale_down_stabilization_seconds),
+            held,
         ),
         # Every open window sees the arrivals; only those opened below the floor teach it.
         floor_envelope=envelope.observe(
@@ -391,7 +395,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             below,
             horizon,
             half_life,
-            min(horizon, params.scale_down_stabilization_seconds),
+            held,
         ),
         remembered_peak=peak,
         queue_holders=_queue_holders(state.queue_holders, previous, obs),

@@ -31,7 +31,9 @@ def day_then_night(seed: int = 0) -> list[float]:
     return day + [float(r) for r in night]
 
 
-def test_a_quiet_night_after_a_busy_day_runs_min_replicas() -> None:
+def test_a_quiet_night_after_a_busy_day_runs_min_replicas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The day teaches a 1.5x envelope. At night the forecast is under one replica's
     capacity; planned against the floor with the day's envelope the fleet holds a second
     replica all night (the mechanism off), planned with the night's own envelope it runs
@@ -42,22 +44,21 @@ def test_a_quiet_night_after_a_busy_day_runs_min_replicas() -> None:
     assert "learned below minReplicas' capacity" in night[-1].reason
     assert night[-1].state.floor_envelope.windows >= 100
 
-    shared = run_without_floor_envelope(rates)[-120:]
+    shared = run_without_floor_envelope(rates, monkeypatch)[-120:]
     assert {d.desired_replicas for d in shared} == {2}, shared[-1].reason
 
 
-def run_without_floor_envelope(rates: list[float]) -> list[Decision]:
+def run_without_floor_envelope(
+    rates: list[float], monkeypatch: pytest.MonkeyPatch
+) -> list[Decision]:
     """The same run with the floor's envelope never chosen (the mechanism off)."""
     original = deciding._envelope_for
 
     def shared_only(state: PolicyState, *rest: Any) -> Any:
         return original(replace(state, floor_envelope=EnvelopeState()), *rest)
 
-    try:
-        deciding._envelope_for = shared_only  # type: ignore[assignment]
-        return run(rates, PARAMS, replicas=6)
-    finally:
-        deciding._envelope_for = original  # type: ignore[assignment]
+    monkeypatch.setattr(deciding, "_envelope_for", shared_only)
+    return run(rates, PARAMS, replicas=6)
 
 
 def test_the_floor_envelope_serves_only_once_it_rests_on_evidence() -> None:
