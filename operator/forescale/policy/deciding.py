@@ -326,11 +326,12 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
     counts: ReplicaCounts,
     params: ScalingParameters,
     smooth: SmoothingParameters,
-) -> tuple[PolicyState, Seasonal | None]:
+) -> tuple[PolicyState, Seasonal | None, float | None]:
     """Learn from one new observation (``previous``: the one before it, if kept): capacity,
     cold start, forecaster, season, envelope, peaks, the queue's holders. Also the season's
-    base this decision plans with (None while the forecaster warms up), so the decision
-    does not ask the season a second time."""
+    base and the forecaster's (``base_forecast``) this decision plans with (None while the
+    forecaster warms up), so the decision asks neither a second time (the forecast's walk
+    over the horizon was a fifth of a decision's time)."""
     first = obs.timestamp if state.first_observation_at is None else state.first_observation_at
     # A rate over a window that began before the first sample is a partial window: a new
     # deployment (or a restarted scrape) reads as a steep rise that is no load's, and its
@@ -350,16 +351,14 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             params.season_period_seconds,
             params.control_interval_seconds,
         )
-    base = seasonal = None
+    base = seasonal = trended = None
     below: float | None = None  # the base of a window opened below the floor
     if forecaster.samples >= FORECAST_WARMUP_SAMPLES:
         # The base a window opens with is the one this decision plans with: the season's
         # recurring rise included, so a rise it foresaw teaches the envelope no burst.
         seasonal = seasonal_base(forecaster, cycle, obs.timestamp, horizon, params)
-        forecast = max(
-            base_forecast(forecaster, smooth, steps, params.rate_window_seconds),
-            seasonal.base,
-        )
+        trended = base_forecast(forecaster, smooth, steps, params.rate_window_seconds)
+        forecast = max(trended, seasonal.base)
         floor = _floor(state, params)
         below = below_floor(forecast, floor, params)
         base = max(forecast, floor)
@@ -416,7 +415,7 @@ def _absorb(  # noqa: PLR0917 (one new sample and everything it updates)
             if t > obs.timestamp - keep
         ),
     )
-    return absorbed, seasonal
+    return absorbed, seasonal, trended
 
 
 def _reading_variance(forecaster: ForecasterState, window: float) -> float:
@@ -624,9 +623,10 @@ def decide(
         else None
     )
     seasonal: Seasonal | None = None
+    trended: float | None = None
     if state.last_observation_at is None or obs.timestamp > state.last_observation_at:
         previous = observations[-2] if len(observations) > 1 else None
-        state, seasonal = _absorb(state, obs, previous, arrival, counts, params, smooth)
+        state, seasonal, trended = _absorb(state, obs, previous, arrival, counts, params, smooth)
     cap_rps, cap_tps = learning.capacity(state, params)
     if cap_rps is None:
         return hold(
@@ -658,9 +658,11 @@ def decide(
         # A spike departs from the recent level: the one-step forecast alone dips on noise.
         expected = max(expected, mean)
         measured = mean
+        if trended is None:
+            trended = base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds)
         base, ratio, learned, at_floor = _envelope_for(
             state,
-            base_forecast(state.forecaster, smooth, steps, params.rate_window_seconds),
+            trended,
             seasonal.base,
             per_replica * params.min_replicas,  # _floor, from the rate computed above
             mean,
