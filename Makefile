@@ -146,14 +146,16 @@ bench-season: bench-build
 # them), with the 2023 conversation trace's request sizes: the Azure LLM inference trace 2024's
 # conversation service from a Sunday, and BurstGPT's days 7-12 twice: every request (a
 # multi-hour API flood on days 9-10) and its conversation log alone (near-empty nights).
-# out/bench-season-real/<profile>/season.md (docs/benchmarks/season-<profile>.md); about
+# out/bench-season-real/<profile>/season.md (docs/benchmarks/season-<profile>.md; <profile> is
+# what its table calls it, scenarios.display_name); about
 # 24 minutes, 3.5 GB of memory per job.
 AGGREGATES := ../shared/traces/aggregates
 REAL_WEEKS := $(AGGREGATES)/azure-llm-2024-conv-hourly.csv \
   $(AGGREGATES)/burstgpt-1-hourly.csv\#all@7 $(AGGREGATES)/burstgpt-1-hourly.csv\#conversation@7
 bench-season-real: bench-build
 	for week in $(REAL_WEEKS); do \
-	  name=$$(basename "$$week" | sed 's/\.csv//; s/[#@]/-/g'); \
+	  name=$$($(BIN)/python -c 'import sys; from forescale.sim.scenarios import display_name; \
+	    print(display_name("hourly:" + sys.argv[1]))' "$$week") || exit 1; \
 	  PYTHONPATH=$(BENCH_BUILD) $(BIN)/python -m forescale.sim.bench_season \
 	    --days 6 --seeds 2 --jobs 2 --scenario "hourly:$$week" \
 	    --mix ../shared/traces/azure-llm-2023-conv.csv --out "out/bench-season-real/$$name" \
