@@ -97,11 +97,6 @@ def rate_sum(signal: Signal, window: str, namespaces: Collection[str] | None) ->
     return f"sum {_BY} ({_each_name(signal, namespaces, lambda s: f'rate({s}[{window}])')})"
 
 
-def deriv_sum(signal: Signal, window: str, namespaces: Collection[str] | None) -> str:
-    """Least-squares slope of a gauge over ``window``, summed over pods and engines."""
-    return f"sum {_BY} ({_each_name(signal, namespaces, lambda s: f'deriv({s}[{window}])')})"
-
-
 def quantile(q: float, signal: Signal, window: str, namespaces: Collection[str] | None) -> str:
     """The q-quantile of a histogram over ``window``, merged over pods and engines."""
     rates = _each_name(signal, namespaces, lambda s: f"rate({s}[{window}])", "_bucket")
@@ -109,18 +104,41 @@ def quantile(q: float, signal: Signal, window: str, namespaces: Collection[str] 
     return f"histogram_quantile({q}, sum {by_le} ({rates}))"
 
 
-def arrival_rate(window: str, namespaces: Collection[str] | None) -> str:
+#: Points per rate window at which the in-system total is evaluated for its slope (at least
+#: one second apart): every scrape of the sandbox's 1 s scrape over the demo's 15 s window,
+#: the PodMonitor's 15 s scrape several times over the default 60 s window.
+GROWTH_POINTS_PER_WINDOW = 15
+
+
+def growth_step_seconds(window_seconds: float) -> float:
+    """The subquery step of the growth term: ``window / GROWTH_POINTS_PER_WINDOW``, at
+    least 1 s."""
+    return max(1.0, window_seconds / GROWTH_POINTS_PER_WINDOW)
+
+
+def arrival_rate(window_seconds: float, namespaces: Collection[str] | None) -> str:
     """Arrivals = completions + growth of requests in the system, never below zero.
 
     vLLM counts requests only when they finish, so arrivals are estimated by conservation:
-    what arrived either finished or is still waiting/running. The growth term is ``deriv``
-    (a regression over every sample in the window) rather than ``delta`` (two end points)
-    because the running gauge jumps by whole requests at every scrape.
+    what arrived either finished or is still waiting/running. The growth term is the slope
+    (``deriv``, a regression over the window rather than two end points: the running gauge
+    jumps by whole requests at every scrape) of the deployment's *total* in the system,
+    summed over pods first and then differentiated through a subquery. Differentiated per
+    pod and summed after, a scale-up's end read wrong both ways: the new pod's slope spans
+    only the few samples it has, the old pod's the whole window, and the new pod's first
+    scrape already holds requests no slope of its own sees. `make demo` read 7.8 and 9.2
+    req/s at 5 and 4.6 offered, each right after replicas became Ready, and a spike's fast
+    path scaled 5 -> 8 on the first; a paced 4 req/s moved to a new replica read 2.0-3.8
+    (tests/integration/test_prometheus_reader_new_replica.py). The total is continuous
+    where traffic moves between pods, and a new pod's first requests are a rise of it.
     """
+    window = duration(window_seconds)
+    step = duration(growth_step_seconds(window_seconds))
     completions = rate_sum(contract.REQUEST_SUCCESS, window, namespaces)
-    waiting = deriv_sum(contract.WAITING, window, namespaces)
-    running = deriv_sum(contract.RUNNING, window, namespaces)
-    return f"clamp_min({completions} + {waiting} + {running}, 0)"
+    in_system = (
+        f"{gauge_sum(contract.WAITING, namespaces)} + {gauge_sum(contract.RUNNING, namespaces)}"
+    )
+    return f"clamp_min({completions} + deriv(({in_system})[{window}:{step}]), 0)"
 
 
 def census(namespaces: Collection[str] | None) -> str:
@@ -146,7 +164,7 @@ def observation_queries(
     w = duration(window_seconds)
     return {
         CENSUS: census(namespaces),
-        "arrival_rate": arrival_rate(w, namespaces),
+        "arrival_rate": arrival_rate(window_seconds, namespaces),
         "completion_rate": rate_sum(contract.REQUEST_SUCCESS, w, namespaces),
         "prompt_token_rate": rate_sum(contract.PROMPT_TOKENS, w, namespaces),
         "generation_token_rate": rate_sum(contract.GENERATION_TOKENS, w, namespaces),

@@ -243,7 +243,7 @@ def keda_behavior(settings: CompareSettings) -> HpaBehavior:
 
 def arrival_rate_query(namespace: str, name: str, window_seconds: float) -> str:
     """The operator's own arrival-rate PromQL, for one LLMDeployment."""
-    query = promql.arrival_rate(promql.duration(window_seconds), None)
+    query = promql.arrival_rate(window_seconds, None)
     return query.replace(
         f'{promql.DEPLOYMENT_LABEL}!=""',
         f'namespace="{namespace}", {promql.DEPLOYMENT_LABEL}="{name}"',

@@ -74,12 +74,21 @@ def test_quantile_merges_buckets_over_pods_and_engines_before_interpolating() ->
 
 
 def test_arrivals_are_completions_plus_growth_of_the_system_clamped_at_zero() -> None:
-    query = promql.arrival_rate("30s", None)
-    assert query.startswith("clamp_min(")
-    assert query.endswith(", 0)")
-    assert "rate(vllm:request_success_total" in query
-    assert "deriv(vllm:num_requests_waiting" in query
-    assert "deriv(vllm:num_requests_running" in query
+    query = promql.arrival_rate(30, None)
+    waiting = promql.gauge_sum(contract.WAITING, None)
+    running = promql.gauge_sum(contract.RUNNING, None)
+    completions = promql.rate_sum(contract.REQUEST_SUCCESS, "30s", None)
+    # The deployment's total in the system is summed over pods, then differentiated: a
+    # per-pod slope counts traffic twice when it moves to a pod that just became Ready.
+    assert query == f"clamp_min({completions} + deriv(({waiting} + {running})[30s:2s]), 0)"
+
+
+@pytest.mark.parametrize(("window", "step"), [(60, 4.0), (15, 1.0), (5, 1.0), (90, 6.0)])
+def test_the_growth_term_reads_a_point_per_second_at_least(window: float, step: float) -> None:
+    assert promql.growth_step_seconds(window) == step
+    assert f"[{promql.duration(window)}:{promql.duration(step)}]" in promql.arrival_rate(
+        window, None
+    )
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(60, "60s"), (2.5, "2500ms"), (1.0, "1s")])

@@ -119,7 +119,7 @@ def test_scaled_object_targets_the_llmdeployment_with_the_tuned_rate() -> None:
 
 def test_trigger_query_is_the_operators_arrival_rate_for_one_deployment() -> None:
     query = arrival_rate_query("ns", "llama", 30)
-    operator = promql.arrival_rate("30s", None)
+    operator = promql.arrival_rate(30, None)
     assert query.replace('namespace="ns", llmdeployment="llama"', 'llmdeployment!=""') == operator
     assert waiting_query("t") == 'sum(vllm:num_requests_waiting{namespace="t"})'
     tutorial = contenders(CompareSettings(tutorial=True), 1.0)[2]
