@@ -85,6 +85,18 @@ def _set(document: dict[str, Any], path: str, value: object) -> None:
     node[leaf] = value
 
 
+def seeded_capacity(capacity: ReplicaCapacity) -> dict[str, Any]:
+    """``spec.scaling.capacity`` as a user seeds it from a load test: the rates one replica
+    sustains *within the SLO* at the load test's mix (the field's meaning), not its
+    saturated throughput."""
+    rps = capacity.slo_requests_per_second
+    return {
+        "requestsPerSecond": f"{rps:.3f}",
+        "outputTokensPerSecond": max(1, round(rps * capacity.mean_output_tokens)),
+        "promptTokensPerSecond": max(1, round(rps * capacity.mean_prompt_tokens)),
+    }
+
+
 def spec_document(
     *,
     policy: str,
@@ -108,11 +120,7 @@ def spec_document(
         "policy": policy,
         "coldStartSeconds": round(cold_start_seconds),
         "slo": {"ttftP95Milliseconds": round(slo_ttft_seconds * 1000)},
-        "capacity": {
-            "requestsPerSecond": f"{rps:.3f}",
-            "outputTokensPerSecond": max(1, round(tokens)),
-            "promptTokensPerSecond": max(1, round(prompts)),
-        },
+        "capacity": seeded_capacity(capacity),
     }
     if uniform_scale_down:
         scaling["scaleDown"] = dict(UNIFORM_SCALE_DOWN)

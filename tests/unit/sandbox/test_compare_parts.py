@@ -94,6 +94,18 @@ def test_contenders_are_identical_but_for_who_scales() -> None:
     LLMDeploymentSpec.model_validate(a["spec"])  # what the CRD would accept
 
 
+def test_forescale_is_seeded_with_what_a_replica_serves_within_the_slo() -> None:
+    """As the benchmark seeds it (``bench_spec.seeded_capacity``): the saturated rate seeded
+    before round 35 sized the trace's opening burst at 2.4x what a replica serves."""
+    forescale = contenders(CompareSettings(), 1.5)[0]
+    seeded = llmdeployment(forescale, CompareSettings(), CAPACITY)["spec"]["scaling"]["capacity"]
+    rps = CAPACITY.slo_requests_per_second
+    assert float(seeded["requestsPerSecond"]) == pytest.approx(rps, abs=1e-3)
+    assert rps < CAPACITY.saturated_requests_per_second
+    assert seeded["outputTokensPerSecond"] == round(rps * CAPACITY.mean_output_tokens)
+    assert seeded["promptTokensPerSecond"] == round(rps * CAPACITY.mean_prompt_tokens)
+
+
 def test_scaled_object_targets_the_llmdeployment_with_the_tuned_rate() -> None:
     settings = CompareSettings(scale_down_stabilization_seconds=45)
     keda = contenders(settings, 1.52)[1]
